@@ -3,7 +3,7 @@
 Modes (environment variable TOKENBOOK_BUILD):
   release (default)  -O3, no bounds/wraparound checks
   debug              -O0 -g, bounds checks and C asserts on (CI runs the tests on it too)
-  annotate           release plus an HTML annotation of ext/core.pyx
+  annotate           release plus an HTML annotation of ext/_core.pyx
 """
 import os
 
@@ -23,20 +23,18 @@ directives = {
 }
 cflags = ["-O0", "-g", "-UNDEBUG"] if DEBUG else ["-O3"]
 
-extensions = [
-    Extension(
-        "matching._core",
-        ["ext/core.pyx"],
-        include_dirs=["ext"],
-        extra_compile_args=cflags,
-    )
-]
+# ext/ is not a package, so Cython pairs ext/_core.pyx with ext/_core.pxd as module
+# "_core"; the C file is then built as matching._core (the init symbol, PyInit__core,
+# depends only on the last name component).
+cythonize(
+    ["ext/_core.pyx"],
+    compiler_directives=directives,
+    annotate=MODE == "annotate",
+    include_path=["ext"],
+)
 
 setup(
-    ext_modules=cythonize(
-        extensions,
-        compiler_directives=directives,
-        annotate=MODE == "annotate",
-        include_path=["ext"],
-    )
+    ext_modules=[
+        Extension("matching._core", ["ext/_core.c"], extra_compile_args=cflags),
+    ]
 )
