@@ -1,0 +1,1 @@
+"""Benchmarks and replay tools for tokenbook (see bench/RESULTS.md)."""
