@@ -1,0 +1,1 @@
+"""The network side of tokenbook: MQTT gateway, market data and broker clients."""
