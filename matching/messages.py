@@ -1,0 +1,93 @@
+"""Order entry and execution reports with FIX semantics: the engine's inputs and outputs.
+
+Field names are FIX's in snake case (FIX tag in the comment), so a broker recognises
+them; prices and quantities travel as decimal strings, never floats. The same structs
+are the JSON wire format of the MQTT gateway (feeds/codec.py).
+"""
+from __future__ import annotations
+
+from typing import Literal, Optional, Union
+
+import msgspec
+
+__all__ = [
+    "NewOrderSingle", "OrderCancelRequest", "OrderCancelReplaceRequest", "OrderMessage",
+    "ExecutionReport", "SideName", "OrdTypeName", "TifName", "StpName", "ExecTypeName",
+    "OrdStatusName",
+]
+
+SideName = Literal["buy", "sell"]                                    # FIX 54
+OrdTypeName = Literal["limit", "market"]                             # FIX 40
+TifName = Literal["day", "gtc", "ioc", "fok", "gtd"]                 # FIX 59
+StpName = Literal["none", "cancel_resting", "cancel_incoming", "cancel_both",
+                  "decrement_and_cancel"]                            # FIX 2964-like
+ExecTypeName = Literal["new", "trade", "canceled", "replaced", "rejected", "expired",
+                       "restated"]                                   # FIX 150
+OrdStatusName = Literal["new", "partially_filled", "filled", "canceled", "replaced",
+                        "rejected", "expired"]                       # FIX 39
+
+
+class NewOrderSingle(msgspec.Struct, tag_field="msg", tag="new_order", forbid_unknown_fields=True):
+    """FIX 35=D. ``price`` is required for limit orders and ignored for market orders."""
+    cl_ord_id: str                       # 11
+    account: int                         # 1
+    symbol: str                          # 55
+    side: SideName                       # 54
+    qty: str                             # 38, in tokens (decimal string)
+    ord_type: OrdTypeName = "limit"      # 40
+    price: Optional[str] = None          # 44, per 100 face for bills and bonds
+    time_in_force: TifName = "day"       # 59
+    expire_time: Optional[int] = None    # 126, ns since the epoch (GTD)
+    post_only: bool = False              # 18=6 (participate, don't initiate)
+    min_qty: Optional[str] = None        # 110
+    stp: StpName = "cancel_incoming"     # self-trade prevention mode
+
+
+class OrderCancelRequest(msgspec.Struct, tag_field="msg", tag="cancel", forbid_unknown_fields=True):
+    """FIX 35=F."""
+    cl_ord_id: str                       # 11
+    orig_cl_ord_id: str                  # 41
+    symbol: str                          # 55
+
+
+class OrderCancelReplaceRequest(msgspec.Struct, tag_field="msg", tag="replace",
+                                forbid_unknown_fields=True):
+    """FIX 35=G. ``qty`` is the new total order quantity (FIX OrderQty), filled part included."""
+    cl_ord_id: str                       # 11
+    orig_cl_ord_id: str                  # 41
+    symbol: str                          # 55
+    price: str                           # 44
+    qty: str                             # 38
+
+
+OrderMessage = Union[NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest]
+
+
+class ExecutionReport(msgspec.Struct, tag_field="msg", tag="exec_report", omit_defaults=True):
+    """FIX 35=8: one state change of one order, sent to the broker that owns it."""
+    exec_id: str                         # 17
+    exec_type: ExecTypeName              # 150
+    ord_status: OrdStatusName            # 39
+    cl_ord_id: str                       # 11
+    symbol: str                          # 55
+    seq: int                             # engine sequence of the input that caused it
+    transact_time: int                   # 60, ns since the epoch
+    order_id: str = ""                   # 37 (empty when rejected before an id was given)
+    orig_cl_ord_id: Optional[str] = None  # 41
+    account: Optional[int] = None        # 1
+    side: Optional[SideName] = None      # 54
+    price: Optional[str] = None          # 44
+    order_qty: Optional[str] = None      # 38
+    last_px: Optional[str] = None        # 31
+    last_qty: Optional[str] = None       # 32
+    cum_qty: str = "0"                   # 14
+    leaves_qty: str = "0"                # 151
+    avg_px: Optional[str] = None         # 6
+    accrued_interest: Optional[str] = None   # 159, cash of this fill
+    settl_amount: Optional[str] = None       # 119, cash of this fill incl. accrued
+    yield_pct: Optional[str] = None          # 236, the fill's yield in percent
+    trade_id: Optional[str] = None           # 1003
+    liquidity: Optional[Literal["maker", "taker"]] = None   # 851
+    ord_rej_reason: Optional[str] = None     # 103 (reason code name)
+    text: Optional[str] = None               # 58, why, in words
+    poss_resend: bool = False                # 97: a replay of an earlier outcome
