@@ -1,0 +1,634 @@
+"""The exchange engine: books, sequencing, pre-trade risk, DvP settlement, execution reports.
+
+One engine holds every instrument's book. Each accepted input gets one global sequence
+number and is journaled before any of its reports may leave (``commit`` returns the
+durable watermark). Reports follow FIX: ExecType / OrdStatus / CumQty / LeavesQty / AvgPx.
+
+Risk before the book sees an order: instrument known and open for trading, account owned
+by the sending broker, whitelisted and eligible, price on the tick and inside the band,
+quantity on the lot and above the minimum, and the cash (buys) or tokens (sells) reserved.
+Every fill then settles delivery-versus-payment in one ledger step.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import astuple, dataclass, field
+from decimal import Decimal
+from enum import Enum
+from typing import Callable, Iterable
+
+import msgspec
+
+from matching.book import OrderBook, make_book
+from matching.constants import (
+    CancelReason, EventType, Op, OrdType, RejectReason, Side, StpMode, TimeInForce,
+)
+from matching.economics import Economics
+from matching.journal import latest_snapshot, read_journal, write_snapshot
+from matching.ledger import Ledger, LedgerError
+from matching.messages import (
+    ExecutionReport, NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest,
+    OrderMessage,
+)
+
+__all__ = ["Engine", "Outcome", "TradePrint", "LevelChange", "TradingState", "Admin"]
+
+_SIDES = {"buy": Side.BUY, "sell": Side.SELL}
+_SIDE_NAMES = {Side.BUY: "buy", Side.SELL: "sell"}
+_TIFS = {"day": TimeInForce.DAY, "gtc": TimeInForce.GTC, "ioc": TimeInForce.IOC,
+         "fok": TimeInForce.FOK, "gtd": TimeInForce.GTD}
+_STPS = {m.name.lower(): m for m in StpMode}
+
+
+class TradingState(str, Enum):
+    PRE_OPEN = "pre_open"
+    CONTINUOUS = "continuous"
+    HALTED = "halted"
+    CLOSED = "closed"
+
+
+class Admin(msgspec.Struct, tag_field="msg", tag="admin", forbid_unknown_fields=True):
+    """An operator input: ``action`` in open/halt/resume/close/expire; journaled like orders."""
+    action: str
+    symbol: str = ""
+    reason: str = ""
+
+
+class JournalEntry(msgspec.Struct, array_like=True):
+    """What the journal keeps of one accepted input: enough to replay it exactly."""
+    seq: int
+    time: int
+    broker: str
+    msg: NewOrderSingle | OrderCancelRequest | OrderCancelReplaceRequest | Admin
+
+
+class TradePrint(msgspec.Struct, frozen=True):
+    """One fill on the public tape."""
+    symbol: str
+    trade_id: str
+    seq: int
+    time: int
+    price: str
+    qty: str
+    price_ticks: int
+    qty_lots: int
+    aggressor: str
+    yield_pct: str | None = None
+
+
+class LevelChange(msgspec.Struct, frozen=True):
+    """New state of one L2 level: aggregate quantity 0 means the level is gone."""
+    symbol: str
+    side: str
+    price: str
+    qty: str
+    count: int
+    price_ticks: int
+    qty_lots: int
+
+
+@dataclass
+class Outcome:
+    """Everything one input produced. Nothing in it may be published before
+    ``engine.commit()`` has returned a durable watermark of at least ``seq``."""
+    seq: int
+    reports: list[tuple[str, ExecutionReport]] = field(default_factory=list)
+    trades: list[TradePrint] = field(default_factory=list)
+    levels: list[LevelChange] = field(default_factory=list)
+    replayed: bool = False
+
+
+@dataclass
+class LiveOrder:
+    """The engine's view of one order: FIX identity, quantities and reservations."""
+    order_id: int
+    broker: str
+    cl_ord_id: str
+    account: int
+    symbol: str
+    side: int
+    ord_type: int
+    price: int                # limit in ticks; for a market order, its band limit
+    qty: int                  # total order quantity in lots (FIX OrderQty)
+    tif: int
+    expire_time: int
+    cum_qty: int = 0
+    cum_value: int = 0        # sum of fill ticks x lots, for AvgPx
+    leaves: int = 0
+    reserved: int = 0         # cash minor units (buy) or lots (sell) held for it
+    status: str = "new"
+    orig_cl_ord_id: str | None = None
+
+
+class Rejection(Exception):
+    """An input refused before the book: ``reason`` is the code name, ``text`` the why."""
+
+    def __init__(self, reason: str, text: str):
+        super().__init__(text)
+        self.reason = reason
+        self.text = text
+
+
+class Engine:
+    """All books of one venue behind one sequencer; see the module docstring."""
+
+    def __init__(self, instruments: Iterable, ledger: Ledger, *, clock: Callable[[], int],
+                 journal=None, book_engine: str = "core", fee_account: int | None = None):
+        self.ledger = ledger
+        self.clock = clock
+        self.journal = journal
+        self.fee_account = fee_account
+        self.instruments = {inst.symbol: inst for inst in instruments}
+        self.economics = {s: Economics(i) for s, i in self.instruments.items()}
+        self.books: dict[str, OrderBook] = {}
+        for symbol, inst in self.instruments.items():
+            lo, n = inst.ladder()
+            self.books[symbol] = make_book(book_engine, lo, n)
+        self.state = {s: TradingState.CONTINUOUS for s in self.instruments}
+        self.seq = 0
+        self.orders: dict[int, LiveOrder] = {}
+        self.by_clordid: dict[tuple[str, str], int] = {}
+        self.outcomes: dict[tuple[str, str], list[ExecutionReport]] = {}
+        self.next_order_id = 1
+        self.next_exec_id = 1
+        self.next_trade_id = 1
+        self.now = 0
+        self._out: Outcome | None = None
+        self._replaying = False
+
+    # ------------------------------------------------------------------ inputs
+    def submit(self, broker: str, msg: OrderMessage, *, now: int | None = None) -> Outcome:
+        """Handle one order-entry message from ``broker``; never raises on bad content."""
+        key = (broker, msg.cl_ord_id)
+        if key in self.outcomes:
+            # A resent ClOrdID gets its original outcome again, not a second order.
+            return Outcome(seq=self.seq, reports=[
+                (broker, msgspec.structs.replace(r, poss_resend=True))
+                for r in self.outcomes[key]], replayed=True)
+        return self._sequenced(broker, msg, now)
+
+    def admin(self, action: str, symbol: str = "", reason: str = "", *,
+              now: int | None = None) -> Outcome:
+        """Operator input: open, halt, resume, close (expires DAY orders), expire (GTD due)."""
+        return self._sequenced("", Admin(action, symbol, reason), now)
+
+    def _sequenced(self, broker: str, msg, now: int | None) -> Outcome:
+        if self.journal is not None and self.journal.failed is not None:
+            # Nothing may be acknowledged that cannot be persisted: refuse, change nothing.
+            return self._refuse(broker, msg, "JOURNAL_UNAVAILABLE",
+                                f"the engine cannot persist orders: {self.journal.failed}")
+        self.seq += 1
+        self.now = self.clock() if now is None else now
+        if self.journal is not None and not self._replaying:
+            self.journal.append(self.seq, msgspec.msgpack.encode(
+                JournalEntry(self.seq, self.now, broker, msg)))
+        self._out = Outcome(seq=self.seq)
+        try:
+            self._apply(broker, msg)
+        finally:
+            out, self._out = self._out, None
+        if broker:
+            # What this input told its sender is its outcome for a resent ClOrdID.
+            self.outcomes[(broker, msg.cl_ord_id)] = [r for b, r in out.reports if b == broker]
+        return out
+
+    def _apply(self, broker: str, msg) -> None:
+        if isinstance(msg, NewOrderSingle):
+            self._new_order(broker, msg)
+        elif isinstance(msg, OrderCancelRequest):
+            self._cancel(broker, msg)
+        elif isinstance(msg, OrderCancelReplaceRequest):
+            self._replace(broker, msg)
+        elif isinstance(msg, Admin):
+            self._admin(msg)
+        else:  # pragma: no cover - the types above are the whole union
+            raise TypeError(f"not an engine input: {type(msg).__name__}")
+
+    def commit(self) -> int:
+        """Make the journal durable up to here; returns the durable sequence number."""
+        if self.journal is None:
+            return self.seq
+        self.journal.commit()
+        return self.journal.durable_seq
+
+    # ------------------------------------------------------------------ new order
+    def _new_order(self, broker: str, m: NewOrderSingle) -> None:
+        key = (broker, m.cl_ord_id)
+        try:
+            o = self._admit(broker, m)
+        except Rejection as r:
+            self._reject(broker, m, r.reason, r.text)
+            return
+        self.orders[o.order_id] = o
+        self.by_clordid[key] = o.order_id
+        tif = o.tif
+        if o.ord_type == OrdType.MARKET:
+            # Market orders trade as IOC (or FOK) limits at the band edge: price protection.
+            tif = TimeInForce.FOK if tif == TimeInForce.FOK else TimeInForce.IOC
+        book = self.books[o.symbol]
+        book.new_order(o.order_id, o.side, o.price, o.qty, ord_type=OrdType.LIMIT, tif=tif,
+                       account=o.account, stp=_STPS[m.stp], post_only=m.post_only,
+                       min_qty=self._lots(o.symbol, m.min_qty) if m.min_qty else 0,
+                       expire_time=o.expire_time)
+        self._drain(o.symbol)
+
+    def _admit(self, broker: str, m: NewOrderSingle) -> LiveOrder:
+        """Every pre-trade check; returns the order with its reservation taken."""
+        if (broker, m.cl_ord_id) in self.by_clordid:
+            raise Rejection("DUPLICATE_CL_ORD_ID", f"ClOrdID {m.cl_ord_id!r} already used")
+        inst = self.instruments.get(m.symbol)
+        if inst is None:
+            raise Rejection("UNKNOWN_SYMBOL", f"unknown instrument {m.symbol!r}")
+        self._require_open(m.symbol)
+        self._require_account(broker, m.account, inst)
+        side = _SIDES[m.side]
+        lots = self._lots(m.symbol, m.qty)
+        if lots < inst.min_order_lots:
+            raise Rejection("BELOW_MIN_QTY", f"quantity {m.qty} is below the minimum "
+                            f"{inst.lots_to_qty(inst.min_order_lots)} of {m.symbol}")
+        if m.min_qty is not None and self._lots(m.symbol, m.min_qty) > lots:
+            raise Rejection("INVALID_MIN_QTY", f"min_qty {m.min_qty} exceeds quantity {m.qty}")
+        band_lo, band_hi = inst.band_ticks(inst.reference_ticks())
+        if m.ord_type == "limit":
+            if m.price is None:
+                raise Rejection("MISSING_PRICE", "a limit order needs a price")
+            price = self._ticks(m.symbol, m.price)
+            if not band_lo <= price <= band_hi:
+                raise Rejection("OUTSIDE_PRICE_BAND", f"price {m.price} is outside the band "
+                                f"{inst.ticks_to_price(band_lo)}..{inst.ticks_to_price(band_hi)}")
+            ord_type = OrdType.LIMIT
+        else:
+            # A market order is bounded by the band: it reserves and trades as if limited there.
+            price = band_hi if side == Side.BUY else band_lo
+            ord_type = OrdType.MARKET
+        tif = _TIFS[m.time_in_force]
+        expire = 0
+        if tif == TimeInForce.GTD:
+            if m.expire_time is None or m.expire_time <= self.now:
+                raise Rejection("INVALID_EXPIRE_TIME", "GTD needs an expire_time in the future")
+            expire = m.expire_time
+        order_id = self.next_order_id
+        self.next_order_id += 1
+        o = LiveOrder(order_id, broker, m.cl_ord_id, m.account, m.symbol, side, ord_type,
+                      price, lots, tif, expire, leaves=lots)
+        self._reserve(o, lots)
+        return o
+
+    def _require_open(self, symbol: str) -> None:
+        state = self.state[symbol]
+        if state != TradingState.CONTINUOUS:
+            raise Rejection("MARKET_NOT_OPEN", f"{symbol} is {state.value}: no new orders")
+
+    def _require_account(self, broker: str, account: int, inst) -> None:
+        owner = self.ledger.broker_of(account)
+        if owner != broker:
+            raise Rejection("UNKNOWN_ACCOUNT", f"account {account} does not belong to {broker}")
+        if not self.ledger.may_trade(account, inst.symbol):
+            raise Rejection("NOT_WHITELISTED", f"account {account} is not whitelisted for "
+                            f"{inst.symbol}")
+        if self.ledger.eligibility_of(account) not in inst.eligibility:
+            raise Rejection("NOT_ELIGIBLE", f"{inst.symbol} is for "
+                            f"{'/'.join(sorted(inst.eligibility))} investors only")
+
+    def _lots(self, symbol: str, qty: str) -> int:
+        try:
+            return self.instruments[symbol].qty_to_lots(Decimal(qty))
+        except (ValueError, ArithmeticError) as exc:
+            raise Rejection("INVALID_QUANTITY", str(exc)) from None
+
+    def _ticks(self, symbol: str, price: str) -> int:
+        try:
+            return self.instruments[symbol].price_to_ticks(Decimal(price))
+        except (ValueError, ArithmeticError) as exc:
+            raise Rejection("INVALID_PRICE", str(exc)) from None
+
+    # ------------------------------------------------------------------ reservations
+    def _reserve(self, o: LiveOrder, lots: int) -> None:
+        """Hold what ``lots`` more of the order could need: cash for a buy, tokens for a sell."""
+        try:
+            if o.side == Side.BUY:
+                amount = self.economics[o.symbol].worst_case_cash(o.price, lots)
+                self.ledger.reserve_cash(o.account, amount, o.order_id)
+            else:
+                amount = lots
+                self.ledger.reserve_tokens(o.account, o.symbol, lots, o.order_id)
+        except LedgerError as exc:
+            raise Rejection("INSUFFICIENT_FUNDS" if o.side == Side.BUY else "INSUFFICIENT_TOKENS",
+                            str(exc)) from None
+        o.reserved += amount
+
+    def _resize_reservation(self, o: LiveOrder) -> None:
+        """After a fill or a reduction, keep exactly the reservation the open part needs."""
+        need = (self.economics[o.symbol].worst_case_cash(o.price, o.leaves)
+                if o.side == Side.BUY else o.leaves)
+        if o.reserved > need:
+            self.ledger.release(o.order_id, o.reserved - need)
+            o.reserved = need
+
+    # ------------------------------------------------------------------ cancel / replace
+    def _find(self, broker: str, m) -> LiveOrder:
+        oid = self.by_clordid.get((broker, m.orig_cl_ord_id))
+        o = self.orders.get(oid) if oid is not None else None
+        if o is None or o.symbol != m.symbol:
+            raise Rejection("UNKNOWN_ORDER", f"no live order {m.orig_cl_ord_id!r} on {m.symbol}")
+        return o
+
+    def _cancel(self, broker: str, m: OrderCancelRequest) -> None:
+        try:
+            if (broker, m.cl_ord_id) in self.by_clordid:
+                raise Rejection("DUPLICATE_CL_ORD_ID", f"ClOrdID {m.cl_ord_id!r} already used")
+            o = self._find(broker, m)
+        except Rejection as r:
+            self._reject(broker, m, r.reason, r.text)
+            return
+        self.by_clordid[(broker, m.cl_ord_id)] = o.order_id
+        o.orig_cl_ord_id, o.cl_ord_id = o.cl_ord_id, m.cl_ord_id
+        self.books[o.symbol].cancel(o.order_id)
+        self._drain(o.symbol)
+
+    def _replace(self, broker: str, m: OrderCancelReplaceRequest) -> None:
+        try:
+            if (broker, m.cl_ord_id) in self.by_clordid:
+                raise Rejection("DUPLICATE_CL_ORD_ID", f"ClOrdID {m.cl_ord_id!r} already used")
+            o = self._find(broker, m)
+            self._require_open(o.symbol)
+            inst = self.instruments[o.symbol]
+            price = self._ticks(o.symbol, m.price)
+            lo, hi = inst.band_ticks(inst.reference_ticks())
+            if not lo <= price <= hi:
+                raise Rejection("OUTSIDE_PRICE_BAND", f"price {m.price} is outside the band")
+            if o.ord_type != OrdType.LIMIT:
+                raise Rejection("NOT_REPLACEABLE", "only resting limit orders can be replaced")
+            total = self._lots(o.symbol, m.qty)
+            new_leaves = total - o.cum_qty
+            if new_leaves <= 0:
+                raise Rejection("INVALID_QUANTITY", f"new quantity {m.qty} is not above the "
+                                f"filled {inst.lots_to_qty(o.cum_qty)}")
+            extra = self._extra_reservation(o, price, new_leaves)
+            if extra > 0:
+                self._reserve_more(o, extra)
+        except Rejection as r:
+            self._reject(broker, m, r.reason, r.text)
+            return
+        book = self.books[o.symbol]
+        book.amend(o.order_id, price, new_leaves)
+        events = book.take_events()
+        if events and events[0].type == EventType.REJECTED:
+            # The book refused the amend (e.g. post-only would take): the order stays as it was.
+            self._resize_reservation(o)
+            reason = RejectReason(events[0].reason).name
+            self._reject(broker, m, reason, f"replace refused by the book: {reason}")
+            return
+        self.by_clordid[(broker, m.cl_ord_id)] = o.order_id
+        o.orig_cl_ord_id, o.cl_ord_id = o.cl_ord_id, m.cl_ord_id
+        o.qty = total
+        self._handle(o.symbol, events)
+
+    def _extra_reservation(self, o: LiveOrder, price: int, leaves: int) -> int:
+        need = (self.economics[o.symbol].worst_case_cash(price, leaves)
+                if o.side == Side.BUY else leaves)
+        return need - o.reserved
+
+    def _reserve_more(self, o: LiveOrder, amount: int) -> None:
+        try:
+            if o.side == Side.BUY:
+                self.ledger.reserve_cash(o.account, amount, o.order_id)
+            else:
+                self.ledger.reserve_tokens(o.account, o.symbol, amount, o.order_id)
+        except LedgerError as exc:
+            raise Rejection("INSUFFICIENT_FUNDS" if o.side == Side.BUY else "INSUFFICIENT_TOKENS",
+                            str(exc)) from None
+        o.reserved += amount
+
+    # ------------------------------------------------------------------ admin
+    def _admin(self, a: Admin) -> None:
+        symbols = [a.symbol] if a.symbol else list(self.instruments)
+        for symbol in symbols:
+            if symbol not in self.instruments:
+                continue
+            if a.action in ("open", "resume"):
+                self.state[symbol] = TradingState.CONTINUOUS
+            elif a.action == "halt":
+                self.state[symbol] = TradingState.HALTED
+            elif a.action == "close":
+                self.state[symbol] = TradingState.CLOSED
+                self._expire(symbol, lambda o: o.tif == TimeInForce.DAY)
+            elif a.action == "pre_open":
+                self.state[symbol] = TradingState.PRE_OPEN
+            elif a.action == "expire":
+                self._expire(symbol, lambda o: o.tif == TimeInForce.GTD
+                             and o.expire_time <= self.now)
+
+    def _expire(self, symbol: str, due: Callable[[LiveOrder], bool]) -> None:
+        for o in sorted((o for o in self.orders.values() if o.symbol == symbol and due(o)),
+                        key=lambda o: o.order_id):
+            self.books[symbol].expire(o.order_id)
+        self._drain(symbol)
+
+    def next_expiry(self) -> int | None:
+        """Earliest GTD expiry among live orders, for the caller's timer."""
+        times = [o.expire_time for o in self.orders.values() if o.tif == TimeInForce.GTD]
+        return min(times) if times else None
+
+    # ------------------------------------------------------------------ book events
+    def _drain(self, symbol: str) -> None:
+        self._handle(symbol, self.books[symbol].take_events())
+
+    def _handle(self, symbol: str, events) -> None:
+        """Turn the book's events into reports, settlements and market data."""
+        inst = self.instruments[symbol]
+        for e in events:
+            t = e.type
+            if t == EventType.LEVEL:
+                self._out.levels.append(LevelChange(
+                    symbol, _SIDE_NAMES[e.side], str(inst.ticks_to_price(e.price)),
+                    str(inst.lots_to_qty(e.qty)), e.leaves, e.price, e.qty))
+                continue
+            o = self.orders.get(e.order_id)
+            if o is None:  # pragma: no cover - every book order is an engine order
+                raise AssertionError(f"book event for unknown order {e}")
+            if t == EventType.ACCEPTED:
+                o.status = "new"
+                self._report(o, "new", "new")
+            elif t == EventType.TRADE:
+                self._fill(o, self.orders[e.other_id], e.price, e.qty)
+            elif t in (EventType.CANCELLED, EventType.EXPIRED):
+                o.leaves = 0
+                expired = t == EventType.EXPIRED
+                status = "expired" if expired else "canceled"
+                text = CancelReason(e.reason).name
+                self._report(o, status, status, text=text)
+                self._close(o)
+            elif t == EventType.DECREMENTED:
+                o.leaves = e.leaves
+                o.qty -= e.qty
+                self._resize_reservation(o)
+                self._report(o, "restated", self._status(o), text="SELF_TRADE")
+            elif t == EventType.AMENDED:
+                o.leaves = e.leaves
+                o.price = e.price
+                self._resize_reservation(o)
+                self._report(o, "replaced", self._status(o))
+            elif t == EventType.REJECTED:
+                reason = RejectReason(e.reason).name
+                self._report(o, "rejected", "rejected", reason=reason, text=reason)
+                self._close(o)
+
+    def _status(self, o: LiveOrder) -> str:
+        if o.leaves == 0:
+            return "filled" if o.cum_qty == o.qty else "canceled"
+        return "partially_filled" if o.cum_qty else "new"
+
+    def _fill(self, taker: LiveOrder, maker: LiveOrder, price: int, lots: int) -> None:
+        """One trade: settle both legs at once, then report to both sides and the tape."""
+        buyer, seller = (taker, maker) if taker.side == Side.BUY else (maker, taker)
+        econ = self.economics[taker.symbol].of_fill(price, lots, self.now)
+        self.ledger.settle_trade(buyer.account, seller.account, taker.symbol, lots,
+                                 econ.settlement_amount, buyer.order_id, seller.order_id)
+        buyer.reserved -= econ.settlement_amount
+        seller.reserved -= lots
+        trade_id = f"T{self.next_trade_id}"
+        self.next_trade_id += 1
+        for o, liquidity in ((maker, "maker"), (taker, "taker")):
+            o.cum_qty += lots
+            o.cum_value += price * lots
+            o.leaves -= lots
+            self._resize_reservation(o)
+            self._report(o, "trade", self._status(o), last_px=econ.price, last_qty=econ.qty,
+                         trade_id=trade_id, liquidity=liquidity, fill=econ)
+            if o.leaves == 0:
+                self._close(o)
+        self._out.trades.append(TradePrint(
+            taker.symbol, trade_id, self.seq, self.now, econ.price, econ.qty, price, lots,
+            _SIDE_NAMES[taker.side], econ.yield_pct))
+
+    def _close(self, o: LiveOrder) -> None:
+        """The order is done: release whatever it still holds."""
+        if o.reserved > 0:
+            self.ledger.release(o.order_id, o.reserved)
+            o.reserved = 0
+        self.orders.pop(o.order_id, None)
+
+    # ------------------------------------------------------------------ reports
+    def _report(self, o: LiveOrder, exec_type: str, status: str, *, text: str | None = None,
+                reason: str | None = None, last_px: str | None = None,
+                last_qty: str | None = None, trade_id: str | None = None,
+                liquidity: str | None = None, fill=None) -> None:
+        inst = self.instruments[o.symbol]
+        avg = self.economics[o.symbol].avg_px(o.cum_value, o.cum_qty) if o.cum_qty else None
+        r = ExecutionReport(
+            exec_id=self._exec_id(), exec_type=exec_type, ord_status=status,
+            cl_ord_id=o.cl_ord_id, symbol=o.symbol, seq=self.seq, transact_time=self.now,
+            order_id=str(o.order_id), orig_cl_ord_id=o.orig_cl_ord_id, account=o.account,
+            side=_SIDE_NAMES[o.side],
+            price=str(inst.ticks_to_price(o.price)) if o.ord_type == OrdType.LIMIT else None,
+            order_qty=str(inst.lots_to_qty(o.qty)), last_px=last_px, last_qty=last_qty,
+            cum_qty=str(inst.lots_to_qty(o.cum_qty)), leaves_qty=str(inst.lots_to_qty(o.leaves)),
+            avg_px=avg, trade_id=trade_id, liquidity=liquidity, ord_rej_reason=reason, text=text,
+            accrued_interest=fill.accrued_cash if fill else None,
+            settl_amount=fill.settlement_cash if fill else None,
+            yield_pct=fill.yield_pct if fill else None,
+        )
+        self._out.reports.append((o.broker, r))
+
+    def _reject(self, broker: str, m, reason: str, text: str) -> None:
+        r = ExecutionReport(
+            exec_id=self._exec_id(), exec_type="rejected", ord_status="rejected",
+            cl_ord_id=m.cl_ord_id, symbol=m.symbol, seq=self.seq, transact_time=self.now,
+            orig_cl_ord_id=getattr(m, "orig_cl_ord_id", None),
+            account=getattr(m, "account", None), side=getattr(m, "side", None),
+            ord_rej_reason=reason, text=text)
+        self._out.reports.append((broker, r))
+
+    def _exec_id(self) -> str:
+        self.next_exec_id += 1
+        return f"E{self.next_exec_id - 1}"
+
+    def _refuse(self, broker: str, msg, reason: str, text: str) -> Outcome:
+        """An unsequenced rejection (the engine could not take the input at all)."""
+        out = Outcome(seq=self.seq)
+        if broker and not isinstance(msg, Admin):
+            self._out = out
+            try:
+                self._reject(broker, msg, reason, text)
+            finally:
+                self._out = None
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def snapshot(self) -> bytes:
+        """Everything needed to rebuild this engine exactly, as of ``self.seq``."""
+        return msgspec.msgpack.encode({
+            "seq": self.seq, "now": self.now,
+            "counters": [self.next_order_id, self.next_exec_id, self.next_trade_id],
+            "state": {s: st.value for s, st in self.state.items()},
+            "books": {s: b.resting_orders() for s, b in self.books.items()},
+            "orders": [astuple(o) for o in self.orders.values()],
+            "by_clordid": [[b, c, oid] for (b, c), oid in self.by_clordid.items()],
+            "outcomes": [[b, c, rs] for (b, c), rs in self.outcomes.items()],
+            "ledger": self.ledger.snapshot(),
+        })
+
+    def write_snapshot(self, directory) -> None:
+        """Commit the journal, then store a snapshot at the current sequence number."""
+        self.commit()
+        write_snapshot(directory, self.seq, self.snapshot())
+
+    def _restore(self, payload: bytes) -> None:
+        snap = msgspec.msgpack.decode(payload)
+        self.seq, self.now = snap["seq"], snap["now"]
+        self.next_order_id, self.next_exec_id, self.next_trade_id = snap["counters"]
+        self.state = {s: TradingState(v) for s, v in snap["state"].items()}
+        for symbol, resting in snap["books"].items():
+            book = self.books[symbol]
+            # Re-entered best first and in FIFO order: the same queues, nothing crosses.
+            for oid, side, price, leaves, account, stp, post_only in resting:
+                book.new_order(oid, side, price, leaves, account=account, stp=stp,
+                               post_only=post_only)
+            book.take_events()
+        self.orders = {row[0]: LiveOrder(*row) for row in snap["orders"]}
+        self.by_clordid = {(b, c): oid for b, c, oid in snap["by_clordid"]}
+        self.outcomes = {(b, c): msgspec.convert(rs, list[ExecutionReport])
+                         for b, c, rs in snap["outcomes"]}
+        self.ledger = Ledger.restore(snap["ledger"])
+
+    def replay(self, records) -> int:
+        """Apply journaled inputs ``(seq, payload)`` again, in order; returns how many."""
+        n = 0
+        self._replaying = True
+        try:
+            for seq, payload in records:
+                entry = msgspec.msgpack.decode(payload, type=JournalEntry)
+                if entry.seq != self.seq + 1:
+                    raise ValueError(f"journal gap: record {entry.seq} after {self.seq}")
+                self._sequenced(entry.broker, entry.msg, entry.time)
+                n += 1
+        finally:
+            self._replaying = False
+        return n
+
+    @classmethod
+    def recover(cls, instruments, *, snapshot_dir, journal_path, clock,
+                book_engine: str = "core", journal=None) -> "Engine":
+        """Latest snapshot + the journal after it: the state the engine had acknowledged."""
+        found = latest_snapshot(snapshot_dir)
+        if found is None:
+            raise ValueError(f"no snapshot in {snapshot_dir}: nothing to recover from")
+        seq, payload = found
+        engine = cls(instruments, Ledger(), clock=clock, book_engine=book_engine)
+        engine._restore(payload)
+        engine.replay(read_journal(journal_path, after_seq=seq))
+        engine.journal = journal
+        return engine
+
+    # ------------------------------------------------------------------ state
+    def state_hash(self) -> str:
+        """sha256 over sequence, counters, trading states, books, live orders and ledger."""
+        doc = [
+            self.seq, [self.next_order_id, self.next_exec_id, self.next_trade_id],
+            sorted((s, st.value) for s, st in self.state.items()),
+            sorted((s, b.resting_orders()) for s, b in self.books.items()),
+            [astuple(self.orders[oid]) for oid in sorted(self.orders)],
+            self.ledger.state_digest(),
+        ]
+        return hashlib.sha256(msgspec.msgpack.encode(doc)).hexdigest()
