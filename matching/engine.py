@@ -267,11 +267,10 @@ class Engine:
             if m.expire_time is None or m.expire_time <= self.now:
                 raise Rejection("INVALID_EXPIRE_TIME", "GTD needs an expire_time in the future")
             expire = m.expire_time
-        order_id = self.next_order_id
+        o = LiveOrder(self.next_order_id, broker, m.cl_ord_id, m.account, m.symbol, int(side),
+                      int(ord_type), price, lots, int(tif), expire, leaves=lots)
+        self._reserve(o, lots)            # the last check: an id is used only once it passed
         self.next_order_id += 1
-        o = LiveOrder(order_id, broker, m.cl_ord_id, m.account, m.symbol, side, ord_type,
-                      price, lots, tif, expire, leaves=lots)
-        self._reserve(o, lots)
         return o
 
     def _require_open(self, symbol: str) -> None:

@@ -1,0 +1,288 @@
+"""The exchange engine: FIX reports, risk, idempotency, states, DvP, journal and recovery."""
+from datetime import datetime, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from matching.engine import Engine
+from matching.instruments import Registry
+from matching.journal import Journal, read_journal
+from matching.ledger import CASH, Ledger
+from matching.messages import NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest
+
+T0 = int(datetime(2026, 11, 25, 10, tzinfo=timezone.utc).timestamp()) * 10**9
+REG = Registry.load_default()
+USD = 10**6                                   # cash minor units per dollar
+
+
+def make_ledger():
+    led = Ledger()
+    for acct, broker, elig in ((1, "alpha", "retail"), (2, "beta", "retail"),
+                               (3, "beta", "institutional")):
+        led.open_account(acct, broker, elig)
+        led.deposit(acct, CASH, 100_000 * USD)
+        for inst in REG:
+            led.deposit(acct, inst.symbol, 50 * 10**4)          # 50 tokens
+            led.whitelist(acct, inst.symbol)
+    return led
+
+
+class Clock:
+    def __init__(self):
+        self.now = T0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def eng():
+    return Engine(REG, make_ledger(), clock=Clock())
+
+
+def new(cl, acct, sym, side, qty, price=None, **kw):
+    return NewOrderSingle(cl, acct, sym, side, qty, price=price, **kw)
+
+
+def reports(out):
+    return [(b, r.exec_type, r.ord_status, r.cl_ord_id) for b, r in out.reports]
+
+
+def test_accepted_order_gets_a_new_report_with_fix_fields(eng):
+    out = eng.submit("alpha", new("a1", 1, "TB3M", "buy", "2.5", "99.000"))
+    [(broker, r)] = out.reports
+    assert broker == "alpha"
+    assert (r.exec_type, r.ord_status, r.cum_qty, r.leaves_qty, r.order_qty, r.price) == (
+        "new", "new", "0.0000", "2.5000", "2.5000", "99.000")
+    assert out.levels[0].price == "99.000" and out.levels[0].qty == "2.5000"
+
+
+def test_fill_reports_both_sides_and_settles_delivery_versus_payment(eng):
+    led = eng.ledger
+    eng.submit("alpha", new("s1", 1, "BD3Y", "sell", "2", "100.250"))
+    out = eng.submit("beta", new("b1", 2, "BD3Y", "buy", "1.5", "100.300"))
+    assert reports(out) == [("beta", "new", "new", "b1"),
+                            ("alpha", "trade", "partially_filled", "s1"),
+                            ("beta", "trade", "filled", "b1")]
+    maker, taker = out.reports[1][1], out.reports[2][1]
+    assert (maker.last_px, maker.last_qty, maker.cum_qty, maker.leaves_qty, maker.avg_px) == (
+        "100.250", "1.5000", "1.5000", "0.5000", "100.25")
+    assert (maker.liquidity, taker.liquidity) == ("maker", "taker")
+    # 1.5 tokens x 1000 face x (100.25 + AI) / 100, AI = 2 x 163/183 per 100 on 25 Nov 2026.
+    assert taker.settl_amount == "1530.471311" and taker.accrued_interest == "26.721311"
+    paid = 1_530_471_311
+    assert led.balance(2, CASH) == 100_000 * USD - paid
+    assert led.balance(1, CASH) == 100_000 * USD + paid
+    assert led.balance(2, "BD3Y") == 50 * 10**4 + 15_000
+    assert led.reserved(1, "BD3Y") == 5_000 and led.reserved(2, CASH) == 0
+    assert out.trades[0].yield_pct == "3.8955" and out.trades[0].aggressor == "buy"
+
+
+def test_resent_clordid_returns_the_original_outcome_not_a_second_order(eng):
+    first = eng.submit("alpha", new("a1", 1, "TB3M", "buy", "1", "99.000"))
+    again = eng.submit("alpha", new("a1", 1, "TB3M", "buy", "1", "99.000"))
+    assert again.replayed and [r.exec_id for _, r in again.reports] == [
+        r.exec_id for _, r in first.reports]
+    assert all(r.poss_resend for _, r in again.reports)
+    assert len(eng.books["TB3M"]) == 1 and eng.seq == 1
+
+
+@pytest.mark.parametrize("msg, reason", [
+    (new("x", 1, "NOPE", "buy", "1", "99"), "UNKNOWN_SYMBOL"),
+    (new("x", 2, "TB3M", "buy", "1", "99"), "UNKNOWN_ACCOUNT"),          # beta's account
+    (new("x", 1, "BD10Y", "buy", "1", "101"), "NOT_ELIGIBLE"),          # institutional only
+    (new("x", 1, "TB3M", "buy", "1", "90.000"), "OUTSIDE_PRICE_BAND"),
+    (new("x", 1, "TB3M", "buy", "1", "99.0001"), "INVALID_PRICE"),      # off the tick
+    (new("x", 1, "TB3M", "buy", "1.00001", "99"), "INVALID_QUANTITY"),  # off the lot
+    (new("x", 1, "TB3M", "buy", "0.001", "99"), "BELOW_MIN_QTY"),
+    (new("x", 1, "TB3M", "buy", "2000", "99"), "INSUFFICIENT_FUNDS"),
+    (new("x", 1, "TB3M", "sell", "51", "99"), "INSUFFICIENT_TOKENS"),
+    (new("x", 1, "TB3M", "buy", "1"), "MISSING_PRICE"),
+    (new("x", 1, "TB3M", "buy", "1", "99", time_in_force="gtd"), "INVALID_EXPIRE_TIME"),
+])
+def test_risk_rejects_carry_a_reason_and_change_nothing(eng, msg, reason):
+    before = eng.state_hash()
+    out = eng.submit("alpha", msg)
+    [(broker, r)] = out.reports
+    assert (broker, r.exec_type, r.ord_rej_reason) == ("alpha", "rejected", reason)
+    assert r.text
+    assert eng.ledger.reserved(1, CASH) == 0 and len(eng.books.get("TB3M", [])) == 0
+    assert eng.state_hash() != before            # only the sequence number moved
+    eng.seq -= 1
+    eng.next_exec_id -= 1
+    assert eng.state_hash() == before
+
+
+def test_not_whitelisted_account_cannot_trade(eng):
+    eng.ledger.whitelisted.discard((1, "GOLD"))
+    out = eng.submit("alpha", new("g", 1, "GOLD", "buy", "1", "110.00"))
+    assert out.reports[0][1].ord_rej_reason == "NOT_WHITELISTED"
+
+
+def test_halt_rejects_new_orders_allows_cancels_and_resume_continues(eng):
+    eng.submit("alpha", new("a1", 1, "TB3M", "buy", "1", "99.000"))
+    eng.admin("halt", "TB3M")
+    out = eng.submit("alpha", new("a2", 1, "TB3M", "buy", "1", "99.000"))
+    assert out.reports[0][1].ord_rej_reason == "MARKET_NOT_OPEN"
+    out = eng.submit("alpha", OrderCancelRequest("a3", "a1", "TB3M"))
+    assert reports(out) == [("alpha", "canceled", "canceled", "a3")]
+    eng.admin("resume", "TB3M")
+    out = eng.submit("alpha", new("a4", 1, "TB3M", "buy", "1", "99.000"))
+    assert out.reports[0][1].exec_type == "new"
+
+
+def test_close_expires_day_orders_and_keeps_gtc(eng):
+    eng.submit("alpha", new("d", 1, "TB6M", "buy", "1", "98.000", time_in_force="day"))
+    eng.submit("alpha", new("g", 1, "TB6M", "buy", "1", "98.000", time_in_force="gtc"))
+    out = eng.admin("close", "TB6M")
+    assert reports(out) == [("alpha", "expired", "expired", "d")]
+    assert len(eng.books["TB6M"]) == 1 and eng.ledger.reserved(1, CASH) > 0
+
+
+def test_gtd_expires_at_its_time(eng):
+    eng.submit("alpha", new("g", 1, "TB6M", "sell", "1", "98.500", time_in_force="gtd",
+                            expire_time=T0 + 60 * 10**9))
+    assert eng.next_expiry() == T0 + 60 * 10**9
+    assert eng.admin("expire", now=T0 + 59 * 10**9).reports == []
+    out = eng.admin("expire", now=T0 + 60 * 10**9)
+    assert reports(out) == [("alpha", "expired", "expired", "g")]
+    assert eng.ledger.reserved(1, "TB6M") == 0
+
+
+def test_replace_down_keeps_priority_and_releases_the_reservation(eng):
+    eng.submit("alpha", new("a1", 1, "TB3M", "buy", "4", "99.000"))
+    eng.submit("beta", new("b1", 2, "TB3M", "buy", "4", "99.000"))
+    held = eng.ledger.reserved(1, CASH)
+    out = eng.submit("alpha", OrderCancelReplaceRequest("a2", "a1", "TB3M", "99.000", "1"))
+    assert reports(out) == [("alpha", "replaced", "new", "a2")]
+    assert eng.ledger.reserved(1, CASH) < held
+    out = eng.submit("beta", new("s", 3, "TB3M", "sell", "1", "99.000"))
+    assert ("alpha", "trade", "filled", "a2") in reports(out)
+
+
+def test_replace_below_the_filled_quantity_is_rejected(eng):
+    eng.submit("alpha", new("s1", 1, "TB3M", "sell", "2", "99.100"))
+    eng.submit("beta", new("b1", 2, "TB3M", "buy", "1", "99.100"))
+    out = eng.submit("alpha", OrderCancelReplaceRequest("s2", "s1", "TB3M", "99.100", "1"))
+    assert out.reports[0][1].ord_rej_reason == "INVALID_QUANTITY"
+
+
+def test_market_order_trades_within_the_band_and_never_rests(eng):
+    eng.submit("alpha", new("s1", 1, "GOLD", "sell", "1", "110.00"))
+    out = eng.submit("beta", new("m", 2, "GOLD", "buy", "3", ord_type="market"))
+    assert [r.exec_type for _, r in out.reports if r.cl_ord_id == "m"] == [
+        "new", "trade", "canceled"]
+    assert len(eng.books["GOLD"]) == 0 and eng.ledger.reserved(2, CASH) == 0
+
+
+def test_self_trade_is_prevented_by_account(eng):
+    eng.submit("beta", new("s", 2, "GOLD", "sell", "1", "110.00"))
+    out = eng.submit("beta", new("b", 2, "GOLD", "buy", "1", "110.00"))
+    assert [r.exec_type for _, r in out.reports] == ["new", "canceled"]
+    assert out.reports[1][1].text == "SELF_TRADE" and out.trades == []
+
+
+def _snapshot_engine(tmp_path, fsync="group"):
+    journal = Journal(tmp_path / "journal.log", fsync=fsync)
+    eng = Engine(REG, make_ledger(), clock=Clock(), journal=journal)
+    eng.write_snapshot(tmp_path / "snaps")
+    return eng
+
+
+def _flow(eng, n=40):
+    sides = ("buy", "sell")
+    for i in range(n):
+        px = f"{99.0 + (i % 7) * 0.002:.3f}"
+        acct, broker = (1, "alpha") if i % 3 else (2, "beta")
+        eng.submit(broker, new(f"o{i}", acct, "TB3M", sides[i % 2], str(1 + i % 4), px))
+        if i % 5 == 4:
+            eng.submit(broker, OrderCancelRequest(f"c{i}", f"o{i - 1}", "TB3M"))
+        if i == n // 2:
+            eng.write_snapshot(eng.journal.path.parent / "snaps")
+
+
+def test_recovery_from_snapshot_and_journal_equals_the_live_state(tmp_path):
+    eng = _snapshot_engine(tmp_path)
+    _flow(eng)
+    eng.commit()
+    rec = Engine.recover(REG, snapshot_dir=tmp_path / "snaps",
+                         journal_path=tmp_path / "journal.log", clock=Clock())
+    assert rec.seq == eng.seq and rec.state_hash() == eng.state_hash()
+
+
+def test_torn_last_journal_record_recovers_the_state_before_it(tmp_path):
+    eng = _snapshot_engine(tmp_path)
+    _flow(eng, 10)
+    eng.commit()
+    before_last = eng.state_hash()
+    eng.submit("alpha", new("last", 1, "TB3M", "buy", "1", "99.000"))
+    eng.commit()
+    path = tmp_path / "journal.log"
+    path.write_bytes(path.read_bytes()[:-3])               # crash mid-write of the last one
+    rec = Engine.recover(REG, snapshot_dir=tmp_path / "snaps", journal_path=path, clock=Clock())
+    assert rec.state_hash() == before_last
+
+
+def test_resent_clordid_is_still_idempotent_after_recovery(tmp_path):
+    eng = _snapshot_engine(tmp_path)
+    first = eng.submit("alpha", new("a1", 1, "TB3M", "buy", "1", "99.000"))
+    eng.write_snapshot(tmp_path / "snaps")
+    rec = Engine.recover(REG, snapshot_dir=tmp_path / "snaps",
+                         journal_path=tmp_path / "journal.log", clock=Clock())
+    again = rec.submit("alpha", new("a1", 1, "TB3M", "buy", "1", "99.000"))
+    assert again.replayed and again.reports[0][1].exec_id == first.reports[0][1].exec_id
+
+
+def test_every_accepted_input_is_journaled_before_it_is_acknowledged(tmp_path):
+    eng = _snapshot_engine(tmp_path)
+    out = eng.submit("alpha", new("a1", 1, "TB3M", "buy", "1", "99.000"))
+    assert eng.journal.durable_seq < out.seq           # not yet publishable
+    assert eng.commit() >= out.seq
+    assert [s for s, _ in read_journal(tmp_path / "journal.log")] == [out.seq]
+
+
+def test_journal_failure_stops_acknowledgements_with_a_reason(tmp_path):
+    import os
+    eng = _snapshot_engine(tmp_path)
+    os.close(eng.journal.fd)
+    eng.journal.fd = os.open(os.devnull, os.O_RDONLY)
+    eng.submit("alpha", new("a1", 1, "TB3M", "buy", "1", "99.000"))
+    with pytest.raises(Exception):
+        eng.commit()
+    out = eng.submit("alpha", new("a2", 1, "TB3M", "buy", "1", "99.000"))
+    assert out.reports[0][1].ord_rej_reason == "JOURNAL_UNAVAILABLE"
+
+
+orders = st.lists(st.tuples(
+    st.sampled_from([(1, "alpha"), (2, "beta"), (3, "beta")]),
+    st.sampled_from(["TB3M", "BD5Y", "GOLD"]), st.sampled_from(["buy", "sell"]),
+    st.integers(-3, 3), st.integers(1, 40_000), st.sampled_from(["limit", "limit", "market"]),
+    st.sampled_from(["gtc", "ioc", "fok", "day"]), st.integers(0, 6)), min_size=5, max_size=40)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(orders)
+def test_trading_conserves_tokens_and_cash_and_reservations_match_live_orders(script):
+    eng = Engine(REG, make_ledger(), clock=Clock())
+    led = eng.ledger
+    assets = [CASH] + [i.symbol for i in REG]
+    totals = {a: led.total(a) for a in assets}
+    for i, ((acct, broker), sym, side, off, lots, typ, tif, action) in enumerate(script):
+        inst = REG[sym]
+        px = str(inst.ticks_to_price(inst.reference_ticks() + off))
+        qty = str(inst.lots_to_qty(lots + inst.min_order_lots))
+        if action == 0 and i:
+            eng.submit(broker, OrderCancelRequest(f"c{i}", f"o{i - 1}", sym))
+        eng.submit(broker, new(f"o{i}", acct, sym, side, qty,
+                               px if typ == "limit" else None, ord_type=typ,
+                               time_in_force=tif if typ == "limit" else "ioc"))
+        assert {a: led.total(a) for a in assets} == totals
+        held = {}
+        for o in eng.orders.values():
+            key = (o.account, CASH if o.side == 1 else o.symbol)
+            held[key] = held.get(key, 0) + o.reserved
+        assert {k: v for k, v in led.held.items() if v} == held
+        for acct_ in (1, 2, 3):
+            for a in assets:
+                assert led.available(acct_, a) >= 0
