@@ -155,6 +155,7 @@ class Engine:
         self.now = 0
         self._out: Outcome | None = None
         self._replaying = False
+        self.unparsed_rejects = 0
 
     # ------------------------------------------------------------------ inputs
     def submit(self, broker: str, msg: OrderMessage, *, now: int | None = None) -> Outcome:
@@ -543,16 +544,23 @@ class Engine:
         self.next_exec_id += 1
         return f"E{self.next_exec_id - 1}"
 
-    def _refuse(self, broker: str, msg, reason: str, text: str) -> Outcome:
-        """An unsequenced rejection (the engine could not take the input at all)."""
+    def refuse(self, broker: str, reason: str, text: str, cl_ord_id: str | None = None,
+               symbol: str | None = None) -> Outcome:
+        """A Rejected report for a message that never became an input (it did not decode)."""
         out = Outcome(seq=self.seq)
-        if broker and not isinstance(msg, Admin):
-            self._out = out
-            try:
-                self._reject(broker, msg, reason, text)
-            finally:
-                self._out = None
+        # Not an input: its exec id comes from a counter of its own, outside the state.
+        self.unparsed_rejects += 1
+        out.reports.append((broker, ExecutionReport(
+            exec_id=f"R{self.unparsed_rejects}", exec_type="rejected", ord_status="rejected",
+            cl_ord_id=cl_ord_id or "", symbol=symbol or "", seq=self.seq,
+            transact_time=self.clock(), ord_rej_reason=reason, text=text)))
         return out
+
+    def _refuse(self, broker: str, msg, reason: str, text: str) -> Outcome:
+        """An unsequenced rejection: the engine could not take the input at all."""
+        if not broker or isinstance(msg, Admin):
+            return Outcome(seq=self.seq)
+        return self.refuse(broker, reason, text, msg.cl_ord_id, msg.symbol)
 
     # ------------------------------------------------------------------ persistence
     def snapshot(self) -> bytes:
