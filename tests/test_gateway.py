@@ -1,0 +1,171 @@
+"""The gateway end to end on a private mosquitto over loopback (bounded in count and time)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import aiomqtt
+import pytest
+
+from feeds import topics
+from feeds.broker import EmbeddedBroker
+from feeds.gateway import Gateway
+from matching.engine import Engine
+from matching.instruments import Registry
+from matching.ledger import CASH, Ledger
+
+pytestmark = pytest.mark.network
+REG = Registry.load_default()
+
+
+@pytest.fixture(scope="module")
+def mqtt():
+    with EmbeddedBroker() as broker:
+        yield broker
+
+
+def make_engine():
+    led = Ledger()
+    for acct, broker in ((1, "alpha"), (2, "beta")):
+        led.open_account(acct, broker)
+        led.deposit(acct, CASH, 10**13)
+        for inst in REG:
+            led.deposit(acct, inst.symbol, 10**8)
+            led.whitelist(acct, inst.symbol)
+    return Engine(REG, led, clock=time.time_ns)
+
+
+def order(cl, acct, side, qty, price, symbol="TB3M", **kw):
+    return json.dumps({"msg": "new_order", "cl_ord_id": cl, "account": acct, "symbol": symbol,
+                       "side": side, "qty": qty, "price": price, **kw}).encode()
+
+
+async def with_gateway(mqtt, body, timeout=20):
+    """Run ``body(client, gateway)`` against a live gateway; always shut it down."""
+    engine = make_engine()
+    gw = Gateway(engine, "127.0.0.1", mqtt.port, client_id=f"engine-{time.time_ns()}")
+    stop = asyncio.Event()
+    task = asyncio.create_task(gw.run(stop))
+    try:
+        async with asyncio.timeout(timeout):
+            await gw.ready.wait()
+            async with aiomqtt.Client("127.0.0.1", mqtt.port,
+                                      protocol=aiomqtt.ProtocolVersion.V5) as client:
+                return await body(client, gw)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def collect(client, n, match=lambda topic: True):
+    out = []
+    async for m in client.messages:
+        if match(m.topic.value):
+            out.append((m.topic.value, json.loads(m.payload)))
+            if len(out) == n:
+                return out
+
+
+def test_order_fill_reaches_both_brokers_the_tape_and_depth(mqtt):
+    async def body(client, gw):
+        await client.subscribe(topics.exec_reports("alpha"), qos=1)
+        await client.subscribe(topics.exec_reports("beta"), qos=1)
+        await client.subscribe(topics.md("TB3M", "trades"), qos=1)
+        await client.publish(topics.orders("alpha"), order("s1", 1, "sell", "2", "99.100"), qos=1)
+        await client.publish(topics.orders("beta"), order("b1", 2, "buy", "1.5", "99.150"), qos=1)
+        return await collect(client, 5)
+
+    msgs = asyncio.run(with_gateway(mqtt, body))
+    got = [(t.rsplit("/", 1)[-1], m.get("exec_type"), m.get("ord_status")) for t, m in msgs]
+    assert got == [("alpha", "new", "new"), ("beta", "new", "new"),
+                   ("alpha", "trade", "partially_filled"), ("beta", "trade", "filled"),
+                   ("trades", None, None)]
+    tape = msgs[4][1]
+    assert (tape["price"], tape["qty"], tape["aggressor"]) == ("99.100", "1.5000", "buy")
+    assert msgs[3][1]["leaves_qty"] == "0.0000" and msgs[2][1]["cum_qty"] == "1.5000"
+
+
+def test_bad_messages_are_rejected_to_the_sender_and_the_gateway_goes_on(mqtt):
+    bad = [b"not json", order("f", 1, "buy", "1", 99.1), order("u", 1, "buy", "1", "1", "NOPE"),
+           order("x", 2, "buy", "1", "99.000"), b'{"msg":"cancel"}']
+
+    async def body(client, gw):
+        await client.subscribe(topics.exec_reports("alpha"), qos=1)
+        for payload in bad:
+            await client.publish(topics.orders("alpha"), payload, qos=1)
+        await client.publish(topics.orders("alpha"), order("ok", 1, "buy", "1", "99.000"), qos=1)
+        return await collect(client, len(bad) + 1), gw.stats
+
+    msgs, stats = asyncio.run(with_gateway(mqtt, body))
+    reasons = [m["ord_rej_reason"] for _, m in msgs[:-1]]
+    assert reasons == ["MALFORMED_JSON", "INVALID_FIELD", "UNKNOWN_SYMBOL", "UNKNOWN_ACCOUNT",
+                       "INVALID_FIELD"]
+    assert msgs[1][1]["cl_ord_id"] == "f"              # the ClOrdID survives a bad field
+    assert msgs[-1][1]["exec_type"] == "new" and stats.decode_rejects == 3
+
+
+def test_message_on_a_topic_with_no_valid_broker_is_counted_not_lost(mqtt):
+    async def body(client, gw):
+        await client.publish("tokenbook/v1/orders/no spaces", order("z", 1, "buy", "1", "99"),
+                             qos=1)
+        await client.subscribe(topics.exec_reports("alpha"), qos=1)
+        await client.publish(topics.orders("alpha"), order("ok", 1, "buy", "1", "99.000"), qos=1)
+        await collect(client, 1)
+        return gw.stats
+
+    stats = asyncio.run(with_gateway(mqtt, body))
+    assert stats.unattributable == 1 and stats.received == 2
+
+
+def test_reports_keep_order_and_depth_rebuilds_the_book(mqtt):
+    n = 120
+
+    async def body(client, gw):
+        await client.subscribe(topics.exec_reports("alpha"), qos=1)
+        await client.subscribe(topics.md("TB6M", "depth"), qos=1)
+        for i in range(n):
+            side, px = ("buy", f"{98.000 - (i % 10) * 0.001:.3f}") if i % 2 else \
+                ("sell", f"{98.100 + (i % 10) * 0.001:.3f}")
+            await client.publish(topics.orders("alpha"),
+                                 order(f"o{i}", 1, side, "1", px, "TB6M"), qos=1)
+        reports, depth = [], []
+        async for m in client.messages:
+            doc = json.loads(m.payload)
+            (reports if "exec_type" in doc else depth).append(doc)
+            if len(reports) == n and sum(len(d["levels"]) for d in depth) >= 20 and \
+                    gw.depth["TB6M"].seq == depth[-1]["seq"]:
+                break
+        return reports, depth, gw.engine.books["TB6M"]
+
+    reports, depth, book = asyncio.run(with_gateway(mqtt, body, timeout=30))
+    assert [r["cl_ord_id"] for r in reports] == [f"o{i}" for i in range(n)]
+    assert [d["seq"] for d in depth] == list(range(1, len(depth) + 1))
+    levels = {}
+    for d in depth:
+        for side, price, qty, count in d["levels"]:
+            if qty == "0.0000":
+                levels.pop((side, price), None)
+            else:
+                levels[(side, price)] = (qty, count)
+    inst = REG["TB6M"]
+    expect = {("buy" if s == 1 else "sell", str(inst.ticks_to_price(p))):
+              (str(inst.lots_to_qty(q)), c)
+              for s in (1, 2) for p, q, c in book.depth(s, 1000)}
+    assert levels == expect
+
+
+def test_status_is_retained_online_then_offline_after_shutdown(mqtt):
+    async def body(client, gw):
+        await client.subscribe(topics.STATUS, qos=1)
+        return (await collect(client, 1))[0][1]["status"]
+
+    assert asyncio.run(with_gateway(mqtt, body)) == "online"
+
+    async def after():
+        async with aiomqtt.Client("127.0.0.1", mqtt.port) as client:
+            await client.subscribe(topics.STATUS, qos=1)
+            async with asyncio.timeout(5):
+                return (await collect(client, 1))[0][1]["status"]
+
+    assert asyncio.run(after()) == "offline"
