@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import aiomqtt
 
-from feeds import topics
+from feeds import mqtt, topics
 from feeds.codec import DecodeError, EngineStatus, decode_order_message, encode
 from feeds.depth import DepthBook
 from matching.engine import Engine, LevelChange, Outcome
@@ -57,8 +57,7 @@ class Gateway:
     async def run(self, stop: asyncio.Event) -> None:
         will = aiomqtt.Will(topics.STATUS, encode(EngineStatus("offline", "engine gone")),
                             qos=1, retain=True)
-        async with aiomqtt.Client(self.host, self.port, identifier=self.client_id,
-                                  protocol=aiomqtt.ProtocolVersion.V5, will=will) as client:
+        async with mqtt.client(self.host, self.port, identifier=self.client_id, will=will) as client:
             await self._publish_status(client, "online")
             for symbol, book in self.depth.items():
                 await client.publish(topics.md(symbol, "snapshot"), encode(book.snapshot()),

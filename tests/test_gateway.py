@@ -9,6 +9,7 @@ import aiomqtt
 import pytest
 
 from feeds import topics
+from feeds.mqtt import client as mqtt_client
 from feeds.broker import EmbeddedBroker
 from feeds.gateway import Gateway
 from matching.engine import Engine
@@ -23,6 +24,10 @@ REG = Registry.load_default()
 def mqtt():
     with EmbeddedBroker() as broker:
         yield broker
+
+
+def client_for(port):
+    return mqtt_client("127.0.0.1", port)
 
 
 def make_engine():
@@ -50,8 +55,7 @@ async def with_gateway(mqtt, body, timeout=20):
     try:
         async with asyncio.timeout(timeout):
             await gw.ready.wait()
-            async with aiomqtt.Client("127.0.0.1", mqtt.port,
-                                      protocol=aiomqtt.ProtocolVersion.V5) as client:
+            async with client_for(mqtt.port) as client:
                 return await body(client, gw)
     finally:
         stop.set()
@@ -163,7 +167,7 @@ def test_status_is_retained_online_then_offline_after_shutdown(mqtt):
     assert asyncio.run(with_gateway(mqtt, body)) == "online"
 
     async def after():
-        async with aiomqtt.Client("127.0.0.1", mqtt.port) as client:
+        async with client_for(mqtt.port) as client:
             await client.subscribe(topics.STATUS, qos=1)
             async with asyncio.timeout(5):
                 return (await collect(client, 1))[0][1]["status"]
