@@ -95,6 +95,96 @@ async def serve(args) -> int:
     return 0
 
 
+def book_matches_view(engine: Engine, view) -> list[str]:
+    """Symbols whose market-data view differs from the engine's book (should be none)."""
+    bad = []
+    for symbol, book in engine.books.items():
+        inst = engine.instruments[symbol]
+        bv = view.books.get(symbol)
+        for side, name in ((1, "buy"), (2, "sell")):
+            expect = [(str(inst.ticks_to_price(p)), str(inst.lots_to_qty(q)), c)
+                      for p, q, c in book.depth(side, 10**6)]
+            got = bv.ladder(name) if bv else []
+            if got != expect:
+                bad.append(f"{symbol} {name}")
+    return bad
+
+
+async def demo(args) -> int:
+    """Embedded broker, engine and gateway, simulated brokers and a viewer; then a summary."""
+    import tempfile
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from feeds.simulate import Simulation
+    from feeds.watch import MarketView, render, watch
+
+    console = Console()
+    registry = Registry.load_default()
+    ledger = demo_ledger(registry)
+    assets = [CASH] + [i.symbol for i in registry]
+    before = {a: ledger.total(a) for a in assets}
+    data = tempfile.TemporaryDirectory(prefix="tokenbook-demo-")
+    engine = Engine(registry, ledger, clock=time.time_ns,
+                    journal=Journal(Path(data.name) / "journal.log"))
+    engine.write_snapshot(Path(data.name) / "snapshots")
+    broker = None if args.broker else EmbeddedBroker().start()
+    host, port = parse_broker_url(args.broker) if args.broker else ("127.0.0.1", broker.port)
+    console.print(f"[bold]tokenbook demo[/]: {'private ' + broker.kind + ' at ' + broker.url if broker else args.broker}, "
+                  f"{len(registry)} instruments, {args.seconds:.0f} s of simulated brokers")
+    stop = asyncio.Event()
+    gateway = Gateway(engine, host, port)
+    gw_task = asyncio.create_task(gateway.run(stop))
+    await asyncio.wait_for(gateway.ready.wait(), 10)
+    view = MarketView()
+    md_ready = asyncio.Event()
+    md_task = asyncio.create_task(watch(host, port, view, ready=md_ready))
+    await asyncio.wait_for(md_ready.wait(), 10)
+    sim = Simulation(registry, host, port, seed=args.seed, rate=args.rate)
+    try:
+        with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.fields[info]}"),
+                      TimeRemainingColumn(), console=console) as progress:
+            task = progress.add_task("sim", total=args.seconds, info="")
+
+            def tick(elapsed):
+                progress.update(task, completed=elapsed,
+                                info=f"{gateway.stats.received} msgs, {gateway.stats.trades} trades")
+            await sim.run(args.seconds, progress=tick)
+        await asyncio.sleep(1.0)                     # last market data in flight
+    finally:
+        stop.set()
+        await asyncio.wait_for(gw_task, 30)
+        md_task.cancel()
+        await asyncio.gather(md_task, return_exceptions=True)
+        await asyncio.sleep(0.1)                     # let paho drop its socket callbacks
+        engine.journal.close()
+        if broker:
+            broker.stop()
+    console.print(render(view, depth=args.depth))
+    st = gateway.stats
+    table = Table(title="Summary per instrument", title_justify="left")
+    for col in ("symbol", "trades", "volume (tokens)", "cash settled (USDC)", "resting orders"):
+        table.add_column(col, justify="right")
+    for inst in registry:
+        table.add_row(inst.symbol, str(st.trades_by_symbol.get(inst.symbol, 0)),
+                      str(st.volume.get(inst.symbol, 0)), str(st.settled.get(inst.symbol, 0)),
+                      str(len(engine.books[inst.symbol])))
+    console.print(table)
+    console.print(f"orders entered {engine.next_order_id - 1}, messages {st.received}, "
+                  f"execution reports {st.reports}, trades {st.trades}, "
+                  f"sent by agent {sim.stats.by_agent}")
+    console.print("rejects by reason: " + (", ".join(f"{k} {v}" for k, v in
+                                                     sorted(st.reject_reasons.items())) or "none"))
+    after = {a: ledger.total(a) for a in assets}
+    mismatched = book_matches_view(engine, view)
+    ok = after == before and not mismatched and st.trades > 0
+    console.print(f"checks: ledger conserved {after == before}; market-data books equal the "
+                  f"engine's {not mismatched} {mismatched or ''}; state {engine.state_hash()[:16]}")
+    return 0 if ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="tokenbook", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -105,11 +195,42 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--data", default="tokenbook-data", help="journal and snapshot folder")
     s.add_argument("--fsync", choices=("group", "always", "none"), default="group")
     s.add_argument("--seconds", type=float, default=0, help="stop after this long (0: never)")
+    d = sub.add_parser("demo", help="embedded broker, engine, simulated brokers, viewer")
+    d.add_argument("--seconds", type=float, default=30)
+    d.add_argument("--rate", type=float, default=150, help="orders/s of the simulated flow")
+    d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--depth", type=int, default=5, help="levels shown per side")
+    d.add_argument("--broker", help="mqtt://host:port of a running broker (default: embedded)")
+    w = sub.add_parser("watch", help="live view of the books from market data")
+    w.add_argument("symbols", nargs="*")
+    w.add_argument("--broker", default="mqtt://127.0.0.1:1883")
+    w.add_argument("--json", action="store_true", help="print the stream as JSON lines")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.WARNING if args.command != "serve" else logging.INFO,
+                        format="%(asctime)s %(name)s %(message)s")
     if args.command == "serve":
         return asyncio.run(serve(args))
+    if args.command == "demo":
+        return asyncio.run(demo(args))
+    if args.command == "watch":
+        return asyncio.run(watch_command(args))
     return 2
+
+
+async def watch_command(args) -> int:
+    from rich.live import Live
+
+    from feeds.watch import MarketView, render, watch
+    host, port = parse_broker_url(args.broker)
+    view = MarketView()
+    if args.json:
+        await watch(host, port, view, args.symbols or None,
+                    on_message=lambda t, p: print(t, p.decode(), flush=True))
+        return 0
+    with Live(render(view, args.symbols or None), refresh_per_second=4) as live:
+        await watch(host, port, view, args.symbols or None,
+                    on_message=lambda t, p: live.update(render(view, args.symbols or None)))
+    return 0
 
 
 if __name__ == "__main__":

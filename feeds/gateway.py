@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import aiomqtt
 
@@ -37,6 +38,9 @@ class GatewayStats:
     reports: int = 0
     trades: int = 0
     reject_reasons: dict[str, int] = field(default_factory=dict)
+    trades_by_symbol: dict[str, int] = field(default_factory=dict)
+    volume: dict[str, Decimal] = field(default_factory=dict)       # tokens traded
+    settled: dict[str, Decimal] = field(default_factory=dict)      # cash paid by buyers
 
 
 class Gateway:
@@ -148,9 +152,16 @@ class Gateway:
                 if report.exec_type == "rejected":
                     reason = report.ord_rej_reason or "?"
                     self.stats.reject_reasons[reason] = self.stats.reject_reasons.get(reason, 0) + 1
+                if report.exec_type == "trade" and report.side == "buy" and report.settl_amount:
+                    st = self.stats.settled
+                    st[report.symbol] = st.get(report.symbol, Decimal(0)) + Decimal(
+                        report.settl_amount)
             for trade in out.trades:
                 sends.append((topics.md(trade.symbol, "trades"), encode(trade), False))
                 self.stats.trades += 1
+                tb, vol = self.stats.trades_by_symbol, self.stats.volume
+                tb[trade.symbol] = tb.get(trade.symbol, 0) + 1
+                vol[trade.symbol] = vol.get(trade.symbol, Decimal(0)) + Decimal(trade.qty)
             for change in out.levels:
                 levels.setdefault(change.symbol, []).append(change)
         for symbol, changes in levels.items():

@@ -1,0 +1,60 @@
+"""Simulated brokers end to end, the market-data view, and its terminal rendering."""
+import argparse
+import asyncio
+import io
+
+import pytest
+from rich.console import Console
+
+from feeds.cli import demo
+from feeds.watch import BookView, MarketView, render
+
+
+@pytest.mark.network
+def test_demo_trades_and_its_checks_hold(capsys):
+    args = argparse.Namespace(seconds=3.0, rate=120.0, seed=3, depth=3, broker=None)
+    assert asyncio.run(demo(args)) == 0          # ledger conserved, view == engine books
+    out = capsys.readouterr().out
+    assert "market-data books equal the engine's True" in out
+    assert "ledger conserved True" in out
+
+
+def _snap(seq, bids=(), asks=()):
+    return {"symbol": "TB3M", "seq": seq, "bids": list(bids), "asks": list(asks)}
+
+
+def test_view_applies_increments_in_sequence():
+    b = BookView("TB3M")
+    b.on_snapshot(_snap(4, bids=[("99.000", "1.0000", 1)]))
+    b.on_depth({"symbol": "TB3M", "seq": 5, "levels": [["sell", "99.010", "2.0000", 2],
+                                                        ["buy", "99.000", "0.0000", 0]]})
+    assert b.ladder("sell") == [("99.010", "2.0000", 2)] and b.ladder("buy") == []
+    assert b.in_sync and b.seq == 5
+
+
+def test_gap_marks_the_book_out_of_sync_until_a_later_snapshot():
+    b = BookView("TB3M")
+    b.on_snapshot(_snap(1))
+    b.on_depth({"symbol": "TB3M", "seq": 3, "levels": [["buy", "98.000", "1.0000", 1]]})
+    assert not b.in_sync and b.gaps == 1 and b.ladder("buy") == []
+    b.on_depth({"symbol": "TB3M", "seq": 4, "levels": [["buy", "97.000", "1.0000", 1]]})
+    assert b.ladder("buy") == []                       # ignored while out of sync
+    b.on_snapshot(_snap(4, bids=[("98.000", "1.0000", 1), ("97.000", "1.0000", 1)]))
+    assert b.in_sync and b.resyncs == 1 and len(b.ladder("buy")) == 2
+
+
+def test_terminal_view_renders_ladders_trades_and_health():
+    view = MarketView()
+    view.on_message("tokenbook/v1/md/BD5Y/snapshot",
+                    b'{"symbol":"BD5Y","seq":7,"bids":[["100.490","3.0000",2]],'
+                    b'"asks":[["100.510","1.5000",1]]}')
+    view.on_message("tokenbook/v1/md/BD5Y/trades",
+                    b'{"symbol":"BD5Y","trade_id":"T1","seq":9,"time":1,"price":"100.500",'
+                    b'"qty":"0.2500","price_ticks":100500,"qty_lots":2500,"aggressor":"buy",'
+                    b'"yield_pct":"4.1207"}')
+    console = Console(file=io.StringIO(), width=120)
+    console.print(render(view))
+    text = console.file.getvalue()
+    for expected in ("BD5Y  seq 7  in sync", "100.490", "100.510", "3.0000",
+                     "100.500 x 0.2500 @ 4.1207%", "trades 1"):
+        assert expected in text
