@@ -305,17 +305,9 @@ class Engine:
     # ------------------------------------------------------------------ reservations
     def _reserve(self, o: LiveOrder, lots: int) -> None:
         """Hold what ``lots`` more of the order could need: cash for a buy, tokens for a sell."""
-        try:
-            if o.side == Side.BUY:
-                amount = self.economics[o.symbol].worst_case_cash(o.price, lots)
-                self.ledger.reserve_cash(o.account, amount, o.order_id)
-            else:
-                amount = lots
-                self.ledger.reserve_tokens(o.account, o.symbol, lots, o.order_id)
-        except LedgerError as exc:
-            raise Rejection("INSUFFICIENT_FUNDS" if o.side == Side.BUY else "INSUFFICIENT_TOKENS",
-                            str(exc)) from None
-        o.reserved += amount
+        amount = (self.economics[o.symbol].worst_case_cash(o.price, lots)
+                  if o.side == Side.BUY else lots)
+        self._reserve_more(o, amount)
 
     def _resize_reservation(self, o: LiveOrder) -> None:
         """After a fill or a reduction, keep exactly the reservation the open part needs."""
