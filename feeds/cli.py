@@ -83,7 +83,9 @@ async def serve(args) -> int:
         host, port = "127.0.0.1", embedded.port
         log.info("no --broker given: started a private %s at %s", embedded.kind, embedded.url)
     try:
-        gateway = Gateway(engine, host, port)
+        cod = args.cancel_on_disconnect
+        gateway = Gateway(engine, host, port, cancel_on_disconnect="*" if cod == "*" else
+                          frozenset(b for b in (cod or "").split(",") if b))
         await gateway.run(stop)
         engine.write_snapshot(Path(args.data) / "snapshots")
         print(f"served {gateway.stats.received} messages, {gateway.stats.trades} trades; "
@@ -179,7 +181,12 @@ async def demo(args) -> int:
                                                      sorted(st.reject_reasons.items())) or "none"))
     after = {a: ledger.total(a) for a in assets}
     mismatched = book_matches_view(engine, view)
-    ok = after == before and not mismatched and st.trades > 0
+    # Every order the engine acknowledged (a New report went out) is live or was closed
+    # by a report of its own: nothing acknowledged is unaccounted for.
+    accounted = st.acks == engine.next_order_id - 1 and st.closed + len(engine.orders) == st.acks
+    console.print(f"acknowledged orders {st.acks}: closed {st.closed} + live "
+                  f"{len(engine.orders)}; accounted {accounted}")
+    ok = after == before and not mismatched and st.trades > 0 and accounted
     console.print(f"checks: ledger conserved {after == before}; market-data books equal the "
                   f"engine's {not mismatched} {mismatched or ''}; state {engine.state_hash()[:16]}")
     return 0 if ok else 1
@@ -195,6 +202,14 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--data", default="tokenbook-data", help="journal and snapshot folder")
     s.add_argument("--fsync", choices=("group", "always", "none"), default="group")
     s.add_argument("--seconds", type=float, default=0, help="stop after this long (0: never)")
+    s.add_argument("--cancel-on-disconnect", metavar="BROKERS",
+                   help="comma-separated brokers (or '*') whose orders are cancelled when "
+                        "their connection drops (their presence last will)")
+    m = sub.add_parser("simulate", help="simulated brokers against a running gateway")
+    m.add_argument("--broker", default="mqtt://127.0.0.1:1883")
+    m.add_argument("--seconds", type=float, default=30)
+    m.add_argument("--rate", type=float, default=150, help="orders/s")
+    m.add_argument("--seed", type=int, default=7)
     d = sub.add_parser("demo", help="embedded broker, engine, simulated brokers, viewer")
     d.add_argument("--seconds", type=float, default=30)
     d.add_argument("--rate", type=float, default=150, help="orders/s of the simulated flow")
@@ -214,7 +229,19 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(demo(args))
     if args.command == "watch":
         return asyncio.run(watch_command(args))
+    if args.command == "simulate":
+        return asyncio.run(simulate_command(args))
     return 2
+
+
+async def simulate_command(args) -> int:
+    """Run the simulated brokers (demo accounts) against the gateway at ``--broker``."""
+    from feeds.simulate import Simulation
+    host, port = parse_broker_url(args.broker)
+    sim = Simulation(Registry.load_default(), host, port, seed=args.seed, rate=args.rate)
+    stats = await sim.run(args.seconds)
+    print(f"sent {stats.sent} orders: {stats.by_agent}")
+    return 0
 
 
 async def watch_command(args) -> int:

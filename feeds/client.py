@@ -66,9 +66,11 @@ class BrokerClient:
         """Stay connected: (re)connect, subscribe to our exec topic, dispatch reports."""
         while not self._closing:
             try:
-                async with mqtt.client(self.host, self.port,
+                will = aiomqtt.Will(topics.presence(self.broker), b"offline", qos=1, retain=True)
+                async with mqtt.client(self.host, self.port, will=will,
                                        identifier=f"{self.broker}-{uuid.uuid4().hex[:8]}") as c:
                     await c.subscribe(topics.exec_reports(self.broker), qos=1)
+                    await c.publish(topics.presence(self.broker), b"online", qos=1, retain=True)
                     self._client = c
                     self._connected.set()
                     async for message in c.messages:

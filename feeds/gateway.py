@@ -38,6 +38,8 @@ class GatewayStats:
     reports: int = 0
     trades: int = 0
     reject_reasons: dict[str, int] = field(default_factory=dict)
+    acks: int = 0                 # New reports: orders the engine took
+    closed: int = 0               # reports that ended an order (filled, canceled, expired)
     trades_by_symbol: dict[str, int] = field(default_factory=dict)
     volume: dict[str, Decimal] = field(default_factory=dict)       # tokens traded
     settled: dict[str, Decimal] = field(default_factory=dict)      # cash paid by buyers
@@ -47,7 +49,8 @@ class Gateway:
     """Connects an Engine to an MQTT broker; ``await gateway.run(stop_event)``."""
 
     def __init__(self, engine: Engine, host: str, port: int, *,
-                 client_id: str = "tokenbook-engine", max_batch: int = 500):
+                 client_id: str = "tokenbook-engine", max_batch: int = 500,
+                 cancel_on_disconnect: frozenset[str] | str = frozenset()):
         self.engine = engine
         self.host, self.port = host, port
         self.client_id = client_id
@@ -56,6 +59,9 @@ class Gateway:
         self.depth = {s: DepthBook(s) for s in engine.instruments}
         self.ready = asyncio.Event()
         self.accepting = True
+        # Brokers whose live orders are cancelled when their presence goes offline
+        # (their client's last will); "*" means every broker.
+        self.cancel_on_disconnect = cancel_on_disconnect
 
     # ------------------------------------------------------------------ main loop
     async def run(self, stop: asyncio.Event) -> None:
@@ -69,6 +75,7 @@ class Gateway:
                 await client.publish(topics.md(symbol, "bbo"), encode(book.bbo()), qos=1,
                                      retain=True)
             await client.subscribe(topics.ORDERS_WILDCARD, qos=1)
+            await client.subscribe(topics.PRESENCE_WILDCARD, qos=1)
             queue: asyncio.Queue = asyncio.Queue()
             reader = asyncio.create_task(self._read(client, queue))
             self.ready.set()
@@ -127,8 +134,11 @@ class Gateway:
         self.stats.cycles += 1
 
     def _handle(self, message) -> Outcome | None:
+        topic = message.topic.value
+        if topic.startswith(topics.PRESENCE_WILDCARD[:-1]):
+            return self._presence(topic.rsplit("/", 1)[-1], message.payload)
         self.stats.received += 1
-        broker = topics.broker_from_orders_topic(message.topic.value)
+        broker = topics.broker_from_orders_topic(topic)
         if broker is None:
             self.stats.unattributable += 1
             log.warning("dropped a message on %r: no broker in the topic", message.topic.value)
@@ -141,6 +151,17 @@ class Gateway:
             return self.engine.refuse(broker, msg.reason, msg.text, msg.cl_ord_id, msg.symbol)
         return self.engine.submit(broker, msg)
 
+    def _presence(self, broker: str, payload) -> Outcome | None:
+        """Cancel-on-disconnect: a broker's presence went offline (its last will fired)."""
+        gone = bytes(payload or b"").strip() == b"offline"
+        wanted = self.cancel_on_disconnect == "*" or broker in self.cancel_on_disconnect
+        if not (gone and wanted and topics.valid_name(broker)):
+            return None
+        if not any(o.broker == broker for o in self.engine.orders.values()):
+            return None
+        log.warning("broker %s disconnected: cancelling its live orders", broker)
+        return self.engine.admin("cancel_broker", broker=broker, reason="disconnected")
+
     async def _publish(self, client: aiomqtt.Client, outcomes: list[Outcome]) -> None:
         """Reports and trades in engine order; depth coalesced per symbol for the cycle."""
         sends = []
@@ -149,6 +170,11 @@ class Gateway:
             for broker, report in out.reports:
                 sends.append((topics.exec_reports(broker), encode(report), False))
                 self.stats.reports += 1
+                if report.exec_type == "new":
+                    self.stats.acks += 1
+                elif report.ord_status in ("filled", "canceled", "expired") and \
+                        report.exec_type != "replaced":
+                    self.stats.closed += 1
                 if report.exec_type == "rejected":
                     reason = report.ord_rej_reason or "?"
                     self.stats.reject_reasons[reason] = self.stats.reject_reasons.get(reason, 0) + 1

@@ -7,6 +7,7 @@
     tokenbook/v1/md/{symbol}/snapshot     full L2 with the seq it is valid at  retained
     tokenbook/v1/md/{symbol}/bbo          best bid and offer                   retained
     tokenbook/v1/status                   engine status, offline by last will  retained
+    tokenbook/v1/presence/{broker}        online/offline (a broker's last will)  retained
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import re
 ROOT = "tokenbook/v1"
 ORDERS_WILDCARD = f"{ROOT}/orders/+"
 STATUS = f"{ROOT}/status"
+PRESENCE_WILDCARD = f"{ROOT}/presence/+"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -29,6 +31,10 @@ def orders(broker: str) -> str:
 
 def exec_reports(broker: str) -> str:
     return f"{ROOT}/exec/{broker}"
+
+
+def presence(broker: str) -> str:
+    return f"{ROOT}/presence/{broker}"
 
 
 def md(symbol: str, channel: str) -> str:

@@ -48,10 +48,12 @@ class TradingState(str, Enum):
 
 
 class Admin(msgspec.Struct, tag_field="msg", tag="admin", forbid_unknown_fields=True):
-    """An operator input: ``action`` in open/halt/resume/close/expire; journaled like orders."""
+    """An operator input, journaled like orders: ``action`` in pre_open, open, halt, resume,
+    close, expire, or cancel_broker (every live order of ``broker``: cancel-on-disconnect)."""
     action: str
     symbol: str = ""
     reason: str = ""
+    broker: str = ""
 
 
 class JournalEntry(msgspec.Struct, array_like=True):
@@ -168,10 +170,11 @@ class Engine:
                 for r in self.outcomes[key]], replayed=True)
         return self._sequenced(broker, msg, now)
 
-    def admin(self, action: str, symbol: str = "", reason: str = "", *,
+    def admin(self, action: str, symbol: str = "", reason: str = "", *, broker: str = "",
               now: int | None = None) -> Outcome:
-        """Operator input: open, halt, resume, close (expires DAY orders), expire (GTD due)."""
-        return self._sequenced("", Admin(action, symbol, reason), now)
+        """Operator input: open, halt, resume, close (expires DAY orders), expire (GTD due),
+        cancel_broker (all live orders of ``broker``)."""
+        return self._sequenced("", Admin(action, symbol, reason, broker), now)
 
     def _sequenced(self, broker: str, msg, now: int | None) -> Outcome:
         if self.journal is not None and self.journal.failed is not None:
@@ -394,6 +397,13 @@ class Engine:
 
     # ------------------------------------------------------------------ admin
     def _admin(self, a: Admin) -> None:
+        if a.action == "cancel_broker":
+            for o in sorted((o for o in self.orders.values() if o.broker == a.broker),
+                            key=lambda o: o.order_id):
+                if o.order_id in self.orders:
+                    self.books[o.symbol].cancel(o.order_id)
+                    self._drain(o.symbol)
+            return
         symbols = [a.symbol] if a.symbol else list(self.instruments)
         for symbol in symbols:
             if symbol not in self.instruments:

@@ -173,3 +173,44 @@ def test_status_is_retained_online_then_offline_after_shutdown(mqtt):
                 return (await collect(client, 1))[0][1]["status"]
 
     assert asyncio.run(after()) == "offline"
+
+
+BROKER_PROCESS = """
+import json, sys, time
+import paho.mqtt.client as m
+c = m.Client(m.CallbackAPIVersion.VERSION2, client_id="alpha-proc", protocol=m.MQTTv5)
+c.will_set("tokenbook/v1/presence/alpha", b"offline", qos=1, retain=True)
+c.connect("127.0.0.1", int(sys.argv[1]))
+c.loop_start()
+c.publish("tokenbook/v1/presence/alpha", b"online", qos=1, retain=True).wait_for_publish(5)
+order = {"msg": "new_order", "cl_ord_id": "cod1", "account": 1, "symbol": "TB3M",
+         "side": "buy", "qty": "1", "price": "99.000", "time_in_force": "gtc"}
+c.publish("tokenbook/v1/orders/alpha", json.dumps(order), qos=1).wait_for_publish(5)
+print("sent", flush=True)
+time.sleep(60)
+"""
+
+
+def test_cancel_on_disconnect_when_a_broker_process_dies(mqtt):
+    import signal
+    import subprocess
+    import sys
+
+    async def body(client, gw):
+        gw.cancel_on_disconnect = "*"
+        await client.subscribe(topics.exec_reports("alpha"), qos=1)
+        proc = subprocess.Popen([sys.executable, "-c", BROKER_PROCESS, str(mqtt.port)],
+                                stdout=subprocess.PIPE)
+        try:
+            first = await collect(client, 1)                  # the New report
+            assert first[0][1]["exec_type"] == "new"
+            assert any(o.broker == "alpha" for o in gw.engine.orders.values())
+            proc.send_signal(signal.SIGKILL)                  # no DISCONNECT: the will fires
+            return first, await collect(client, 1)
+        finally:
+            proc.kill()
+            proc.wait()
+
+    first, after = asyncio.run(with_gateway(mqtt, body))
+    report = after[0][1]
+    assert (report["exec_type"], report["cl_ord_id"]) == ("canceled", "cod1")
