@@ -85,7 +85,9 @@ async def serve(args) -> int:
     try:
         cod = args.cancel_on_disconnect
         gateway = Gateway(engine, host, port, cancel_on_disconnect="*" if cod == "*" else
-                          frozenset(b for b in (cod or "").split(",") if b))
+                          frozenset(b for b in (cod or "").split(",") if b),
+                          snapshot_dir=Path(args.data) / "snapshots",
+                          snapshot_every=args.snapshot_every)
         await gateway.run(stop)
         engine.write_snapshot(Path(args.data) / "snapshots")
         print(f"served {gateway.stats.received} messages, {gateway.stats.trades} trades; "
@@ -202,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--data", default="tokenbook-data", help="journal and snapshot folder")
     s.add_argument("--fsync", choices=("group", "always", "none"), default="group")
     s.add_argument("--seconds", type=float, default=0, help="stop after this long (0: never)")
+    s.add_argument("--snapshot-every", type=int, default=100_000, metavar="N",
+                   help="write a snapshot every N inputs (bounds recovery time)")
     s.add_argument("--cancel-on-disconnect", metavar="BROKERS",
                    help="comma-separated brokers (or '*') whose orders are cancelled when "
                         "their connection drops (their presence last will)")

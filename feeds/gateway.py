@@ -50,7 +50,8 @@ class Gateway:
 
     def __init__(self, engine: Engine, host: str, port: int, *,
                  client_id: str = "tokenbook-engine", max_batch: int = 500,
-                 cancel_on_disconnect: frozenset[str] | str = frozenset()):
+                 cancel_on_disconnect: frozenset[str] | str = frozenset(),
+                 snapshot_dir=None, snapshot_every: int = 100_000):
         self.engine = engine
         self.host, self.port = host, port
         self.client_id = client_id
@@ -62,6 +63,10 @@ class Gateway:
         # Brokers whose live orders are cancelled when their presence goes offline
         # (their client's last will); "*" means every broker.
         self.cancel_on_disconnect = cancel_on_disconnect
+        # Periodic snapshots bound recovery time: replay starts from the latest one.
+        self.snapshot_dir = snapshot_dir
+        self.snapshot_every = snapshot_every
+        self._snapshot_seq = engine.seq
 
     # ------------------------------------------------------------------ main loop
     async def run(self, stop: asyncio.Event) -> None:
@@ -132,6 +137,9 @@ class Gateway:
             return
         await self._publish(client, outcomes)
         self.stats.cycles += 1
+        if self.snapshot_dir and self.engine.seq - self._snapshot_seq >= self.snapshot_every:
+            self.engine.write_snapshot(self.snapshot_dir)
+            self._snapshot_seq = self.engine.seq
 
     def _handle(self, message) -> Outcome | None:
         topic = message.topic.value

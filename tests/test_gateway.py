@@ -214,3 +214,24 @@ def test_cancel_on_disconnect_when_a_broker_process_dies(mqtt):
     first, after = asyncio.run(with_gateway(mqtt, body))
     report = after[0][1]
     assert (report["exec_type"], report["cl_ord_id"]) == ("canceled", "cod1")
+
+
+def test_gateway_writes_periodic_snapshots_that_recover_the_state(mqtt, tmp_path):
+    from matching.journal import Journal, latest_snapshot
+
+    async def body(client, gw):
+        gw.engine.journal = Journal(tmp_path / "journal.log")
+        gw.snapshot_dir, gw.snapshot_every = tmp_path / "snaps", 5
+        await client.subscribe(topics.exec_reports("alpha"), qos=1)
+        for i in range(12):
+            await client.publish(topics.orders("alpha"),
+                                 order(f"p{i}", 1, "buy", "1", "99.000"), qos=1)
+        await collect(client, 12)
+        return gw.engine
+
+    engine = asyncio.run(with_gateway(mqtt, body))
+    seq, _ = latest_snapshot(tmp_path / "snaps")
+    assert 5 <= seq <= 12
+    rec = Engine.recover(REG, snapshot_dir=tmp_path / "snaps",
+                         journal_path=tmp_path / "journal.log", clock=time.time_ns)
+    assert rec.seq == engine.seq == 12 and rec.state_hash() == engine.state_hash()
