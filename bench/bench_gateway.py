@@ -76,7 +76,7 @@ async def _drive(port, send_topic, recv_topic, payload_of, key_of, n, window, ra
     return n / elapsed, lat
 
 
-async def raw_ceiling(port, n=N, window=WINDOW):
+async def raw_ceiling(port, n=N, window=WINDOW, rate=None):
     async def echo(ready):
         async with mqtt.client("127.0.0.1", port) as e:
             await e.subscribe("bench/in", qos=1)
@@ -88,7 +88,7 @@ async def raw_ceiling(port, n=N, window=WINDOW):
     await ready.wait()
     try:
         return await _drive(port, "bench/in", "bench/out", lambda k: k.encode(),
-                            lambda p: p.decode(), n, window)
+                            lambda p: p.decode(), n, window, rate)
     finally:
         task.cancel()
 
@@ -112,11 +112,15 @@ async def through_gateway(port, n=N, window=WINDOW, rate=None):
         await task
 
 
-async def measure():
+async def measure(n: int = N, latencies: dict | None = None):
+    """The three phases; ``latencies`` (if given) receives the raw and half-load samples."""
     with EmbeddedBroker() as b:
-        raw_rate, raw_lat = await raw_ceiling(b.port)
-        peak, peak_lat = await through_gateway(b.port)
-        half, half_lat = await through_gateway(b.port, n=N // 2, rate=peak / 2)
+        raw_rate, raw_lat = await raw_ceiling(b.port, n=n)
+        peak, peak_lat = await through_gateway(b.port, n=n)
+        half, half_lat = await through_gateway(b.port, n=n // 2, rate=peak / 2)
+        _, raw_half_lat = await raw_ceiling(b.port, n=n // 2, rate=peak / 2)
+    if latencies is not None:
+        latencies.update(raw_half=raw_half_lat, half=half_lat)
     ms = 1e3
     return {
         "raw_round_trips_per_s": int(raw_rate),
@@ -129,6 +133,8 @@ async def measure():
         "half_p99_ms": round(_pct(half_lat, 99) * ms, 3),
         "half_p999_ms": round(_pct(half_lat, 99.9) * ms, 3),
         "half_mean_ms": round(statistics.mean(half_lat) * ms, 3),
+        "raw_at_same_rate_p50_ms": round(_pct(raw_half_lat, 50) * ms, 3),
+        "raw_at_same_rate_p99_ms": round(_pct(raw_half_lat, 99) * ms, 3),
     }
 
 
