@@ -1,32 +1,42 @@
 """Custody ledger: token and cash balances, order reservations, delivery-versus-payment.
 
-Integers only: tokens in lots, cash in the cash token's minor units. An order reserves
-what it could need (cash for a buy, tokens for a sell) under its order id; a trade moves
-both legs in one step, taking from those reservations, or moves nothing at all.
+Integers only (floats raise ``TypeError``): tokens in lots, cash in the cash token's minor
+units. Every balance is keyed by ``(account, asset)``; the cash leg is the asset ``CASH``
+(a stablecoin) and a token's asset is its symbol, so more cash assets can exist later.
 
-File format for ``load`` (TOML)::
+An order reserves what it could need (cash for a buy, tokens for a sell) under its order
+id (the *ref*); ``available = balance - reserved``. A trade moves both legs in one step,
+taking from those reservations, or moves nothing at all. Invariants kept by every
+operation: ``0 <= reserved <= balance`` per (account, asset), each ref holds a positive
+amount of one (account, asset), and trading conserves the total of every asset.
+
+A refused operation raises a ``LedgerError`` subclass and changes nothing.
+
+File format for ``load`` (TOML; unknown keys are refused so a typo cannot load nothing)::
 
     [[account]]
-    id = 1001
+    id = 1001                       # positive integer
     broker = "alpha"
     eligibility = "retail"          # or "institutional"
-    cash = 5000000000               # minor units
-    whitelist = ["TB3M", "GOLD"]
-    tokens = { TB3M = 200000 }      # lots
+    cash = 5000000000               # minor units of CASH (optional, default 0)
+    whitelist = ["TB3M", "GOLD"]    # symbols this account may trade (optional)
+    tokens = { TB3M = 200000 }      # lots per symbol (optional)
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import tomllib
 from dataclasses import dataclass
 from os import PathLike
 
-__all__ = ["Ledger", "LedgerError", "InsufficientCash", "InsufficientTokens", "UnknownAccount",
-           "CASH"]
+__all__ = ["Ledger", "Account", "LedgerError", "InsufficientCash", "InsufficientTokens",
+           "UnknownAccount", "UnknownReservation", "CASH", "ELIGIBILITIES"]
 
 #: The asset key of the cash leg (a stablecoin); token balances are keyed by symbol.
 CASH = "CASH"
 ELIGIBILITIES = ("retail", "institutional")
+_ACCOUNT_KEYS = {"id", "broker", "eligibility", "cash", "whitelist", "tokens"}
 
 
 class LedgerError(Exception):
@@ -34,16 +44,25 @@ class LedgerError(Exception):
 
 
 class UnknownAccount(LedgerError):
-    pass
+    """The account was never opened."""
+
+
+class UnknownReservation(LedgerError):
+    """A settlement named a ref that holds nothing, or holds another account's/asset's."""
 
 
 class InsufficientCash(LedgerError):
-    def __init__(self, account: int, needed: int, available: int):
-        super().__init__(f"account {account} needs {needed} cash units, has {available} available")
-        self.account, self.needed, self.available = account, needed, available
+    """The account's available (or reserved, for a settlement) cash does not cover it."""
+
+    def __init__(self, account: int, needed: int, available: int, asset: str = CASH):
+        super().__init__(f"account {account} needs {needed} {asset} units, has {available} available")
+        self.account, self.asset = account, asset
+        self.needed, self.available = needed, available
 
 
 class InsufficientTokens(LedgerError):
+    """The account's available (or reserved, for a settlement) lots do not cover it."""
+
     def __init__(self, account: int, symbol: str, needed: int, available: int):
         super().__init__(f"account {account} needs {needed} lots of {symbol}, "
                          f"has {available} available")
@@ -59,8 +78,23 @@ class Account:
 
 
 def _int(value, what: str) -> int:
+    # bool is an int subclass and float would silently round money: both are refused.
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be an int (lots or cash minor units), got {value!r}")
+    return value
+
+
+def _amount(value, what: str) -> int:
+    if _int(value, what) < 0:
+        raise LedgerError(f"{what} must not be negative, got {value}")
+    return value
+
+
+def _asset(value, what: str = "asset") -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, got {value!r}")
+    if not value:
+        raise LedgerError(f"{what} must not be empty")
     return value
 
 
@@ -70,23 +104,25 @@ class Ledger:
     def __init__(self) -> None:
         self.accounts: dict[int, Account] = {}
         self.balances: dict[tuple[int, str], int] = {}
-        self.held: dict[tuple[int, str], int] = {}          # sum of reservations
-        self.reservations: dict[int, tuple[int, str, int]] = {}   # ref -> account, asset, amount
+        self.held: dict[tuple[int, str], int] = {}               # sum of reservations
+        self.reservations: dict[int, tuple[int, str, int]] = {}  # ref -> account, asset, amount
         self.whitelisted: set[tuple[int, str]] = set()
 
     # ------------------------------------------------------------------ accounts
     def open_account(self, account_id: int, broker: str, eligibility: str = "retail") -> None:
-        _int(account_id, "account id")
-        if account_id <= 0:
+        """Open an empty account owned by ``broker``."""
+        if _int(account_id, "account id") <= 0:
             raise LedgerError(f"account id must be positive, got {account_id}")
         if account_id in self.accounts:
             raise LedgerError(f"account {account_id} already exists")
+        if not isinstance(broker, str) or not broker:
+            raise LedgerError(f"broker must be a non-empty str, got {broker!r}")
         if eligibility not in ELIGIBILITIES:
             raise LedgerError(f"eligibility must be one of {ELIGIBILITIES}, got {eligibility!r}")
         self.accounts[account_id] = Account(account_id, broker, eligibility)
 
     def _account(self, account_id: int) -> Account:
-        acct = self.accounts.get(account_id)
+        acct = self.accounts.get(_int(account_id, "account id"))
         if acct is None:
             raise UnknownAccount(f"unknown account {account_id}")
         return acct
@@ -102,7 +138,11 @@ class Ledger:
     def whitelist(self, account_id: int, symbol: str) -> None:
         """KYC done for this instrument: the permissioned-token (ERC-3643-style) rule."""
         self._account(account_id)
-        self.whitelisted.add((account_id, symbol))
+        self.whitelisted.add((account_id, _asset(symbol, "symbol")))
+
+    def unwhitelist(self, account_id: int, symbol: str) -> None:
+        """Withdraw the permission (existing balances stay; new orders are the engine's call)."""
+        self.whitelisted.discard((account_id, symbol))
 
     def may_trade(self, account_id: int, symbol: str) -> bool:
         return (account_id, symbol) in self.whitelisted
@@ -111,8 +151,8 @@ class Ledger:
     def deposit(self, account_id: int, asset: str, amount: int) -> None:
         """Credit cash (asset CASH) or tokens (asset = symbol) from outside the venue."""
         self._account(account_id)
-        if _int(amount, "amount") < 0:
-            raise LedgerError(f"deposit must not be negative, got {amount}")
+        _asset(asset)
+        _amount(amount, "deposit")
         key = (account_id, asset)
         self.balances[key] = self.balances.get(key, 0) + amount
 
@@ -129,129 +169,206 @@ class Ledger:
         """Sum of one asset over every account: trading must conserve it."""
         return sum(v for (_, a), v in self.balances.items() if a == asset)
 
+    def totals(self) -> dict[str, int]:
+        """Sum of every asset over every account, by asset name."""
+        out: dict[str, int] = {}
+        for (_, a), v in self.balances.items():
+            out[a] = out.get(a, 0) + v
+        return dict(sorted(out.items()))
+
     def holders(self, symbol: str) -> dict[int, int]:
-        return {acct: v for (acct, a), v in self.balances.items() if a == symbol and v}
+        """Accounts holding a non-zero balance of ``symbol``, by account id."""
+        return {acct: v for (acct, a), v in sorted(self.balances.items()) if a == symbol and v}
 
     # ------------------------------------------------------------------ reservations
-    def reserve_cash(self, account_id: int, amount: int, ref: int) -> None:
-        self._reserve(account_id, CASH, amount, ref)
+    def reserve_cash(self, account_id: int, amount: int, ref: int, *, asset: str = CASH) -> None:
+        """Hold ``amount`` cash for order ``ref``; ``InsufficientCash`` if not available."""
+        self._reserve(account_id, asset, amount, ref, is_cash=True)
 
     def reserve_tokens(self, account_id: int, symbol: str, lots: int, ref: int) -> None:
-        self._reserve(account_id, symbol, lots, ref)
+        """Hold ``lots`` of ``symbol`` for order ``ref``; ``InsufficientTokens`` if not available."""
+        self._reserve(account_id, _asset(symbol, "symbol"), lots, ref, is_cash=False)
 
-    def _reserve(self, account_id: int, asset: str, amount: int, ref: int) -> None:
+    def _reserve(self, account_id: int, asset: str, amount: int, ref: int, is_cash: bool) -> None:
         self._account(account_id)
-        if _int(amount, "amount") < 0:
-            raise LedgerError(f"reservation must not be negative, got {amount}")
+        _asset(asset)
+        _amount(amount, "reservation")
+        _int(ref, "reference")
         prior = self.reservations.get(ref)
         if prior is not None and prior[:2] != (account_id, asset):
             raise LedgerError(f"reference {ref} already holds {prior[1]} of account {prior[0]}")
         free = self.available(account_id, asset)
         if amount > free:
-            if asset == CASH:
-                raise InsufficientCash(account_id, amount, free)
+            if is_cash:
+                raise InsufficientCash(account_id, amount, free, asset)
             raise InsufficientTokens(account_id, asset, amount, free)
+        if amount == 0:
+            return              # a ref only exists while it holds something
         key = (account_id, asset)
         self.held[key] = self.held.get(key, 0) + amount
         self.reservations[ref] = (account_id, asset, (prior[2] if prior else 0) + amount)
 
     def reservation(self, ref: int) -> int:
+        """What ``ref`` still holds (0 if nothing)."""
         r = self.reservations.get(ref)
         return r[2] if r else 0
 
     def release(self, ref: int, amount: int | None = None) -> int:
         """Give back ``amount`` (all if None) of a reservation; returns what was released."""
+        _int(ref, "reference")
         r = self.reservations.get(ref)
-        if r is None:
-            return 0
-        account_id, asset, held = r
+        held = r[2] if r else 0
         amount = held if amount is None else _int(amount, "amount")
         if not 0 <= amount <= held:
             raise LedgerError(f"cannot release {amount} of reference {ref} holding {held}")
-        self._take(ref, amount)
+        if amount:
+            self._take(ref, amount)
         return amount
 
     def _take(self, ref: int, amount: int) -> None:
         account_id, asset, held = self.reservations[ref]
         key = (account_id, asset)
-        self.held[key] -= amount
+        if self.held[key] == amount:
+            del self.held[key]
+        else:
+            self.held[key] -= amount
         if held == amount:
             del self.reservations[ref]
         else:
             self.reservations[ref] = (account_id, asset, held - amount)
 
     # ------------------------------------------------------------------ settlement
-    def settle_trade(self, buyer: int, seller: int, symbol: str, lots: int, cash: int,
+    def settle_trade(self, buyer: int, seller: int, symbol: str, lots: int, cash_amount: int,
                      buyer_ref: int, seller_ref: int, fee_buyer: int = 0, fee_seller: int = 0,
-                     fee_account: int | None = None) -> None:
+                     fee_account: int | None = None, *, cash_asset: str = CASH) -> None:
         """Delivery versus payment: tokens seller -> buyer and cash buyer -> seller at once.
 
-        The buyer pays ``cash + fee_buyer`` out of its reservation ``buyer_ref``; the seller
-        delivers ``lots`` out of ``seller_ref`` and receives ``cash - fee_seller``. Every
-        check comes first; if one fails nothing moves.
+        The buyer pays ``cash_amount + fee_buyer`` out of its reservation ``buyer_ref`` (so a
+        buy order must reserve its fees too); the seller delivers ``lots`` out of
+        ``seller_ref`` and receives ``cash_amount - fee_seller``; ``fee_account`` receives
+        both fees. What the refs still hold afterwards stays reserved. Every check comes
+        first; if one fails nothing moves.
         """
-        for v, what in ((lots, "lots"), (cash, "cash"), (fee_buyer, "fee"), (fee_seller, "fee")):
-            if _int(v, what) < 0:
-                raise LedgerError(f"{what} must not be negative, got {v}")
-        pay = cash + fee_buyer
-        if (fee_buyer or fee_seller) and fee_account not in self.accounts:
-            raise UnknownAccount(f"fees need a fee account, got {fee_account}")
-        if fee_seller > cash:
-            raise LedgerError(f"seller fee {fee_seller} exceeds the cash leg {cash}")
+        _int(buyer, "buyer")
+        _int(seller, "seller")
+        _asset(symbol, "symbol")
+        _asset(cash_asset, "cash asset")
+        _int(buyer_ref, "buyer reference")
+        _int(seller_ref, "seller reference")
+        if _int(lots, "lots") <= 0:
+            raise LedgerError(f"lots must be positive, got {lots}")
+        _amount(cash_amount, "cash amount")
+        _amount(fee_buyer, "buyer fee")
+        _amount(fee_seller, "seller fee")
+        if symbol == cash_asset:
+            raise LedgerError(f"the token leg and the cash leg are both {symbol}")
+        if buyer_ref == seller_ref:
+            raise LedgerError(f"buyer and seller share the reference {buyer_ref}")
+        fees = fee_buyer + fee_seller
+        if fees and (fee_account is None or fee_account not in self.accounts):
+            raise UnknownAccount(f"fees need an open fee account, got {fee_account}")
+        if fee_seller > cash_amount:
+            raise LedgerError(f"seller fee {fee_seller} exceeds the cash leg {cash_amount}")
+        pay = cash_amount + fee_buyer
         b_res, s_res = self.reservations.get(buyer_ref), self.reservations.get(seller_ref)
-        if b_res is None or b_res[:2] != (buyer, CASH) or b_res[2] < pay:
-            raise InsufficientCash(buyer, pay, b_res[2] if b_res and b_res[:2] == (buyer, CASH) else 0)
-        if s_res is None or s_res[:2] != (seller, symbol) or s_res[2] < lots:
-            raise InsufficientTokens(seller, symbol, lots,
-                                     s_res[2] if s_res and s_res[:2] == (seller, symbol) else 0)
-        # Both legs checked: move them together.
+        if b_res is None or b_res[:2] != (buyer, cash_asset):
+            raise UnknownReservation(f"reference {buyer_ref} holds no {cash_asset} of buyer "
+                                     f"{buyer}: {b_res}")
+        if s_res is None or s_res[:2] != (seller, symbol):
+            raise UnknownReservation(f"reference {seller_ref} holds no {symbol} of seller "
+                                     f"{seller}: {s_res}")
+        if b_res[2] < pay:
+            raise InsufficientCash(buyer, pay, b_res[2], cash_asset)
+        if s_res[2] < lots:
+            raise InsufficientTokens(seller, symbol, lots, s_res[2])
+        # Both legs checked. Reserved <= balance holds per key, so no balance can go
+        # negative below; the updates read the current value, so buyer == seller or a
+        # fee account that is also a party come out right.
         self._take(buyer_ref, pay)
         self._take(seller_ref, lots)
-        self.balances[(buyer, CASH)] -= pay
-        self.balances[(seller, symbol)] -= lots
-        self.balances[(buyer, symbol)] = self.balance(buyer, symbol) + lots
-        self.balances[(seller, CASH)] = self.balance(seller, CASH) + cash - fee_seller
-        if fee_buyer or fee_seller:
-            key = (fee_account, CASH)
-            self.balances[key] = self.balances.get(key, 0) + fee_buyer + fee_seller
+        bal = self.balances
+        bal[(buyer, cash_asset)] -= pay
+        bal[(seller, symbol)] -= lots
+        bal[(buyer, symbol)] = bal.get((buyer, symbol), 0) + lots
+        bal[(seller, cash_asset)] = bal.get((seller, cash_asset), 0) + cash_amount - fee_seller
+        if fees:
+            key = (fee_account, cash_asset)
+            bal[key] = bal.get(key, 0) + fees
 
     # ------------------------------------------------------------------ persistence
     def load(self, path: str | PathLike) -> None:
-        """Open the accounts of a TOML file (format in the module docstring)."""
+        """Open the accounts of a TOML file (format in the module docstring); all or none."""
         with open(path, "rb") as f:
-            data = tomllib.load(f)
+            try:
+                data = tomllib.load(f)
+            except tomllib.TOMLDecodeError as exc:
+                raise LedgerError(f"{path}: {exc}") from exc
+        extra = set(data) - {"account"}
+        if extra:
+            raise LedgerError(f"{path}: unknown top-level keys {sorted(extra)}")
+        staged = Ledger()          # built apart, merged only once every entry is valid
         for i, row in enumerate(data.get("account", [])):
             try:
+                unknown = set(row) - _ACCOUNT_KEYS
+                if unknown:
+                    raise LedgerError(f"unknown keys {sorted(unknown)}")
                 acct = row["id"]
-                self.open_account(acct, row["broker"], row.get("eligibility", "retail"))
-                self.deposit(acct, CASH, row.get("cash", 0))
-                for symbol, lots in row.get("tokens", {}).items():
-                    self.deposit(acct, symbol, lots)
-                for symbol in row.get("whitelist", []):
-                    self.whitelist(acct, symbol)
+                if _int(acct, "account id") in self.accounts:
+                    raise LedgerError(f"account {acct} already exists")
+                staged.open_account(acct, row["broker"], row.get("eligibility", "retail"))
+                staged.deposit(acct, CASH, row.get("cash", 0))
+                tokens, wl = row.get("tokens", {}), row.get("whitelist", [])
+                if not isinstance(tokens, dict) or not isinstance(wl, list):
+                    raise LedgerError("tokens must be a table and whitelist a list")
+                for symbol, lots in tokens.items():
+                    staged.deposit(acct, symbol, lots)
+                for symbol in wl:
+                    staged.whitelist(acct, symbol)
             except (KeyError, TypeError, LedgerError) as exc:
-                raise LedgerError(f"{path}: account entry {i}: {exc}") from exc
+                raise LedgerError(f"{path}: account entry {i}: {exc!r}") from exc
+        self.accounts.update(staged.accounts)
+        self.balances.update(staged.balances)
+        self.whitelisted |= staged.whitelisted
 
     def snapshot(self) -> dict:
+        """The whole state as plain lists (msgpack/JSON-ready), in a canonical order."""
         return {
-            "accounts": [[a.account_id, a.broker, a.eligibility] for a in self.accounts.values()],
-            "balances": [[k[0], k[1], v] for k, v in sorted(self.balances.items())],
+            "accounts": [[a.account_id, a.broker, a.eligibility]
+                         for _, a in sorted(self.accounts.items())],
+            "balances": [[k[0], k[1], v] for k, v in sorted(self.balances.items()) if v],
             "reservations": [[ref, *r] for ref, r in sorted(self.reservations.items())],
             "whitelist": sorted([list(w) for w in self.whitelisted]),
         }
 
     @classmethod
     def restore(cls, snap: dict) -> "Ledger":
+        """A new ledger from ``snapshot()``'s output, checked: a bad snapshot raises LedgerError."""
         led = cls()
-        for acct, broker, elig in snap["accounts"]:
-            led.accounts[acct] = Account(acct, broker, elig)
-        for acct, asset, v in snap["balances"]:
-            led.balances[(acct, asset)] = v
-        for ref, acct, asset, amount in snap["reservations"]:
-            led.reservations[ref] = (acct, asset, amount)
-            led.held[(acct, asset)] = led.held.get((acct, asset), 0) + amount
-        led.whitelisted = {(a, s) for a, s in snap["whitelist"]}
+        try:
+            for acct, broker, elig in snap["accounts"]:
+                led.open_account(acct, broker, elig)
+            for acct, asset, v in snap["balances"]:
+                led.deposit(acct, asset, v)
+            for ref, acct, asset, amount in snap["reservations"]:
+                _amount(amount, "reservation")
+                if _int(ref, "reference") in led.reservations:
+                    raise LedgerError(f"reservation {ref} appears twice")
+                led._account(acct)
+                if amount == 0:
+                    continue        # older ledgers kept empty refs; they hold nothing
+
+                led.reservations[ref] = (acct, asset, amount)
+                led.held[(acct, asset)] = led.held.get((acct, asset), 0) + amount
+            for acct, symbol in snap["whitelist"]:
+                led.whitelist(acct, symbol)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LedgerError(f"malformed ledger snapshot: {exc!r}") from exc
+        for key, held in led.held.items():
+            if held > led.balance(*key):
+                raise LedgerError(f"snapshot reserves {held} of {key} holding {led.balance(*key)}")
         return led
 
     def state_digest(self) -> str:
-        return hashlib.sha256(repr(self.snapshot()).encode()).hexdigest()
+        """sha256 of the canonical snapshot: equal states give equal digests."""
+        doc = json.dumps(self.snapshot(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(doc.encode()).hexdigest()
