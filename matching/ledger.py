@@ -356,7 +356,6 @@ class Ledger:
                 led._account(acct)
                 if amount == 0:
                     continue        # older ledgers kept empty refs; they hold nothing
-
                 led.reservations[ref] = (acct, asset, amount)
                 led.held[(acct, asset)] = led.held.get((acct, asset), 0) + amount
             for acct, symbol in snap["whitelist"]:
