@@ -177,7 +177,7 @@ def main(argv=None) -> int:
     quick = cfg.quick
     cfg.seed = 7 if quick else 42
     cfg.n_flow = 100_000 if quick else 1_000_000
-    cfg.n_reference = 20_000 if quick else 100_000
+    cfg.n_reference = 20_000 if quick else 1_000_000
     cfg.n_memory = 100_000 if quick else 1_000_000
     cfg.scaling_sizes = [1_000, 10_000, 100_000] if quick else [1_000, 10_000, 100_000,
                                                                 1_000_000]

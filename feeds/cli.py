@@ -166,7 +166,7 @@ async def demo(args) -> int:
         engine.journal.close()
         if broker:
             broker.stop()
-    console.print(render(view, depth=args.depth))
+    console.print(render(view, depth=args.depth, registry=registry))
     st = gateway.stats
     table = Table(title="Summary per instrument", title_justify="left")
     for col in ("symbol", "trades", "volume (tokens)", "cash settled (USDC)", "resting orders"):
@@ -258,9 +258,12 @@ async def watch_command(args) -> int:
         await watch(host, port, view, args.symbols or None,
                     on_message=lambda t, p: print(t, p.decode(), flush=True))
         return 0
-    with Live(render(view, args.symbols or None), refresh_per_second=4) as live:
+    registry = Registry.load_default()
+    with Live(render(view, args.symbols or None, registry=registry),
+              refresh_per_second=4) as live:
         await watch(host, port, view, args.symbols or None,
-                    on_message=lambda t, p: live.update(render(view, args.symbols or None)))
+                    on_message=lambda t, p: live.update(
+                        render(view, args.symbols or None, registry=registry)))
     return 0
 
 

@@ -88,8 +88,43 @@ class MarketView:
             book.on_trade(doc)
 
 
-def render(view: MarketView, symbols: list[str] | None = None, depth: int = 5) -> Group:
-    """One table per book: bid and ask ladders, last trades with yields, sequence health."""
+def _yield_of(registry, symbol: str, price: str) -> str:
+    """The yield (percent) a bill or bond price stands for today; '' for other instruments."""
+    if registry is None or not price:
+        return ""
+    econ = _economics(registry, symbol)
+    if econ is None:
+        return ""
+    inst = econ.inst
+    try:
+        y = econ._yield(inst.price_to_ticks(price), _today())
+    except ValueError:
+        return ""
+    return f"{y}%" if y else ""
+
+
+_ECON: dict = {}
+
+
+def _economics(registry, symbol):
+    from matching.economics import Economics
+    inst = registry.get(symbol)
+    if inst is None or inst.kind == "commodity":
+        return None
+    if symbol not in _ECON:
+        _ECON[symbol] = Economics(inst)
+    return _ECON[symbol]
+
+
+def _today():
+    from datetime import datetime, timezone
+    return datetime.now(timezone.utc).date()
+
+
+def render(view: MarketView, symbols: list[str] | None = None, depth: int = 5,
+           registry=None) -> Group:
+    """One table per book: bid and ask ladders (with yields when a registry is given),
+    last trades with yields, sequence health."""
     tables = []
     for symbol in symbols or sorted(view.books):
         b = view.books.get(symbol)
@@ -98,7 +133,10 @@ def render(view: MarketView, symbols: list[str] | None = None, depth: int = 5) -
         health = "in sync" if b.in_sync else "RESYNCING"
         t = Table(title=f"{symbol}  seq {b.seq}  {health}  gaps {b.gaps}  "
                         f"trades {b.n_trades}  volume {b.volume}", title_justify="left")
-        for col in ("bid qty", "bid", "ask", "ask qty", "last trades (price x qty @ yield)"):
+        cols = ["bid qty", "bid", "ask", "ask qty", "last trades (price x qty @ yield)"]
+        if registry is not None:
+            cols = ["bid yield"] + cols[:3] + ["ask yield"] + cols[3:]
+        for col in cols:
             t.add_column(col, justify="right")
         bids, asks = b.ladder("buy")[:depth], b.ladder("sell")[:depth]
         trades = list(b.trades)[:depth]
@@ -108,7 +146,11 @@ def render(view: MarketView, symbols: list[str] | None = None, depth: int = 5) -
             tr = trades[i] if i < len(trades) else None
             trade = (f"{tr['price']} x {tr['qty']}" + (f" @ {tr['yield_pct']}%"
                      if tr.get("yield_pct") else "")) if tr else ""
-            t.add_row(bid[1], bid[0], ask[0], ask[1], trade)
+            if registry is None:
+                t.add_row(bid[1], bid[0], ask[0], ask[1], trade)
+            else:
+                t.add_row(_yield_of(registry, symbol, bid[0]), bid[1], bid[0], ask[0],
+                          _yield_of(registry, symbol, ask[0]), ask[1], trade)
         tables.append(t)
     return Group(*tables)
 

@@ -58,3 +58,17 @@ def test_terminal_view_renders_ladders_trades_and_health():
     for expected in ("BD5Y  seq 7  in sync", "100.490", "100.510", "3.0000",
                      "100.500 x 0.2500 @ 4.1207%", "trades 1"):
         assert expected in text
+
+
+def test_ladder_shows_the_yield_of_each_bill_and_bond_level():
+    from matching.instruments import Registry
+    view = MarketView()
+    view.on_message("tokenbook/v1/md/TB3M/snapshot",
+                    b'{"symbol":"TB3M","seq":1,"bids":[["99.000","1.0000",1]],"asks":[]}')
+    console = Console(file=io.StringIO(), width=140)
+    console.print(render(view, registry=Registry.load_default()))
+    text = console.file.getvalue()
+    assert "bid yield" in text and "99.000" in text
+    # 100/99 - 1 over the bill's remaining days: a yield in percent with 4 decimals.
+    line = next(row for row in text.splitlines() if "99.000" in row)
+    assert "%" in line
