@@ -1,98 +1,254 @@
-"""The journal keeps every committed record and drops only a torn tail."""
+"""The journal keeps every committed record and drops only a torn or corrupt tail."""
 import os
+import struct
+import zlib
 
 import pytest
 
+import matching.journal as jmod
 from matching.journal import (
-    HEADER, Journal, JournalError, latest_snapshot, read_journal, recover, write_snapshot,
+    HEADER, MAX_RECORD, Journal, JournalError, latest_snapshot, read_journal, recover,
+    write_snapshot,
 )
 
 
+def payload(seq: int) -> bytes:
+    return f"record-{seq}".encode() * (seq % 7)            # includes empty payloads
+
+
 def _write(path, n, policy="group"):
-    j = Journal(path, fsync=policy)
-    for seq in range(1, n + 1):
-        j.append(seq, f"record-{seq}".encode() * seq)
-    j.commit()
-    j.close()
+    with Journal(path, fsync=policy) as j:
+        for seq in range(1, n + 1):
+            j.append(seq, payload(seq))
+        assert j.commit() == n
 
 
+def _frame(seq: int, data: bytes) -> bytes:
+    crc = zlib.crc32(data, zlib.crc32(struct.pack("<Q", seq)))
+    return HEADER.pack(len(data), crc, seq) + data
+
+
+# ---------------------------------------------------------------------- round trip
 @pytest.mark.parametrize("policy", ["group", "always", "none"])
 def test_records_round_trip_under_every_policy(tmp_path, policy):
     path = tmp_path / "j.log"
     _write(path, 20, policy)
-    assert [(s, p) for s, p in read_journal(path)] == [
-        (s, f"record-{s}".encode() * s) for s in range(1, 21)]
+    assert list(read_journal(path)) == [(s, payload(s)) for s in range(1, 21)]
+    assert [s for s, _ in read_journal(path, after_seq=17)] == [18, 19, 20]
 
 
+def test_framing_is_length_crc_seq_payload_little_endian(tmp_path):
+    path = tmp_path / "j.log"
+    with Journal(path) as j:
+        j.append(5, b"abc")
+    assert path.read_bytes() == _frame(5, b"abc")
+    assert path.read_bytes()[:4] == b"\x03\x00\x00\x00"
+    assert path.read_bytes()[8:16] == (5).to_bytes(8, "little")
+
+
+def test_a_missing_journal_reads_as_empty(tmp_path):
+    assert list(read_journal(tmp_path / "nothing.log")) == []
+
+
+# ---------------------------------------------------------------------- torn and corrupt
 def test_torn_last_record_is_dropped_and_everything_before_kept(tmp_path):
     path = tmp_path / "j.log"
-    _write(path, 5)
+    _write(path, 6)                                        # record 6 has a 48-byte payload
     full = path.read_bytes()
-    last_len = HEADER.size + len(b"record-5" * 5)
-    start_of_last = len(full) - last_len
-    for cut in range(start_of_last + 1, len(full)):      # every byte inside the last record
+    start_of_last = len(full) - (HEADER.size + len(payload(6)))
+    expected = [(s, payload(s)) for s in range(1, 6)]
+    for cut in range(start_of_last + 1, len(full)):       # every byte inside the last record
         path.write_bytes(full[:cut])
-        assert recover(path) == 4
-        assert path.stat().st_size == start_of_last
-        assert [s for s, _ in read_journal(path)] == [1, 2, 3, 4]
+        assert list(read_journal(path)) == expected        # readable before any repair
+        assert recover(path) == 5
+        assert path.read_bytes() == full[:start_of_last]
+        assert list(read_journal(path)) == expected
+    aside = sorted(tmp_path.glob("j.log.torn-*"))
+    assert len(aside) == len(full) - start_of_last - 1     # one per cut, none overwritten
 
 
-def test_corrupt_record_ends_the_readable_journal(tmp_path):
+def test_recover_of_an_intact_journal_changes_nothing(tmp_path):
+    path = tmp_path / "j.log"
+    _write(path, 4)
+    before = path.read_bytes()
+    assert recover(path) == 4
+    assert path.read_bytes() == before and not list(tmp_path.glob("*.torn-*"))
+
+
+@pytest.mark.parametrize("where", ["payload", "crc", "seq", "length"])
+def test_corrupt_record_ends_the_readable_journal(tmp_path, where):
     path = tmp_path / "j.log"
     _write(path, 5)
     data = bytearray(path.read_bytes())
-    data[HEADER.size + 3] ^= 0xFF                      # a payload byte of record 1
+    third = sum(HEADER.size + len(payload(s)) for s in (1, 2))
+    offset = {"payload": HEADER.size + 2, "crc": 5, "seq": 9, "length": 0}[where]
+    data[third + offset] ^= 0x40
     path.write_bytes(bytes(data))
-    assert list(read_journal(path)) == []
+    assert [s for s, _ in read_journal(path)] == [1, 2]
+    assert recover(path) == 2 and path.stat().st_size == third
+    # Damage mid-file can cut acknowledged records: they are kept aside, byte for byte.
+    assert (tmp_path / f"j.log.torn-{third}").read_bytes() == bytes(data[third:])
+
+
+def test_a_huge_length_is_corruption_not_an_allocation(tmp_path):
+    path = tmp_path / "j.log"
+    path.write_bytes(_frame(1, b"ok") + HEADER.pack(MAX_RECORD + 1, 0, 2) + b"x" * 10)
+    assert list(read_journal(path)) == [(1, b"ok")]
+
+
+@pytest.mark.parametrize("seqs, good", [([1, 2, 2, 3], [1, 2]), ([3, 1], [3]), ([0, 1], [])])
+def test_a_non_increasing_seq_ends_the_readable_journal(tmp_path, seqs, good):
+    path = tmp_path / "j.log"
+    path.write_bytes(b"".join(_frame(s, b"p") for s in seqs))
+    assert [s for s, _ in read_journal(path)] == good
+    assert recover(path) == (good[-1] if good else 0)
 
 
 def test_reopening_recovers_then_appends_after_the_last_good_record(tmp_path):
     path = tmp_path / "j.log"
     _write(path, 3)
     with open(path, "ab") as f:
-        f.write(b"\x10\x00\x00")                        # a crash mid-header
-    j = Journal(path)
-    assert j.durable_seq == 3
-    j.append(4, b"four")
-    j.commit()
-    j.close()
+        f.write(b"\x10\x00\x00")                           # a crash mid-header
+    with Journal(path) as j:
+        assert j.durable_seq == j.last_seq == 3
+        with pytest.raises(ValueError):
+            j.append(3, b"again")                          # the journal knows where it was
+        j.append(4, b"four")
+        assert j.commit() == 4
     assert [s for s, _ in read_journal(path)] == [1, 2, 3, 4]
 
 
+# ---------------------------------------------------------------------- group commit
 def test_group_commit_watermark_moves_only_on_commit(tmp_path):
-    j = Journal(tmp_path / "j.log", group_records=3, group_interval_ms=1e9)
+    path = tmp_path / "j.log"
+    j = Journal(path, group_records=3, group_interval_ms=50.0)
     j.append(1, b"a")
     j.append(2, b"b")
-    assert j.maybe_commit() == 0 and j.durable_seq == 0
+    t0 = j._oldest_ns
+    assert j.maybe_commit(now_ns=t0 + 1_000) == 0 and j.durable_seq == 0
+    assert j.pending == 2 and j.last_seq == 2
+    assert path.stat().st_size == 0                        # nothing written before a commit
     j.append(3, b"c")
-    assert j.maybe_commit() == 3
+    assert j.maybe_commit(now_ns=t0 + 1_000) == 3          # the group is full
+    assert j.pending == 0 and list(read_journal(path)) == [(1, b"a"), (2, b"b"), (3, b"c")]
     j.append(4, b"d")
-    assert j.maybe_commit(now_ns=j._oldest_ns + 2 * 10**15) == 4
+    t1 = j._oldest_ns
+    assert j.maybe_commit(now_ns=t1 + 49_999_999) == 3     # not yet the interval
+    assert j.maybe_commit(now_ns=t1 + 50_000_000) == 4     # the oldest waited 50 ms
+    assert j.commit() == 4                                 # nothing pending: same watermark
+    j.close()
 
 
-def test_sequence_must_increase(tmp_path):
-    j = Journal(tmp_path / "j.log")
-    j.append(1, b"a")
+def test_a_crash_loses_only_what_was_never_committed(tmp_path):
+    path = tmp_path / "j.log"
+    j = Journal(path)
+    for seq in range(1, 6):
+        j.append(seq, payload(seq))
+    acked = j.commit()
+    j.append(6, b"not yet durable")
+    os.close(j.fd)                                         # the process dies here
+    j.fd = -1
+    assert [s for s, _ in read_journal(path)] == list(range(1, acked + 1))
+    with Journal(path) as again:
+        assert again.durable_seq == acked == 5
+
+
+def test_sequence_payload_and_size_are_checked(tmp_path):
+    with Journal(tmp_path / "j.log") as j:
+        j.append(1, b"a")
+        with pytest.raises(ValueError):
+            j.append(1, b"b")
+        with pytest.raises(TypeError):
+            j.append(2.0, b"b")
+        with pytest.raises(TypeError):
+            j.append(2, "text")
+        with pytest.raises(ValueError):
+            j.append(2, bytes(MAX_RECORD + 1))
+        assert j.pending == 1 and j.last_seq == 1
     with pytest.raises(ValueError):
-        j.append(1, b"b")
+        Journal(tmp_path / "k.log", fsync="sometimes")
 
 
-def test_write_error_stops_the_journal(tmp_path):
+def test_one_writer_per_journal(tmp_path):
+    path = tmp_path / "j.log"
+    j = Journal(path)
+    with pytest.raises(JournalError, match="another writer"):
+        Journal(path)
+    j.close()
+    Journal(path).close()                                  # free again once closed
+
+
+def test_write_error_stops_the_journal_for_good(tmp_path):
     j = Journal(tmp_path / "j.log")
     j.append(1, b"a")
-    os.close(j.fd)
-    j.fd = os.open(os.devnull, os.O_RDONLY)           # every write now fails
+    good = j.fd
+    j.fd = os.open(os.devnull, os.O_RDONLY)                # every write now fails
     with pytest.raises(JournalError):
         j.commit()
     assert j.durable_seq == 0 and j.failed is not None
     with pytest.raises(JournalError):
         j.append(2, b"b")
+    os.close(j.fd)
+    j.fd = good                                            # even a healthy fd is not retried
+    with pytest.raises(JournalError):
+        j.commit()
+    assert j.durable_seq == 0
+    j.close()
+    assert list(read_journal(tmp_path / "j.log")) == []
 
 
+# ---------------------------------------------------------------------- policies
+@pytest.mark.parametrize("policy, writes, syncs", [
+    ("always", 10, 10), ("group", 3, 3), ("none", 3, 0)])
+def test_each_policy_writes_and_syncs_as_documented(tmp_path, monkeypatch, policy, writes, syncs):
+    calls = {"write": 0, "sync": 0}
+    real_write, real_sync = os.write, os.fdatasync
+
+    def counting_write(fd, data):
+        calls["write"] += 1
+        return real_write(fd, data)
+
+    def counting_sync(fd):
+        calls["sync"] += 1
+        return real_sync(fd)
+
+    monkeypatch.setattr(jmod.os, "write", counting_write)
+    monkeypatch.setattr(jmod.os, "fdatasync", counting_sync)
+    path = tmp_path / f"{policy}.log"
+    j = Journal(path, fsync=policy, group_records=4, group_interval_ms=1e6)
+    for seq in range(1, 11):
+        j.append(seq, payload(seq))
+        j.maybe_commit()
+    assert j.durable_seq == (10 if policy == "always" else 8)
+    j.commit()
+    j.close()
+    assert calls == {"write": writes, "sync": syncs}
+    assert list(read_journal(path)) == [(s, payload(s)) for s in range(1, 11)]
+
+
+# ---------------------------------------------------------------------- snapshots
 def test_snapshot_is_atomic_and_a_leftover_temp_file_is_ignored(tmp_path):
     write_snapshot(tmp_path, 10, b"state-10")
     (tmp_path / ".snapshot-00000000000000000011.bin.tmp").write_bytes(b"half")
     (tmp_path / "snapshot-00000000000000000012.bin").write_bytes(b"\x00" * 5)  # truncated
     assert latest_snapshot(tmp_path) == (10, b"state-10")
+    assert not list(tmp_path.glob(".snapshot-00000000000000000010*"))   # temp renamed away
     write_snapshot(tmp_path, 20, b"state-20")
     assert latest_snapshot(tmp_path) == (20, b"state-20")
+
+
+def test_a_corrupt_or_misnamed_snapshot_is_skipped(tmp_path):
+    write_snapshot(tmp_path, 10, b"state-10")
+    bad = write_snapshot(tmp_path, 30, b"state-30")
+    data = bytearray(bad.read_bytes())
+    data[-1] ^= 1
+    bad.write_bytes(bytes(data))                           # crc mismatch
+    moved = write_snapshot(tmp_path, 20, b"state-20")
+    moved.rename(tmp_path / "snapshot-00000000000000000025.bin")   # name and header disagree
+    (tmp_path / "snapshot-latest.bin").write_bytes(b"junk")         # not a snapshot name
+    assert latest_snapshot(tmp_path) == (10, b"state-10")
+
+
+def test_no_snapshot_is_none(tmp_path):
+    assert latest_snapshot(tmp_path / "missing") is None
+    assert latest_snapshot(tmp_path) is None
