@@ -36,11 +36,9 @@ class RestingOrder:
 
 @dataclass
 class Level:
+    """Orders at one price in time priority, and their open quantity (kept, not summed)."""
     orders: dict[int, RestingOrder] = field(default_factory=dict)
-
-    @property
-    def total(self) -> int:
-        return sum(o.leaves for o in self.orders.values())
+    total: int = 0
 
 
 class _Rejected(Exception):
@@ -107,6 +105,7 @@ class ReferenceBook:
         if key not in levels:
             levels[key] = Level()
         levels[key].orders[order.order_id] = order
+        levels[key].total += order.leaves
         self._orders[order.order_id] = order
         self._touch(order.side, order.price)
 
@@ -116,6 +115,7 @@ class ReferenceBook:
         key = self._key(order.side, order.price)
         level = levels[key]
         del level.orders[order.order_id]
+        level.total -= order.leaves
         if not level.orders:
             del levels[key]
         self._touch(order.side, order.price)
@@ -123,6 +123,12 @@ class ReferenceBook:
     def _remove(self, order: RestingOrder) -> None:
         self._unlink(order)
         del self._orders[order.order_id]
+
+    def _reduce(self, order: RestingOrder, qty: int) -> None:
+        """Take ``qty`` off a resting order's open quantity, in place (priority kept)."""
+        order.leaves -= qty
+        self._levels(order.side)[self._key(order.side, order.price)].total -= qty
+        self._touch(order.side, order.price)
 
     def _flush_levels(self) -> None:
         for side, price in self._touched:
@@ -133,12 +139,21 @@ class ReferenceBook:
 
     # ------------------------------------------------------------------ matching
     def _crossing_orders(self, side: int, limit: int | None):
-        """Opposite resting orders in priority order while their price crosses ``limit``."""
-        for key, level in list(self._levels(_opposite(side)).items()):
+        """Opposite resting orders in priority order while their price crosses ``limit``.
+
+        Safe while the caller removes the orders it is given: a level that empties leaves
+        the sorted dict, so the next one moves into the same index.
+        """
+        levels = self._levels(_opposite(side))
+        i = 0
+        while i < len(levels):
+            key, level = levels.peekitem(i)
             price = -key if side == Side.SELL else key
             if limit is not None and (price > limit if side == Side.BUY else price < limit):
                 return
             yield from list(level.orders.values())
+            if key in levels:
+                i += 1
 
     def _fillable(self, side: int, limit: int | None, qty: int, account: int, stp: int) -> int:
         """What matching would fill now, without changing anything (FOK, min_qty)."""
@@ -187,8 +202,7 @@ class ReferenceBook:
                 continue
             q = min(leaves, maker.leaves)
             leaves -= q
-            maker.leaves -= q
-            self._touch(maker.side, maker.price)
+            self._reduce(maker, q)
             self._emit(EventType.TRADE, side, 0, order_id, maker.order_id, maker.price, q,
                        leaves, maker.leaves)
             if maker.leaves == 0:
@@ -204,8 +218,7 @@ class ReferenceBook:
                        0, maker.price, d, 0, 0)
             self._remove(maker)
         else:
-            maker.leaves -= d
-            self._touch(maker.side, maker.price)
+            self._reduce(maker, d)
             self._emit(EventType.DECREMENTED, maker.side, CancelReason.SELF_TRADE,
                        maker.order_id, 0, maker.price, d, maker.leaves, 0)
         leaves -= d
@@ -319,8 +332,7 @@ class ReferenceBook:
         old = order.leaves
         if price == order.price and qty <= old:
             # Reducing in place keeps the order's place in the queue.
-            order.leaves = qty
-            self._touch(order.side, price)
+            self._reduce(order, old - qty)
             self._emit(EventType.AMENDED, order.side, AmendPriority.KEPT, order_id, 0, price, qty,
                        qty, old)
         else:
@@ -427,6 +439,8 @@ class ReferenceBook:
             for key, level in self._levels(side).items():
                 price = -key if side == Side.BUY else key
                 assert level.orders, f"empty level kept at {side}/{price}"
+                assert level.total == sum(o.leaves for o in level.orders.values()), \
+                    f"level {side}/{price} total {level.total} is not the sum of its orders"
                 for oid, o in level.orders.items():
                     assert o.side == side and o.price == price, f"order {oid} on the wrong level"
                     assert o.leaves > 0, f"order {oid} rests with leaves {o.leaves}"
