@@ -1,46 +1,112 @@
-"""JSON wire codec: strict decoding of order entry, encoding of reports and market data.
+"""JSON wire codec of the MQTT gateway: strict order entry in, reports and market data out.
 
-``decode_order_message`` never raises: any bytes give either a typed order message or a
-``DecodeError`` with a reason and, when the bytes reveal it, the ClOrdID to answer.
+Every wire message is a ``msgspec.Struct`` encoded as JSON (``msgspec.json``). Field names
+are FIX's in snake case; the FIX tag is in a comment next to each field. Prices,
+quantities and amounts are decimal strings, never JSON numbers, so no float ever touches
+a price. The order-entry and report structs are the engine's own types
+(``matching/messages.py``, ``TradePrint`` in ``matching/engine.py``), re-exported here so
+``feeds.codec`` is the one place that says what goes on the wire:
+
+    order entry (tagged by ``msg``)  NewOrderSingle "new_order" (35=D),
+                                     OrderCancelRequest "cancel" (35=F),
+                                     OrderCancelReplaceRequest "replace" (35=G)
+    to one broker                    ExecutionReport "exec_report" (35=8)
+    market data                      TradePrint, DepthUpdate, DepthSnapshot, BBO
+    engine                           EngineStatus
+
+FIX tags used: 1 Account, 6 AvgPx, 11 ClOrdID, 14 CumQty, 17 ExecID, 18 ExecInst
+(post-only), 31 LastPx, 32 LastQty, 37 OrderID, 38 OrderQty, 39 OrdStatus, 40 OrdType,
+41 OrigClOrdID, 44 Price, 54 Side, 55 Symbol, 58 Text, 59 TimeInForce, 60 TransactTime,
+103 OrdRejReason, 110 MinQty, 119 SettlAmount, 126 ExpireTime, 150 ExecType,
+151 LeavesQty, 159 AccruedInterest, 236 Yield.
+
+``decode_order_message`` never raises: any input gives either a typed order message or a
+``DecodeError`` with a reason code, a human-readable text and, when the bytes reveal them,
+the ClOrdID and symbol so the gateway can send the sender a Rejected report.
 """
 from __future__ import annotations
 
+import logging
 import re
-from typing import Optional
+from typing import Any, Literal, Optional
 
 import msgspec
 
+from matching.engine import TradePrint
 from matching.messages import (
-    NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest, OrderMessage,
+    ExecutionReport, NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest,
+    OrderMessage,
 )
 
-__all__ = ["DecodeError", "decode_order_message", "encode", "DepthUpdate", "DepthSnapshot",
-           "BBO", "EngineStatus", "MAX_MESSAGE_BYTES"]
+__all__ = [
+    "NewOrderSingle", "OrderCancelRequest", "OrderCancelReplaceRequest", "OrderMessage",
+    "ExecutionReport", "TradePrint", "DepthUpdate", "DepthSnapshot", "BBO", "EngineStatus",
+    "DecodeError", "decode_order_message", "encode", "valid_decimal", "valid_cl_ord_id",
+    "DECODE_REASONS", "MAX_MESSAGE_BYTES", "MAX_ID_LEN", "DECIMAL_PATTERN",
+]
 
+log = logging.getLogger("tokenbook.codec")
+
+#: Largest order-entry payload accepted; a real order is ~250 bytes.
 MAX_MESSAGE_BYTES = 4096
-_DECIMAL = re.compile(r"^[0-9]{1,15}(\.[0-9]{1,12})?$")
-_CLORDID = re.compile(r"^[\x21-\x7e]{1,64}$")
+#: ClOrdID / OrigClOrdID: 1-64 printable ASCII characters, no spaces.
+MAX_ID_LEN = 64
+#: Plain decimal: 1-15 integer digits, optionally a dot and 1-12 fraction digits. No sign,
+#: exponent, NaN, Infinity, spaces or separators: a value the engine can scale exactly.
+DECIMAL_PATTERN = r"[0-9]{1,15}(?:\.[0-9]{1,12})?"
+_DECIMAL = re.compile(DECIMAL_PATTERN)
+_CL_ORD_ID = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_ID_LEN)
+_SYMBOL = re.compile(r"[A-Za-z0-9_.-]{1,64}")          # == feeds.topics.NAME_PATTERN
+_INT63 = 2**63
+
+#: Reason codes a DecodeError can carry (they become the Rejected report's OrdRejReason).
+DECODE_REASONS = ("MESSAGE_TOO_LARGE", "MALFORMED_JSON", "INVALID_FIELD", "DECODER_FAULT")
+
 _decoder = msgspec.json.Decoder(OrderMessage)
 _encoder = msgspec.json.Encoder()
 
 
+def valid_decimal(value: object) -> bool:
+    """True for a plain decimal string like ``"99.125"`` (see ``DECIMAL_PATTERN``)."""
+    return isinstance(value, str) and _DECIMAL.fullmatch(value) is not None
+
+
+def valid_cl_ord_id(value: object) -> bool:
+    """True for 1-64 printable ASCII characters without spaces."""
+    return isinstance(value, str) and _CL_ORD_ID.fullmatch(value) is not None
+
+
 class DecodeError(msgspec.Struct, frozen=True):
-    """Why a message is not a valid order message; ``cl_ord_id`` if one could be read."""
+    """Why a payload is not a valid order message.
+
+    ``reason`` is one of ``DECODE_REASONS``; ``text`` says why in words; ``field`` is the
+    offending JSON path (``$.price``) when known; ``cl_ord_id`` and ``symbol`` are set only
+    when the payload carried well-formed ones, so a Rejected report can name the order.
+    """
     reason: str
     text: str
     cl_ord_id: Optional[str] = None
     symbol: Optional[str] = None
+    field: Optional[str] = None
+
+
+# ---------------------------------------------------------------------- market data
+SideName = Literal["buy", "sell"]
 
 
 class DepthUpdate(msgspec.Struct):
-    """L2 increments of one publishing cycle: ``levels`` are [side, price, qty, count]."""
+    """L2 increments of one publishing cycle, ``seq`` = previous + 1 per symbol.
+
+    ``levels`` are ``[side, price, qty, count]``; qty ``"0"`` (count 0) means the level is
+    gone. A subscriber that sees a gap in ``seq`` resyncs from the retained snapshot.
+    """
     symbol: str
     seq: int
-    levels: list[tuple[str, str, str, int]]
+    levels: list[tuple[SideName, str, str, int]]
 
 
 class DepthSnapshot(msgspec.Struct):
-    """The whole L2 book, valid at depth sequence ``seq``."""
+    """The whole L2 book, valid at depth sequence ``seq``: ``[price, qty, count]`` best first."""
     symbol: str
     seq: int
     bids: list[tuple[str, str, int]]
@@ -48,6 +114,7 @@ class DepthSnapshot(msgspec.Struct):
 
 
 class BBO(msgspec.Struct):
+    """Best bid and offer (retained), at depth sequence ``seq``; None for an empty side."""
     symbol: str
     seq: int
     bid: Optional[str] = None
@@ -57,68 +124,105 @@ class BBO(msgspec.Struct):
 
 
 class EngineStatus(msgspec.Struct):
-    status: str                   # online | offline | not_accepting
+    """Retained engine status; ``offline`` is also the engine connection's last will."""
+    status: Literal["online", "offline", "not_accepting"]
     text: str = ""
-    time: int = 0
+    time: int = 0                 # ns since the epoch
 
 
-def encode(obj) -> bytes:
+def encode(obj: Any) -> bytes:
+    """JSON bytes of any wire struct (or plain JSON value)."""
     return _encoder.encode(obj)
+
+
+# ---------------------------------------------------------------------- order decoding
+class _Peek(msgspec.Struct):
+    """Lenient view used only after a strict decode failed: other fields are skipped."""
+    cl_ord_id: Any = None
+    symbol: Any = None
+
+
+_peek_decoder = msgspec.json.Decoder(_Peek)
+_PATH = re.compile(r" - at `(\$[^`]{0,80})`$")
 
 
 def _peek(payload: bytes) -> tuple[Optional[str], Optional[str]]:
     """Best-effort ClOrdID and symbol of a payload that failed strict decoding."""
     try:
-        raw = msgspec.json.decode(payload)
-    except (msgspec.DecodeError, RecursionError):
+        p = _peek_decoder.decode(payload)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None, None
-    if not isinstance(raw, dict):
-        return None, None
-    cl, sym = raw.get("cl_ord_id"), raw.get("symbol")
-    cl = cl if isinstance(cl, str) and _CLORDID.match(cl) else None
-    sym = sym if isinstance(sym, str) and len(sym) <= 64 else None
+    cl = p.cl_ord_id if valid_cl_ord_id(p.cl_ord_id) else None
+    sym = p.symbol if isinstance(p.symbol, str) and _SYMBOL.fullmatch(p.symbol) else None
     return cl, sym
 
 
-def decode_order_message(payload: bytes) -> OrderMessage | DecodeError:
-    """Strictly decode one order-entry message; never raises."""
+def decode_order_message(payload: object) -> OrderMessage | DecodeError:
+    """Strictly decode one order-entry message; never raises, whatever ``payload`` is."""
+    try:
+        return _decode(payload)
+    except Exception as exc:                            # a bug here must not stop the gateway
+        log.exception("order decoder fault")
+        return DecodeError("DECODER_FAULT", f"internal decoder error: {type(exc).__name__}")
+
+
+def _decode(payload: object) -> OrderMessage | DecodeError:
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8", "surrogatepass")
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        return DecodeError("MALFORMED_JSON", f"payload must be bytes, not {type(payload).__name__}")
     if len(payload) > MAX_MESSAGE_BYTES:
         return DecodeError("MESSAGE_TOO_LARGE", f"{len(payload)} bytes > {MAX_MESSAGE_BYTES}")
     try:
         msg = _decoder.decode(payload)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except msgspec.ValidationError as exc:
         cl, sym = _peek(payload)
-        reason = "INVALID_FIELD" if isinstance(exc, msgspec.ValidationError) else "MALFORMED_JSON"
-        return DecodeError(reason, str(exc)[:200], cl, sym)
+        text = str(exc)
+        path = _PATH.search(text)
+        return DecodeError("INVALID_FIELD", text[:200], cl, sym, path.group(1) if path else None)
+    except msgspec.DecodeError as exc:
+        return DecodeError("MALFORMED_JSON", str(exc)[:200])
+    except UnicodeDecodeError as exc:
+        # msgspec raises this (not DecodeError) for invalid UTF-8 inside a JSON string.
+        return DecodeError("MALFORMED_JSON", f"invalid UTF-8 in a string: {exc.reason}")
     except RecursionError:
-        return DecodeError("MALFORMED_JSON", "nesting too deep")
+        return DecodeError("MALFORMED_JSON", "JSON nested too deeply")
     problem = _check(msg)
-    if problem:
-        return DecodeError("INVALID_FIELD", problem,
-                           msg.cl_ord_id if _CLORDID.match(msg.cl_ord_id) else None,
-                           msg.symbol if len(msg.symbol) <= 64 else None)
+    if problem is not None:
+        field, text = problem
+        return DecodeError(
+            "INVALID_FIELD", text,
+            msg.cl_ord_id if valid_cl_ord_id(msg.cl_ord_id) else None,
+            msg.symbol if _SYMBOL.fullmatch(msg.symbol) else None, f"$.{field}")
     return msg
 
 
-def _check(msg) -> str | None:
-    """Field rules JSON types cannot say: identifier charset, decimal strings, ranges."""
-    if not _CLORDID.match(msg.cl_ord_id):
-        return "cl_ord_id must be 1-64 printable ASCII characters"
-    if not re.match(r"^[A-Za-z0-9_.-]{1,64}$", msg.symbol):
-        return "symbol must be 1-64 letters, digits, '_', '.', '-'"
+def _check(msg: OrderMessage) -> tuple[str, str] | None:
+    """Rules JSON types cannot say: identifier charsets and lengths, decimal strings, ranges.
+
+    Returns ``(field, why)`` for the first broken rule. Business rules (known symbol, price
+    present for a limit order, qty above the minimum, ...) are the engine's.
+    """
+    if not valid_cl_ord_id(msg.cl_ord_id):
+        return "cl_ord_id", f"cl_ord_id must be 1-{MAX_ID_LEN} printable ASCII characters"
+    if not _SYMBOL.fullmatch(msg.symbol):
+        return "symbol", "symbol must be 1-64 of letters, digits, '_', '.', '-'"
     if isinstance(msg, (OrderCancelRequest, OrderCancelReplaceRequest)):
-        if not _CLORDID.match(msg.orig_cl_ord_id):
-            return "orig_cl_ord_id must be 1-64 printable ASCII characters"
-    decimals = []
+        if not valid_cl_ord_id(msg.orig_cl_ord_id):
+            return ("orig_cl_ord_id",
+                    f"orig_cl_ord_id must be 1-{MAX_ID_LEN} printable ASCII characters")
     if isinstance(msg, NewOrderSingle):
-        if not 0 < msg.account < 2**63:
-            return "account must be a positive 63-bit integer"
-        if msg.expire_time is not None and not 0 < msg.expire_time < 2**63:
-            return "expire_time must be positive nanoseconds since the epoch"
-        decimals = [("qty", msg.qty), ("price", msg.price), ("min_qty", msg.min_qty)]
+        if not 0 < msg.account < _INT63:
+            return "account", "account must be a positive 63-bit integer"
+        if msg.expire_time is not None and not 0 < msg.expire_time < _INT63:
+            return "expire_time", "expire_time must be positive nanoseconds since the epoch"
+        decimals = (("qty", msg.qty), ("price", msg.price), ("min_qty", msg.min_qty))
     elif isinstance(msg, OrderCancelReplaceRequest):
-        decimals = [("qty", msg.qty), ("price", msg.price)]
+        decimals = (("qty", msg.qty), ("price", msg.price))
+    else:
+        decimals = ()
     for name, value in decimals:
-        if value is not None and not _DECIMAL.match(value):
-            return f"{name} must be a plain decimal string like '99.125', got {value[:40]!r}"
+        if value is not None and not _DECIMAL.fullmatch(value):
+            return name, (f"{name} must be a plain decimal string like '99.125' (at most 15 "
+                          f"integer and 12 fraction digits), got {value[:40]!r}")
     return None

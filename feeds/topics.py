@@ -1,50 +1,139 @@
 """The versioned MQTT topic layout of tokenbook (documented in README.md).
 
-    tokenbook/v1/orders/{broker}          order entry from a broker           QoS 1
-    tokenbook/v1/exec/{broker}            execution reports for that broker   QoS 1
-    tokenbook/v1/md/{symbol}/trades       public trade tape                    QoS 1
-    tokenbook/v1/md/{symbol}/depth        L2 increments, per-symbol seq        QoS 1
-    tokenbook/v1/md/{symbol}/snapshot     full L2 with the seq it is valid at  retained
-    tokenbook/v1/md/{symbol}/bbo          best bid and offer                   retained
-    tokenbook/v1/status                   engine status, offline by last will  retained
-    tokenbook/v1/presence/{broker}        online/offline (a broker's last will)  retained
+    tokenbook/v1/orders/{broker}          order entry from a broker             QoS 1
+    tokenbook/v1/exec/{broker}            execution reports for that broker     QoS 1
+    tokenbook/v1/md/{symbol}/trades       public trade tape                     QoS 1
+    tokenbook/v1/md/{symbol}/depth        L2 increments, per-symbol seq         QoS 1
+    tokenbook/v1/md/{symbol}/snapshot     full L2 with the seq it is valid at   QoS 1, retained
+    tokenbook/v1/md/{symbol}/bbo          best bid and offer                    QoS 1, retained
+    tokenbook/v1/status                   engine status, offline by last will   QoS 1, retained
+    tokenbook/v1/presence/{broker}        online/offline (a broker's last will) QoS 1, retained
+
+Broker ids and symbols are single topic segments from a safe charset (``NAME_PATTERN``):
+no MQTT wildcard (``+``, ``#``), no separator (``/``), no ``$`` prefix, no spaces, no NUL.
+Builders raise ``ValueError`` on a bad name; parsers return None, never raise.
 """
 from __future__ import annotations
 
 import re
 
+__all__ = [
+    "ROOT", "QOS", "NAME_PATTERN", "MAX_NAME_LEN", "MD_CHANNELS", "RETAINED_MD_CHANNELS",
+    "STATUS", "ORDERS_WILDCARD", "EXEC_WILDCARD", "PRESENCE_WILDCARD",
+    "valid_name", "valid_broker", "valid_symbol", "orders", "exec_reports", "presence", "md",
+    "md_trades", "md_depth", "md_snapshot", "md_bbo", "md_wildcard",
+    "broker_from_orders_topic", "broker_from_presence_topic", "parse_md_topic",
+]
+
 ROOT = "tokenbook/v1"
-ORDERS_WILDCARD = f"{ROOT}/orders/+"
+#: Every tokenbook topic is published and subscribed at QoS 1 (at least once): the
+#: engine deduplicates order entry by ClOrdID, subscribers deduplicate market data by seq.
+QOS = 1
+MAX_NAME_LEN = 64
+NAME_PATTERN = r"[A-Za-z0-9_.-]{1,%d}" % MAX_NAME_LEN
+_NAME = re.compile(NAME_PATTERN)
+
+MD_CHANNELS = ("trades", "depth", "snapshot", "bbo")
+#: Channels published with the retain flag: a new subscriber gets the current state at once.
+RETAINED_MD_CHANNELS = frozenset({"snapshot", "bbo"})
+
 STATUS = f"{ROOT}/status"
+ORDERS_WILDCARD = f"{ROOT}/orders/+"
+EXEC_WILDCARD = f"{ROOT}/exec/+"
 PRESENCE_WILDCARD = f"{ROOT}/presence/+"
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
-def valid_name(name: str) -> bool:
-    """Broker ids and symbols: 1-64 of letters, digits, ``_ . -`` (no MQTT wildcards)."""
-    return bool(_NAME.match(name))
+def valid_name(name: object) -> bool:
+    """Broker ids and symbols: 1-64 of letters, digits, ``_ . -`` (so never a wildcard)."""
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
+
+
+valid_broker = valid_name
+valid_symbol = valid_name
+
+
+def _checked(kind: str, name: object) -> str:
+    if not valid_name(name):
+        raise ValueError(f"{kind} {name!r} is not a valid topic segment "
+                         f"(1-{MAX_NAME_LEN} of A-Z a-z 0-9 _ . -)")
+    return name  # type: ignore[return-value]
 
 
 def orders(broker: str) -> str:
-    return f"{ROOT}/orders/{broker}"
+    """Where ``broker`` sends new/cancel/replace requests."""
+    return f"{ROOT}/orders/{_checked('broker id', broker)}"
 
 
 def exec_reports(broker: str) -> str:
-    return f"{ROOT}/exec/{broker}"
+    """Where the engine sends ``broker``'s execution reports (and only its own)."""
+    return f"{ROOT}/exec/{_checked('broker id', broker)}"
 
 
 def presence(broker: str) -> str:
-    return f"{ROOT}/presence/{broker}"
+    """Retained ``online``/``offline`` of a broker's connection (``offline`` is its will)."""
+    return f"{ROOT}/presence/{_checked('broker id', broker)}"
 
 
 def md(symbol: str, channel: str) -> str:
-    """``channel`` is one of trades, depth, snapshot, bbo."""
-    return f"{ROOT}/md/{symbol}/{channel}"
+    """Market data topic of ``symbol``; ``channel`` is one of ``MD_CHANNELS``."""
+    if channel not in MD_CHANNELS:
+        raise ValueError(f"unknown market data channel {channel!r}; one of {MD_CHANNELS}")
+    return f"{ROOT}/md/{_checked('symbol', symbol)}/{channel}"
 
 
-def broker_from_orders_topic(topic: str) -> str | None:
-    """The broker a message on an orders topic came from, or None if the topic is not one."""
-    parts = topic.split("/")
-    if len(parts) != 4 or "/".join(parts[:3]) != f"{ROOT}/orders" or not valid_name(parts[3]):
+def md_trades(symbol: str) -> str:
+    return md(symbol, "trades")
+
+
+def md_depth(symbol: str) -> str:
+    return md(symbol, "depth")
+
+
+def md_snapshot(symbol: str) -> str:
+    return md(symbol, "snapshot")
+
+
+def md_bbo(symbol: str) -> str:
+    return md(symbol, "bbo")
+
+
+def md_wildcard(symbol: str | None = None) -> str:
+    """Subscription filter for every channel of one symbol (or of all symbols)."""
+    return f"{ROOT}/md/+/+" if symbol is None else f"{ROOT}/md/{_checked('symbol', symbol)}/+"
+
+
+def _segments(topic: object, n: int) -> list[str] | None:
+    if not isinstance(topic, str) or len(topic) > 256:
         return None
-    return parts[3]
+    parts = topic.split("/")
+    return parts if len(parts) == n else None
+
+
+def broker_from_orders_topic(topic: object) -> str | None:
+    """The broker a message on an orders topic came from; None for anything else.
+
+    Rejects wildcards, empty or extra segments and any id outside the safe charset, so the
+    returned id can be used to build the reply topic as is.
+    """
+    parts = _segments(topic, 4)
+    if parts is None or parts[0] != "tokenbook" or parts[1] != "v1" or parts[2] != "orders":
+        return None
+    return parts[3] if valid_name(parts[3]) else None
+
+
+def broker_from_presence_topic(topic: object) -> str | None:
+    """The broker of a ``presence/{broker}`` topic; None for anything else."""
+    parts = _segments(topic, 4)
+    if parts is None or parts[0] != "tokenbook" or parts[1] != "v1" or parts[2] != "presence":
+        return None
+    return parts[3] if valid_name(parts[3]) else None
+
+
+def parse_md_topic(topic: object) -> tuple[str, str] | None:
+    """``(symbol, channel)`` of a market data topic; None for anything else."""
+    parts = _segments(topic, 5)
+    if parts is None or parts[0] != "tokenbook" or parts[1] != "v1" or parts[2] != "md":
+        return None
+    if not valid_name(parts[3]) or parts[4] not in MD_CHANNELS:
+        return None
+    return parts[3], parts[4]
