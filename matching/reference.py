@@ -1,13 +1,26 @@
 """The reference order book: the rules of docs/matching-rules.md in plain Python.
 
-Written to be read, not to be fast. Each side is a SortedDict of price -> Level, each
-Level an insertion-ordered dict of order id -> RestingOrder (time priority is dict
-order; cancel is O(1)). The Cython core must produce the same events as this book for
-any command sequence; tests/test_differential.py holds it to that.
+Written to be read, not to be fast. Each side of the book is a SortedDict of price ->
+``Level`` (bids keyed by the negated price, so the first key is always the best
+price); a level is an insertion-ordered dict of order id -> ``Order``, so dict order is
+time priority and a cancel is O(1). The Cython core (``matching._core.Book``) must emit
+the same event stream as this book for any command sequence; tests/test_differential.py
+holds both to it.
+
+How a command runs:
+
+1. ``submit`` checks the Python types, narrows the enum fields to the byte the command
+   record carries, and dispatches on ``op``.
+2. The command is validated in the documented order; the first broken rule becomes the
+   one REJECTED event of the command and nothing else happens.
+3. Otherwise its events are emitted as the book changes, and every level it changed is
+   remembered (first touch first) for the LEVEL events that close the command.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import operator
+from dataclasses import dataclass
+from typing import Iterator, NamedTuple
 
 import numpy as np
 from sortedcontainers import SortedDict
@@ -20,11 +33,34 @@ from matching.records import COMMAND_DTYPE, EVENT_DTYPE, Event
 
 __all__ = ["ReferenceBook"]
 
-_TIFS = {t.value for t in TimeInForce}
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+_VALID_TIFS = frozenset(int(t) for t in TimeInForce)
+_VALID_STPS = frozenset(int(s) for s in StpMode)
+_NEVER_REST_TIFS = frozenset((int(TimeInForce.IOC), int(TimeInForce.FOK)))
+_FIELDS = ("op", "order_id", "side", "ord_type", "tif", "stp", "post_only", "account",
+           "price", "qty", "min_qty", "expire_time")
 
 
-@dataclass
-class RestingOrder:
+# ---------------------------------------------------------------------- value types
+class Command(NamedTuple):
+    """One command, field for field as in ``COMMAND_DTYPE`` (enum fields already bytes)."""
+    op: int
+    order_id: int
+    side: int
+    ord_type: int
+    tif: int
+    stp: int
+    post_only: bool
+    account: int
+    price: int
+    qty: int
+    min_qty: int
+    expire_time: int
+
+
+@dataclass(slots=True)
+class Order:
+    """A live order resting in the book. ``leaves`` is its open quantity (always > 0)."""
     order_id: int
     side: int
     price: int
@@ -34,398 +70,252 @@ class RestingOrder:
     post_only: bool
 
 
-@dataclass
+@dataclass(slots=True)
+class Taker:
+    """An order while it matches: a new order, or a resting one re-entered by an amend.
+
+    ``limit`` is None for a MARKET order (it crosses any price); ``event_price`` is what
+    its own events carry (the limit price, or 0 for a MARKET order).
+    """
+    order_id: int
+    side: int
+    limit: int | None
+    event_price: int
+    leaves: int
+    account: int
+    stp: int
+
+    def crosses(self, maker_price: int) -> bool:
+        """A buy crosses asks at or below its limit, a sell bids at or above it."""
+        if self.limit is None:
+            return True
+        return maker_price <= self.limit if self.side == Side.BUY else maker_price >= self.limit
+
+    def self_trades_with(self, maker: Order) -> bool:
+        """STP applies when the taker has a mode, a real account (not 0), and the maker
+        belongs to the same account. The maker's own STP mode plays no part."""
+        return self.stp != StpMode.NONE and self.account != 0 and maker.account == self.account
+
+
 class Level:
-    """Orders at one price in time priority, and their open quantity (kept, not summed)."""
-    orders: dict[int, RestingOrder] = field(default_factory=dict)
-    total: int = 0
+    """One price on one side: the FIFO queue of its orders and the aggregate the feed
+    publishes (total open quantity and order count)."""
+
+    __slots__ = ("side", "price", "orders", "total", "count")
+
+    def __init__(self, side: int, price: int):
+        self.side = side
+        self.price = price
+        self.orders: dict[int, Order] = {}
+        self.total = 0
+        self.count = 0
+
+    def append(self, order: Order) -> None:
+        """Join the back of the queue: the newest order has the lowest time priority."""
+        self.orders[order.order_id] = order
+        self.total += order.leaves
+        self.count += 1
+
+    def remove(self, order: Order) -> None:
+        """Leave the queue, wherever the order stands in it (O(1))."""
+        del self.orders[order.order_id]
+        self.total -= order.leaves
+        self.count -= 1
+
+    def reduce(self, order: Order, qty: int) -> None:
+        """Take ``qty`` off an order in place: it keeps its place in the queue."""
+        order.leaves -= qty
+        self.total -= qty
+
+    def head(self) -> Order:
+        """The oldest order: the first to trade at this price."""
+        return next(iter(self.orders.values()))
 
 
-class _Rejected(Exception):
-    """Internal: a command failed validation with this reason."""
+class BookSide:
+    """All levels of one side, best price first (highest bid, lowest ask)."""
 
-    def __init__(self, reason: RejectReason):
-        self.reason = reason
+    __slots__ = ("side", "_levels")
+
+    def __init__(self, side: int):
+        self.side = side
+        self._levels: SortedDict = SortedDict()
+
+    def _key(self, price: int) -> int:
+        return -price if self.side == Side.BUY else price
+
+    def best(self) -> Level | None:
+        """The level that trades first, or None when the side is empty."""
+        return self._levels.peekitem(0)[1] if self._levels else None
+
+    def get(self, price: int) -> Level | None:
+        return self._levels.get(self._key(price))
+
+    def level_for(self, price: int) -> Level:
+        """The level at ``price``, opened if the price has no orders yet."""
+        key = self._key(price)
+        level = self._levels.get(key)
+        if level is None:
+            level = self._levels[key] = Level(self.side, price)
+        return level
+
+    def close_if_empty(self, level: Level) -> None:
+        """A level with no orders is not kept: it does not exist for depth or best price."""
+        if level.count == 0:
+            del self._levels[self._key(level.price)]
+
+    def levels(self) -> Iterator[Level]:
+        """Levels best first (do not change the side while iterating)."""
+        return iter(self._levels.values())
+
+    def keyed_levels(self) -> Iterator[tuple[int, Level]]:
+        """``(sort key, level)`` pairs, best first; for ``check``."""
+        return iter(self._levels.items())
+
+    def __len__(self) -> int:
+        return len(self._levels)
 
 
+# ---------------------------------------------------------------------- argument types
+def _int64(name: str, value) -> int:
+    """An integer command field. Floats, strings, None are programming errors
+    (TypeError); an integer the int64 record cannot hold raises OverflowError."""
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise OverflowError(f"{name}={value} does not fit in int64")
+    return value
+
+
+def _code(name: str, value) -> int:
+    """An enum field as the command record stores it: one byte, with every value outside
+    0..254 narrowed to 255 (never a valid code), so e.g. side 257 is not taken for BUY."""
+    value = _int64(name, value)
+    return value if 0 <= value <= 254 else 255
+
+
+def _flag(name: str, value) -> bool:
+    """A yes/no field: bool, numpy bool or an integer (non-zero is yes)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    return _int64(name, value) != 0
+
+
+def _opposite(side: int) -> int:
+    return Side.SELL if side == Side.BUY else Side.BUY
+
+
+# ---------------------------------------------------------------------- the book
 class ReferenceBook:
-    """A price-time-priority book on the ladder ``[price_lo, price_lo + n_levels)``."""
+    """A price-time-priority book on the tick ladder ``[price_lo, price_lo + n_levels)``.
+
+    ``capacity`` > 0 makes a fixed-capacity book: a NEW order that may rest is rejected
+    with BOOK_FULL once ``capacity`` orders are live. 0 means the book grows as needed.
+    """
 
     def __init__(self, price_lo: int, n_levels: int, capacity: int = 0):
+        price_lo = _int64("price_lo", price_lo)
+        n_levels = _int64("n_levels", n_levels)
+        capacity = _int64("capacity", capacity)
         if n_levels <= 0:
             raise ValueError(f"n_levels must be positive, got {n_levels}")
+        if capacity < 0:
+            raise ValueError(f"capacity must be 0 (unbounded) or positive, got {capacity}")
         self.price_lo = price_lo
         self.n_levels = n_levels
         self.capacity = capacity
-        self.seq = 0
-        # Bids keyed by negated price so that index 0 is always the best level.
-        self._sides: dict[int, SortedDict] = {Side.BUY: SortedDict(), Side.SELL: SortedDict()}
-        self._orders: dict[int, RestingOrder] = {}
-        self._pending: list[Event] = []
-        self._touched: dict[tuple[int, int], None] = {}
+        self.seq = 0                                     # seq of the last event emitted
+        self._sides = {Side.BUY: BookSide(Side.BUY), Side.SELL: BookSide(Side.SELL)}
+        self._orders: dict[int, Order] = {}              # id index of the live orders
+        self._pending: list[Event] = []                  # emitted, not yet taken
+        self._touched: dict[tuple[int, int], None] = {}  # (side, price), first touch first
 
-    # ------------------------------------------------------------------ helpers
-    @staticmethod
-    def _key(side: int, price: int) -> int:
-        return -price if side == Side.BUY else price
-
-    def _in_ladder(self, price: int) -> bool:
-        return self.price_lo <= price < self.price_lo + self.n_levels
-
-    def _emit(self, type_: int, side: int, reason: int, order_id: int, other_id: int,
-              price: int, qty: int, leaves: int, other_leaves: int) -> None:
-        self.seq += 1
-        self._pending.append(Event(self.seq, int(type_), int(side), int(reason), order_id,
-                                   other_id, price, qty, leaves, other_leaves))
-
-    def _levels(self, side: int) -> SortedDict:
-        return self._sides[side]
-
-    def _best_level(self, side: int) -> tuple[int, Level] | None:
-        levels = self._levels(side)
-        if not levels:
-            return None
-        key, level = levels.peekitem(0)
-        return (-key if side == Side.BUY else key), level
-
-    def _crosses(self, side: int, price: int) -> bool:
-        """Would a limit at ``price`` meet the opposite best?"""
-        best = self._best_level(_opposite(side))
-        if best is None:
-            return False
-        return price >= best[0] if side == Side.BUY else price <= best[0]
-
-    def _touch(self, side: int, price: int) -> None:
-        self._touched.setdefault((side, price), None)
-
-    def _add_resting(self, order: RestingOrder) -> None:
-        """Join the back of the level's queue: time priority."""
-        levels = self._levels(order.side)
-        key = self._key(order.side, order.price)
-        if key not in levels:
-            levels[key] = Level()
-        levels[key].orders[order.order_id] = order
-        levels[key].total += order.leaves
-        self._orders[order.order_id] = order
-        self._touch(order.side, order.price)
-
-    def _unlink(self, order: RestingOrder) -> None:
-        """Leave the level (the id stays known to the caller)."""
-        levels = self._levels(order.side)
-        key = self._key(order.side, order.price)
-        level = levels[key]
-        del level.orders[order.order_id]
-        level.total -= order.leaves
-        if not level.orders:
-            del levels[key]
-        self._touch(order.side, order.price)
-
-    def _remove(self, order: RestingOrder) -> None:
-        self._unlink(order)
-        del self._orders[order.order_id]
-
-    def _reduce(self, order: RestingOrder, qty: int) -> None:
-        """Take ``qty`` off a resting order's open quantity, in place (priority kept)."""
-        order.leaves -= qty
-        self._levels(order.side)[self._key(order.side, order.price)].total -= qty
-        self._touch(order.side, order.price)
-
-    def _flush_levels(self) -> None:
-        for side, price in self._touched:
-            level = self._levels(side).get(self._key(side, price))
-            total, count = (level.total, len(level.orders)) if level else (0, 0)
-            self._emit(EventType.LEVEL, side, 0, 0, 0, price, total, count, 0)
-        self._touched.clear()
-
-    # ------------------------------------------------------------------ matching
-    def _crossing_orders(self, side: int, limit: int | None):
-        """Opposite resting orders in priority order while their price crosses ``limit``.
-
-        Safe while the caller removes the orders it is given: a level that empties leaves
-        the sorted dict, so the next one moves into the same index.
-        """
-        levels = self._levels(_opposite(side))
-        i = 0
-        while i < len(levels):
-            key, level = levels.peekitem(i)
-            price = -key if side == Side.SELL else key
-            if limit is not None and (price > limit if side == Side.BUY else price < limit):
-                return
-            yield from list(level.orders.values())
-            if key in levels:
-                i += 1
-
-    def _fillable(self, side: int, limit: int | None, qty: int, account: int, stp: int) -> int:
-        """What matching would fill now, without changing anything (FOK, min_qty)."""
-        use_stp = stp != StpMode.NONE and account != 0
-        open_qty, filled = qty, 0
-        for maker in self._crossing_orders(side, limit):
-            if open_qty == 0:
-                break
-            if use_stp and maker.account == account:
-                if stp == StpMode.CANCEL_RESTING:
-                    continue
-                if stp == StpMode.DECREMENT_AND_CANCEL:
-                    open_qty -= min(open_qty, maker.leaves)
-                    continue
-                break
-            q = min(open_qty, maker.leaves)
-            filled += q
-            open_qty -= q
-        return filled
-
-    def _match(self, order_id: int, side: int, limit: int | None, ev_price: int, leaves: int,
-               account: int, stp: int) -> int:
-        """Trade against the opposite side, best price then oldest first, at maker prices.
-
-        Returns the open quantity left; 0 when filled or cancelled by self-trade prevention.
-        """
-        use_stp = stp != StpMode.NONE and account != 0
-        for maker in self._crossing_orders(side, limit):
-            if leaves == 0:
-                break
-            if use_stp and maker.account == account:
-                if stp in (StpMode.CANCEL_RESTING, StpMode.CANCEL_BOTH):
-                    self._emit(EventType.CANCELLED, maker.side, CancelReason.SELF_TRADE,
-                               maker.order_id, 0, maker.price, maker.leaves, 0, 0)
-                    self._remove(maker)
-                    if stp == StpMode.CANCEL_BOTH:
-                        self._emit(EventType.CANCELLED, side, CancelReason.SELF_TRADE, order_id,
-                                   0, ev_price, leaves, 0, 0)
-                        return 0
-                elif stp == StpMode.CANCEL_INCOMING:
-                    self._emit(EventType.CANCELLED, side, CancelReason.SELF_TRADE, order_id, 0,
-                               ev_price, leaves, 0, 0)
-                    return 0
-                else:
-                    leaves = self._decrement_both(order_id, side, ev_price, leaves, maker)
-                continue
-            q = min(leaves, maker.leaves)
-            leaves -= q
-            self._reduce(maker, q)
-            self._emit(EventType.TRADE, side, 0, order_id, maker.order_id, maker.price, q,
-                       leaves, maker.leaves)
-            if maker.leaves == 0:
-                self._remove(maker)
-        return leaves
-
-    def _decrement_both(self, order_id: int, side: int, ev_price: int, leaves: int,
-                        maker: RestingOrder) -> int:
-        """Decrement-and-cancel: both sides lose the smaller open quantity; no trade."""
-        d = min(leaves, maker.leaves)
-        if d == maker.leaves:
-            self._emit(EventType.CANCELLED, maker.side, CancelReason.SELF_TRADE, maker.order_id,
-                       0, maker.price, d, 0, 0)
-            self._remove(maker)
-        else:
-            self._reduce(maker, d)
-            self._emit(EventType.DECREMENTED, maker.side, CancelReason.SELF_TRADE,
-                       maker.order_id, 0, maker.price, d, maker.leaves, 0)
-        leaves -= d
-        if leaves == 0:
-            self._emit(EventType.CANCELLED, side, CancelReason.SELF_TRADE, order_id, 0, ev_price,
-                       d, 0, 0)
-        else:
-            self._emit(EventType.DECREMENTED, side, CancelReason.SELF_TRADE, order_id, 0,
-                       ev_price, d, leaves, 0)
-        return leaves
-
-    # ------------------------------------------------------------------ commands
-    def _validate_new(self, order_id, side, ord_type, tif, stp, post_only, account, price,
-                      qty, min_qty, expire_time) -> None:
-        """The documented validation order; the first failing rule is the reason."""
-        checks = (
-            (order_id <= 0, RejectReason.INVALID_ORDER_ID),
-            (side not in (Side.BUY, Side.SELL), RejectReason.INVALID_SIDE),
-            (ord_type not in (OrdType.LIMIT, OrdType.MARKET), RejectReason.INVALID_ORDER_TYPE),
-            (tif not in _TIFS, RejectReason.INVALID_TIME_IN_FORCE),
-            (qty <= 0 or qty > MAX_ORDER_QTY, RejectReason.INVALID_QUANTITY),
-        )
-        for failed, reason in checks:
-            if failed:
-                raise _Rejected(reason)
-        is_limit = ord_type == OrdType.LIMIT
-        if is_limit and not self._in_ladder(price):
-            raise _Rejected(RejectReason.PRICE_OUT_OF_RANGE)
-        if tif == TimeInForce.GTD and expire_time <= 0:
-            raise _Rejected(RejectReason.INVALID_EXPIRE_TIME)
-        if min_qty < 0 or min_qty > qty:
-            raise _Rejected(RejectReason.INVALID_MIN_QTY)
-        if stp not in set(StpMode):
-            raise _Rejected(RejectReason.INVALID_STP_MODE)
-        if account < 0:
-            raise _Rejected(RejectReason.INVALID_ACCOUNT)
-        if post_only and (not is_limit or tif in (TimeInForce.IOC, TimeInForce.FOK)):
-            raise _Rejected(RejectReason.INVALID_POST_ONLY)
-        if order_id in self._orders:
-            raise _Rejected(RejectReason.DUPLICATE_ORDER_ID)
-        if post_only and self._crosses(side, price):
-            raise _Rejected(RejectReason.POST_ONLY_WOULD_TAKE)
-        may_rest = is_limit and tif not in (TimeInForce.IOC, TimeInForce.FOK)
-        if self.capacity and may_rest and len(self._orders) >= self.capacity:
-            raise _Rejected(RejectReason.BOOK_FULL)
-
-    def _new(self, order_id, side, ord_type, tif, stp, post_only, account, price, qty,
-             min_qty, expire_time) -> None:
-        try:
-            self._validate_new(order_id, side, ord_type, tif, stp, post_only, account, price,
-                               qty, min_qty, expire_time)
-        except _Rejected as r:
-            self._emit(EventType.REJECTED, side, r.reason, order_id, 0, price, qty, 0, 0)
-            return
-        is_limit = ord_type == OrdType.LIMIT
-        ev_price = price if is_limit else 0
-        limit = price if is_limit else None
-        self._emit(EventType.ACCEPTED, side, 0, order_id, 0, ev_price, qty, qty, 0)
-        if tif == TimeInForce.FOK:
-            if self._fillable(side, limit, qty, account, stp) < qty:
-                self._emit(EventType.CANCELLED, side, CancelReason.FOK_NOT_FILLED, order_id, 0,
-                           ev_price, qty, 0, 0)
-                return
-        elif min_qty > 0 and self._fillable(side, limit, qty, account, stp) < min_qty:
-            self._emit(EventType.CANCELLED, side, CancelReason.MIN_QTY_NOT_MET, order_id, 0,
-                       ev_price, qty, 0, 0)
-            return
-        leaves = self._match(order_id, side, limit, ev_price, qty, account, stp)
-        if leaves > 0:
-            if not is_limit:
-                self._emit(EventType.CANCELLED, side, CancelReason.MARKET_REMAINDER, order_id, 0,
-                           0, leaves, 0, 0)
-            elif tif in (TimeInForce.IOC, TimeInForce.FOK):
-                self._emit(EventType.CANCELLED, side, CancelReason.IOC_REMAINDER, order_id, 0,
-                           price, leaves, 0, 0)
-            else:
-                self._add_resting(RestingOrder(order_id, side, price, leaves, account, stp,
-                                               bool(post_only)))
-        self._flush_levels()
-
-    def _cancel(self, order_id: int, price: int, qty: int, expire: bool) -> None:
-        order = self._orders.get(order_id)
-        if order is None:
-            self._emit(EventType.REJECTED, 0, RejectReason.UNKNOWN_ORDER, order_id, 0, price, qty,
-                       0, 0)
-            return
-        if expire:
-            self._emit(EventType.EXPIRED, order.side, CancelReason.EXPIRED, order_id, 0,
-                       order.price, order.leaves, 0, 0)
-        else:
-            self._emit(EventType.CANCELLED, order.side, CancelReason.USER, order_id, 0,
-                       order.price, order.leaves, 0, 0)
-        self._remove(order)
-        self._flush_levels()
-
-    def _amend(self, order_id: int, price: int, qty: int) -> None:
-        order = self._orders.get(order_id)
-        reason = None
-        if order is None:
-            reason = RejectReason.UNKNOWN_ORDER
-        elif qty <= 0 or qty > MAX_ORDER_QTY:
-            reason = RejectReason.INVALID_QUANTITY
-        elif not self._in_ladder(price):
-            reason = RejectReason.PRICE_OUT_OF_RANGE
-        elif order.post_only and self._crosses(order.side, price):
-            reason = RejectReason.POST_ONLY_WOULD_TAKE
-        if reason is not None:
-            self._emit(EventType.REJECTED, 0, reason, order_id, 0, price, qty, 0, 0)
-            return
-        assert order is not None
-        old = order.leaves
-        if price == order.price and qty <= old:
-            # Reducing in place keeps the order's place in the queue.
-            self._reduce(order, old - qty)
-            self._emit(EventType.AMENDED, order.side, AmendPriority.KEPT, order_id, 0, price, qty,
-                       qty, old)
-        else:
-            # A new price or more quantity: out of the level, in again as the taker.
-            self._emit(EventType.AMENDED, order.side, AmendPriority.LOST, order_id, 0, price, qty,
-                       qty, old)
-            self._remove(order)
-            leaves = self._match(order_id, order.side, price, price, qty, order.account,
-                                 order.stp)
-            if leaves > 0:
-                order.price, order.leaves = price, leaves
-                self._add_resting(order)
-        self._flush_levels()
-
-    # ------------------------------------------------------------------ public API
+    # ================================================================== public commands
     def submit(self, op: int, order_id: int, side: int, ord_type: int, tif: int, stp: int,
                post_only: bool, account: int, price: int, qty: int, min_qty: int,
                expire_time: int) -> int:
         """Apply any command given field by field; returns how many events it emitted."""
+        cmd = Command(
+            _code("op", op), _int64("order_id", order_id), _code("side", side),
+            _code("ord_type", ord_type), _code("tif", tif), _code("stp", stp),
+            _flag("post_only", post_only), _int64("account", account),
+            _int64("price", price), _int64("qty", qty), _int64("min_qty", min_qty),
+            _int64("expire_time", expire_time),
+        )
         before = len(self._pending)
-        # Codes travel as bytes in the command record: out-of-range values become 255.
-        op, side, ord_type, tif, stp = (_code(v) for v in (op, side, ord_type, tif, stp))
-        post_only = bool(post_only)
-        if op == Op.NEW:
-            self._new(order_id, side, ord_type, tif, stp, post_only, account, price, qty,
-                      min_qty, expire_time)
-        elif op in (Op.CANCEL, Op.EXPIRE):
-            self._cancel(order_id, price, qty, expire=op == Op.EXPIRE)
-        elif op == Op.AMEND:
-            self._amend(order_id, price, qty)
-        else:
-            self._emit(EventType.REJECTED, side, RejectReason.UNKNOWN_COMMAND, order_id, 0, price,
-                       qty, 0, 0)
+        self._apply(cmd)
         return len(self._pending) - before
 
     def new_order(self, order_id: int, side: int, price: int, qty: int, ord_type: int = 2,
                   tif: int = 1, account: int = 0, stp: int = 0, post_only: bool = False,
                   min_qty: int = 0, expire_time: int = 0) -> int:
+        """Enter an order (a LIMIT GTC by default); returns the number of events."""
         return self.submit(Op.NEW, order_id, side, ord_type, tif, stp, post_only, account,
                            price, qty, min_qty, expire_time)
 
     def cancel(self, order_id: int) -> int:
+        """Cancel a live order (CANCELLED, reason USER) or reject UNKNOWN_ORDER."""
         return self.submit(Op.CANCEL, order_id, 0, 0, 0, 0, False, 0, 0, 0, 0, 0)
 
     def amend(self, order_id: int, price: int, qty: int) -> int:
+        """Replace a live order's price and/or open quantity (see the amend rules)."""
         return self.submit(Op.AMEND, order_id, 0, 0, 0, 0, False, 0, price, qty, 0, 0)
 
     def expire(self, order_id: int) -> int:
+        """Take a live order off at the end of its DAY/GTD life (EXPIRED)."""
         return self.submit(Op.EXPIRE, order_id, 0, 0, 0, 0, False, 0, 0, 0, 0, 0)
 
     def take_events(self) -> list[Event]:
+        """Drain the pending events, oldest first."""
         out, self._pending = self._pending, []
         return out
 
     def process(self, commands: np.ndarray) -> np.ndarray:
-        """Apply a COMMAND_DTYPE array in order; returns the pending events as EVENT_DTYPE."""
+        """Apply a COMMAND_DTYPE array in order. Returns every pending event (those of
+        earlier per-command calls first) as an EVENT_DTYPE array."""
         if not isinstance(commands, np.ndarray) or commands.dtype != COMMAND_DTYPE:
             raise TypeError("process() takes a numpy array of matching.records.COMMAND_DTYPE")
-        fields = ("op", "order_id", "side", "ord_type", "tif", "stp", "post_only", "account",
-                  "price", "qty", "min_qty", "expire_time")
-        for row in zip(*(commands[f].tolist() for f in fields)):
-            self.submit(*row)
-        events = self.take_events()
-        out = np.zeros(len(events), dtype=EVENT_DTYPE)
-        for name in Event._fields:
-            out[name] = [getattr(e, name) for e in events]
-        return out
+        columns = [commands[name].tolist() for name in _FIELDS]
+        for row in zip(*columns):
+            # The record already holds int64s and bytes: no narrowing needed.
+            self._apply(Command(*row[:6], bool(row[6]), *row[7:]))
+        return _event_array(self.take_events())
 
+    # ================================================================== queries
     def best_bid(self) -> int | None:
-        best = self._best_level(Side.BUY)
-        return best[0] if best else None
+        level = self._sides[Side.BUY].best()
+        return None if level is None else level.price
 
     def best_ask(self) -> int | None:
-        best = self._best_level(Side.SELL)
-        return best[0] if best else None
+        level = self._sides[Side.SELL].best()
+        return None if level is None else level.price
 
     def depth(self, side: int, n: int) -> list[tuple[int, int, int]]:
+        """The best ``n`` levels of a side as ``(price, qty, count)``, best first."""
+        side, n = _int64("side", side), _int64("n", n)
         if side not in (Side.BUY, Side.SELL):
             raise ValueError(f"side must be 1 (buy) or 2 (sell), got {side}")
-        out = []
-        for key, level in self._levels(side).items()[:n]:
-            out.append((-key if side == Side.BUY else key, level.total, len(level.orders)))
+        out: list[tuple[int, int, int]] = []
+        for level in self._sides[side].levels():
+            if len(out) >= n:
+                break
+            out.append((level.price, level.total, level.count))
         return out
 
     def order(self, order_id: int) -> tuple[int, int, int, int] | None:
-        o = self._orders.get(order_id)
+        """``(side, price, leaves, account)`` of a live order, or None."""
+        o = self._orders.get(_int64("order_id", order_id))
         return None if o is None else (o.side, o.price, o.leaves, o.account)
 
     def resting_orders(self) -> list[tuple[int, int, int, int, int, int, bool]]:
+        """Every live order as ``(order_id, side, price, leaves, account, stp, post_only)``:
+        bids best first, then asks best first, FIFO within a level."""
         return [
             (o.order_id, o.side, o.price, o.leaves, o.account, o.stp, o.post_only)
             for side in (Side.BUY, Side.SELL)
-            for level in self._levels(side).values()
+            for level in self._sides[side].levels()
             for o in level.orders.values()
         ]
 
@@ -433,28 +323,387 @@ class ReferenceBook:
         return len(self._orders)
 
     def check(self) -> None:
-        """Verify the invariants; raises AssertionError naming the broken one."""
-        seen = 0
-        for side in (Side.BUY, Side.SELL):
-            for key, level in self._levels(side).items():
-                price = -key if side == Side.BUY else key
-                assert level.orders, f"empty level kept at {side}/{price}"
-                assert level.total == sum(o.leaves for o in level.orders.values()), \
-                    f"level {side}/{price} total {level.total} is not the sum of its orders"
+        """Verify every invariant of the book; raises AssertionError naming the broken one.
+
+        - every level is non-empty, on the ladder, keyed by its own price and side;
+        - a level's total and count equal the sum of its orders' leaves and their number;
+        - every resting order has 0 < leaves <= MAX_ORDER_QTY and sits on its own level;
+        - the id index holds exactly the orders on the levels;
+        - the book is not crossed: best bid < best ask;
+        - no level touch is left over from a finished command.
+        """
+        on_levels = 0
+        for side, book_side in self._sides.items():
+            for key, level in book_side.keyed_levels():
+                where = f"level {Side(side).name} {level.price}"
+                assert level.side == side, f"{where} claims side {level.side}"
+                assert key == book_side._key(level.price), f"{where} filed under key {key}"
+                assert self._on_ladder(level.price), f"{where} is off the ladder"
+                assert level.orders, f"empty {where} kept"
+                assert level.count == len(level.orders), (
+                    f"{where} count {level.count} != {len(level.orders)} orders")
+                total = sum(o.leaves for o in level.orders.values())
+                assert level.total == total, f"{where} total {level.total} != {total}"
                 for oid, o in level.orders.items():
-                    assert o.side == side and o.price == price, f"order {oid} on the wrong level"
-                    assert o.leaves > 0, f"order {oid} rests with leaves {o.leaves}"
+                    assert o.order_id == oid, f"order {o.order_id} filed as {oid} at {where}"
+                    assert o.side == side and o.price == level.price, (
+                        f"order {oid} ({o.side}, {o.price}) sits on {where}")
+                    assert 0 < o.leaves <= MAX_ORDER_QTY, f"order {oid} rests with leaves {o.leaves}"
                     assert self._orders.get(oid) is o, f"id index lost order {oid}"
-                    seen += 1
-        assert seen == len(self._orders), f"{len(self._orders)} orders indexed, {seen} on levels"
+                    on_levels += 1
+        assert on_levels == len(self._orders), (
+            f"{len(self._orders)} orders indexed, {on_levels} on levels")
         bid, ask = self.best_bid(), self.best_ask()
-        assert bid is None or ask is None or bid < ask, "book is crossed"
+        assert bid is None or ask is None or bid < ask, f"book crossed: bid {bid} >= ask {ask}"
+        assert not self._touched, f"touched levels left over: {list(self._touched)}"
+
+    # ================================================================== dispatch
+    def _apply(self, c: Command) -> None:
+        """Run one command; an unknown op is rejected with the command's own side."""
+        if c.op == Op.NEW:
+            self._on_new(c)
+        elif c.op == Op.CANCEL:
+            self._on_cancel(c)
+        elif c.op == Op.AMEND:
+            self._on_amend(c)
+        elif c.op == Op.EXPIRE:
+            self._on_expire(c)
+        else:
+            self._reject(c.side, RejectReason.UNKNOWN_COMMAND, c)
+
+    # ================================================================== NEW
+    def _on_new(self, c: Command) -> None:
+        """Validate; ACCEPTED; the FOK / min_qty entry check; match; then the remainder
+        rests (DAY/GTC/GTD LIMIT) or is cancelled (IOC, FOK, MARKET); LEVEL events last."""
+        reason = self._new_reject_reason(c)
+        if reason is not None:
+            self._reject(c.side, reason, c)
+            return
+        is_limit = c.ord_type == OrdType.LIMIT
+        taker = Taker(c.order_id, c.side, c.price if is_limit else None,
+                      c.price if is_limit else 0, c.qty, c.account, c.stp)
+        self._emit(EventType.ACCEPTED, c.side, 0, c.order_id, 0, taker.event_price, c.qty,
+                   c.qty, 0)
+        if self._entry_check_passes(taker, c):
+            self._match(taker)
+            self._handle_remainder(taker, c)
+        self._flush_levels()
+
+    def _new_reject_reason(self, c: Command) -> RejectReason | None:
+        """The first rule of the documented NEW validation order that ``c`` breaks."""
+        is_limit = c.ord_type == OrdType.LIMIT
+        if c.order_id <= 0:                                                    # 1
+            return RejectReason.INVALID_ORDER_ID
+        if c.side not in (Side.BUY, Side.SELL):                                # 2
+            return RejectReason.INVALID_SIDE
+        if c.ord_type not in (OrdType.LIMIT, OrdType.MARKET):                  # 3
+            return RejectReason.INVALID_ORDER_TYPE
+        if c.tif not in _VALID_TIFS:                                           # 4
+            return RejectReason.INVALID_TIME_IN_FORCE
+        if not 0 < c.qty <= MAX_ORDER_QTY:                                     # 5
+            return RejectReason.INVALID_QUANTITY
+        if is_limit and not self._on_ladder(c.price):                          # 6 (MARKET:
+            return RejectReason.PRICE_OUT_OF_RANGE                             #   no price)
+        if c.tif == TimeInForce.GTD and c.expire_time <= 0:                    # 7
+            return RejectReason.INVALID_EXPIRE_TIME
+        if not 0 <= c.min_qty <= c.qty:                                        # 8
+            return RejectReason.INVALID_MIN_QTY
+        if c.stp not in _VALID_STPS:                                           # 9
+            return RejectReason.INVALID_STP_MODE
+        if c.account < 0:                                                      # 10
+            return RejectReason.INVALID_ACCOUNT
+        if c.post_only and (not is_limit or c.tif in _NEVER_REST_TIFS):        # 11
+            return RejectReason.INVALID_POST_ONLY
+        if c.order_id in self._orders:                                         # 12
+            return RejectReason.DUPLICATE_ORDER_ID
+        if c.post_only and self._would_cross(c.side, c.price):                 # 13
+            return RejectReason.POST_ONLY_WOULD_TAKE
+        if self._is_full() and self._may_rest(c):                              # 14
+            return RejectReason.BOOK_FULL
+        return None
+
+    def _may_rest(self, c: Command) -> bool:
+        """Only a LIMIT order with a resting tif (DAY, GTC, GTD) can end up in the book."""
+        return c.ord_type == OrdType.LIMIT and c.tif not in _NEVER_REST_TIFS
+
+    def _is_full(self) -> bool:
+        return self.capacity > 0 and len(self._orders) >= self.capacity
+
+    def _entry_check_passes(self, taker: Taker, c: Command) -> bool:
+        """FOK: the fillable quantity must cover the whole order. Otherwise, a min_qty > 0
+        must be covered. A failed check trades nothing and cancels the whole order."""
+        if c.tif == TimeInForce.FOK:
+            needed, reason = c.qty, CancelReason.FOK_NOT_FILLED
+        elif c.min_qty > 0:
+            needed, reason = c.min_qty, CancelReason.MIN_QTY_NOT_MET
+        else:
+            return True
+        if self._fillable(taker) >= needed:
+            return True
+        self._cancel_taker(taker, reason)
+        return False
+
+    def _handle_remainder(self, taker: Taker, c: Command) -> None:
+        """What is left after matching: a MARKET order never rests (MARKET_REMAINDER,
+        whatever its tif), an IOC (or FOK) remainder is cancelled (IOC_REMAINDER), and a
+        DAY/GTC/GTD LIMIT remainder rests at the back of its level."""
+        if taker.leaves == 0:
+            return
+        if c.ord_type == OrdType.MARKET:
+            self._cancel_taker(taker, CancelReason.MARKET_REMAINDER)
+        elif c.tif in _NEVER_REST_TIFS:
+            self._cancel_taker(taker, CancelReason.IOC_REMAINDER)
+        else:
+            self._rest(Order(c.order_id, c.side, c.price, taker.leaves, c.account, c.stp,
+                             c.post_only))
+
+    # ================================================================== CANCEL / EXPIRE
+    def _on_cancel(self, c: Command) -> None:
+        """A live order leaves the book: CANCELLED (USER) with its open quantity."""
+        order = self._orders.get(c.order_id)
+        if order is None:
+            self._reject(0, RejectReason.UNKNOWN_ORDER, c)
+            return
+        self._emit(EventType.CANCELLED, order.side, CancelReason.USER, order.order_id, 0,
+                   order.price, order.leaves, 0, 0)
+        self._take_off(order)
+        self._flush_levels()
+
+    def _on_expire(self, c: Command) -> None:
+        """The owner of the clock ends a DAY/GTD order's life: EXPIRED with its open
+        quantity. The book keeps no tif, so it expires whatever live order it is told."""
+        order = self._orders.get(c.order_id)
+        if order is None:
+            self._reject(0, RejectReason.UNKNOWN_ORDER, c)
+            return
+        self._emit(EventType.EXPIRED, order.side, CancelReason.EXPIRED, order.order_id, 0,
+                   order.price, order.leaves, 0, 0)
+        self._take_off(order)
+        self._flush_levels()
+
+    # ================================================================== AMEND
+    def _on_amend(self, c: Command) -> None:
+        """Same price and no more quantity: reduced in place, time priority KEPT. A new
+        price or more quantity: priority LOST, the order re-enters as a taker at the new
+        price with the new open quantity (its own stp applies, no FOK/min_qty check) and
+        any rest goes to the back of the new level."""
+        order = self._orders.get(c.order_id)
+        reason = self._amend_reject_reason(order, c)
+        if reason is not None:
+            self._reject(0, reason, c)
+            return
+        assert order is not None
+        if c.price == order.price and c.qty <= order.leaves:
+            self._amend_in_place(order, c.qty)
+        else:
+            self._amend_and_reenter(order, c.price, c.qty)
+        self._flush_levels()
+
+    def _amend_reject_reason(self, order: Order | None, c: Command) -> RejectReason | None:
+        """The first rule of the documented AMEND validation order that ``c`` breaks."""
+        if order is None:
+            return RejectReason.UNKNOWN_ORDER
+        if not 0 < c.qty <= MAX_ORDER_QTY:
+            return RejectReason.INVALID_QUANTITY
+        if not self._on_ladder(c.price):
+            return RejectReason.PRICE_OUT_OF_RANGE
+        if order.post_only and self._would_cross(order.side, c.price):
+            return RejectReason.POST_ONLY_WOULD_TAKE
+        return None
+
+    def _amend_in_place(self, order: Order, qty: int) -> None:
+        """AMENDED (KEPT). The level counts as touched even if the quantity is unchanged."""
+        old = order.leaves
+        self._reduce(order, old - qty)
+        self._emit(EventType.AMENDED, order.side, AmendPriority.KEPT, order.order_id, 0,
+                   order.price, qty, qty, old)
+
+    def _amend_and_reenter(self, order: Order, price: int, qty: int) -> None:
+        """AMENDED (LOST); out of the old level; matched as a taker; the rest rests."""
+        self._emit(EventType.AMENDED, order.side, AmendPriority.LOST, order.order_id, 0,
+                   price, qty, qty, order.leaves)
+        self._take_off(order)
+        taker = Taker(order.order_id, order.side, price, price, qty, order.account, order.stp)
+        self._match(taker)
+        if taker.leaves > 0:
+            self._rest(Order(order.order_id, order.side, price, taker.leaves, order.account,
+                             order.stp, order.post_only))
+
+    # ================================================================== matching
+    def _match(self, taker: Taker) -> None:
+        """Trade while the opposite best price crosses the taker's limit: best price
+        first, the oldest order first within a level, each TRADE at the maker's price for
+        min(taker leaves, maker leaves). Self-trade prevention may cancel or decrement
+        either side instead, or stop matching."""
+        opposite = self._sides[_opposite(taker.side)]
+        while taker.leaves > 0:
+            level = opposite.best()
+            if level is None or not taker.crosses(level.price):
+                return
+            maker = level.head()
+            if taker.self_trades_with(maker):
+                if not self._prevent_self_trade(taker, maker):
+                    return
+            else:
+                self._trade(taker, maker)
+
+    def _trade(self, taker: Taker, maker: Order) -> None:
+        """One fill at the maker's price; a maker with nothing left leaves the book."""
+        qty = min(taker.leaves, maker.leaves)
+        taker.leaves -= qty
+        self._reduce(maker, qty)
+        self._emit(EventType.TRADE, taker.side, 0, taker.order_id, maker.order_id,
+                   maker.price, qty, taker.leaves, maker.leaves)
+        if maker.leaves == 0:
+            self._take_off(maker)
+
+    def _prevent_self_trade(self, taker: Taker, maker: Order) -> bool:
+        """Apply the taker's STP mode against its own resting order; True if matching
+        goes on.
+
+        - CANCEL_RESTING: the resting order is cancelled; go on.
+        - CANCEL_INCOMING: the taker's remainder is cancelled; stop.
+        - CANCEL_BOTH: the resting order, then the taker's remainder; stop.
+        - DECREMENT_AND_CANCEL: both lose d = min(leaves); go on while the taker has some.
+        """
+        if taker.stp == StpMode.CANCEL_RESTING:
+            self._cancel_maker_self_trade(maker)
+            return True
+        if taker.stp == StpMode.CANCEL_INCOMING:
+            self._cancel_taker(taker, CancelReason.SELF_TRADE)
+            return False
+        if taker.stp == StpMode.CANCEL_BOTH:
+            self._cancel_maker_self_trade(maker)
+            self._cancel_taker(taker, CancelReason.SELF_TRADE)
+            return False
+        self._decrement_both(taker, maker)
+        return taker.leaves > 0
+
+    def _cancel_maker_self_trade(self, maker: Order) -> None:
+        self._emit(EventType.CANCELLED, maker.side, CancelReason.SELF_TRADE, maker.order_id,
+                   0, maker.price, maker.leaves, 0, 0)
+        self._take_off(maker)
+
+    def _decrement_both(self, taker: Taker, maker: Order) -> None:
+        """Decrement and cancel: d = min(taker leaves, maker leaves), no trade. The resting
+        order first, then the taker: each is CANCELLED (qty d) if d is all it has left,
+        otherwise DECREMENTED (qty d, leaves after) and keeps its priority."""
+        d = min(taker.leaves, maker.leaves)
+        if d == maker.leaves:
+            self._cancel_maker_self_trade(maker)
+        else:
+            self._reduce(maker, d)
+            self._emit(EventType.DECREMENTED, maker.side, CancelReason.SELF_TRADE,
+                       maker.order_id, 0, maker.price, d, maker.leaves, 0)
+        taker.leaves -= d
+        if taker.leaves == 0:
+            self._emit(EventType.CANCELLED, taker.side, CancelReason.SELF_TRADE,
+                       taker.order_id, 0, taker.event_price, d, 0, 0)
+        else:
+            self._emit(EventType.DECREMENTED, taker.side, CancelReason.SELF_TRADE,
+                       taker.order_id, 0, taker.event_price, d, taker.leaves, 0)
+
+    def _fillable(self, taker: Taker) -> int:
+        """What matching would fill now, found by walking the opposite side in priority
+        order without changing anything (for FOK and min_qty).
+
+        A same-account resting order under CANCEL_RESTING is skipped; under
+        CANCEL_INCOMING or CANCEL_BOTH the walk stops there; under DECREMENT_AND_CANCEL
+        the open quantity drops by min(open, its leaves) without counting as filled. The
+        walk ends when the open quantity reaches 0.
+        """
+        open_qty, filled = taker.leaves, 0
+        for maker in self._makers_in_priority(taker):
+            if open_qty == 0:
+                break
+            if taker.self_trades_with(maker):
+                if taker.stp == StpMode.CANCEL_RESTING:
+                    continue
+                if taker.stp == StpMode.DECREMENT_AND_CANCEL:
+                    open_qty -= min(open_qty, maker.leaves)
+                    continue
+                break
+            qty = min(open_qty, maker.leaves)
+            filled += qty
+            open_qty -= qty
+        return filled
+
+    def _makers_in_priority(self, taker: Taker) -> Iterator[Order]:
+        """Resting orders the taker crosses, in matching order (read-only walk)."""
+        for level in self._sides[_opposite(taker.side)].levels():
+            if not taker.crosses(level.price):
+                return
+            yield from level.orders.values()
+
+    def _cancel_taker(self, taker: Taker, reason: CancelReason) -> None:
+        """The taker's whole remaining quantity is cancelled; nothing of it rests."""
+        self._emit(EventType.CANCELLED, taker.side, reason, taker.order_id, 0,
+                   taker.event_price, taker.leaves, 0, 0)
+        taker.leaves = 0
+
+    # ================================================================== book changes
+    def _rest(self, order: Order) -> None:
+        """Add an order at the back of its level's queue and to the id index."""
+        self._sides[order.side].level_for(order.price).append(order)
+        self._orders[order.order_id] = order
+        self._touch(order)
+
+    def _take_off(self, order: Order) -> None:
+        """Remove an order from its level (closing the level if it empties) and the index."""
+        book_side = self._sides[order.side]
+        level = book_side.get(order.price)
+        level.remove(order)
+        book_side.close_if_empty(level)
+        del self._orders[order.order_id]
+        self._touch(order)
+
+    def _reduce(self, order: Order, qty: int) -> None:
+        """Lower a resting order's open quantity in place (it keeps its priority)."""
+        self._sides[order.side].get(order.price).reduce(order, qty)
+        self._touch(order)
+
+    def _touch(self, order: Order) -> None:
+        """Remember the order's level for the closing LEVEL events (first touch wins)."""
+        self._touched.setdefault((order.side, order.price), None)
+
+    # ================================================================== helpers
+    def _on_ladder(self, price: int) -> bool:
+        return self.price_lo <= price < self.price_lo + self.n_levels
+
+    def _would_cross(self, side: int, price: int) -> bool:
+        """Would a limit at ``price`` meet the opposite best (at or better)?"""
+        best = self._sides[_opposite(side)].best()
+        if best is None:
+            return False
+        return price >= best.price if side == Side.BUY else price <= best.price
+
+    # ================================================================== events
+    def _emit(self, type_: int, side: int, reason: int, order_id: int, other_id: int,
+              price: int, qty: int, leaves: int, other_leaves: int) -> None:
+        """Append one event with the next sequence number (per book, from 1)."""
+        self.seq += 1
+        self._pending.append(Event(self.seq, int(type_), int(side), int(reason), order_id,
+                                   other_id, price, qty, leaves, other_leaves))
+
+    def _reject(self, side: int, reason: RejectReason, c: Command) -> None:
+        """REJECTED is the only event of its command: it echoes the command's id, price
+        and qty; its side is the command's (0 for CANCEL, AMEND and EXPIRE)."""
+        self._emit(EventType.REJECTED, side, reason, c.order_id, 0, c.price, c.qty, 0, 0)
+
+    def _flush_levels(self) -> None:
+        """One LEVEL event per level the command changed, in first-touch order, with the
+        level's final state (qty 0, count 0: the level is gone)."""
+        for side, price in self._touched:
+            level = self._sides[side].get(price)
+            total, count = (level.total, level.count) if level is not None else (0, 0)
+            self._emit(EventType.LEVEL, side, 0, 0, 0, price, total, count, 0)
+        self._touched.clear()
 
 
-def _code(value: int) -> int:
-    """An enum field as the core stores it: a byte, 255 for anything out of range."""
-    return value if 0 <= value <= 254 else 255
-
-
-def _opposite(side: int) -> int:
-    return Side.SELL if side == Side.BUY else Side.BUY
+def _event_array(events: list[Event]) -> np.ndarray:
+    """Event tuples as an EVENT_DTYPE array."""
+    out = np.zeros(len(events), dtype=EVENT_DTYPE)
+    if events:
+        for name, column in zip(Event._fields, zip(*events)):
+            out[name] = column
+    return out
