@@ -1,43 +1,62 @@
 """Instrument registry: what tokenbook trades, and exact decimal <-> tick/lot conversion.
 
-Instruments come from TOML (the shipped programme in ``instruments.toml`` plus an
-optional user file). A price off the tick or a quantity off the lot is rejected with a
-clear message, never rounded; binary floats are refused outright.
+Instruments come from TOML: the shipped programme (``instruments.toml``) plus an optional
+user file, every field checked (errors name the file, the instrument and the field).
+
+Units. Bills and bonds are priced per 100 of face, so their ``tick_size`` is in those
+units; a commodity token is priced per token in cash. A lot is ``10**-token_decimals``
+token. Cash is a dollar stablecoin, "USDC" with 6 decimals (minor unit 0.000001) unless a
+file says otherwise: with the default programme one tick on one lot is exactly one minor
+unit (0.0001 token x 1000 face x 0.001 / 100), so price x quantity is exact cash and only
+accrued interest ever needs rounding (see ``matching.fixed_income``).
+
+A price off the tick or a quantity off the lot raises (``OffTickError``, ``OffLotError``),
+never rounds; a binary float raises TypeError.
 """
 from __future__ import annotations
 
+import operator
+import re
 import tomllib
-from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from fractions import Fraction
 from importlib import resources
 from os import PathLike
-from typing import Iterator
+from typing import Iterable, Iterator
+
+from matching.fixed_income import canonical_day_count
 
 __all__ = ["Instrument", "Registry", "InstrumentError", "OffTickError", "OffLotError",
-           "isin_is_valid", "KINDS"]
+           "isin_is_valid", "KINDS", "ELIGIBILITIES"]
 
 KINDS = ("tbill", "bond", "commodity")
 ELIGIBILITIES = ("retail", "institutional")
+DEFAULT_CASH_TOKEN, DEFAULT_CASH_DECIMALS = "USDC", 6
+
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_ISIN = re.compile(r"[A-Z]{2}[A-Z0-9]{9}[0-9]")
+_SYMBOL = re.compile(r"[A-Z][A-Z0-9]{0,11}")
 
 
 class InstrumentError(ValueError):
-    """A bad instrument definition or a price/quantity that does not fit an instrument."""
+    """A bad instrument definition, or a price or quantity that does not fit an instrument."""
 
 
 class OffTickError(InstrumentError):
-    pass
+    """A price that is not a whole number of ticks."""
 
 
 class OffLotError(InstrumentError):
-    pass
+    """A quantity that is not a whole number of lots."""
 
 
 def isin_is_valid(isin: str) -> bool:
-    """ISO 6166: 2 letters, 9 alphanumerics, a Luhn check digit over the letters as numbers."""
-    if len(isin) != 12 or not isin[:2].isalpha() or not isin.isalnum() or not isin[-1].isdigit():
+    """ISO 6166: 2 letters, 9 letters/digits, a Luhn check digit over the letters as numbers."""
+    if not isinstance(isin, str) or not _ISIN.fullmatch(isin):
         return False
-    digits = "".join(str(int(c, 36)) for c in isin[:-1].upper())
+    digits = "".join(str(int(c, 36)) for c in isin[:-1])
     total = 0
     for i, ch in enumerate(reversed(digits)):
         n = int(ch) * (2 if i % 2 == 0 else 1)
@@ -46,15 +65,35 @@ def isin_is_valid(isin: str) -> bool:
 
 
 def _decimal(value, what: str) -> Decimal:
-    if isinstance(value, float):
-        raise TypeError(f"{what} must be a decimal string or Decimal, not a float ({value!r})")
-    try:
-        d = Decimal(value) if not isinstance(value, Decimal) else value
-    except (InvalidOperation, TypeError):
-        raise InstrumentError(f"{what} {value!r} is not a decimal number") from None
+    """A decimal string, Decimal or int as a finite Decimal of sane magnitude; floats refused."""
+    if isinstance(value, (float, bool)) or not isinstance(value, (str, Decimal, int)):
+        raise TypeError(f"{what} must be a decimal string, Decimal or int, "
+                        f"not {type(value).__name__} ({value!r})")
+    if isinstance(value, str):
+        if not _NUMBER.fullmatch(value):
+            raise InstrumentError(f"{what} {value!r} is not a decimal number")
+        value = Decimal(value)
+    d = Decimal(value)
     if not d.is_finite():
-        raise InstrumentError(f"{what} {value!r} is not a finite number")
+        raise InstrumentError(f"{what} {value} is not a finite number")
+    if d and not -40 <= d.adjusted() <= 18:
+        raise InstrumentError(f"{what} {value} is out of range")
     return d
+
+
+def _index(n, what: str) -> int:
+    """An integer count (int or numpy integer), never a float or bool."""
+    if isinstance(n, bool):
+        raise TypeError(f"{what} must be an integer, not bool")
+    try:
+        return operator.index(n)
+    except TypeError:
+        raise TypeError(f"{what} must be an integer, not {type(n).__name__} ({n!r})") from None
+
+
+def _scaled(n: int, exponent: int) -> Decimal:
+    """Exactly ``n * 10**exponent`` as a Decimal (no context rounding)."""
+    return Decimal(f"{n}E{exponent}")
 
 
 @dataclass(frozen=True)
@@ -63,28 +102,28 @@ class Instrument:
     symbol: str
     isin: str
     name: str
-    kind: str
-    token_decimals: int
-    tick_size: Decimal
-    reference_price: Decimal
-    band_pct: Decimal
-    min_order_qty: Decimal
-    eligibility: frozenset[str]
-    cash_token: str = "USDC"
-    cash_decimals: int = 6
-    face_value: Decimal | None = None
+    kind: str                         # tbill | bond | commodity
+    token_decimals: int               # lot = 10**-token_decimals token
+    tick_size: Decimal                # per 100 of face (bills, bonds); per token (commodity)
+    reference_price: Decimal          # centre of the price band
+    band_pct: Decimal                 # band half-width, percent of the reference price
+    min_order_qty: Decimal            # tokens (a whole number of lots)
+    eligibility: frozenset[str]       # retail and/or institutional
+    cash_token: str = DEFAULT_CASH_TOKEN
+    cash_decimals: int = DEFAULT_CASH_DECIMALS
+    face_value: Decimal | None = None     # cash per token at maturity (bills, bonds)
     issue_date: date | None = None
     maturity: date | None = None
-    coupon_rate: Decimal = Decimal(0)
-    coupon_frequency: int = 0
-    day_count: str = "ACT/365"
-    settlement_lag: int = 0
-    extra: dict = field(default_factory=dict, compare=False, repr=False)
+    coupon_rate: Decimal = Decimal(0)     # annual, as a fraction: 0.045 is 4.5 %
+    coupon_frequency: int = 0             # coupons a year (bonds)
+    day_count: str = "ACT/365F"           # canonical name, see fixed_income.DAY_COUNTS
+    yield_convention: str | None = None   # bills: money_market | discount; bonds: street
+    settlement_lag: int = 0               # calendar days, T+0 by default
 
     @property
     def lot(self) -> Decimal:
         """Token quantity of one lot, e.g. 0.0001 for 4 token decimals."""
-        return Decimal(1).scaleb(-self.token_decimals)
+        return _scaled(1, -self.token_decimals)
 
     @property
     def min_order_lots(self) -> int:
@@ -93,93 +132,137 @@ class Instrument:
     def price_to_ticks(self, price) -> int:
         """Exact ticks of a decimal price; OffTickError if it is not a multiple of the tick."""
         p = _decimal(price, "price")
-        ticks, rest = divmod(p, self.tick_size)
-        if rest != 0:
-            raise OffTickError(f"price {price} is not a multiple of tick {self.tick_size} "
-                               f"for {self.symbol}")
         if p < 0:
             raise InstrumentError(f"price {price} is negative for {self.symbol}")
-        return int(ticks)
+        ticks = Fraction(p) / Fraction(self.tick_size)
+        if ticks.denominator != 1:
+            raise OffTickError(f"price {price} is not a multiple of tick {self.tick_size} "
+                               f"for {self.symbol}")
+        return ticks.numerator
 
     def ticks_to_price(self, ticks: int) -> Decimal:
-        return self.tick_size * ticks
+        """The decimal price of a whole number of ticks, exactly."""
+        sign, digits, exp = self.tick_size.as_tuple()
+        return _scaled(_index(ticks, "ticks") * int("".join(map(str, digits))), exp)
 
     def qty_to_lots(self, qty) -> int:
         """Exact lots of a token quantity; OffLotError if finer than the lot."""
         q = _decimal(qty, "quantity")
-        lots = q.scaleb(self.token_decimals)
-        if lots != lots.to_integral_value():
-            raise OffLotError(f"quantity {qty} is finer than the lot {self.lot} of {self.symbol}")
-        return int(lots)
+        if q < 0:
+            raise InstrumentError(f"quantity {qty} is negative for {self.symbol}")
+        lots = Fraction(q) * 10 ** self.token_decimals
+        if lots.denominator != 1:
+            raise OffLotError(f"quantity {qty} is finer than the lot {self.lot} of "
+                              f"{self.symbol}")
+        return lots.numerator
 
     def lots_to_qty(self, lots: int) -> Decimal:
-        return Decimal(lots).scaleb(-self.token_decimals)
+        """The token quantity of a whole number of lots, exactly."""
+        return _scaled(_index(lots, "lots"), -self.token_decimals)
 
     def reference_ticks(self) -> int:
         return self.price_to_ticks(self.reference_price)
 
     def band_ticks(self, reference_ticks: int) -> tuple[int, int]:
-        """Lowest and highest acceptable price in ticks: reference +- band_pct percent."""
-        width = int(Decimal(reference_ticks) * self.band_pct / 100)
-        return max(1, reference_ticks - width), reference_ticks + width
+        """Lowest and highest acceptable price in ticks: reference +- band_pct percent
+        (the width rounded down to whole ticks; never below one tick)."""
+        ref = _index(reference_ticks, "reference_ticks")
+        width = int(ref * Fraction(self.band_pct) / 100)
+        return max(1, ref - width), ref + width
 
     def ladder(self) -> tuple[int, int]:
-        """The book's tick ladder ``(price_lo, n_levels)``: three band widths each side."""
+        """The book's integer price ladder ``(price_lo_ticks, n_levels)``: three band widths
+        each side of the reference, so the band can follow the reference as it moves."""
         ref = self.reference_ticks()
-        lo, hi = self.band_ticks(ref)
-        width = hi - ref
+        width = self.band_ticks(ref)[1] - ref
         start = max(0, ref - 3 * width)
         return start, ref + 3 * width - start + 1
 
 
 class Registry:
-    """Instruments by symbol and ISIN; iteration in definition order.
+    """Instruments by symbol and ISIN, iterated in definition order.
 
     >>> reg = Registry.load_default()
-    >>> reg["TB3M"].price_to_ticks("99.015")
-    99015
+    >>> reg["TB3M"].price_to_ticks("99.270")
+    99270
     """
 
-    def __init__(self) -> None:
+    def __init__(self, instruments: Iterable[Instrument] = ()) -> None:
         self._by_symbol: dict[str, Instrument] = {}
         self._by_isin: dict[str, Instrument] = {}
+        self._add_all([(inst, f"instrument {inst.symbol}") for inst in instruments])
 
     @classmethod
     def load_default(cls, user_file: str | PathLike | None = None) -> "Registry":
+        """The shipped programme, plus the instruments of ``user_file`` if given."""
         reg = cls()
-        text = resources.files("matching").joinpath("instruments.toml").read_text()
+        text = resources.files("matching").joinpath("instruments.toml").read_text("utf-8")
         reg.add_toml(tomllib.loads(text), "matching/instruments.toml")
         if user_file is not None:
             reg.load(user_file)
         return reg
 
     def load(self, path: str | PathLike) -> None:
-        with open(path, "rb") as f:
-            self.add_toml(tomllib.load(f), str(path))
+        """Add every instrument of a TOML file, or none of them if any is bad."""
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except tomllib.TOMLDecodeError as exc:
+            raise InstrumentError(f"{path}: not valid TOML: {exc}") from exc
+        self.add_toml(data, str(path))
 
     def add_toml(self, data: dict, source: str) -> None:
+        """Add the instruments of parsed TOML (``source`` names it in errors); all or none."""
+        unknown = set(data) - {"cash", "instrument"}
+        if unknown:
+            raise InstrumentError(f"{source}: unknown table(s) {sorted(unknown)}")
         cash = data.get("cash", {})
-        for i, row in enumerate(data.get("instrument", [])):
+        if not isinstance(cash, dict) or set(cash) - {"token", "decimals"}:
+            raise InstrumentError(f"{source}: [cash] takes only 'token' and 'decimals'")
+        rows = data.get("instrument", [])
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise InstrumentError(f"{source}: instruments must be [[instrument]] tables")
+        parsed = []
+        for i, row in enumerate(rows):
             where = f"{source}: instrument {i} ({row.get('symbol', '?')})"
             try:
-                inst = _parse(row, cash)
-            except (KeyError, TypeError, InstrumentError) as exc:
+                parsed.append((_parse(row, cash), where))
+            except (TypeError, InstrumentError, ValueError) as exc:
                 raise InstrumentError(f"{where}: {exc}") from exc
-            if inst.symbol in self._by_symbol:
-                raise InstrumentError(f"{where}: duplicate symbol {inst.symbol}")
-            if inst.isin in self._by_isin:
-                raise InstrumentError(f"{where}: duplicate ISIN {inst.isin}")
-            self._by_symbol[inst.symbol] = inst
-            self._by_isin[inst.isin] = inst
+        self._add_all(parsed)
+
+    def _add_all(self, items: list[tuple[Instrument, str]]) -> None:
+        symbols, isins = dict(self._by_symbol), dict(self._by_isin)
+        for inst, where in items:
+            if inst.symbol in symbols:
+                raise InstrumentError(f"{where}: field symbol: duplicate symbol {inst.symbol}")
+            if inst.isin in isins:
+                raise InstrumentError(f"{where}: field isin: duplicate ISIN {inst.isin} "
+                                      f"(already {isins[inst.isin].symbol})")
+            symbols[inst.symbol] = isins[inst.isin] = inst
+        self._by_symbol, self._by_isin = symbols, isins
 
     def __getitem__(self, symbol: str) -> Instrument:
-        return self._by_symbol[symbol]
+        try:
+            return self._by_symbol[symbol]
+        except KeyError:
+            raise KeyError(f"unknown instrument {symbol!r}") from None
 
     def get(self, symbol: str) -> Instrument | None:
         return self._by_symbol.get(symbol)
 
     def by_isin(self, isin: str) -> Instrument | None:
         return self._by_isin.get(isin)
+
+    def lookup(self, key: str) -> Instrument:
+        """By symbol or by ISIN; KeyError if neither."""
+        inst = self._by_symbol.get(key) or self._by_isin.get(key)
+        if inst is None:
+            raise KeyError(f"no instrument with symbol or ISIN {key!r}")
+        return inst
+
+    def __contains__(self, symbol: object) -> bool:
+        return symbol in self._by_symbol
 
     def __iter__(self) -> Iterator[Instrument]:
         return iter(self._by_symbol.values())
@@ -188,42 +271,141 @@ class Registry:
         return len(self._by_symbol)
 
 
+# ---------------------------------------------------------------------- TOML parsing
+_COMMON = {"symbol", "isin", "name", "kind", "token_decimals", "tick_size", "reference_price",
+           "band_pct", "min_order_qty", "eligibility", "settlement_lag", "cash_token",
+           "cash_decimals"}
+_DEBT = {"face_value", "issue_date", "maturity", "day_count", "yield_convention"}
+_FIELDS = {"commodity": _COMMON, "tbill": _COMMON | _DEBT,
+           "bond": _COMMON | _DEBT | {"coupon_rate", "coupon_frequency"}}
+_YIELD_CONVENTIONS = {"tbill": ("money_market", "discount"), "bond": ("street",)}
+_MISSING = object()
+
+
+def _field(row: dict, key: str, default=_MISSING):
+    if key in row:
+        return row[key]
+    if default is _MISSING:
+        raise InstrumentError(f"missing field {key}")
+    return default
+
+
+def _int_field(row: dict, key: str, lo: int, hi: int, default=_MISSING) -> int:
+    v = _field(row, key, default)
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise InstrumentError(f"field {key}: must be an integer in {lo}..{hi}, got {v!r}")
+    return v
+
+
+def _dec_field(row: dict, key: str, default=_MISSING, *, positive=False) -> Decimal:
+    v = _field(row, key, default)
+    if not isinstance(v, str):
+        raise InstrumentError(f"field {key}: must be a decimal string like \"99.5\" "
+                              f"(never a TOML float), got {v!r}")
+    try:
+        d = _decimal(v, key)
+    except (TypeError, InstrumentError) as exc:
+        raise InstrumentError(f"field {key}: {exc}") from None
+    if d < 0 or (positive and d == 0):
+        raise InstrumentError(f"field {key}: must be {'positive' if positive else '>= 0'}, "
+                              f"got {v}")
+    return d
+
+
+def _date_field(row: dict, key: str) -> date:
+    v = _field(row, key)
+    if isinstance(v, str):
+        try:
+            v = date.fromisoformat(v)
+        except ValueError:
+            raise InstrumentError(f"field {key}: {v!r} is not an ISO date") from None
+    if isinstance(v, datetime) or not isinstance(v, date):
+        raise InstrumentError(f"field {key}: must be a date like 2026-11-25, got {v!r}")
+    return v
+
+
+def _str_field(row: dict, key: str, default=_MISSING) -> str:
+    v = _field(row, key, default)
+    if not isinstance(v, str) or not v.strip():
+        raise InstrumentError(f"field {key}: must be a non-empty string, got {v!r}")
+    return v
+
+
 def _parse(row: dict, cash: dict) -> Instrument:
-    kind = row["kind"]
+    """One ``[[instrument]]`` table as a checked Instrument."""
+    kind = _field(row, "kind")
     if kind not in KINDS:
-        raise InstrumentError(f"kind must be one of {KINDS}, got {kind!r}")
-    symbol = row["symbol"]
-    if not (symbol.isascii() and symbol.isalnum() and 1 <= len(symbol) <= 12):
-        raise InstrumentError(f"symbol must be 1-12 ASCII letters/digits, got {symbol!r}")
-    if not isin_is_valid(row["isin"]):
-        raise InstrumentError(f"ISIN {row['isin']!r} is malformed or fails its check digit")
-    elig = frozenset(row["eligibility"])
-    if not elig or not elig <= set(ELIGIBILITIES):
-        raise InstrumentError(f"eligibility must be a non-empty subset of {ELIGIBILITIES}")
-    tick = _decimal(row["tick_size"], "tick_size")
-    if tick <= 0:
-        raise InstrumentError("tick_size must be positive")
-    debt = kind in ("tbill", "bond")
+        raise InstrumentError(f"field kind: must be one of {KINDS}, got {kind!r}")
+    extra = set(row) - _FIELDS[kind]
+    if extra:
+        known = set().union(*_FIELDS.values())
+        bad = sorted(extra)
+        why = "does not apply to a " + kind if set(bad) <= known else "is unknown"
+        raise InstrumentError(f"field {bad[0]} {why}")
+    symbol = _field(row, "symbol")
+    if not isinstance(symbol, str) or not _SYMBOL.fullmatch(symbol):
+        raise InstrumentError(f"field symbol: must be 1-12 capital letters/digits starting "
+                              f"with a letter, got {symbol!r}")
+    isin = _field(row, "isin")
+    if not isin_is_valid(isin):
+        raise InstrumentError(f"field isin: {isin!r} is malformed or fails its check digit")
+    elig = _field(row, "eligibility")
+    if (not isinstance(elig, list) or not elig
+            or not all(isinstance(e, str) and e in ELIGIBILITIES for e in elig)):
+        raise InstrumentError(f"field eligibility: must be a non-empty list from "
+                              f"{ELIGIBILITIES}, got {elig!r}")
+    decimals = _int_field(row, "token_decimals", 0, 18)
+    debt = kind != "commodity"
+    conventions = _YIELD_CONVENTIONS.get(kind, (None,))
+    convention = _field(row, "yield_convention", conventions[0])
+    if convention not in conventions:
+        raise InstrumentError(f"field yield_convention: must be one of {conventions} "
+                              f"for a {kind}, got {convention!r}")
+    day_count = "ACT/365F"
+    if debt:
+        try:
+            day_count = canonical_day_count(
+                _str_field(row, "day_count", "ACT/ACT ICMA" if kind == "bond" else "ACT/365F"))
+        except ValueError as exc:
+            raise InstrumentError(f"field day_count: {exc}") from None
+        if kind == "tbill" and day_count not in ("ACT/365F", "ACT/360"):
+            raise InstrumentError(f"field day_count: a bill's is ACT/365F or ACT/360, "
+                                  f"got {day_count}")
     inst = Instrument(
-        symbol=symbol, isin=row["isin"], name=row.get("name", symbol), kind=kind,
-        token_decimals=int(row["token_decimals"]), tick_size=tick,
-        reference_price=_decimal(row["reference_price"], "reference_price"),
-        band_pct=_decimal(row["band_pct"], "band_pct"),
-        min_order_qty=_decimal(row.get("min_order_qty", "0"), "min_order_qty"),
-        eligibility=elig, cash_token=cash.get("token", "USDC"),
-        cash_decimals=int(cash.get("decimals", 6)),
-        face_value=_decimal(row["face_value"], "face_value") if debt else None,
-        issue_date=row.get("issue_date"), maturity=row.get("maturity"),
-        coupon_rate=_decimal(row.get("coupon_rate", "0"), "coupon_rate"),
-        coupon_frequency=int(row.get("coupon_frequency", 0)),
-        day_count=row.get("day_count", "ACT/365"),
-        settlement_lag=int(row.get("settlement_lag", 0)),
+        symbol=symbol, isin=isin, name=_str_field(row, "name", symbol), kind=kind,
+        token_decimals=decimals, tick_size=_dec_field(row, "tick_size", positive=True),
+        reference_price=_dec_field(row, "reference_price", positive=True),
+        band_pct=_dec_field(row, "band_pct", positive=True),
+        min_order_qty=_dec_field(row, "min_order_qty", str(_scaled(1, -decimals)),
+                                 positive=True),
+        eligibility=frozenset(elig),
+        cash_token=_str_field(row, "cash_token", cash.get("token", DEFAULT_CASH_TOKEN)),
+        cash_decimals=_int_field(row, "cash_decimals", 0, 18,
+                                 cash.get("decimals", DEFAULT_CASH_DECIMALS)),
+        face_value=_dec_field(row, "face_value", positive=True) if debt else None,
+        issue_date=_date_field(row, "issue_date") if debt else None,
+        maturity=_date_field(row, "maturity") if debt else None,
+        coupon_rate=_dec_field(row, "coupon_rate") if kind == "bond" else Decimal(0),
+        coupon_frequency=(_int_field(row, "coupon_frequency", 1, 12) if kind == "bond" else 0),
+        day_count=day_count, yield_convention=convention,
+        settlement_lag=_int_field(row, "settlement_lag", 0, 30, 0),
     )
-    if debt and not (isinstance(inst.issue_date, date) and isinstance(inst.maturity, date)
-                     and inst.issue_date < inst.maturity):
-        raise InstrumentError("bills and bonds need issue_date < maturity (TOML dates)")
-    if kind == "bond" and inst.coupon_frequency not in (1, 2, 4, 12):
-        raise InstrumentError("a bond needs coupon_frequency 1, 2, 4 or 12")
-    inst.price_to_ticks(inst.reference_price)
-    inst.qty_to_lots(inst.min_order_qty)
+    if inst.band_pct >= 100:
+        raise InstrumentError(f"field band_pct: must be below 100, got {inst.band_pct}")
+    if debt and not inst.issue_date < inst.maturity:
+        raise InstrumentError(f"field maturity: {inst.maturity} must be after issue_date "
+                              f"{inst.issue_date}")
+    if kind == "bond":
+        if inst.coupon_frequency not in (1, 2, 4, 12):
+            raise InstrumentError(f"field coupon_frequency: must be 1, 2, 4 or 12, "
+                                  f"got {inst.coupon_frequency}")
+        if inst.coupon_rate >= 1:
+            raise InstrumentError(f"field coupon_rate: a fraction (0.045 for 4.5%), "
+                                  f"got {inst.coupon_rate}")
+    for key, check in (("reference_price", lambda: inst.reference_ticks()),
+                       ("min_order_qty", lambda: inst.min_order_lots)):
+        try:
+            check()
+        except InstrumentError as exc:
+            raise InstrumentError(f"field {key}: {exc}") from None
     return inst
