@@ -18,10 +18,9 @@ from __future__ import annotations
 import operator
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
-from fractions import Fraction
+from decimal import Context, Decimal
 from importlib import resources
 from os import PathLike
 from typing import Iterable, Iterator
@@ -38,6 +37,7 @@ DEFAULT_CASH_TOKEN, DEFAULT_CASH_DECIMALS = "USDC", 6
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _ISIN = re.compile(r"[A-Z]{2}[A-Z0-9]{9}[0-9]")
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9]{0,11}")
+_EXACT = Context(prec=80)          # wide enough that tick and lot products never round
 
 
 class InstrumentError(ValueError):
@@ -66,6 +66,9 @@ def isin_is_valid(isin: str) -> bool:
 
 def _decimal(value, what: str) -> Decimal:
     """A decimal string, Decimal or int as a finite Decimal of sane magnitude; floats refused."""
+    if (type(value) is Decimal and value.is_finite()
+            and (not value or -40 <= value.adjusted() <= 18)):
+        return value                                     # the engine's hot path
     if isinstance(value, (float, bool)) or not isinstance(value, (str, Decimal, int)):
         raise TypeError(f"{what} must be a decimal string, Decimal or int, "
                         f"not {type(value).__name__} ({value!r})")
@@ -93,6 +96,8 @@ def _index(n, what: str) -> int:
 
 def _scaled(n: int, exponent: int) -> Decimal:
     """Exactly ``n * 10**exponent`` as a Decimal (no context rounding)."""
+    if -10**40 < n < 10**40:
+        return _EXACT.scaleb(Decimal(n), exponent)
     return Decimal(f"{n}E{exponent}")
 
 
@@ -119,6 +124,13 @@ class Instrument:
     day_count: str = "ACT/365F"           # canonical name, see fixed_income.DAY_COUNTS
     yield_convention: str | None = None   # bills: money_market | discount; bonds: street
     settlement_lag: int = 0               # calendar days, T+0 by default
+    # Exact integer ratios of the tick and the band, cached for the per-order checks.
+    _tick: tuple[int, int] = field(init=False, repr=False, compare=False)
+    _band: tuple[int, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_tick", Decimal(self.tick_size).as_integer_ratio())
+        object.__setattr__(self, "_band", Decimal(self.band_pct).as_integer_ratio())
 
     @property
     def lot(self) -> Decimal:
@@ -134,31 +146,37 @@ class Instrument:
         p = _decimal(price, "price")
         if p < 0:
             raise InstrumentError(f"price {price} is negative for {self.symbol}")
-        ticks = Fraction(p) / Fraction(self.tick_size)
-        if ticks.denominator != 1:
+        num, den = p.as_integer_ratio()
+        tick_num, tick_den = self._tick
+        ticks, rest = divmod(num * tick_den, den * tick_num)
+        if rest:
             raise OffTickError(f"price {price} is not a multiple of tick {self.tick_size} "
                                f"for {self.symbol}")
-        return ticks.numerator
+        return ticks
 
     def ticks_to_price(self, ticks: int) -> Decimal:
         """The decimal price of a whole number of ticks, exactly."""
+        n = ticks if type(ticks) is int else _index(ticks, "ticks")
+        if -10**40 < n < 10**40:
+            return _EXACT.multiply(self.tick_size, n)
         sign, digits, exp = self.tick_size.as_tuple()
-        return _scaled(_index(ticks, "ticks") * int("".join(map(str, digits))), exp)
+        return _scaled(n * int("".join(map(str, digits))), exp)
 
     def qty_to_lots(self, qty) -> int:
         """Exact lots of a token quantity; OffLotError if finer than the lot."""
         q = _decimal(qty, "quantity")
         if q < 0:
             raise InstrumentError(f"quantity {qty} is negative for {self.symbol}")
-        lots = Fraction(q) * 10 ** self.token_decimals
-        if lots.denominator != 1:
+        num, den = q.as_integer_ratio()
+        lots, rest = divmod(num * 10 ** self.token_decimals, den)
+        if rest:
             raise OffLotError(f"quantity {qty} is finer than the lot {self.lot} of "
                               f"{self.symbol}")
-        return lots.numerator
+        return lots
 
     def lots_to_qty(self, lots: int) -> Decimal:
         """The token quantity of a whole number of lots, exactly."""
-        return _scaled(_index(lots, "lots"), -self.token_decimals)
+        return _scaled(lots if type(lots) is int else _index(lots, "lots"), -self.token_decimals)
 
     def reference_ticks(self) -> int:
         return self.price_to_ticks(self.reference_price)
@@ -167,7 +185,8 @@ class Instrument:
         """Lowest and highest acceptable price in ticks: reference +- band_pct percent
         (the width rounded down to whole ticks; never below one tick)."""
         ref = _index(reference_ticks, "reference_ticks")
-        width = int(ref * Fraction(self.band_pct) / 100)
+        band_num, band_den = self._band
+        width = ref * band_num // (band_den * 100)
         return max(1, ref - width), ref + width
 
     def ladder(self) -> tuple[int, int]:
