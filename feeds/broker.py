@@ -1,23 +1,44 @@
-"""The embedded default broker: a private mosquitto on a free loopback port.
+"""The embedded default broker: a private MQTT broker on a free loopback port.
 
-Used when no ``--broker mqtt://host:port`` is given, and by the tests. Without a mosquitto
-binary it stops with a message saying how to install one (``scripts/ensure-mosquitto``
-does it on Debian); no in-process Python broker is bundled.
+Used when no ``--broker mqtt://host:port`` is given, and by the tests::
+
+    async with EmbeddedBroker() as b:        # or: with EmbeddedBroker() as b: (sync, CLI)
+        host, port = parse_broker_url(b.url)
+
+It runs the ``mosquitto`` binary with a generated config in a temporary folder (listener on
+127.0.0.1 only, anonymous, no persistence, no log file), waits (bounded) until it accepts
+connections and kills it on exit, on exceptions too. A watchdog (``sh`` blocked on a pipe
+only this process holds) kills it if this process dies without cleaning up (SIGKILL,
+``os._exit``), so no broker is left behind. Without a mosquitto binary it falls back to an
+in-process amqtt broker if ``amqtt`` is importable (not a dependency; MQTT 3.1.1 only, so
+``b.mqtt5`` is False), else raises ``BrokerUnavailable`` saying how to install mosquitto.
 """
 from __future__ import annotations
 
+import asyncio
+import importlib
+import ipaddress
 import logging
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+import weakref
 from urllib.parse import urlsplit
 
 log = logging.getLogger("tokenbook.broker")
 
-__all__ = ["EmbeddedBroker", "parse_broker_url", "BrokerUnavailable"]
+__all__ = ["EmbeddedBroker", "parse_broker_url", "find_mosquitto", "BrokerUnavailable",
+           "DEFAULT_PORT"]
+
+DEFAULT_PORT = 1883
+INSTALL_HINT = ("install mosquitto (Debian/Ubuntu: sudo apt-get install mosquitto; macOS: "
+                "brew install mosquitto) or pass --broker mqtt://host:port to use a running "
+                "broker")
+_PORT_ATTEMPTS = 5
 
 
 class BrokerUnavailable(RuntimeError):
@@ -25,12 +46,51 @@ class BrokerUnavailable(RuntimeError):
 
 
 def parse_broker_url(url: str) -> tuple[str, int]:
-    """``mqtt://host:port`` -> (host, port); port defaults to 1883."""
-    parts = urlsplit(url)
-    if parts.scheme != "mqtt" or not parts.hostname:
+    """``mqtt://host[:port]`` -> ``(host, port)``; the port defaults to 1883.
+
+    Refuses other schemes, credentials, paths, queries, fragments, whitespace and ports
+    outside 1-65535, so a typo fails here rather than as a connection timeout later.
+    """
+    if not isinstance(url, str) or not url or any(c.isspace() or ord(c) < 32 for c in url):
         raise ValueError(f"broker URL must look like mqtt://host:port, got {url!r}")
-    port = parts.port or 1883
-    return parts.hostname, port
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"bad broker URL {url!r}: {exc}") from None
+    if parts.scheme != "mqtt":
+        raise ValueError(f"broker URL must start with mqtt://, got {url!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"broker URL must not carry credentials: {url!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"broker URL must be mqtt://host:port with nothing after, got {url!r}")
+    host = parts.hostname
+    if not host:
+        raise ValueError(f"broker URL has no host: {url!r}")
+    netloc_host = parts.netloc.rsplit(":", 1)[0] if port is not None else parts.netloc
+    if ":" in host and not netloc_host.startswith("["):
+        raise ValueError(f"an IPv6 host must be in brackets: {url!r}")
+    if ":" in host:
+        ipaddress.IPv6Address(host.split("%", 1)[0])          # ValueError if not an address
+    if port is None:
+        if parts.netloc.endswith(":"):
+            raise ValueError(f"broker URL has an empty port: {url!r}")
+        port = DEFAULT_PORT
+    if not 1 <= port <= 65535:
+        raise ValueError(f"broker port must be 1-65535, got {port}")
+    return host, port
+
+
+def find_mosquitto() -> str | None:
+    """Path of the mosquitto binary (PATH, then the usual sbin folders), or None."""
+    found = shutil.which("mosquitto")
+    if found:
+        return found
+    for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto",
+              "/usr/bin/mosquitto"):
+        if os.access(p, os.X_OK):
+            return p
+    return None
 
 
 def _free_port() -> int:
@@ -39,79 +99,344 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _mosquitto() -> str | None:
-    return shutil.which("mosquitto") or next(
-        (p for p in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto") if os.path.exists(p)), None)
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def _owns_listener(pid: int, port: int) -> bool | None:
+    """Whether process ``pid`` holds the socket listening on 127.0.0.1:``port`` (Linux).
+
+    A connect alone cannot tell our broker from another process that took the port in the
+    moment between ``_free_port`` and mosquitto's bind. None where /proc cannot say.
+    """
+    try:
+        with open("/proc/net/tcp") as f:
+            lines = f.readlines()[1:]
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    want = f"0100007F:{port:04X}"
+    inodes = {f"socket:[{cols[9]}]" for cols in (line.split() for line in lines)
+              if len(cols) > 9 and cols[1] == want and cols[3] == "0A"}      # 0A = LISTEN
+    if not inodes:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+# $1: the broker's pid, $2: its private folder (ours, from mkdtemp) to remove after it.
+_WATCHDOG = 'read _eof; kill -TERM "$1" 2>/dev/null; sleep 1; rm -rf -- "$2"'
+
+
+class _Child:
+    """A broker process plus its watchdog: ``sh`` reading a pipe whose only writer is us.
+
+    When this process dies in any way the kernel closes the write end, ``read`` returns and
+    the watchdog SIGTERMs the broker and removes its folder. Why not PR_SET_PDEATHSIG: mosquitto started as root
+    switches to the ``mosquitto`` user, and a credential change clears the death signal.
+    """
+
+    def __init__(self, argv: list[str], cwd: str, stderr_path: str):
+        with open(stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                cwd=cwd,
+                # Own session: a Ctrl-C for the terminal's process group reaches us, not the
+                # broker, so the engine can still publish its offline status on the way out.
+                start_new_session=True)
+        self.watchdog: subprocess.Popen | None = None
+        self.fd: int | None = None
+        if os.name == "posix" and os.path.exists("/bin/sh"):
+            r, w = os.pipe()                       # both ends non-inheritable
+            try:
+                self.watchdog = subprocess.Popen(
+                    ["/bin/sh", "-c", _WATCHDOG, "tokenbook-broker-watchdog",
+                     str(self.proc.pid), cwd],
+                    stdin=r, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    start_new_session=True)
+                self.fd = w
+            except OSError:
+                os.close(w)
+            finally:
+                os.close(r)
+
+    @staticmethod
+    def end(proc: subprocess.Popen, watchdog: subprocess.Popen | None, fd: int | None,
+            timeout: float = 5.0) -> None:
+        """Stop the watchdog first (so it can never signal a reused pid), then the broker."""
+        if watchdog is not None:
+            if watchdog.poll() is None:
+                watchdog.kill()
+            watchdog.wait()
+        if fd is not None:
+            os.close(fd)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+class _PortTaken(Exception):
+    """Internal: mosquitto lost the race for its port; try another one."""
 
 
 class EmbeddedBroker:
-    """``with EmbeddedBroker() as b: ... b.url`` — started on enter, killed on exit."""
+    """A private broker: ``async with`` / ``with``, or ``start()`` and ``stop()``.
 
-    def __init__(self, startup_timeout: float = 10.0):
+    After start: ``kind`` ("mosquitto" or "amqtt"), ``host``, ``port``, ``url``, ``pid``
+    (mosquitto) and ``mqtt5`` (whether MQTT 5 clients are accepted).
+    """
+
+    def __init__(self, startup_timeout: float = 10.0, *, binary: str | None = None,
+                 fallback: bool = True):
         self.startup_timeout = startup_timeout
+        self.binary = binary
+        self.fallback = fallback
+        self.host = "127.0.0.1"
         self.port = 0
         self.kind = ""
-        self._proc: subprocess.Popen | None = None
+        self.mqtt5 = False
+        self.workdir: str | None = None
+        self._child: _Child | None = None
         self._dir: tempfile.TemporaryDirectory | None = None
+        self._finalizer: weakref.finalize | None = None
+        self._inproc: _InProcessBroker | None = None
 
     @property
     def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def start(self) -> "EmbeddedBroker":
-        binary = _mosquitto()
-        if binary is None:
-            raise BrokerUnavailable(
-                "no mosquitto binary found: install it (apt-get install mosquitto) or pass "
-                "--broker mqtt://host:port to use a running broker")
-        self._dir = tempfile.TemporaryDirectory(prefix="tokenbook-mqtt-")
-        self.port = _free_port()
-        conf = os.path.join(self._dir.name, "mosquitto.conf")
-        with open(conf, "w") as f:
-            f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                    "persistence false\nlog_dest none\nmax_queued_messages 100000\n"
-                    # Small QoS 1 messages otherwise wait on Nagle + delayed ACK (~40 ms).
-                    "set_tcp_nodelay true\n")
-        self._proc = subprocess.Popen([binary, "-c", conf], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, start_new_session=True)
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
-                self.stop()
-                raise BrokerUnavailable(f"mosquitto exited at start: {err.strip()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                self.kind = "mosquitto"
-                log.info("embedded broker: private mosquitto on %s (pid %d)", self.url,
-                         self._proc.pid)
-                return self
-            except OSError:
-                time.sleep(0.02)
-        self.stop()
-        raise BrokerUnavailable(f"mosquitto did not listen on port {self.port} in time")
-
-    def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        if self._proc is not None and self._proc.stderr:
-            self._proc.stderr.close()
-        self._proc = None
-        if self._dir is not None:
-            self._dir.cleanup()
-            self._dir = None
+        return f"mqtt://{self.host}:{self.port}"
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
+        """The mosquitto process id (None before start, after stop, or for amqtt)."""
+        return self._child.proc.pid if self._child else None
+
+    @property
+    def running(self) -> bool:
+        if self._child is not None:
+            return self._child.proc.poll() is None
+        return self._inproc is not None
+
+    # ------------------------------------------------------------------ sync API
+    def start(self) -> "EmbeddedBroker":
+        """Start the broker and return once it accepts connections (bounded)."""
+        if self.running:
+            raise RuntimeError("broker already started")
+        binary = self.binary or find_mosquitto()
+        if binary is None:
+            return self._start_fallback()
+        deadline = time.monotonic() + self.startup_timeout
+        for _ in range(_PORT_ATTEMPTS):
+            self._spawn(binary)
+            try:
+                while True:
+                    if self._check_started(deadline):
+                        return self
+                    time.sleep(0.01)
+            except _PortTaken:
+                continue                        # the port was taken meanwhile: next one
+            except BaseException:
+                self.stop()
+                raise
+        self.stop()
+        raise BrokerUnavailable(f"mosquitto found no free port in {_PORT_ATTEMPTS} attempts")
+
+    def stop(self) -> None:
+        """Stop the broker and remove its folder; safe to call twice or after a failed start."""
+        pid = self.pid
+        self._end_child()
+        if pid is not None:
+            log.info("embedded broker on port %d stopped (pid %d)", self.port, pid)
+        inproc, self._inproc = self._inproc, None
+        if inproc is not None:
+            inproc.stop()
+            log.info("embedded amqtt broker on port %d stopped", self.port)
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+            self.workdir = None
 
     def __enter__(self) -> "EmbeddedBroker":
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    # ------------------------------------------------------------------ async API
+    async def astart(self) -> "EmbeddedBroker":
+        """``start()`` without blocking the event loop while the broker comes up."""
+        if self.running:
+            raise RuntimeError("broker already started")
+        binary = self.binary or find_mosquitto()
+        if binary is None:
+            return await asyncio.to_thread(self._start_fallback)
+        deadline = time.monotonic() + self.startup_timeout
+        for _ in range(_PORT_ATTEMPTS):
+            self._spawn(binary)
+            try:
+                while True:
+                    if await asyncio.to_thread(self._check_started, deadline):
+                        return self
+                    await asyncio.sleep(0.01)
+            except _PortTaken:
+                continue
+            except BaseException:
+                self.stop()
+                raise
+        self.stop()
+        raise BrokerUnavailable(f"mosquitto found no free port in {_PORT_ATTEMPTS} attempts")
+
+    async def astop(self) -> None:
+        # Terminating mosquitto takes milliseconds; a thread keeps even a slow exit off the loop.
+        await asyncio.shield(asyncio.to_thread(self.stop))
+
+    async def __aenter__(self) -> "EmbeddedBroker":
+        return await self.astart()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.astop()
+
+    # ------------------------------------------------------------------ mosquitto
+    def _spawn(self, binary: str) -> None:
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="tokenbook-mqtt-")
+            self.workdir = self._dir.name
+        self.port = _free_port()
+        conf = os.path.join(self._dir.name, "mosquitto.conf")
+        with open(conf, "w") as f:
+            f.write(
+                f"# generated by tokenbook: a private broker for one process\n"
+                f"listener {self.port} {self.host}\n"
+                "allow_anonymous true\n"
+                "persistence false\n"
+                # No log file. Errors and warnings go to stderr, which is kept in the private
+                # folder (removed on stop): a taken port is only reported there.
+                "log_dest stderr\n"
+                "log_type error\n"
+                "log_type warning\n"
+                "max_queued_messages 100000\n"
+                # Small QoS 1 messages otherwise wait on Nagle + delayed ACK (~40 ms a hop).
+                "set_tcp_nodelay true\n")
+        self._errlog = os.path.join(self._dir.name, "stderr.log")
+        self._child = _Child([binary, "-c", conf], self._dir.name, self._errlog)
+        c = self._child
+        # Interpreter exit or a forgotten stop(): still end the broker.
+        self._finalizer = weakref.finalize(self, _Child.end, c.proc, c.watchdog, c.fd)
+
+    def _end_child(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()                   # runs _Child.end once, then detaches
+            self._finalizer = None
+        self._child = None
+
+    def _check_started(self, deadline: float) -> bool:
+        """True once the broker accepts connections; raises on failure or after the deadline."""
+        child = self._child
+        if child is None:                       # stopped meanwhile (a cancelled astart)
+            raise BrokerUnavailable("broker stopped while starting")
+        proc = child.proc
+        if proc.poll() is not None:
+            err = self._stderr()
+            self._end_child()
+            if "address already in use" in err.lower():
+                log.info("port %d was taken before mosquitto bound it; retrying", self.port)
+                raise _PortTaken()
+            raise BrokerUnavailable(f"mosquitto exited at start (code {proc.returncode}): "
+                                    f"{err.strip() or 'no message'}")
+        owns = _owns_listener(proc.pid, self.port)
+        if owns is not False and _accepts(self.port) and proc.poll() is None:
+            self.kind, self.mqtt5 = "mosquitto", True
+            log.info("embedded broker: private mosquitto at %s (pid %d)", self.url, proc.pid)
+            return True
+        if time.monotonic() > deadline:
+            raise BrokerUnavailable(
+                f"mosquitto did not accept connections on port {self.port} within "
+                f"{self.startup_timeout:g} s")
+        return False
+
+    def _stderr(self) -> str:
+        try:
+            with open(self._errlog, "rb") as f:
+                return f.read(4000).decode(errors="replace")
+        except OSError:
+            return ""
+
+    # ------------------------------------------------------------------ fallback
+    def _start_fallback(self) -> "EmbeddedBroker":
+        if self.fallback:
+            try:
+                amqtt_broker = importlib.import_module("amqtt.broker")
+            except Exception:              # not installed, or broken: same answer
+                amqtt_broker = None
+            if amqtt_broker is not None:
+                self.port = _free_port()
+                self._inproc = _InProcessBroker(amqtt_broker, self.host, self.port,
+                                                self.startup_timeout)
+                self._inproc.start()
+                self.kind, self.mqtt5 = "amqtt", False
+                log.warning("no mosquitto binary: started an in-process amqtt broker at %s. "
+                            "It speaks MQTT 3.1.1 only, so MQTT 5 clients (the gateway) are "
+                            "refused; %s", self.url, INSTALL_HINT)
+                return self
+        raise BrokerUnavailable(f"no mosquitto binary found: {INSTALL_HINT}")
+
+
+class _InProcessBroker:
+    """An amqtt broker on its own thread and event loop (so it serves sync callers too)."""
+
+    def __init__(self, module, host: str, port: int, timeout: float):
+        self.module, self.host, self.port, self.timeout = module, host, port, timeout
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="amqtt-broker",
+                                       daemon=True)
+        self.broker = None
+
+    def start(self) -> None:
+        self.thread.start()
+        config = {
+            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
+            "sys_interval": 0,
+            "auth": {"allow-anonymous": True},
+            "topic-check": {"enabled": False},
+        }
+
+        async def go():
+            self.broker = self.module.Broker(config)
+            await self.broker.start()
+        try:
+            asyncio.run_coroutine_threadsafe(go(), self.loop).result(self.timeout)
+        except BaseException as exc:
+            self.stop()
+            raise BrokerUnavailable(f"in-process amqtt broker did not start: {exc}") from exc
+        deadline = time.monotonic() + self.timeout
+        while not _accepts(self.port):
+            if time.monotonic() > deadline:
+                self.stop()
+                raise BrokerUnavailable("in-process amqtt broker did not accept connections")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        if self.broker is not None and self.loop.is_running():
+            try:
+                asyncio.run_coroutine_threadsafe(self.broker.shutdown(), self.loop).result(5)
+            except Exception as exc:
+                log.warning("amqtt shutdown: %s", exc)
+        self.broker = None
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        if self.thread.is_alive():
+            self.thread.join(5)
+        if not self.loop.is_running() and not self.loop.is_closed():
+            self.loop.close()
