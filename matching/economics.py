@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import ROUND_CEILING, Decimal, localcontext
-from functools import lru_cache
 
 from matching import fixed_income as fi
 from matching.instruments import Instrument
@@ -41,59 +40,39 @@ class Economics:
     def __init__(self, inst: Instrument):
         self.inst = inst
         self.debt = inst.kind in ("tbill", "bond")
-        self._yield = lru_cache(maxsize=4096)(self._yield_pct)
-        self._accrued = lru_cache(maxsize=64)(self._accrued_per_100)
-        # Worst case per lot, in exact minor units, before the price term: see worst_case_cash.
         self._minor = Decimal(1).scaleb(inst.cash_decimals)
+        self._exp = Decimal(1).scaleb(-inst.cash_decimals)
 
-    def _accrued_per_100(self, settle: date) -> Decimal:
-        i = self.inst
-        if i.kind != "bond":
-            return Decimal(0)
-        return fi.accrued_interest(i.coupon_rate, i.coupon_frequency, i.issue_date, i.maturity,
-                                   settle, i.day_count)
-
-    def _yield_pct(self, ticks: int, settle: date) -> str | None:
-        i = self.inst
-        price = i.ticks_to_price(ticks)
+    def _yield(self, ticks: int, settle: date) -> str | None:
+        """Yield in percent to 4 decimals (cached in fixed_income.instrument_yield)."""
         try:
-            if i.kind == "tbill":
-                y = fi.bill_yield_from_price(price, settle, i.maturity)
-            elif i.kind == "bond":
-                y = fi.bond_yield(price, i.coupon_rate, i.coupon_frequency, i.issue_date,
-                                  i.maturity, settle, i.day_count)
-            else:
-                return None
-        except (ValueError, ArithmeticError):
+            y = fi.instrument_yield(self.inst, ticks, settle)
+        except ValueError:
             return None
-        return str((y * 100).quantize(Decimal("0.0001")))
+        return None if y is None else str((y * 100).quantize(Decimal("0.0001")))
 
     def of_fill(self, ticks: int, lots: int, now_ns: int) -> FillEconomics:
         i = self.inst
         settle = fi.settlement_date(trade_date(now_ns), i.settlement_lag)
-        price, qty = i.ticks_to_price(ticks), i.lots_to_qty(lots)
-        accrued = self._accrued(settle) if self.debt else Decimal(0)
-        amount = fi.settlement_amount(qty, i.face_value, price, accrued, i.cash_decimals)
-        acc_cash = None
-        if self.debt:
-            with localcontext() as ctx:
-                ctx.prec = 40
-                acc_exact = qty * i.face_value * accrued / 100
-            acc_cash = str(acc_exact.quantize(Decimal(1).scaleb(-i.cash_decimals)))
+        te = fi.trade_economics(i, ticks, lots, settle)
         return FillEconomics(
-            price=str(price), qty=str(qty),
-            accrued_per_100=str(accrued.quantize(Decimal("1e-10"))) if self.debt else None,
-            accrued_cash=acc_cash,
-            settlement_cash=str(Decimal(amount).scaleb(-i.cash_decimals)),
-            settlement_amount=amount, yield_pct=self._yield(ticks, settle),
+            price=str(te.price), qty=str(te.qty),
+            accrued_per_100=str(te.accrued_per_100) if te.accrued_per_100 is not None else None,
+            accrued_cash=(str(Decimal(te.accrued_cash).scaleb(-i.cash_decimals))
+                          if te.accrued_cash is not None else None),
+            settlement_cash=str(Decimal(te.settlement_amount).scaleb(-i.cash_decimals)),
+            settlement_amount=te.settlement_amount,
+            yield_pct=None if te.yield_ is None else str((te.yield_ * 100).quantize(
+                Decimal("0.0001"))),
             settle_date=settle)
 
     def worst_case_cash(self, ticks: int, lots: int) -> int:
         """Cash a buy of ``lots`` at ``ticks`` or better can ever need, in minor units.
 
-        Price at the limit, accrued at a full coupon period (its ceiling over the order's
-        life), plus half a minor unit per lot: that covers the half-even rounding of every
-        fill the order could have, so a reservation never falls short of a settlement.
+        Price at the limit, accrued at its ceiling over the order's life (a full coupon on
+        ACT/ACT ICMA; 32/30 of one on the other day counts, whose periods can run long),
+        plus half a minor unit per lot: that covers the half-even rounding of every fill
+        the order could have, so a reservation never falls short of a settlement.
         """
         i = self.inst
         with localcontext() as ctx:
@@ -101,8 +80,11 @@ class Economics:
             qty = i.lots_to_qty(lots)
             price = i.ticks_to_price(ticks)
             if self.debt:
-                full_coupon = (100 * i.coupon_rate / i.coupon_frequency
-                               if i.kind == "bond" else Decimal(0))
+                full_coupon = Decimal(0)
+                if i.kind == "bond":
+                    full_coupon = 100 * i.coupon_rate / i.coupon_frequency
+                    if "ICMA" not in i.day_count.upper():
+                        full_coupon = full_coupon * 32 / 30
                 exact = qty * i.face_value * (price + full_coupon) / 100
             else:
                 exact = qty * price
