@@ -188,7 +188,7 @@ cdef class Book:
     cdef int64_t match(self, int64_t order_id, int side, int64_t limit_idx, int64_t ev_price,
                        int64_t leaves, int64_t account, int stp) except -1
     cdef int remove_order(self, int32_t slot) except -1
-    # Python face
-    cpdef int submit(self, int64_t op, int64_t order_id, int64_t side, int64_t ord_type,
+    # the typed command behind every Python entry point (submit, new_order, cancel, ...)
+    cdef int _submit(self, int64_t op, int64_t order_id, int64_t side, int64_t ord_type,
                      int64_t tif, int64_t stp, bint post_only, int64_t account, int64_t price,
                      int64_t qty, int64_t min_qty, int64_t expire_time) except -1

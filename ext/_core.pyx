@@ -10,6 +10,7 @@ batches (``process``, ``take_events``, ``take_event_array``).
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from cpython.long cimport PyLong_AsLongLong, PyLong_Check
 
 import numpy as np
 
@@ -63,6 +64,13 @@ CODES = {
 cdef inline uint8_t as_code(int64_t v) noexcept:
     """Narrow an enum argument to a byte; out-of-range values map to 255, never valid."""
     return <uint8_t>v if 0 <= v <= 254 else 255
+
+
+cdef inline int64_t i64(object value, str name) except? -1:
+    """A Python int as int64; a float (never ticks or lots), str or None is a TypeError."""
+    if not PyLong_Check(value):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    return PyLong_AsLongLong(value)          # OverflowError outside int64
 
 
 cdef inline int64_t min64(int64_t a, int64_t b) noexcept:
@@ -653,10 +661,9 @@ cdef class Book:
         return self.flush_levels()
 
     # ------------------------------------------------------------------ Python API
-    cpdef int submit(self, int64_t op, int64_t order_id, int64_t side, int64_t ord_type,
+    cdef int _submit(self, int64_t op, int64_t order_id, int64_t side, int64_t ord_type,
                      int64_t tif, int64_t stp, bint post_only, int64_t account, int64_t price,
                      int64_t qty, int64_t min_qty, int64_t expire_time) except -1:
-        """Apply any command given field by field; returns how many events it emitted."""
         cdef Command c
         cdef int64_t before = self.n_events
         c.op = as_code(op)
@@ -674,25 +681,41 @@ cdef class Book:
         self.do_command(&c)
         return <int>(self.n_events - before)
 
-    def new_order(self, int64_t order_id, int64_t side, int64_t price, int64_t qty,
-                  int64_t ord_type=ORD_LIMIT, int64_t tif=TIF_GTC, int64_t account=0,
-                  int64_t stp=STP_NONE, bint post_only=False, int64_t min_qty=0,
-                  int64_t expire_time=0):
+    def submit(self, op, order_id, side, ord_type, tif, stp, post_only, account, price, qty,
+               min_qty, expire_time):
+        """Apply any command given field by field; returns how many events it emitted.
+
+        Every field but ``post_only`` must be an int: a float is never ticks or lots.
+        """
+        return self._submit(i64(op, "op"), i64(order_id, "order_id"), i64(side, "side"),
+                            i64(ord_type, "ord_type"), i64(tif, "tif"), i64(stp, "stp"),
+                            post_only, i64(account, "account"), i64(price, "price"),
+                            i64(qty, "qty"), i64(min_qty, "min_qty"),
+                            i64(expire_time, "expire_time"))
+
+    def new_order(self, order_id, side, price, qty, ord_type=ORD_LIMIT, tif=TIF_GTC,
+                  account=0, stp=STP_NONE, post_only=False, min_qty=0, expire_time=0):
         """Enter an order; returns the number of events emitted. O(1) + O(1) per fill."""
-        return self.submit(OP_NEW, order_id, side, ord_type, tif, stp, post_only, account,
-                           price, qty, min_qty, expire_time)
+        return self._submit(OP_NEW, i64(order_id, "order_id"), i64(side, "side"),
+                            i64(ord_type, "ord_type"), i64(tif, "tif"), i64(stp, "stp"),
+                            post_only, i64(account, "account"), i64(price, "price"),
+                            i64(qty, "qty"), i64(min_qty, "min_qty"),
+                            i64(expire_time, "expire_time"))
 
-    def cancel(self, int64_t order_id):
+    def cancel(self, order_id):
         """Cancel a live order (CANCELLED, reason USER) or reject UNKNOWN_ORDER. O(1)."""
-        return self.submit(OP_CANCEL, order_id, 0, 0, 0, 0, False, 0, 0, 0, 0, 0)
+        return self._submit(OP_CANCEL, i64(order_id, "order_id"), 0, 0, 0, 0, False, 0, 0, 0,
+                            0, 0)
 
-    def amend(self, int64_t order_id, int64_t price, int64_t qty):
+    def amend(self, order_id, price, qty):
         """Replace price and/or open quantity; see the amend rules. O(1) + fills."""
-        return self.submit(OP_AMEND, order_id, 0, 0, 0, 0, False, 0, price, qty, 0, 0)
+        return self._submit(OP_AMEND, i64(order_id, "order_id"), 0, 0, 0, 0, False, 0,
+                            i64(price, "price"), i64(qty, "qty"), 0, 0)
 
-    def expire(self, int64_t order_id):
+    def expire(self, order_id):
         """Take a DAY/GTD order off at the end of its life (EXPIRED). O(1)."""
-        return self.submit(OP_EXPIRE, order_id, 0, 0, 0, 0, False, 0, 0, 0, 0, 0)
+        return self._submit(OP_EXPIRE, i64(order_id, "order_id"), 0, 0, 0, 0, False, 0, 0, 0,
+                            0, 0)
 
     def process(self, commands):
         """Apply a COMMAND_DTYPE array in order; returns the events as an EVENT_DTYPE array.
