@@ -35,11 +35,13 @@ class RequestTimeout(Exception):
 
 class BrokerClient:
     def __init__(self, broker: str, host: str, port: int, *, timeout: float = 2.0,
-                 retries: int = 3):
+                 retries: int = 3, mqtt_options: dict | None = None):
         if not topics.valid_name(broker):
             raise ValueError(f"broker id {broker!r} is not a valid topic segment")
         self.broker, self.host, self.port = broker, host, port
         self.timeout, self.retries = timeout, retries
+        # Extra aiomqtt.Client arguments: username/password, tls_params (feeds.mqtt).
+        self.mqtt_options = dict(mqtt_options or {})
         self._waiters: dict[str, asyncio.Future] = {}
         self._queue: asyncio.Queue[ExecutionReport] = asyncio.Queue()
         self._client: aiomqtt.Client | None = None
@@ -68,7 +70,8 @@ class BrokerClient:
             try:
                 will = aiomqtt.Will(topics.presence(self.broker), b"offline", qos=1, retain=True)
                 async with mqtt.client(self.host, self.port, will=will,
-                                       identifier=f"{self.broker}-{uuid.uuid4().hex[:8]}") as c:
+                                       identifier=f"{self.broker}-{uuid.uuid4().hex[:8]}",
+                                       **self.mqtt_options) as c:
                     await c.subscribe(topics.exec_reports(self.broker), qos=1)
                     await c.publish(topics.presence(self.broker), b"online", qos=1, retain=True)
                     self._client = c

@@ -51,8 +51,11 @@ class Gateway:
     def __init__(self, engine: Engine, host: str, port: int, *,
                  client_id: str = "tokenbook-engine", max_batch: int = 500,
                  cancel_on_disconnect: frozenset[str] | str = frozenset(),
-                 snapshot_dir=None, snapshot_every: int = 100_000):
+                 snapshot_dir=None, snapshot_every: int = 100_000,
+                 mqtt_options: dict | None = None):
         self.engine = engine
+        # Extra aiomqtt.Client arguments: username/password, tls_params (feeds.mqtt).
+        self.mqtt_options = dict(mqtt_options or {})
         self.host, self.port = host, port
         self.client_id = client_id
         self.max_batch = max_batch
@@ -72,7 +75,8 @@ class Gateway:
     async def run(self, stop: asyncio.Event) -> None:
         will = aiomqtt.Will(topics.STATUS, encode(EngineStatus("offline", "engine gone")),
                             qos=1, retain=True)
-        async with mqtt.client(self.host, self.port, identifier=self.client_id, will=will) as client:
+        async with mqtt.client(self.host, self.port, identifier=self.client_id, will=will,
+                               **self.mqtt_options) as client:
             await self._publish_status(client, "online")
             for symbol, book in self.depth.items():
                 await client.publish(topics.md(symbol, "snapshot"), encode(book.snapshot()),
