@@ -128,7 +128,9 @@ def engine_figures(cfg, R):
     core_s = min(bench_engine.run_core(f) for _ in range(cfg.runs))
     with tempfile.TemporaryDirectory() as d:
         eng_s, eng = bench_engine.run_engine(f, d)
+    bare_s = min(bench_engine.run_engine(f)[0] for _ in range(cfg.runs))
     R["engine"] = {"inputs": len(f), "inputs_per_s": len(f) / eng_s,
+                   "no_journal_per_s": len(f) / bare_s, "journal_keeps": bare_s / eng_s,
                    "core_per_s": len(f) / core_s, "ratio": core_s / eng_s}
     with tempfile.TemporaryDirectory() as d:
         from matching.engine import Engine

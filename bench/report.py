@@ -103,6 +103,8 @@ def write_report(R: dict, out: Path, plots: list[str]) -> Path:
         "## Engine (risk, ledger, FIX reports, journal with group commit)", "",
         "| what | figure |", "|---|---|",
         f"| engine inputs/s ({R['engine']['inputs']:,} inputs) | {_fmt(R['engine']['inputs_per_s'])} |",
+        f"| same engine without a journal | {_fmt(R['engine'].get('no_journal_per_s', 0))} |",
+        f"| journal keeps (with / without) | {R['engine'].get('journal_keeps', 0):.3f} |",
         f"| bare core, same orders, per-command | {_fmt(R['engine']['core_per_s'])} |",
         f"| engine / core | {R['engine']['ratio']:.3f} (target 0.25) |",
         f"| recovery of {R['recovery']['inputs']:,} journaled inputs | "
