@@ -97,7 +97,7 @@ def _yield_of(registry, symbol: str, price: str) -> str:
         return ""
     inst = econ.inst
     try:
-        y = econ._yield(inst.price_to_ticks(price), _today())
+        y = econ.yield_pct(inst.price_to_ticks(price), _today())
     except ValueError:
         return ""
     return f"{y}%" if y else ""

@@ -65,6 +65,14 @@ class Economics:
         self._fills: dict[tuple[int, date], tuple] = {}
         self._avg_exp = Decimal(1).scaleb(inst.tick_size.as_tuple().exponent - 6)
 
+    def yield_pct(self, ticks: int, settle: date) -> str | None:
+        """Yield in percent to 4 decimals (cached in fixed_income.instrument_yield)."""
+        try:
+            y = fi.instrument_yield(self.inst, ticks, settle)
+        except ValueError:
+            return None
+        return None if y is None else str((y * 100).quantize(Decimal("0.0001")))
+
     def _fill_terms(self, ticks: int, settle: date) -> tuple:
         """What every fill at ``ticks`` settling on ``settle`` shares, computed once:
         decimal strings, and cash and accrued per lot as exact integer ratios."""
