@@ -7,16 +7,20 @@
             ...
 
 A request not answered in ``timeout`` seconds is sent again with the same ClOrdID (the
-engine answers a resend with the original outcome), after reconnecting if needed.
+engine answers a resend with the original outcome), after reconnecting if needed. The
+session is persistent (stable client id), so reports are queued by the broker while the
+client is briefly disconnected.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
+from collections import OrderedDict
 
 import aiomqtt
 import msgspec
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from feeds import mqtt, topics
 from feeds.codec import encode
@@ -34,21 +38,42 @@ class RequestTimeout(Exception):
 
 
 class BrokerClient:
+    """One broker's order-entry connection; see the module docstring.
+
+    The MQTT session is persistent (MQTT 5 clean_start=False, a stable ``client_id``,
+    ``session_expiry`` seconds): while this client is briefly disconnected the broker
+    queues its execution reports and delivers them on reconnect. A lost connection is
+    retried with a capped backoff; after reconnecting, every request still unanswered is
+    sent again with its ClOrdID (a restarted broker may have lost it; the engine answers a
+    resend with the original outcome). Reports seen twice (QoS 1 redelivery, a resend's
+    PossResend copy) reach ``reports()`` once.
+    """
+
     def __init__(self, broker: str, host: str, port: int, *, timeout: float = 2.0,
-                 retries: int = 3, mqtt_options: dict | None = None):
+                 retries: int = 3, mqtt_options: dict | None = None,
+                 client_id: str | None = None, session_expiry: int = 300,
+                 reconnect_max: float = 1.0):
         if not topics.valid_name(broker):
             raise ValueError(f"broker id {broker!r} is not a valid topic segment")
         self.broker, self.host, self.port = broker, host, port
         self.timeout, self.retries = timeout, retries
+        # One client id per broker: a second client for the same broker takes the session over.
+        self.client_id = client_id or f"tokenbook-client-{broker}"
+        self.session_expiry = session_expiry
+        self.reconnect_max = reconnect_max
         # Extra aiomqtt.Client arguments: username/password, tls_params (feeds.mqtt).
         self.mqtt_options = dict(mqtt_options or {})
         self._waiters: dict[str, asyncio.Future] = {}
+        self._pending: dict[str, object] = {}          # unanswered requests by ClOrdID
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._queue: asyncio.Queue[ExecutionReport] = asyncio.Queue()
         self._client: aiomqtt.Client | None = None
         self._reader: asyncio.Task | None = None
         self._connected = asyncio.Event()
         self._closing = False
         self._decoder = msgspec.json.Decoder(ExecutionReport)
+        self.reconnects = 0
+        self.duplicates = 0
 
     async def __aenter__(self) -> "BrokerClient":
         self._reader = asyncio.create_task(self._run())
@@ -57,6 +82,15 @@ class BrokerClient:
 
     async def __aexit__(self, *exc) -> None:
         self._closing = True
+        c = self._client
+        if c is not None:
+            # A clean goodbye ends the session too: nothing should queue for a client that left.
+            try:
+                props = Properties(PacketTypes.DISCONNECT)
+                props.SessionExpiryInterval = 0
+                c._client.disconnect(properties=props)        # aiomqtt has no such option
+            except Exception:                                 # pragma: no cover - best effort
+                pass
         if self._reader:
             self._reader.cancel()
             try:
@@ -64,26 +98,51 @@ class BrokerClient:
             except (asyncio.CancelledError, aiomqtt.MqttError):
                 pass
 
+    def _mqtt_client(self) -> aiomqtt.Client:
+        will = aiomqtt.Will(topics.presence(self.broker), b"offline", qos=1, retain=True)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.session_expiry
+        options = {"identifier": self.client_id, "will": will, "clean_start": False,
+                   "properties": props, **self.mqtt_options}
+        return mqtt.client(self.host, self.port, **options)
+
     async def _run(self) -> None:
         """Stay connected: (re)connect, subscribe to our exec topic, dispatch reports."""
+        delay, first = 0.05, True
         while not self._closing:
             try:
-                will = aiomqtt.Will(topics.presence(self.broker), b"offline", qos=1, retain=True)
-                async with mqtt.client(self.host, self.port, will=will,
-                                       identifier=f"{self.broker}-{uuid.uuid4().hex[:8]}",
-                                       **self.mqtt_options) as c:
+                async with self._mqtt_client() as c:
                     await c.subscribe(topics.exec_reports(self.broker), qos=1)
                     await c.publish(topics.presence(self.broker), b"online", qos=1, retain=True)
                     self._client = c
                     self._connected.set()
+                    delay = 0.05
+                    if not first:
+                        self._resend_pending(c)
+                    first = False
                     async for message in c.messages:
                         self._dispatch(message.payload)
             except aiomqtt.MqttError as exc:
                 self._connected.clear()
                 self._client = None
                 if not self._closing:
-                    log.warning("%s: connection lost (%s); reconnecting", self.broker, exc)
-                    await asyncio.sleep(0.5)
+                    self.reconnects += 1
+                    log.warning("%s: connection lost (%s); reconnecting in %.2f s",
+                                self.broker, exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.reconnect_max)
+
+    def _resend_pending(self, c: aiomqtt.Client) -> None:
+        """Send every unanswered request again, same ClOrdID (the old connection may have
+        lost it, or the broker restarted without it)."""
+        for msg in list(self._pending.values()):
+            asyncio.ensure_future(self._publish_quietly(c, msg))
+
+    async def _publish_quietly(self, c: aiomqtt.Client, msg) -> None:
+        try:
+            await c.publish(topics.orders(self.broker), encode(msg), qos=1)
+        except aiomqtt.MqttError:
+            pass                          # the request's own retry loop sends it again
 
     def _dispatch(self, payload: bytes) -> None:
         try:
@@ -94,22 +153,37 @@ class BrokerClient:
         waiter = self._waiters.pop(report.cl_ord_id, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(report)
+        key = (report.exec_id, report.cl_ord_id)
+        if key in self._seen:
+            self.duplicates += 1
+            return
+        self._seen[key] = None
+        if len(self._seen) > 200_000:
+            self._seen.popitem(last=False)
         self._queue.put_nowait(report)
 
     async def _request(self, msg) -> ExecutionReport:
         """Send and await the first report for the message's ClOrdID, resending if needed."""
-        for attempt in range(self.retries):
-            await self._connected.wait()
-            fut = asyncio.get_running_loop().create_future()
-            self._waiters[msg.cl_ord_id] = fut
-            try:
-                await self._client.publish(topics.orders(self.broker), encode(msg), qos=1)
-                return await asyncio.wait_for(fut, self.timeout)
-            except (asyncio.TimeoutError, aiomqtt.MqttError, AttributeError):
-                self._waiters.pop(msg.cl_ord_id, None)
-                log.warning("%s: no answer to %s (try %d)", self.broker, msg.cl_ord_id,
-                            attempt + 1)
-        raise RequestTimeout(f"no report for ClOrdID {msg.cl_ord_id!r}")
+        self._pending[msg.cl_ord_id] = msg
+        try:
+            for attempt in range(self.retries):
+                fut = asyncio.get_running_loop().create_future()
+                self._waiters[msg.cl_ord_id] = fut
+                try:
+                    async with asyncio.timeout(self.timeout):
+                        await self._connected.wait()
+                        await self._client.publish(topics.orders(self.broker), encode(msg),
+                                                   qos=1)
+                        return await fut
+                except (asyncio.TimeoutError, aiomqtt.MqttError, AttributeError):
+                    if fut.done() and not fut.cancelled():
+                        return fut.result()
+                    self._waiters.pop(msg.cl_ord_id, None)
+                    log.warning("%s: no answer to %s (try %d)", self.broker, msg.cl_ord_id,
+                                attempt + 1)
+            raise RequestTimeout(f"no report for ClOrdID {msg.cl_ord_id!r}")
+        finally:
+            self._pending.pop(msg.cl_ord_id, None)
 
     async def submit(self, order: NewOrderSingle) -> ExecutionReport:
         """Place an order; returns its New (or Rejected) report."""

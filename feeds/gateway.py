@@ -6,16 +6,26 @@ engine in arrival order, the journal is group-committed once, and only then are 
 cycle's reports, trades and coalesced depth published, in order. Nothing is dropped: a
 message that does not decode gets a Rejected report on its sender's exec topic; one
 whose topic names no broker is counted and logged.
+
+Faults: a lost broker connection is retried with a capped backoff on a persistent MQTT 5
+session; what the engine produced meanwhile waits in an outbox and is published after
+reconnecting (see ``Gateway``). A journal that cannot be written stops the engine taking
+orders: the retained status says ``not_accepting`` with the reason, and every order is
+answered Rejected JOURNAL_UNAVAILABLE instead of being acknowledged.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from feeds import mqtt, topics
 from feeds.codec import DecodeError, EngineStatus, decode_order_message, encode
@@ -40,19 +50,37 @@ class GatewayStats:
     reject_reasons: dict[str, int] = field(default_factory=dict)
     acks: int = 0                 # New reports: orders the engine took
     closed: int = 0               # reports that ended an order (filled, canceled, expired)
+    reconnects: int = 0           # connections lost and tried again
     trades_by_symbol: dict[str, int] = field(default_factory=dict)
     volume: dict[str, Decimal] = field(default_factory=dict)       # tokens traded
     settled: dict[str, Decimal] = field(default_factory=dict)      # cash paid by buyers
 
 
 class Gateway:
-    """Connects an Engine to an MQTT broker; ``await gateway.run(stop_event)``."""
+    """Connects an Engine to an MQTT broker; ``await gateway.run(stop_event)``.
+
+    ``run`` stays up across broker restarts: a lost connection is re-established with a
+    capped exponential backoff (``reconnect_min`` .. ``reconnect_max`` seconds; with
+    ``reconnect_give_up`` set, ``run`` raises after that long without a connection). The
+    session is persistent (MQTT 5 clean_start=False, ``session_expiry`` seconds, stable
+    ``client_id``), so a broker that survives keeps queueing orders for the engine; on every
+    connect the gateway subscribes again and republishes the retained status, snapshots and
+    BBOs. Everything produced is first put in an outbox and only taken out of it once the
+    broker acknowledged it (QoS 1 PUBACK): reports made while disconnected, or in flight when
+    the connection died, are published after reconnecting (at least once; the journal stays
+    the system of record). After a (re)connect, execution reports for brokers that have live
+    orders or waiting reports are held until that broker's presence says ``online`` (its
+    client resubscribed: a restarted broker forgot every subscription) or ``hold_reports``
+    seconds passed, so they are not published into the void.
+    """
 
     def __init__(self, engine: Engine, host: str, port: int, *,
                  client_id: str = "tokenbook-engine", max_batch: int = 500,
                  cancel_on_disconnect: frozenset[str] | str = frozenset(),
                  snapshot_dir=None, snapshot_every: int = 100_000,
-                 mqtt_options: dict | None = None):
+                 mqtt_options: dict | None = None, session_expiry: int = 3600,
+                 reconnect_min: float = 0.05, reconnect_max: float = 2.0,
+                 reconnect_give_up: float | None = None, hold_reports: float = 2.0):
         self.engine = engine
         # Extra aiomqtt.Client arguments: username/password, tls_params (feeds.mqtt).
         self.mqtt_options = dict(mqtt_options or {})
@@ -62,7 +90,9 @@ class Gateway:
         self.stats = GatewayStats()
         self.depth = {s: DepthBook(s) for s in engine.instruments}
         self.ready = asyncio.Event()
+        self.connected = False
         self.accepting = True
+        self.status_text = ""
         # Brokers whose live orders are cancelled when their presence goes offline
         # (their client's last will); "*" means every broker.
         self.cancel_on_disconnect = cancel_on_disconnect
@@ -70,14 +100,68 @@ class Gateway:
         self.snapshot_dir = snapshot_dir
         self.snapshot_every = snapshot_every
         self._snapshot_seq = engine.seq
+        self.session_expiry = session_expiry
+        self.reconnect_min, self.reconnect_max = reconnect_min, reconnect_max
+        self.reconnect_give_up = reconnect_give_up
+        self.hold_reports = hold_reports
+        # Messages received (and PUBACKed by paho) but not yet handled: survives reconnects.
+        self._queue: asyncio.Queue = asyncio.Queue()
+        # Durable outcomes not yet acknowledged by the broker, oldest first.
+        self._outbox: deque[_Send] = deque()
+        self._held: dict[str, deque[_Send]] = {}
+        self._hold_deadline = 0.0
 
     # ------------------------------------------------------------------ main loop
-    async def run(self, stop: asyncio.Event) -> None:
+    def _client(self) -> aiomqtt.Client:
         will = aiomqtt.Will(topics.STATUS, encode(EngineStatus("offline", "engine gone")),
                             qos=1, retain=True)
-        async with mqtt.client(self.host, self.port, identifier=self.client_id, will=will,
-                               **self.mqtt_options) as client:
-            await self._publish_status(client, "online")
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.session_expiry
+        options = {"identifier": self.client_id, "will": will, "clean_start": False,
+                   "properties": props, **self.mqtt_options}
+        return mqtt.client(self.host, self.port, **options)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        delay, down_since = self.reconnect_min, None
+        while True:
+            try:
+                async with self._client() as client:
+                    delay, down_since = self.reconnect_min, None
+                    await self._serve(client, stop)
+                    return
+            except aiomqtt.MqttError as exc:
+                self.connected = False
+                # What was received before the loss is handled (journaled) now; its
+                # reports wait in the outbox for the next connection.
+                self._drain_offline()
+                if stop.is_set():
+                    log.warning("gateway stopped while disconnected (%s); %d messages "
+                                "unpublished (journaled)", exc, len(self._outbox))
+                    return
+                now = time.monotonic()
+                down_since = down_since or now
+                if self.reconnect_give_up is not None and \
+                        now - down_since > self.reconnect_give_up:
+                    raise
+                self.stats.reconnects += 1
+                log.warning("gateway lost mqtt://%s:%d (%s); reconnecting in %.2f s",
+                            self.host, self.port, exc, delay)
+                try:
+                    await asyncio.wait_for(stop.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
+                delay = min(delay * 2, self.reconnect_max)
+
+    async def _serve(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        """One connection's life: announce, subscribe, then cycle until stop or loss."""
+        # Retained state is republished fresh (a restarted broker lost it), so stale copies
+        # made while disconnected are dropped; reports and trades are kept.
+        self._outbox = deque(s for s in self._outbox if s.kind in ("exec", "trade"))
+        self._start_holds()
+        reader: asyncio.Task | None = None
+        try:
+            status = "online" if self.accepting else "not_accepting"
+            await self._publish_status(client, status, self.status_text)
             for symbol, book in self.depth.items():
                 await client.publish(topics.md(symbol, "snapshot"), encode(book.snapshot()),
                                      qos=1, retain=True)
@@ -85,27 +169,32 @@ class Gateway:
                                      retain=True)
             await client.subscribe(topics.ORDERS_WILDCARD, qos=1)
             await client.subscribe(topics.PRESENCE_WILDCARD, qos=1)
-            queue: asyncio.Queue = asyncio.Queue()
-            reader = asyncio.create_task(self._read(client, queue))
+            reader = asyncio.create_task(self._read(client, self._queue))
+            self.connected = True
             self.ready.set()
             log.info("gateway online at mqtt://%s:%d", self.host, self.port)
-            try:
-                while not stop.is_set():
-                    batch = await self._next_batch(queue, stop)
-                    await self._cycle(client, batch)
-                # Graceful shutdown: stop intake, flush what was taken in, then go offline.
-                await client.unsubscribe(topics.ORDERS_WILDCARD)
-                await asyncio.sleep(0.05)
-                while not queue.empty():
-                    await self._cycle(client, await self._next_batch(queue, None))
-            finally:
+            while not stop.is_set():
+                if reader.done():
+                    raise _lost(reader)
+                batch = await self._next_batch(self._queue, stop)
+                await self._cycle(client, batch, reader)
+            # Graceful shutdown: stop intake, flush what was taken in, then go offline.
+            await client.unsubscribe(topics.ORDERS_WILDCARD)
+            await asyncio.sleep(0.05)
+            while not self._queue.empty():
+                await self._cycle(client, await self._next_batch(self._queue, None), reader)
+            self._release_all()
+            await self._flush(client, reader)
+            await self._publish_status(client, "offline", "shut down")
+            log.info("gateway offline: %s", self.stats)
+        finally:
+            if reader is not None:
                 reader.cancel()
-                await self._publish_status(client, "offline", "shut down")
-                log.info("gateway offline: %s", self.stats)
 
     async def _read(self, client: aiomqtt.Client, queue: asyncio.Queue) -> None:
         async for message in client.messages:
             queue.put_nowait(message)
+        raise aiomqtt.MqttError("message stream ended")
 
     async def _next_batch(self, queue: asyncio.Queue, stop: asyncio.Event | None) -> list:
         """The next cycle's messages: wait briefly for one, then take what is queued."""
@@ -119,31 +208,69 @@ class Gateway:
             batch.append(queue.get_nowait())
         return batch
 
+    def _drain_offline(self) -> None:
+        """Handle every message already received while no connection is up."""
+        while not self._queue.empty():
+            batch = []
+            while not self._queue.empty() and len(batch) < self.max_batch:
+                batch.append(self._queue.get_nowait())
+            self._process(batch)
+
     # ------------------------------------------------------------------ one cycle
-    async def _cycle(self, client: aiomqtt.Client, batch: list) -> None:
-        outcomes: list[Outcome] = []
+    async def _cycle(self, client: aiomqtt.Client, batch: list,
+                     reader: asyncio.Task | None = None) -> None:
+        self._process(batch)
+        await self._flush(client, reader)
+
+    def _process(self, batch: list) -> None:
+        """Hand a batch to the engine, commit the journal, queue what may now be published."""
+        outcomes: list[tuple[Outcome, bool]] = []      # (outcome, whether it was an input)
         for message in batch:
+            before = self.engine.seq
             out = self._handle(message)
             if out is not None:
-                outcomes.append(out)
+                outcomes.append((out, self.engine.seq != before))
         expiry = self.engine.next_expiry()
         if expiry is not None and expiry <= time.time_ns():
-            outcomes.append(self.engine.admin("expire"))
+            before = self.engine.seq
+            outcomes.append((self.engine.admin("expire"), self.engine.seq != before))
         if not outcomes:
             return
         try:
             self.engine.commit()              # durable before anything is acknowledged
         except JournalError as exc:
-            log.error("journal failed, refusing orders: %s", exc)
-            self.accepting = False
-            await self._publish_status(client, "not_accepting", str(exc))
-            # Not durable, so not acknowledged: brokers retry the same ClOrdIDs later.
+            if self.accepting:
+                log.error("journal failed, refusing orders: %s", exc)
+                self.accepting = False
+                self.status_text = f"journal unavailable: {exc}"
+                self._queue_status("not_accepting", self.status_text)
+            # Inputs of this batch are not durable, so not acknowledged (brokers retry the
+            # same ClOrdIDs later); answers that persist nothing still go out.
+            self._stage([a for o, sequenced in outcomes if not sequenced
+                         if (a := self._unpersisted_answer(o)) is not None])
             return
-        await self._publish(client, outcomes)
+        self._stage([o for o, _ in outcomes])
         self.stats.cycles += 1
         if self.snapshot_dir and self.engine.seq - self._snapshot_seq >= self.snapshot_every:
-            self.engine.write_snapshot(self.snapshot_dir)
             self._snapshot_seq = self.engine.seq
+            try:
+                self.engine.write_snapshot(self.snapshot_dir)
+            except (OSError, JournalError) as exc:    # recovery replays a longer journal
+                log.error("snapshot at sequence %d failed: %s", self.engine.seq, exc)
+
+    def _unpersisted_answer(self, out: Outcome) -> Outcome | None:
+        """After a journal failure: a resend whose original input never became durable is
+        refused like a new order rather than answered from memory."""
+        journal = self.engine.journal
+        durable = journal.durable_seq if journal is not None else self.engine.seq
+        if not out.replayed or all(r.seq <= durable for _, r in out.reports):
+            return out
+        if not out.reports:
+            return None
+        broker, r = out.reports[0]
+        return self.engine.refuse(broker, "JOURNAL_UNAVAILABLE",
+                                  f"the engine cannot persist orders: {journal.failed}",
+                                  r.cl_ord_id, r.symbol)
 
     def _handle(self, message) -> Outcome | None:
         topic = message.topic.value
@@ -157,6 +284,8 @@ class Gateway:
             return None
         payload = message.payload if isinstance(message.payload, bytes) else bytes(
             str(message.payload), "utf-8")
+        if broker in self._held:
+            self._release(broker)             # it is sending, so it is connected again
         msg = decode_order_message(payload)
         if isinstance(msg, DecodeError):
             self.stats.decode_rejects += 1
@@ -165,7 +294,10 @@ class Gateway:
 
     def _presence(self, broker: str, payload) -> Outcome | None:
         """Cancel-on-disconnect: a broker's presence went offline (its last will fired)."""
-        gone = bytes(payload or b"").strip() == b"offline"
+        state = bytes(payload or b"").strip()
+        if state == b"online":
+            self._release(broker)             # it is subscribed again: send what was held
+        gone = state == b"offline"
         wanted = self.cancel_on_disconnect == "*" or broker in self.cancel_on_disconnect
         if not (gone and wanted and topics.valid_name(broker)):
             return None
@@ -174,13 +306,14 @@ class Gateway:
         log.warning("broker %s disconnected: cancelling its live orders", broker)
         return self.engine.admin("cancel_broker", broker=broker, reason="disconnected")
 
-    async def _publish(self, client: aiomqtt.Client, outcomes: list[Outcome]) -> None:
+    def _stage(self, outcomes: list[Outcome]) -> None:
         """Reports and trades in engine order; depth coalesced per symbol for the cycle."""
-        sends = []
+        sends = self._outbox
         levels: dict[str, list[LevelChange]] = {}
         for out in outcomes:
             for broker, report in out.reports:
-                sends.append((topics.exec_reports(broker), encode(report), False))
+                sends.append(_Send(topics.exec_reports(broker), encode(report), False,
+                                   "exec", broker))
                 self.stats.reports += 1
                 if report.exec_type == "new":
                     self.stats.acks += 1
@@ -195,7 +328,8 @@ class Gateway:
                     st[report.symbol] = st.get(report.symbol, Decimal(0)) + Decimal(
                         report.settl_amount)
             for trade in out.trades:
-                sends.append((topics.md(trade.symbol, "trades"), encode(trade), False))
+                sends.append(_Send(topics.md(trade.symbol, "trades"), encode(trade), False,
+                                   "trade"))
                 self.stats.trades += 1
                 tb, vol = self.stats.trades_by_symbol, self.stats.volume
                 tb[trade.symbol] = tb.get(trade.symbol, 0) + 1
@@ -206,13 +340,96 @@ class Gateway:
             book = self.depth[symbol]
             update = book.apply(changes)
             if update is not None:
-                sends.append((topics.md(symbol, "depth"), encode(update), False))
-                sends.append((topics.md(symbol, "snapshot"), encode(book.snapshot()), True))
-                sends.append((topics.md(symbol, "bbo"), encode(book.bbo()), True))
-        # paho queues publishes in call order, so gathering keeps per-topic order.
-        await asyncio.gather(*(client.publish(t, p, qos=1, retain=r) for t, p, r in sends))
-        self.stats.published += len(sends)
+                sends.append(_Send(topics.md(symbol, "depth"), encode(update), False, "md"))
+                sends.append(_Send(topics.md(symbol, "snapshot"), encode(book.snapshot()),
+                                   True, "md"))
+                sends.append(_Send(topics.md(symbol, "bbo"), encode(book.bbo()), True, "md"))
+
+    # ------------------------------------------------------------------ outbox
+    def _start_holds(self) -> None:
+        """Hold reports for brokers that may not be subscribed yet (see the class doc)."""
+        if self.hold_reports <= 0:
+            return
+        brokers = {s.broker for s in self._outbox if s.broker}
+        brokers.update(o.broker for o in self.engine.orders.values())
+        brokers.update(self._held)
+        for b in brokers:
+            self._held.setdefault(b, deque())
+        self._hold_deadline = time.monotonic() + self.hold_reports
+
+    def _release(self, broker: str) -> None:
+        held = self._held.pop(broker, None)
+        if held:
+            # Everything for this broker since the hold is in here, so order is kept.
+            self._outbox.extend(held)
+
+    def _release_all(self) -> None:
+        for broker in list(self._held):
+            self._release(broker)
+
+    async def _flush(self, client: aiomqtt.Client, reader: asyncio.Task | None) -> None:
+        """Publish the outbox; an item leaves it only once the broker acknowledged it."""
+        if self._held and time.monotonic() >= self._hold_deadline:
+            self._release_all()
+        while self._outbox:
+            chunk: list[_Send] = []
+            while self._outbox and len(chunk) < 5000:
+                item = self._outbox.popleft()
+                if item.broker is not None and item.broker in self._held:
+                    self._held[item.broker].append(item)
+                else:
+                    chunk.append(item)
+            if not chunk:
+                return
+            try:
+                await self._send(client, chunk, reader)
+            except BaseException:
+                self._outbox.extendleft(reversed(chunk))     # resent after reconnecting
+                raise
+            self.stats.published += len(chunk)
+
+    async def _send(self, client: aiomqtt.Client, chunk: list["_Send"],
+                    reader: asyncio.Task | None) -> None:
+        # paho queues publishes in call order, so gathering keeps per-topic order. A QoS 1
+        # publish whose connection died would wait for its PUBACK until aiomqtt's timeout;
+        # the reader ending tells the connection is gone much sooner.
+        pub = asyncio.ensure_future(asyncio.gather(
+            *(client.publish(s.topic, s.payload, qos=1, retain=s.retain) for s in chunk)))
+        waits = {pub} if reader is None else {pub, reader}
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            pub.cancel()
+            raise
+        if pub in done:
+            pub.result()
+            return
+        pub.cancel()
+        raise _lost(reader)
+
+    def _queue_status(self, status: str, text: str = "") -> None:
+        self._outbox.append(_Send(topics.STATUS, encode(EngineStatus(status, text,
+                                                                     time.time_ns())),
+                                  True, "status"))
 
     async def _publish_status(self, client: aiomqtt.Client, status: str, text: str = "") -> None:
         await client.publish(topics.STATUS, encode(EngineStatus(status, text, time.time_ns())),
                              qos=1, retain=True)
+
+
+class _Send(NamedTuple):
+    topic: str
+    payload: bytes
+    retain: bool
+    kind: str                       # exec, trade, md, status
+    broker: str | None = None       # whose exec topic
+
+
+def _lost(reader: asyncio.Task) -> aiomqtt.MqttError:
+    """The MqttError that ended a connection's reader task."""
+    if reader.cancelled():
+        return aiomqtt.MqttError("reader cancelled")
+    exc = reader.exception()
+    if isinstance(exc, aiomqtt.MqttError):
+        return exc
+    return aiomqtt.MqttError(f"connection lost: {exc!r}")
