@@ -2,6 +2,7 @@
 
     tokenbook serve [--broker mqtt://host:port] [--accounts FILE] [--instruments FILE]
                     [--data DIR] [--fsync group|always|none] [--seconds N]
+                    [--credentials FILE [--username USER]] [--tls-ca FILE]
 
 Without ``--broker`` a private mosquitto is started on a free loopback port. State lives
 in ``--data``: the journal and snapshots; a restart recovers from them.
@@ -66,6 +67,10 @@ def open_engine(args, registry: Registry) -> Engine:
 
 
 async def serve(args) -> int:
+    from feeds.security import ENGINE_USER, options_from_args
+    mqtt_options = options_from_args(args, default_username=ENGINE_USER)
+    if args.tls_ca and not args.broker:
+        raise SystemExit("--tls-ca needs --broker (the embedded broker has no TLS listener)")
     registry = Registry.load_default(args.instruments)
     engine = open_engine(args, registry)
     stop = asyncio.Event()
@@ -87,7 +92,7 @@ async def serve(args) -> int:
         gateway = Gateway(engine, host, port, cancel_on_disconnect="*" if cod == "*" else
                           frozenset(b for b in (cod or "").split(",") if b),
                           snapshot_dir=Path(args.data) / "snapshots",
-                          snapshot_every=args.snapshot_every)
+                          snapshot_every=args.snapshot_every, mqtt_options=mqtt_options)
         await gateway.run(stop)
         engine.write_snapshot(Path(args.data) / "snapshots")
         print(f"served {gateway.stats.received} messages, {gateway.stats.trades} trades; "
@@ -209,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--cancel-on-disconnect", metavar="BROKERS",
                    help="comma-separated brokers (or '*') whose orders are cancelled when "
                         "their connection drops (their presence last will)")
+    from feeds.security import add_client_arguments
+    add_client_arguments(s)          # --username --credentials --tls-ca --tls-cert --tls-key
     m = sub.add_parser("simulate", help="simulated brokers against a running gateway")
     m.add_argument("--broker", default="mqtt://127.0.0.1:1883")
     m.add_argument("--seconds", type=float, default=30)
