@@ -163,24 +163,38 @@ class BrokerClient:
         self._queue.put_nowait(report)
 
     async def _request(self, msg) -> ExecutionReport:
-        """Send and await the first report for the message's ClOrdID, resending if needed."""
+        """Send and await the first report for the message's ClOrdID, resending if needed.
+
+        ``retries`` unanswered sends of ``timeout`` seconds each; a send that fails because
+        the connection broke does not use up a try, but the whole request still ends after
+        ``timeout * retries`` seconds.
+        """
         self._pending[msg.cl_ord_id] = msg
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout * self.retries
+        tries, broken = 0, 0
         try:
-            for attempt in range(self.retries):
-                fut = asyncio.get_running_loop().create_future()
+            while tries < self.retries and loop.time() < deadline:
+                fut = loop.create_future()
                 self._waiters[msg.cl_ord_id] = fut
                 try:
-                    async with asyncio.timeout(self.timeout):
+                    async with asyncio.timeout(min(self.timeout, deadline - loop.time())):
                         await self._connected.wait()
                         await self._client.publish(topics.orders(self.broker), encode(msg),
                                                    qos=1)
                         return await fut
-                except (asyncio.TimeoutError, aiomqtt.MqttError, AttributeError):
+                except (asyncio.TimeoutError, aiomqtt.MqttError, AttributeError) as exc:
                     if fut.done() and not fut.cancelled():
                         return fut.result()
                     self._waiters.pop(msg.cl_ord_id, None)
-                    log.warning("%s: no answer to %s (try %d)", self.broker, msg.cl_ord_id,
-                                attempt + 1)
+                    if isinstance(exc, asyncio.TimeoutError):
+                        tries += 1
+                        log.warning("%s: no answer to %s (try %d)", self.broker,
+                                    msg.cl_ord_id, tries)
+                    else:
+                        # The connection broke under the publish: give the reconnect time.
+                        await asyncio.sleep(min(self.timeout, 0.05 * 2 ** broken))
+                        broken += 1
             raise RequestTimeout(f"no report for ClOrdID {msg.cl_ord_id!r}")
         finally:
             self._pending.pop(msg.cl_ord_id, None)

@@ -51,6 +51,7 @@ class GatewayStats:
     acks: int = 0                 # New reports: orders the engine took
     closed: int = 0               # reports that ended an order (filled, canceled, expired)
     reconnects: int = 0           # connections lost and tried again
+    resent: int = 0               # recent exec reports sent again after a reconnect
     trades_by_symbol: dict[str, int] = field(default_factory=dict)
     volume: dict[str, Decimal] = field(default_factory=dict)       # tokens traded
     settled: dict[str, Decimal] = field(default_factory=dict)      # cash paid by buyers
@@ -68,7 +69,9 @@ class Gateway:
     BBOs. Everything produced is first put in an outbox and only taken out of it once the
     broker acknowledged it (QoS 1 PUBACK): reports made while disconnected, or in flight when
     the connection died, are published after reconnecting (at least once; the journal stays
-    the system of record). After a (re)connect, execution reports for brokers that have live
+    the system of record). Exec reports acknowledged by the broker in the last
+    ``resend_window`` seconds before a loss are sent again too: a broker that crashed may
+    have acknowledged them without delivering them (clients drop copies by exec id). After a (re)connect, execution reports for brokers that have live
     orders or waiting reports are held until that broker's presence says ``online`` (its
     client resubscribed: a restarted broker forgot every subscription) or ``hold_reports``
     seconds passed, so they are not published into the void.
@@ -80,7 +83,8 @@ class Gateway:
                  snapshot_dir=None, snapshot_every: int = 100_000,
                  mqtt_options: dict | None = None, session_expiry: int = 3600,
                  reconnect_min: float = 0.05, reconnect_max: float = 2.0,
-                 reconnect_give_up: float | None = None, hold_reports: float = 2.0):
+                 reconnect_give_up: float | None = None, hold_reports: float = 2.0,
+                 resend_window: float = 10.0, resend_max: int = 50_000):
         self.engine = engine
         # Extra aiomqtt.Client arguments: username/password, tls_params (feeds.mqtt).
         self.mqtt_options = dict(mqtt_options or {})
@@ -110,6 +114,13 @@ class Gateway:
         self._outbox: deque[_Send] = deque()
         self._held: dict[str, deque[_Send]] = {}
         self._hold_deadline = 0.0
+        # Exec reports the broker acknowledged lately: sent again after a reconnect, since a
+        # broker that died may have acknowledged them without delivering them. Clients drop
+        # the copies by exec id.
+        self.resend_window, self.resend_max = resend_window, resend_max
+        self._recent: deque[tuple[float, _Send]] = deque()
+        self._connects = 0
+        self._lost_at = 0.0
 
     # ------------------------------------------------------------------ main loop
     def _client(self) -> aiomqtt.Client:
@@ -130,6 +141,8 @@ class Gateway:
                     await self._serve(client, stop)
                     return
             except aiomqtt.MqttError as exc:
+                if self.connected:
+                    self._lost_at = time.monotonic()
                 self.connected = False
                 # What was received before the loss is handled (journaled) now; its
                 # reports wait in the outbox for the next connection.
@@ -157,6 +170,13 @@ class Gateway:
         # Retained state is republished fresh (a restarted broker lost it), so stale copies
         # made while disconnected are dropped; reports and trades are kept.
         self._outbox = deque(s for s in self._outbox if s.kind in ("exec", "trade"))
+        self._connects += 1
+        if self._connects > 1 and self._recent:
+            since = self._lost_at - self.resend_window
+            again = [s for t, s in self._recent if t >= since]
+            self._recent.clear()
+            self.stats.resent += len(again)
+            self._outbox.extendleft(reversed(again))
         self._start_holds()
         reader: asyncio.Task | None = None
         try:
@@ -387,6 +407,13 @@ class Gateway:
                 self._outbox.extendleft(reversed(chunk))     # resent after reconnecting
                 raise
             self.stats.published += len(chunk)
+            if self.resend_window > 0:
+                now = time.monotonic()
+                recent = self._recent
+                recent.extend((now, s) for s in chunk if s.kind == "exec")
+                while recent and (now - recent[0][0] > self.resend_window
+                                  or len(recent) > self.resend_max):
+                    recent.popleft()
 
     async def _send(self, client: aiomqtt.Client, chunk: list["_Send"],
                     reader: asyncio.Task | None) -> None:
