@@ -1,0 +1,179 @@
+"""Reliability report: faults injected and survived, bad inputs tried, nothing lost.
+
+    python -m bench.reliability [--quick] [--out bench/results/reliability.md]
+
+Runs the fault harness (``bench/faults.py``: kill -9 of the engine under load, broker
+killed and restarted on the same port, a stalled market-data subscriber, a journal on a
+full disk), then ``bench/fuzz.py``'s ``campaign()`` and ``bench/soak.py``'s ``soak()`` when
+those modules exist, and writes the figures as Markdown. Exit status 0 only if every
+check held. ``--quick`` takes under ~2 minutes.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import json
+import logging
+import platform
+import sys
+import time
+from pathlib import Path
+
+from bench import faults
+
+OUT = Path(__file__).resolve().parent / "results" / "reliability.md"
+
+
+def _optional(module: str, func: str, seconds: float) -> dict | None:
+    """``bench.<module>.<func>(seconds=...)`` if that module exists, else None."""
+    try:
+        mod = importlib.import_module(f"bench.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"bench.{module}":
+            return None
+        raise
+    fn = getattr(mod, func, None)
+    if fn is None:
+        return None
+    kwargs = {"seconds": seconds} if "seconds" in inspect.signature(fn).parameters else {}
+    res = fn(**kwargs)
+    if inspect.isawaitable(res):
+        res = asyncio.run(res)
+    return res
+
+
+def run_all(quick: bool) -> dict:
+    plan = {
+        "kills": dict(kills=3, rate=300, seed=1) if quick else dict(kills=10, rate=300, seed=1),
+        "broker": dict(restarts=1, seconds=4.0, rate=300, seed=2) if quick else
+        dict(restarts=3, seconds=12.0, rate=300, seed=2),
+        "slow": dict(orders=600) if quick else dict(orders=2000),
+        "disk": dict(before=100, after=50) if quick else dict(before=400, after=200),
+    }
+    res: dict = {"quick": quick}
+    t = time.monotonic()
+    res["kills"] = asyncio.run(faults.kills_under_load(**plan["kills"]))
+    res["broker"] = asyncio.run(faults.broker_restart(**plan["broker"]))
+    res["slow"] = asyncio.run(faults.slow_subscriber(**plan["slow"]))
+    res["disk"] = asyncio.run(faults.disk_full(**plan["disk"]))
+    res["faults_seconds"] = round(time.monotonic() - t, 1)
+    res["fuzz"] = _optional("fuzz", "campaign", 15 if quick else 60)
+    res["soak"] = _optional("soak", "soak", 20 if quick else 120)
+    return res
+
+
+def _ok(part: dict | None) -> bool | None:
+    if part is None:
+        return None
+    if "ok" in part:
+        return bool(part["ok"])
+    bad = [part.get(k) for k in ("crashes", "violations", "lost", "duplicated")
+           if isinstance(part.get(k), int)]
+    return not any(bad) if bad else None
+
+
+def render(res: dict) -> str:
+    k, b, s, d = res["kills"], res["broker"], res["slow"], res["disk"]
+    fz, sk = res.get("fuzz"), res.get("soak")
+    lost_orders = k["lost_acks"] + b["lost_acks"] + d["lost_after_restart"]
+    lost_fills = k["fills_lost"] + b["fills_lost"]
+    dup = k["duplicated"] + b["duplicated"]
+    faults_n = k["kills"] + b["broker_restarts"] + 1 + 1
+    lines = [
+        "# Reliability: faults survived, nothing lost",
+        "",
+        f"`python -m bench.reliability{' --quick' if res['quick'] else ''}`, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()} {platform.system()}, "
+        f"Python {platform.python_version()}; fault harness {res['faults_seconds']} s. "
+        "Harness: `bench/faults.py`; checks compare what clients received with a fresh "
+        "replay of the engine's journal from its first snapshot.",
+        "",
+        "| what | figure |",
+        "|---|---|",
+        f"| faults injected / survived | {faults_n} / "
+        f"{sum(bool(x['ok']) * n for x, n in ((k, k['kills']), (b, b['broker_restarts']), (s, 1), (d, 1)))} |",
+        f"| **acknowledged orders lost** | **{lost_orders}** |",
+        f"| **fills lost / duplicated** | **{lost_fills} / {dup}** |",
+        f"| kill -9 of `tokenbook serve` under load | {k['kills']} kills, load held "
+        f"{k['load_orders_per_s']} orders/s answered (target {k['target_orders_per_s']}, "
+        f"downtime included), restart to online {k['downtime_s_mean']} s mean / "
+        f"{k['downtime_s_max']} s max |",
+        f"| acknowledged orders checked after kills | {k['acked_checked']} of "
+        f"{k['orders_sent']} sent ({k['unanswered']} unanswered), {k['fills_seen']} fills "
+        f"seen by clients, {k['trades']} trades in the journal |",
+        f"| recovered state == fresh replay from first snapshot | kills "
+        f"{k['state_hash_equal']}, broker {b['state_hash_equal']}, disk "
+        f"{d['state_hash_equal']} ({k['snapshots']} snapshots) |",
+        f"| ledger == initial + replayed fills, conserved | {k['ledger_mismatches'] == 0} "
+        f"/ {k['ledger_conserved']} |",
+        f"| resent ClOrdIDs after restart answered with the original (PossResend) | "
+        f"{k['resends_original']} / {k['resends_checked']} |",
+        f"| reports made but never seen by a client after kill -9 | {k['reports_unseen']} "
+        f"({k['unseen_fills']} passive fills; state has them: see below) |",
+        f"| broker (mosquitto) SIGKILL + restart on the same port | "
+        f"{b['broker_restarts']}, {b['orders_sent']} orders, {b['unanswered']} without an "
+        f"outcome, {b['reports_unseen']} of {b['reports_engine']} reports not seen by their "
+        f"broker, {b['load_orders_per_s']} orders/s |",
+        f"| stalled QoS 1 md subscriber (never reads) | {s['stalled_orders_per_s']} vs "
+        f"{s['baseline_orders_per_s']} orders/s without it (x{s['ratio']}); mosquitto "
+        f"dropped {s['broker_dropped_for_stalled']} messages for it (max_queued "
+        f"{s['broker_max_queued']}) |",
+        f"| journal ENOSPC | {d['acked_after_failure']} acknowledged after the failure, "
+        f"{d['refused_journal_unavailable']}/{d['sent_after_failure']} refused "
+        f"JOURNAL_UNAVAILABLE, status `{d['status']}`, "
+        f"{d['lost_after_restart']} of {d['acked_before_failure']} lost after restart |",
+    ]
+    if fz is not None:
+        lines.append(f"| bad inputs tried (bench/fuzz.py) | {fz.get('inputs')} in "
+                     f"{fz.get('seconds')} s, crashes {fz.get('crashes')}, violations "
+                     f"{fz.get('violations')} |")
+    else:
+        lines.append("| bad inputs tried | bench/fuzz.py not present |")
+    if sk is not None:
+        summary = ", ".join(f"{key} {val}" for key, val in sk.items()
+                            if isinstance(val, (int, float, str, bool)))[:400]
+        lines.append(f"| soak (bench/soak.py) | {summary} |")
+    else:
+        lines.append("| soak | bench/soak.py not present |")
+    lines += [
+        "",
+        "Known gap: a report published by the engine just before a kill -9 may never reach "
+        "its broker when it is a *passive* fill (the aggressor's own resend gets its "
+        "outcome back as PossResend; the resting side sends nothing). The engine state and "
+        "ledger hold every such fill; closing the gap needs the recovered journal tail's "
+        "reports republished at start (an `Engine.recover` hook).",
+        "",
+        "<details><summary>all figures (JSON)</summary>",
+        "",
+        "```json",
+        json.dumps(res, indent=1, default=str),
+        "```",
+        "</details>",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.reliability",
+                                 description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small runs, under ~2 minutes")
+    ap.add_argument("--out", default=str(OUT))
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.CRITICAL)
+    res = run_all(args.quick)
+    text = render(res)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    parts = {"kills": res["kills"], "broker": res["broker"], "slow": res["slow"],
+             "disk": res["disk"], "fuzz": res.get("fuzz"), "soak": res.get("soak")}
+    verdict = {name: _ok(p) for name, p in parts.items()}
+    print(text.split("\nKnown gap")[0])
+    print("checks:", verdict)
+    return 0 if all(v is not False for v in verdict.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
