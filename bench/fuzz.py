@@ -273,6 +273,8 @@ def campaign(seconds: float = 30, seed: int = 0) -> dict:
         "outcomes": dict(sorted(outcomes.items())),
         "crashes": sum(crashes.values()),
         "crashes_by_category": crashes,
+        # Through decode -> refuse/submit, what the gateway does (engine_direct is the API).
+        "crashes_gateway_path": sum(v for k, v in crashes.items() if k != "engine_direct"),
         "crash_examples": crash_examples,
         "violations": sum(violations.values()),
         "violations_by_kind": violations,
@@ -309,7 +311,8 @@ def main(argv=None) -> int:
     print(f"state-unchanged checks: {u['passed']} passed, {u['failed']} failed")
     print(f"rule-breaking reason mismatches: {res['rule_breaking_reason_mismatches']}; "
           f"rule engine unchanged after the campaign: {res['rule_engine_unchanged_after_campaign']}")
-    print(f"crashes: {res['crashes']} {res['crashes_by_category'] or ''}")
+    print(f"crashes: {res['crashes']} {res['crashes_by_category'] or ''} "
+          f"(gateway path: {res['crashes_gateway_path']})")
     for ex in res["crash_examples"]:
         print(f"  [{ex['category']}] {ex['error']}\n    input: {ex['input']}")
         for line in ex["where"]:
