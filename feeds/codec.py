@@ -137,9 +137,10 @@ def encode(obj: Any) -> bytes:
 
 # ---------------------------------------------------------------------- order decoding
 class _Peek(msgspec.Struct):
-    """Lenient view used only after a strict decode failed: other fields are skipped."""
-    cl_ord_id: Any = None
-    symbol: Any = None
+    """Lenient view used only after a strict decode failed: other fields are skipped.
+    Raw, not Any: a symbol like 1e400 must not fail the peek as an out-of-range float."""
+    cl_ord_id: msgspec.Raw = msgspec.Raw(b"null")
+    symbol: msgspec.Raw = msgspec.Raw(b"null")
 
 
 _peek_decoder = msgspec.json.Decoder(_Peek)
@@ -150,11 +151,76 @@ def _peek(payload: bytes) -> tuple[Optional[str], Optional[str]]:
     """Best-effort ClOrdID and symbol of a payload that failed strict decoding."""
     try:
         p = _peek_decoder.decode(payload)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        found = {"cl_ord_id": _raw_str(p.cl_ord_id), "symbol": _raw_str(p.symbol)}
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return None, None
-    cl = p.cl_ord_id if valid_cl_ord_id(p.cl_ord_id) else None
-    sym = p.symbol if isinstance(p.symbol, str) and _SYMBOL.fullmatch(p.symbol) else None
+    except RecursionError:
+        # msgspec recurses even to skip a deeply nested member; scan the top level instead.
+        found = _top_level_strings(bytes(payload), ("cl_ord_id", "symbol"))
+    cl, sym = found.get("cl_ord_id"), found.get("symbol")
+    cl = cl if valid_cl_ord_id(cl) else None
+    sym = sym if isinstance(sym, str) and _SYMBOL.fullmatch(sym) else None
     return cl, sym
+
+
+def _raw_str(raw: msgspec.Raw) -> Optional[str]:
+    """A Raw JSON member as a str if it is a JSON string, else None."""
+    try:
+        value = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+
+
+def _top_level_strings(payload: bytes, wanted: tuple[str, ...]) -> dict[str, str]:
+    """String members named in ``wanted`` of a top-level JSON object, found by one
+    iterative scan (no recursion, so nesting depth cannot defeat it). Best effort: used
+    only to name the order in a rejection of a payload that failed strict decoding."""
+    out: dict[str, str] = {}
+    depth, i, n = 0, 0, len(payload)
+    expect, key = "", None              # at depth 1: key, colon, value or comma next
+    while i < n:
+        c = payload[i]
+        if c == 0x22:                   # a string token: a key or a value
+            m = _JSON_STRING.match(payload, i)
+            if m is None:
+                break
+            i = m.end()
+            if depth == 1:
+                try:
+                    text = msgspec.json.decode(m.group(0))
+                except (msgspec.DecodeError, UnicodeDecodeError):
+                    text = None
+                if expect == "key":
+                    key, expect = text, "colon"
+                elif expect == "value":
+                    if key in wanted and isinstance(text, str):
+                        out.setdefault(key, text)
+                    expect = "comma"
+            continue
+        if c in (0x7B, 0x5B):           # { [
+            depth += 1
+            if depth == 1:
+                if c != 0x7B:
+                    break               # not an object at the top
+                expect = "key"
+        elif c in (0x7D, 0x5D):         # } ]
+            depth -= 1
+            if depth == 1:
+                expect = "comma"
+            elif depth <= 0:
+                break
+        elif depth == 1 and c == 0x3A:  # :
+            expect = "value"
+        elif depth == 1 and c == 0x2C:  # ,
+            expect = "key"
+        elif depth == 1 and expect == "value" and c not in b" \t\r\n":
+            expect = "comma"            # a number or a literal
+        i += 1
+    return out
 
 
 def decode_order_message(payload: object) -> OrderMessage | DecodeError:

@@ -65,6 +65,7 @@ class JournalEntry(msgspec.Struct, array_like=True):
 
 
 _JOURNAL_ENCODER = msgspec.msgpack.Encoder()
+_INT64_MAX = 2**63 - 1
 
 
 class TradePrint(msgspec.Struct, frozen=True):
@@ -316,8 +317,16 @@ class Engine:
             raise Rejection("UNKNOWN_SYMBOL", f"unknown instrument {m.symbol!r}")
         self._require_open(m.symbol)
         self._require_account(broker, m.account, inst)
-        side = _SIDES[m.side]
+        side = _SIDES.get(m.side)
+        # The wire codec enforces these Literals; a direct API caller may not have.
+        if side is None or m.time_in_force not in _TIFS or m.stp not in _STPS \
+                or m.ord_type not in ("limit", "market"):
+            raise Rejection("INVALID_FIELD", "side, ord_type, time_in_force or stp is not "
+                            "one of the values FIX allows here")
         lots = self._lots(m.symbol, m.qty)
+        if lots > _INT64_MAX:
+            raise Rejection("INVALID_QUANTITY", f"quantity {m.qty} is beyond the book's "
+                            "64-bit lot count")
         if lots < self._conv[m.symbol].min_order_lots:
             raise Rejection("BELOW_MIN_QTY", f"quantity {m.qty} is below the minimum "
                             f"{inst.lots_to_qty(inst.min_order_lots)} of {m.symbol}")
@@ -341,6 +350,9 @@ class Engine:
         if tif == TimeInForce.GTD:
             if m.expire_time is None or m.expire_time <= self.now:
                 raise Rejection("INVALID_EXPIRE_TIME", "GTD needs an expire_time in the future")
+            if m.expire_time > _INT64_MAX:
+                raise Rejection("INVALID_EXPIRE_TIME", f"expire_time {m.expire_time} is beyond "
+                                "the book's 64-bit clock")
             expire = m.expire_time
         o = LiveOrder(self.next_order_id, broker, m.cl_ord_id, m.account, m.symbol, int(side),
                       int(ord_type), price, lots, int(tif), expire, leaves=lots)
@@ -423,6 +435,9 @@ class Engine:
                 raise Rejection("NOT_REPLACEABLE", "only resting limit orders can be replaced")
             total = self._lots(o.symbol, m.qty)
             new_leaves = total - o.cum_qty
+            if total > _INT64_MAX:
+                raise Rejection("INVALID_QUANTITY", f"quantity {m.qty} is beyond the book's "
+                                "64-bit lot count")
             if new_leaves <= 0:
                 raise Rejection("INVALID_QUANTITY", f"new quantity {m.qty} is not above the "
                                 f"filled {inst.lots_to_qty(o.cum_qty)}")

@@ -15,6 +15,7 @@ Properties, for every input:
 from __future__ import annotations
 
 import json
+import sys
 import string
 from dataclasses import astuple
 from datetime import datetime, timezone
@@ -424,7 +425,12 @@ def test_a_decode_error_names_the_order_whenever_the_payload_is_well_formed_json
         doc = dict(BASE_NEW)
     doc[field] = value
     payload = dump(doc)
-    assert len(payload) <= MAX_MESSAGE_BYTES and json.loads(payload)["cl_ord_id"] == "n1"
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + 5000)     # only for the stdlib check that the JSON is valid
+    try:
+        assert len(payload) <= MAX_MESSAGE_BYTES and json.loads(payload)["cl_ord_id"] == "n1"
+    finally:
+        sys.setrecursionlimit(limit)
     msg = decode_order_message(payload)
     assert isinstance(msg, DecodeError) and msg.reason == "INVALID_FIELD", msg
     assert msg.cl_ord_id == "n1", msg
@@ -804,3 +810,23 @@ def test_every_valid_message_round_trips_through_the_wire_codec(msg):
     # Field order and whitespace do not matter.
     shuffled = json.dumps(dict(reversed(list(doc.items()))), indent=1).encode()
     assert decode_order_message(shuffled) == msg
+
+
+@pytest.mark.parametrize("field, value", [("stp", "bogus"), ("side", "up"),
+                                          ("time_in_force", "forever"), ("ord_type", "stop")])
+def test_engine_submit_refuses_a_value_outside_the_fix_set(field, value):
+    """msgspec checks Literal fields only when decoding; a direct API caller can pass any
+    string, and the engine must reject it before reserving anything."""
+    eng = fresh_engine()
+    before, totals = frozen(eng), eng.ledger.totals()
+    args = dict(time_in_force="gtc", stp="none", ord_type="limit", price="99.270")
+    side = "buy"
+    if field == "side":
+        side = value
+    else:
+        args[field] = value
+    out = eng.submit("alpha", NewOrderSingle("bad-enum", 1, "TB3M", side, "1", **args))
+    [(to, r)] = out.reports
+    assert to == "alpha" and r.exec_type == "rejected" and r.ord_rej_reason == "INVALID_FIELD"
+    assert frozen(eng) == before
+    check_invariants(eng, totals)
