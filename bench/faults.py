@@ -431,7 +431,8 @@ def verify(data: str | os.PathLike, load: Load | None = None, *,
     checks = [res["state_hash_equal"], res["bad_trades"] == 0, res["duplicate_inputs"] == 0,
               res["ledger_mismatches"] == 0, res["ledger_conserved"]]
     if load is not None:
-        checks += [res["lost"] == 0, res["duplicated"] == 0, res["fills_lost"] == 0]
+        checks += [res["lost"] == 0, res["duplicated"] == 0, res["fills_lost"] == 0,
+                   res["reports_unseen"] == 0]
     res["ok"] = all(checks)
     return res
 

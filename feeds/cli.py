@@ -10,6 +10,7 @@ in ``--data``: the journal and snapshots; a restart recovers from them.
 from __future__ import annotations
 
 import argparse
+from collections import deque
 import asyncio
 import logging
 import signal
@@ -45,17 +46,26 @@ def demo_ledger(registry: Registry) -> Ledger:
     return led
 
 
-def open_engine(args, registry: Registry) -> Engine:
-    """Recover from ``args.data`` if it holds a snapshot, else start fresh and snapshot."""
+#: Inputs at the end of a recovered journal whose reports go out again (PossResend): the
+#: gateway publishes each cycle (<= 500 inputs) before taking the next, so a crash can
+#: leave at most the last cycle or two unpublished; this covers four.
+RESEND_TAIL = 2000
+
+
+def open_engine(args, registry: Registry) -> tuple[Engine, list]:
+    """Recover from ``args.data`` if it holds a snapshot, else start fresh and snapshot.
+    Also returns the outcomes of the last replayed inputs, for the gateway to resend."""
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
     snaps, journal_path = data / "snapshots", data / "journal.log"
     journal = Journal(journal_path, fsync=args.fsync)
     if latest_snapshot(snaps) is not None:
+        tail: deque = deque(maxlen=RESEND_TAIL)
         engine = Engine.recover(registry, snapshot_dir=snaps, journal_path=journal_path,
-                                clock=time.time_ns, journal=journal)
-        log.info("recovered to sequence %d (state %s)", engine.seq, engine.state_hash()[:16])
-        return engine
+                                clock=time.time_ns, journal=journal, on_outcome=tail.append)
+        log.info("recovered to sequence %d (state %s); resending the reports of the last "
+                 "%d inputs", engine.seq, engine.state_hash()[:16], len(tail))
+        return engine, list(tail)
     ledger = Ledger()
     if args.accounts:
         ledger.load(args.accounts)
@@ -63,7 +73,7 @@ def open_engine(args, registry: Registry) -> Engine:
         ledger = demo_ledger(registry)
     engine = Engine(registry, ledger, clock=time.time_ns, journal=journal)
     engine.write_snapshot(snaps)
-    return engine
+    return engine, []
 
 
 async def serve(args) -> int:
@@ -72,7 +82,7 @@ async def serve(args) -> int:
     if args.tls_ca and not args.broker:
         raise SystemExit("--tls-ca needs --broker (the embedded broker has no TLS listener)")
     registry = Registry.load_default(args.instruments)
-    engine = open_engine(args, registry)
+    engine, recovered = open_engine(args, registry)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -92,7 +102,8 @@ async def serve(args) -> int:
         gateway = Gateway(engine, host, port, cancel_on_disconnect="*" if cod == "*" else
                           frozenset(b for b in (cod or "").split(",") if b),
                           snapshot_dir=Path(args.data) / "snapshots",
-                          snapshot_every=args.snapshot_every, mqtt_options=mqtt_options)
+                          snapshot_every=args.snapshot_every, mqtt_options=mqtt_options,
+                          recovered=recovered)
         await gateway.run(stop)
         engine.write_snapshot(Path(args.data) / "snapshots")
         print(f"served {gateway.stats.received} messages, {gateway.stats.trades} trades; "

@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 import aiomqtt
+import msgspec
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -84,7 +85,8 @@ class Gateway:
                  mqtt_options: dict | None = None, session_expiry: int = 3600,
                  reconnect_min: float = 0.05, reconnect_max: float = 2.0,
                  reconnect_give_up: float | None = None, hold_reports: float = 2.0,
-                 resend_window: float = 10.0, resend_max: int = 50_000):
+                 resend_window: float = 10.0, resend_max: int = 50_000,
+                 recovered: list[Outcome] | None = None):
         self.engine = engine
         # Extra aiomqtt.Client arguments: username/password, tls_params (feeds.mqtt).
         self.mqtt_options = dict(mqtt_options or {})
@@ -121,6 +123,16 @@ class Gateway:
         self._recent: deque[tuple[float, _Send]] = deque()
         self._connects = 0
         self._lost_at = 0.0
+        # After a crash, the last inputs replayed from the journal: their reports may never
+        # have left (the process died between commit and publish), so they go out again
+        # first, marked PossResend; clients drop the copies they already have by exec id.
+        for out in recovered or ():
+            for broker, report in out.reports:
+                if broker:
+                    self._outbox.append(_Send(
+                        topics.exec_reports(broker),
+                        encode(msgspec.structs.replace(report, poss_resend=True)), False,
+                        "exec", broker))
 
     # ------------------------------------------------------------------ main loop
     def _client(self) -> aiomqtt.Client:

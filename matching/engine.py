@@ -681,8 +681,9 @@ class Engine:
                          for b, c, rs in snap["outcomes"]}
         self.ledger = Ledger.restore(snap["ledger"])
 
-    def replay(self, records) -> int:
-        """Apply journaled inputs ``(seq, payload)`` again, in order; returns how many."""
+    def replay(self, records, on_outcome: Callable[[Outcome], None] | None = None) -> int:
+        """Apply journaled inputs ``(seq, payload)`` again, in order; returns how many.
+        ``on_outcome`` sees each replayed input's outcome (reports to resend after a crash)."""
         n = 0
         self._replaying = True
         try:
@@ -690,7 +691,9 @@ class Engine:
                 entry = msgspec.msgpack.decode(payload, type=JournalEntry)
                 if entry.seq != self.seq + 1:
                     raise ValueError(f"journal gap: record {entry.seq} after {self.seq}")
-                self._sequenced(entry.broker, entry.msg, entry.time)
+                out = self._sequenced(entry.broker, entry.msg, entry.time)
+                if on_outcome is not None:
+                    on_outcome(out)
                 n += 1
         finally:
             self._replaying = False
@@ -698,7 +701,8 @@ class Engine:
 
     @classmethod
     def recover(cls, instruments, *, snapshot_dir, journal_path, clock,
-                book_engine: str = "core", journal=None) -> "Engine":
+                book_engine: str = "core", journal=None,
+                on_outcome: Callable[[Outcome], None] | None = None) -> "Engine":
         """Latest snapshot + the journal after it: the state the engine had acknowledged."""
         found = latest_snapshot(snapshot_dir)
         if found is None:
@@ -706,7 +710,7 @@ class Engine:
         seq, payload = found
         engine = cls(instruments, Ledger(), clock=clock, book_engine=book_engine)
         engine._restore(payload)
-        engine.replay(read_journal(journal_path, after_seq=seq))
+        engine.replay(read_journal(journal_path, after_seq=seq), on_outcome)
         engine.journal = journal
         return engine
 
