@@ -202,7 +202,11 @@ async def _client(port: int, seconds: float, rate: int, window: float, seed: int
             i += 1
             w_sent += 1
         elapsed = time.perf_counter() - t0
-        await asyncio.sleep(1.0)                            # the last answers
+        # Drain: an order still unanswered LOST_AFTER seconds after the load stops is lost;
+        # one merely queued behind the load is not.
+        drain_end = time.perf_counter() + LOST_AFTER
+        while sent and time.perf_counter() < drain_end:
+            await asyncio.sleep(0.05)
         rx.cancel()
     out.put({"done": True, "seconds": round(elapsed, 1), "sent": i, "acked": acks,
              "lost": lost + len(sent), "mix": dict(sorted(load.kinds.items())),

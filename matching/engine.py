@@ -12,6 +12,7 @@ Every fill then settles delivery-versus-payment in one ledger step.
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from dataclasses import astuple, dataclass, field
 from decimal import Decimal
 from enum import Enum
@@ -202,8 +203,14 @@ class Rejection(Exception):
 class Engine:
     """All books of one venue behind one sequencer; see the module docstring."""
 
+    #: Inputs whose outcome a resent ClOrdID gets back verbatim. Client retries come within
+    #: seconds; past the window an accepted order's ClOrdID still refuses a second order
+    #: (DUPLICATE_CL_ORD_ID via ``by_clordid``), so memory is bounded and nothing doubles.
+    RESEND_WINDOW = 100_000
+
     def __init__(self, instruments: Iterable, ledger: Ledger, *, clock: Callable[[], int],
-                 journal=None, book_engine: str = "core", fee_account: int | None = None):
+                 journal=None, book_engine: str = "core", fee_account: int | None = None,
+                 resend_window: int = RESEND_WINDOW):
         self.ledger = ledger
         self.clock = clock
         self.journal = journal
@@ -223,6 +230,8 @@ class Engine:
         self.orders: dict[int, LiveOrder] = {}
         self.by_clordid: dict[tuple[str, str], int] = {}
         self.outcomes: dict[tuple[str, str], list[ExecutionReport]] = {}
+        self.resend_window = resend_window
+        self._outcome_order: deque[tuple[str, str]] = deque()     # oldest first
         self.next_order_id = 1
         self.next_exec_id = 1
         self.next_trade_id = 1
@@ -265,8 +274,17 @@ class Engine:
             out, self._out = self._out, None
         if broker:
             # What this input told its sender is its outcome for a resent ClOrdID.
-            self.outcomes[(broker, msg.cl_ord_id)] = [r for b, r in out.reports if b == broker]
+            self._remember(broker, msg.cl_ord_id, [r for b, r in out.reports if b == broker])
         return out
+
+    def _remember(self, broker: str, cl_ord_id: str, reports: list) -> None:
+        """Keep an input's outcome for resends, forgetting the oldest past the window
+        (by input count, so a replay forgets exactly what the live run forgot)."""
+        key = (broker, cl_ord_id)
+        self.outcomes[key] = reports
+        self._outcome_order.append(key)
+        while len(self._outcome_order) > self.resend_window:
+            del self.outcomes[self._outcome_order.popleft()]
 
     def _apply(self, broker: str, msg) -> None:
         if isinstance(msg, NewOrderSingle):
@@ -679,6 +697,7 @@ class Engine:
         self.by_clordid = {(b, c): oid for b, c, oid in snap["by_clordid"]}
         self.outcomes = {(b, c): msgspec.convert(rs, list[ExecutionReport])
                          for b, c, rs in snap["outcomes"]}
+        self._outcome_order = deque(self.outcomes)       # the snapshot kept their order
         self.ledger = Ledger.restore(snap["ledger"])
 
     def replay(self, records, on_outcome: Callable[[Outcome], None] | None = None) -> int:
@@ -702,13 +721,15 @@ class Engine:
     @classmethod
     def recover(cls, instruments, *, snapshot_dir, journal_path, clock,
                 book_engine: str = "core", journal=None,
-                on_outcome: Callable[[Outcome], None] | None = None) -> "Engine":
+                on_outcome: Callable[[Outcome], None] | None = None,
+                resend_window: int = RESEND_WINDOW) -> "Engine":
         """Latest snapshot + the journal after it: the state the engine had acknowledged."""
         found = latest_snapshot(snapshot_dir)
         if found is None:
             raise ValueError(f"no snapshot in {snapshot_dir}: nothing to recover from")
         seq, payload = found
-        engine = cls(instruments, Ledger(), clock=clock, book_engine=book_engine)
+        engine = cls(instruments, Ledger(), clock=clock, book_engine=book_engine,
+                     resend_window=resend_window)
         engine._restore(payload)
         engine.replay(read_journal(journal_path, after_seq=seq), on_outcome)
         engine.journal = journal

@@ -304,3 +304,27 @@ def test_trading_conserves_tokens_and_cash_and_reservations_match_live_orders(sc
         for acct_ in (1, 2, 3):
             for a in assets:
                 assert led.available(acct_, a) >= 0
+
+
+def test_resends_past_the_window_never_make_a_second_order(tmp_path):
+    """Outcomes are kept for the last ``resend_window`` inputs; an older accepted ClOrdID
+    sent again is refused as a duplicate, never entered twice, also after recovery."""
+    journal = Journal(tmp_path / "journal.log")
+    eng = Engine(REG, make_ledger(), clock=Clock(), journal=journal, resend_window=4)
+    eng.write_snapshot(tmp_path / "snaps")
+    firsts = [eng.submit("alpha", new(f"w{i}", 1, "TB3M", "buy", "1", "99.000"))
+              for i in range(10)]
+    assert len(eng.outcomes) == 4 and ("alpha", "w9") in eng.outcomes
+    eng.commit()
+    rec = Engine.recover(REG, snapshot_dir=tmp_path / "snaps",
+                         journal_path=tmp_path / "journal.log", clock=Clock(), resend_window=4)
+    assert list(rec.outcomes) == list(eng.outcomes)
+    for e in (eng, rec):
+        live = len(e.orders)
+        recent = e.submit("alpha", new("w9", 1, "TB3M", "buy", "1", "99.000"))
+        assert recent.replayed and recent.reports[0][1].exec_id == firsts[9].reports[0][1].exec_id
+        old = e.submit("alpha", new("w0", 1, "TB3M", "buy", "1", "99.000"))
+        [(_, r)] = old.reports
+        assert r.exec_type == "rejected" and r.ord_rej_reason == "DUPLICATE_CL_ORD_ID"
+        assert len(e.orders) == live
+        assert len(e.outcomes) == 4
