@@ -12,7 +12,6 @@ str) except ``rule_breaking`` (``(broker, payload, reason)``), ``engine_direct``
 """
 from __future__ import annotations
 
-import json
 import random
 import string
 from datetime import datetime, timezone
