@@ -118,17 +118,25 @@ class Mosquitto:
                 raise RuntimeError(f"mosquitto could not bind port {self.port}")
             time.sleep(0.05)
 
-    async def sys_value(self, topic: str, timeout: float = 3.0) -> int:
-        """A ``$SYS/broker/...`` counter (published every second), or -1 if none came."""
+    async def sys_value(self, topic: str, timeout: float = 3.0, *,
+                        until=lambda v: True) -> int:
+        """A ``$SYS/broker/...`` counter (published every second), or -1 if none came.
+
+        The first value is the retained one, up to a second stale; with ``until`` the
+        counter is read again each second until it holds or ``timeout`` ends (then the
+        last value seen)."""
+        value = -1
         try:
             async with mqtt.client("127.0.0.1", self.port, timeout=5) as c:
                 await c.subscribe(topic, qos=0)
                 async with asyncio.timeout(timeout):
                     async for m in c.messages:
-                        return int(m.payload)
+                        value = int(m.payload)
+                        if until(value):
+                            return value
         except (TimeoutError, ValueError, aiomqtt.MqttError):
             pass
-        return -1
+        return value
 
     def kill(self) -> None:
         """SIGKILL: in-flight and queued messages die with it."""
@@ -564,8 +572,8 @@ async def slow_subscriber(orders: int = 600, *, payload_pad: int = 0, seed: int 
     with Mosquitto(max_queued=max_queued) as broker:
         base = await _timed_orders(broker, orders, seed, stalled=False)
         slow = await _timed_orders(broker, orders, seed + 1, stalled=True)
-        await asyncio.sleep(1.1)
-        dropped = await broker.sys_value("$SYS/broker/publish/messages/dropped")
+        dropped = await broker.sys_value("$SYS/broker/publish/messages/dropped",
+                                         timeout=4.0, until=lambda v: v > 0)
     return {"orders": orders, "baseline_orders_per_s": round(base["rate"], 1),
             "stalled_orders_per_s": round(slow["rate"], 1),
             "ratio": round(slow["rate"] / base["rate"], 2),

@@ -20,7 +20,7 @@ import json
 import random
 import time
 import traceback
-from dataclasses import astuple
+from msgspec.structs import astuple
 
 import msgspec
 
