@@ -139,11 +139,11 @@ def render(res: dict) -> str:
         lines.append("| soak | bench/soak.py not present |")
     lines += [
         "",
-        "Known gap: a report published by the engine just before a kill -9 may never reach "
-        "its broker when it is a *passive* fill (the aggressor's own resend gets its "
-        "outcome back as PossResend; the resting side sends nothing). The engine state and "
-        "ledger hold every such fill; closing the gap needs the recovered journal tail's "
-        "reports republished at start (an `Engine.recover` hook).",
+        "Passive fills across a kill -9: a cycle may die between its journal commit and its "
+        "publish, and the resting side of a fill sends no resend of its own. At restart "
+        "`tokenbook serve` republishes (PossResend) the reports of the last "
+        "`feeds.cli.RESEND_TAIL` replayed inputs, so the row above counts them; clients "
+        "drop the ones they already saw by ExecID.",
         "",
         "<details><summary>all figures (JSON)</summary>",
         "",
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = {"kills": res["kills"], "broker": res["broker"], "slow": res["slow"],
              "disk": res["disk"], "fuzz": res.get("fuzz"), "soak": res.get("soak")}
     verdict = {name: _ok(p) for name, p in parts.items()}
-    print(text.split("\nKnown gap")[0])
+    print(text.split("\nPassive fills across")[0])
     print("checks:", verdict)
     return 0 if all(v is not False for v in verdict.values()) else 1
 
