@@ -12,7 +12,8 @@ a price. The order-entry and report structs are the engine's own types
                                      OrderCancelReplaceRequest "replace" (35=G)
     to one broker                    ExecutionReport "exec_report" (35=8)
     market data                      TradePrint, DepthUpdate, DepthSnapshot, BBO
-    engine                           EngineStatus
+    engine                           EngineStatus, TradingStatus (per instrument)
+    operator                         AdminCommand in, AdminReply out
 
 FIX tags used: 1 Account, 6 AvgPx, 11 ClOrdID, 14 CumQty, 17 ExecID, 18 ExecInst
 (post-only), 31 LastPx, 32 LastQty, 37 OrderID, 38 OrderQty, 39 OrdStatus, 40 OrdType,
@@ -41,7 +42,8 @@ from matching.messages import (
 __all__ = [
     "NewOrderSingle", "OrderCancelRequest", "OrderCancelReplaceRequest", "OrderMessage",
     "ExecutionReport", "TradePrint", "DepthUpdate", "DepthSnapshot", "BBO", "EngineStatus",
-    "DecodeError", "decode_order_message", "encode", "valid_decimal", "valid_cl_ord_id",
+    "DecodeError", "decode_order_message", "TradingStatus", "AdminCommand", "AdminReply",
+    "decode_admin_command", "encode", "valid_decimal", "valid_cl_ord_id",
     "DECODE_REASONS", "MAX_MESSAGE_BYTES", "MAX_ID_LEN", "DECIMAL_PATTERN",
 ]
 
@@ -128,6 +130,61 @@ class EngineStatus(msgspec.Struct):
     status: Literal["online", "offline", "not_accepting"]
     text: str = ""
     time: int = 0                 # ns since the epoch
+
+
+class TradingStatus(msgspec.Struct):
+    """Retained trading state of one instrument (FIX TradingSessionStatus in spirit):
+    ``continuous`` takes orders; ``pre_open``, ``halted`` and ``closed`` reject them."""
+    symbol: str
+    state: Literal["pre_open", "continuous", "halted", "closed"]
+    reason: str = ""
+    seq: int = 0                  # engine sequence of the input that set it (0: start)
+
+
+class AdminCommand(msgspec.Struct, forbid_unknown_fields=True):
+    """An operator's session command; ``symbol`` empty means every instrument.
+
+    ``request_id`` comes back in the reply so the operator can match them."""
+    action: Literal["pre_open", "open", "halt", "resume", "close"]
+    symbol: str = ""
+    reason: str = ""
+    request_id: str = ""
+
+
+class AdminReply(msgspec.Struct):
+    """The engine's answer to one operator command: accepted with the input's sequence
+    number, or refused with why (nothing was journaled)."""
+    request_id: str
+    accepted: bool
+    text: str
+    action: str = ""
+    symbol: str = ""
+    seq: int = 0
+
+
+_admin_decoder = msgspec.json.Decoder(AdminCommand)
+
+
+def decode_admin_command(payload: object) -> AdminCommand | AdminReply:
+    """An operator command, or the refusal to send back; never raises."""
+    request_id = ""
+    try:
+        if not isinstance(payload, (bytes, bytearray)) or len(payload) > MAX_MESSAGE_BYTES:
+            raise ValueError(f"an admin command is JSON of at most {MAX_MESSAGE_BYTES} bytes")
+        try:
+            peek = msgspec.json.decode(payload)
+            if isinstance(peek, dict) and isinstance(peek.get("request_id"), str):
+                request_id = peek["request_id"][:MAX_ID_LEN]
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+            pass
+        cmd = _admin_decoder.decode(payload)
+        if cmd.symbol and not _SYMBOL.fullmatch(cmd.symbol):
+            raise ValueError("symbol must be 1-64 of letters, digits, '_', '.', '-'")
+        if len(cmd.reason) > 200 or len(cmd.request_id) > MAX_ID_LEN:
+            raise ValueError(f"reason is at most 200 characters, request_id {MAX_ID_LEN}")
+        return cmd
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, ValueError) as exc:
+        return AdminReply(request_id, False, f"refused: {str(exc)[:200]}")
 
 
 def encode(obj: Any) -> bytes:

@@ -12,6 +12,11 @@ session; what the engine produced meanwhile waits in an outbox and is published 
 reconnecting (see ``Gateway``). A journal that cannot be written stops the engine taking
 orders: the retained status says ``not_accepting`` with the reason, and every order is
 answered Rejected JOURNAL_UNAVAILABLE instead of being acknowledged.
+
+Operators drive the trading session on ``tokenbook/v1/admin`` (pre_open, open, halt,
+resume, close; close expires DAY orders): each command is journaled like an order, its
+reply goes to ``tokenbook/v1/admin/replies`` after the commit, and every instrument's
+state is retained on ``tokenbook/v1/md/{symbol}/state``.
 """
 from __future__ import annotations
 
@@ -29,7 +34,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from feeds import mqtt, topics
-from feeds.codec import DecodeError, EngineStatus, decode_order_message, encode
+from feeds.codec import (
+    AdminCommand, AdminReply, DecodeError, EngineStatus, TradingStatus, decode_admin_command,
+    decode_order_message, encode,
+)
 from feeds.depth import DepthBook
 from matching.engine import Engine, LevelChange, Outcome
 from matching.journal import JournalError
@@ -53,6 +61,8 @@ class GatewayStats:
     closed: int = 0               # reports that ended an order (filled, canceled, expired)
     reconnects: int = 0           # connections lost and tried again
     resent: int = 0               # recent exec reports sent again after a reconnect
+    admin_commands: int = 0       # operator commands taken (journaled)
+    admin_refused: int = 0        # operator commands refused (bad, or journal down)
     trades_by_symbol: dict[str, int] = field(default_factory=dict)
     volume: dict[str, Decimal] = field(default_factory=dict)       # tokens traded
     settled: dict[str, Decimal] = field(default_factory=dict)      # cash paid by buyers
@@ -123,6 +133,10 @@ class Gateway:
         self._recent: deque[tuple[float, _Send]] = deque()
         self._connects = 0
         self._lost_at = 0.0
+        # Operator replies of this cycle, sent once its journal commit returned; the
+        # sequence number that last set each instrument's state.
+        self._admin_replies: list[AdminReply] = []
+        self._state_seq = {s: 0 for s in engine.instruments}
         # After a crash, the last inputs replayed from the journal: their reports may never
         # have left (the process died between commit and publish), so they go out again
         # first, marked PossResend; clients drop the copies they already have by exec id.
@@ -181,7 +195,7 @@ class Gateway:
         """One connection's life: announce, subscribe, then cycle until stop or loss."""
         # Retained state is republished fresh (a restarted broker lost it), so stale copies
         # made while disconnected are dropped; reports and trades are kept.
-        self._outbox = deque(s for s in self._outbox if s.kind in ("exec", "trade"))
+        self._outbox = deque(s for s in self._outbox if s.kind in ("exec", "trade", "admin"))
         self._connects += 1
         if self._connects > 1 and self._recent:
             since = self._lost_at - self.resend_window
@@ -199,8 +213,11 @@ class Gateway:
                                      qos=1, retain=True)
                 await client.publish(topics.md(symbol, "bbo"), encode(book.bbo()), qos=1,
                                      retain=True)
+                await client.publish(topics.md(symbol, "state"),
+                                     encode(self._trading_status(symbol)), qos=1, retain=True)
             await client.subscribe(topics.ORDERS_WILDCARD, qos=1)
             await client.subscribe(topics.PRESENCE_WILDCARD, qos=1)
+            await client.subscribe(topics.ADMIN, qos=1)
             reader = asyncio.create_task(self._read(client, self._queue))
             self.connected = True
             self.ready.set()
@@ -267,6 +284,7 @@ class Gateway:
             before = self.engine.seq
             outcomes.append((self.engine.admin("expire"), self.engine.seq != before))
         if not outcomes:
+            self._stage_admin(durable=True)           # refusals only: nothing to commit
             return
         try:
             self.engine.commit()              # durable before anything is acknowledged
@@ -280,8 +298,10 @@ class Gateway:
             # same ClOrdIDs later); answers that persist nothing still go out.
             self._stage([a for o, sequenced in outcomes if not sequenced
                          if (a := self._unpersisted_answer(o)) is not None])
+            self._stage_admin(durable=False)
             return
         self._stage([o for o, _ in outcomes])
+        self._stage_admin(durable=True)
         self.stats.cycles += 1
         if self.snapshot_dir and self.engine.seq - self._snapshot_seq >= self.snapshot_every:
             self._snapshot_seq = self.engine.seq
@@ -308,6 +328,8 @@ class Gateway:
         topic = message.topic.value
         if topic.startswith(topics.PRESENCE_WILDCARD[:-1]):
             return self._presence(topic.rsplit("/", 1)[-1], message.payload)
+        if topic == topics.ADMIN:
+            return self._operator(message.payload)
         self.stats.received += 1
         broker = topics.broker_from_orders_topic(topic)
         if broker is None:
@@ -337,6 +359,59 @@ class Gateway:
             return None
         log.warning("broker %s disconnected: cancelling its live orders", broker)
         return self.engine.admin("cancel_broker", broker=broker, reason="disconnected")
+
+    def _operator(self, payload) -> Outcome | None:
+        """One operator command: checked, then journaled and applied like an order."""
+        payload = payload if isinstance(payload, (bytes, bytearray)) else bytes(
+            str(payload), "utf-8")
+        cmd = decode_admin_command(bytes(payload))
+        if isinstance(cmd, AdminReply):
+            log.warning("operator command refused: %s", cmd.text)
+            self._admin_replies.append(cmd)
+            return None
+        reply = AdminReply(cmd.request_id, False, "", cmd.action, cmd.symbol)
+        if cmd.symbol and cmd.symbol not in self.engine.instruments:
+            reply.text = f"refused: unknown instrument {cmd.symbol!r}"
+            self._admin_replies.append(reply)
+            return None
+        before = self.engine.seq
+        out = self.engine.admin(cmd.action, cmd.symbol, cmd.reason)
+        if self.engine.seq == before:                 # the journal refused it
+            reply.text = ("refused: the engine cannot persist inputs: "
+                          f"{getattr(self.engine.journal, 'failed', None)}")
+        else:
+            reply.accepted, reply.seq = True, self.engine.seq
+            reply.text = (f"{cmd.action} {cmd.symbol or 'every instrument'}"
+                          f"{f' ({cmd.reason})' if cmd.reason else ''}")
+            for symbol in [cmd.symbol] if cmd.symbol else self.engine.instruments:
+                self._state_seq[symbol] = self.engine.seq
+            log.warning("operator: %s at sequence %d", reply.text, reply.seq)
+        self._admin_replies.append(reply)
+        return out
+
+    def _trading_status(self, symbol: str) -> TradingStatus:
+        return TradingStatus(symbol, self.engine.state[symbol].value,
+                             self.engine.state_reason[symbol], self._state_seq[symbol])
+
+    def _stage_admin(self, durable: bool) -> None:
+        """Operator replies of the cycle, and the new trading states they made."""
+        replies, self._admin_replies = self._admin_replies, []
+        changed: dict[str, None] = {}
+        for reply in replies:
+            if reply.accepted and not durable:
+                reply = msgspec.structs.replace(
+                    reply, accepted=False, seq=0,
+                    text=f"not confirmed: the journal failed ({self.engine.journal.failed})")
+            if reply.accepted:
+                self.stats.admin_commands += 1
+                changed.update(dict.fromkeys([reply.symbol] if reply.symbol
+                                             else self.engine.instruments))
+            else:
+                self.stats.admin_refused += 1
+            self._outbox.append(_Send(topics.ADMIN_REPLIES, encode(reply), False, "admin"))
+        for symbol in changed:
+            self._outbox.append(_Send(topics.md(symbol, "state"),
+                                      encode(self._trading_status(symbol)), True, "md"))
 
     def _stage(self, outcomes: list[Outcome]) -> None:
         """Reports and trades in engine order; depth coalesced per symbol for the cycle."""

@@ -34,7 +34,7 @@ from pathlib import Path
 log = logging.getLogger("tokenbook.security")
 
 __all__ = [
-    "ENGINE_USER", "MD_USER", "RESERVED_USERS", "ACL_FILE", "ServerTLS", "valid_user",
+    "ENGINE_USER", "MD_USER", "OPERATOR_USER", "RESERVED_USERS", "ACL_FILE", "ServerTLS", "valid_user",
     "new_password", "hash_password", "write_password_file", "write_credentials",
     "read_credentials", "load_credentials", "client_options", "add_client_arguments",
     "options_from_args", "mosquitto_config", "write_mosquitto_config",
@@ -44,7 +44,9 @@ __all__ = [
 ENGINE_USER = "tokenbook-engine"
 #: A read-only market-data user.
 MD_USER = "tokenbook-md"
-RESERVED_USERS = frozenset({ENGINE_USER, MD_USER})
+#: The exchange operator: session commands on tokenbook/v1/admin (halt, resume, close).
+OPERATOR_USER = "tokenbook-operator"
+RESERVED_USERS = frozenset({ENGINE_USER, MD_USER, OPERATOR_USER})
 #: The ACL shipped with the repository (a checkout; copy it next to the password file).
 ACL_FILE = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "acl"
 

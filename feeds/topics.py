@@ -6,8 +6,11 @@
     tokenbook/v1/md/{symbol}/depth        L2 increments, per-symbol seq         QoS 1
     tokenbook/v1/md/{symbol}/snapshot     full L2 with the seq it is valid at   QoS 1, retained
     tokenbook/v1/md/{symbol}/bbo          best bid and offer                    QoS 1, retained
+    tokenbook/v1/md/{symbol}/state        trading state (halted, closed, ...)   QoS 1, retained
     tokenbook/v1/status                   engine status, offline by last will   QoS 1, retained
     tokenbook/v1/presence/{broker}        online/offline (a broker's last will) QoS 1, retained
+    tokenbook/v1/admin                    operator session commands (halt, ...) QoS 1
+    tokenbook/v1/admin/replies            the engine's answers to them          QoS 1
 
 Broker ids and symbols are single topic segments from a safe charset (``NAME_PATTERN``):
 no MQTT wildcard (``+``, ``#``), no separator (``/``), no ``$`` prefix, no spaces, no NUL.
@@ -19,7 +22,7 @@ import re
 
 __all__ = [
     "ROOT", "QOS", "NAME_PATTERN", "MAX_NAME_LEN", "MD_CHANNELS", "RETAINED_MD_CHANNELS",
-    "STATUS", "ORDERS_WILDCARD", "EXEC_WILDCARD", "PRESENCE_WILDCARD",
+    "STATUS", "ADMIN", "ADMIN_REPLIES", "ORDERS_WILDCARD", "EXEC_WILDCARD", "PRESENCE_WILDCARD",
     "valid_name", "valid_broker", "valid_symbol", "orders", "exec_reports", "presence", "md",
     "md_trades", "md_depth", "md_snapshot", "md_bbo", "md_wildcard",
     "broker_from_orders_topic", "broker_from_presence_topic", "parse_md_topic",
@@ -33,14 +36,17 @@ MAX_NAME_LEN = 64
 NAME_PATTERN = r"[A-Za-z0-9_.-]{1,%d}" % MAX_NAME_LEN
 _NAME = re.compile(NAME_PATTERN)
 
-MD_CHANNELS = ("trades", "depth", "snapshot", "bbo")
+MD_CHANNELS = ("trades", "depth", "snapshot", "bbo", "state")
 #: Channels published with the retain flag: a new subscriber gets the current state at once.
-RETAINED_MD_CHANNELS = frozenset({"snapshot", "bbo"})
+RETAINED_MD_CHANNELS = frozenset({"snapshot", "bbo", "state"})
 
 STATUS = f"{ROOT}/status"
 ORDERS_WILDCARD = f"{ROOT}/orders/+"
 EXEC_WILDCARD = f"{ROOT}/exec/+"
 PRESENCE_WILDCARD = f"{ROOT}/presence/+"
+#: Operator commands in, and the engine's replies (see the ACL: operator and engine only).
+ADMIN = f"{ROOT}/admin"
+ADMIN_REPLIES = f"{ROOT}/admin/replies"
 
 
 def valid_name(name: object) -> bool:

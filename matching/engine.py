@@ -33,7 +33,8 @@ from matching.messages import (
     OrderMessage,
 )
 
-__all__ = ["Engine", "Outcome", "TradePrint", "LevelChange", "TradingState", "Admin"]
+__all__ = ["Engine", "Outcome", "TradePrint", "LevelChange", "TradingState", "Admin",
+           "SESSION_ACTIONS", "ADMIN_ACTIONS"]
 
 _SIDES = {"buy": Side.BUY, "sell": Side.SELL}
 _SIDE_NAMES = {Side.BUY: "buy", Side.SELL: "sell"}
@@ -47,6 +48,13 @@ class TradingState(str, Enum):
     CONTINUOUS = "continuous"
     HALTED = "halted"
     CLOSED = "closed"
+
+
+#: Operator actions on an instrument's trading state (``symbol`` empty: every instrument).
+SESSION_ACTIONS = ("pre_open", "open", "halt", "resume", "close")
+#: Every admin input: the session actions, plus the gateway's own expiry timer and
+#: cancel-on-disconnect.
+ADMIN_ACTIONS = SESSION_ACTIONS + ("expire", "cancel_broker")
 
 
 class Admin(msgspec.Struct, tag_field="msg", tag="admin", forbid_unknown_fields=True):
@@ -228,6 +236,7 @@ class Engine:
             lo, n = inst.ladder()
             self.books[symbol] = make_book(book_engine, lo, n)
         self.state = {s: TradingState.CONTINUOUS for s in self.instruments}
+        self.state_reason = {s: "" for s in self.instruments}    # why, as the operator said
         self.seq = 0
         self.orders: dict[int, LiveOrder] = {}
         self.by_clordid: dict[tuple[str, str], int] = {}
@@ -256,7 +265,13 @@ class Engine:
     def admin(self, action: str, symbol: str = "", reason: str = "", *, broker: str = "",
               now: int | None = None) -> Outcome:
         """Operator input: open, halt, resume, close (expires DAY orders), expire (GTD due),
-        cancel_broker (all live orders of ``broker``)."""
+        cancel_broker (all live orders of ``broker``). An unknown action or instrument is a
+        caller's bug (the gateway checks operator commands first): ValueError, nothing
+        journaled."""
+        if action not in ADMIN_ACTIONS:
+            raise ValueError(f"unknown admin action {action!r}: one of {', '.join(ADMIN_ACTIONS)}")
+        if symbol and symbol not in self.instruments:
+            raise ValueError(f"unknown instrument {symbol!r}")
         return self._sequenced("", Admin(action, symbol, reason, broker), now)
 
     def _sequenced(self, broker: str, msg, now: int | None) -> Outcome:
@@ -384,7 +399,9 @@ class Engine:
     def _require_open(self, symbol: str) -> None:
         state = self.state[symbol]
         if state != TradingState.CONTINUOUS:
-            raise Rejection("MARKET_NOT_OPEN", f"{symbol} is {state.value}: no new orders")
+            why = self.state_reason[symbol]
+            raise Rejection("MARKET_NOT_OPEN", f"{symbol} is {state.value}"
+                            f"{f' ({why})' if why else ''}: no new orders")
 
     def _require_account(self, broker: str, account: int, inst) -> None:
         owner = self.ledger.broker_of(account)
@@ -511,6 +528,8 @@ class Engine:
         for symbol in symbols:
             if symbol not in self.instruments:
                 continue
+            if a.action in SESSION_ACTIONS:
+                self.state_reason[symbol] = a.reason
             if a.action in ("open", "resume"):
                 self.state[symbol] = TradingState.CONTINUOUS
             elif a.action == "halt":
@@ -672,6 +691,7 @@ class Engine:
             "seq": self.seq, "now": self.now,
             "counters": [self.next_order_id, self.next_exec_id, self.next_trade_id],
             "state": {s: st.value for s, st in self.state.items()},
+            "state_reason": self.state_reason,
             "books": {s: b.resting_orders() for s, b in self.books.items()},
             "orders": [astuple(o) for o in self.orders.values()],
             "by_clordid": [[b, c, oid] for (b, c), oid in self.by_clordid.items()],
@@ -689,6 +709,7 @@ class Engine:
         self.seq, self.now = snap["seq"], snap["now"]
         self.next_order_id, self.next_exec_id, self.next_trade_id = snap["counters"]
         self.state = {s: TradingState(v) for s, v in snap["state"].items()}
+        self.state_reason.update(snap.get("state_reason", {}))     # older snapshots: none
         for symbol, resting in snap["books"].items():
             book = self.books[symbol]
             # Re-entered best first and in FIFO order: the same queues, nothing crosses.

@@ -30,7 +30,7 @@ from feeds.broker import EmbeddedBroker, _free_port, find_mosquitto
 from feeds.client import BrokerClient
 from feeds.gateway import Gateway
 from feeds.security import (
-    ACL_FILE, ENGINE_USER, MD_USER, client_options, hash_password, read_credentials,
+    ACL_FILE, ENGINE_USER, MD_USER, OPERATOR_USER, client_options, hash_password, read_credentials,
 )
 from matching.engine import Engine
 from matching.instruments import Registry
@@ -252,8 +252,8 @@ def report_for(cl):
 # ---------------------------------------------------------------------- the files
 def test_make_credentials_writes_private_files_for_every_user(secrets_dir):
     out, users = secrets_dir
-    assert set(users) == {ENGINE_USER, MD_USER, A, B}
-    assert len(set(users.values())) == 4 and all(len(p) >= 32 for p in users.values())
+    assert set(users) == {ENGINE_USER, MD_USER, OPERATOR_USER, A, B}
+    assert len(set(users.values())) == 5 and all(len(p) >= 32 for p in users.values())
     assert stat.S_IMODE((out / "credentials").stat().st_mode) == 0o600
     passwd = (out / "passwd").read_text().splitlines()
     assert sorted(line.split(":", 1)[0] for line in passwd) == sorted(users)
@@ -285,7 +285,8 @@ def test_acl_uses_the_authenticated_user_never_the_client_id():
 
 def test_hashes_computed_without_mosquitto_passwd_are_accepted_by_mosquitto(tmp_path):
     users = make_credentials(tmp_path / "s", A, extra=("--no-mosquitto-passwd",))
-    line = (tmp_path / "s" / "passwd").read_text().splitlines()[2]
+    [line] = [ln for ln in (tmp_path / "s" / "passwd").read_text().splitlines()
+              if ln.startswith(f"{A}:")]
     assert line.startswith(f"{A}:$7$101$")
     salt = __import__("base64").b64decode(line.split("$")[3])
     assert line.split(":", 1)[1] == hash_password(users[A], salt=salt)   # deterministic
@@ -415,6 +416,31 @@ def test_the_market_data_user_reads_market_data_only(broker, users, gateway):
 
 
 # ---------------------------------------------------------------------- integrity
+def test_only_the_operator_can_halt_trading(broker, users, gateway):
+    halt = json.dumps({"action": "halt", "symbol": "TB3M", "request_id": "x"}).encode()
+    with peer(broker.port, A, users[A]) as a, peer(broker.port, MD_USER, users[MD_USER]) as md, \
+            peer(broker.port, OPERATOR_USER, users[OPERATOR_USER]) as op:
+        a.subscribe(topics.ADMIN_REPLIES, topics.exec_reports(A))
+        op.subscribe(topics.ADMIN_REPLIES)
+        # Neither a broker nor the market-data user may send session commands.
+        assert a.publish(topics.ADMIN, halt).value == NOT_AUTHORIZED
+        assert md.publish(topics.ADMIN, halt).value == NOT_AUTHORIZED
+        assert allowed(a.publish(topics.orders(A), order("op1", 1)))
+        _, rep = a.wait_message(report_for("op1"), "A's order taken while trading is open")
+        assert json.loads(rep)["exec_type"] == "new" and gateway.engine.state["TB3M"].value \
+            == "continuous"
+        # The operator may, and reads the engine's reply; brokers do not see the replies.
+        assert allowed(op.publish(topics.ADMIN, halt))
+        _, reply = op.wait_message(lambda t, p: t == topics.ADMIN_REPLIES, "the reply")
+        assert json.loads(reply)["accepted"] and gateway.engine.state["TB3M"].value == "halted"
+        # The operator places no orders.
+        assert op.publish(topics.orders(OPERATOR_USER), order("op2", 1)).value == NOT_AUTHORIZED
+        assert allowed(a.publish(topics.orders(A), order("op3", 1)))
+        _, rep = a.wait_message(report_for("op3"), "A's order refused while halted")
+        assert json.loads(rep)["ord_rej_reason"] == "MARKET_NOT_OPEN"
+        assert topics.ADMIN_REPLIES not in a.topics_seen()
+
+
 def test_a_broker_cannot_place_orders_on_another_brokers_topic(broker, users, gateway):
     with peer(broker.port, A, users[A]) as a, peer(broker.port, B, users[B]) as b:
         a.subscribe(topics.exec_reports(A))

@@ -235,3 +235,84 @@ def test_gateway_writes_periodic_snapshots_that_recover_the_state(mqtt, tmp_path
     rec = Engine.recover(REG, snapshot_dir=tmp_path / "snaps",
                          journal_path=tmp_path / "journal.log", clock=time.time_ns)
     assert rec.seq == engine.seq == 12 and rec.state_hash() == engine.state_hash()
+
+
+# ------------------------------------------------------------------ operator session control
+def admin(action, symbol="", reason="", request_id="", **extra):
+    return json.dumps({"action": action, "symbol": symbol, "reason": reason,
+                       "request_id": request_id, **extra}).encode()
+
+
+async def next_on(client, topic, pred=lambda m: True):
+    """The next message on ``topic`` that satisfies ``pred`` (others are skipped)."""
+    async for m in client.messages:
+        if m.topic.value == topic:
+            doc = json.loads(m.payload)
+            if pred(doc):
+                return doc
+
+
+def test_halt_rejects_new_orders_with_the_reason_and_resume_reopens(mqtt):
+    async def body(client, gw):
+        for t in (topics.ADMIN_REPLIES, topics.md("TB3M", "state"), topics.exec_reports("alpha")):
+            await client.subscribe(t, qos=1)
+        await client.publish(topics.ADMIN, admin("halt", "TB3M", "issuer notice", "h1"), qos=1)
+        reply = await next_on(client, topics.ADMIN_REPLIES)
+        state = await next_on(client, topics.md("TB3M", "state"), lambda d: d["state"] == "halted")
+        await client.publish(topics.orders("alpha"), order("h-o1", 1, "buy", "1", "99.000"), qos=1)
+        refused = await next_on(client, topics.exec_reports("alpha"))
+        await client.publish(topics.ADMIN, admin("resume", "TB3M", "", "r1"), qos=1)
+        resumed = await next_on(client, topics.ADMIN_REPLIES)
+        await client.publish(topics.orders("alpha"), order("h-o2", 1, "buy", "1", "99.000"), qos=1)
+        taken = await next_on(client, topics.exec_reports("alpha"))
+        return reply, state, refused, resumed, taken, gw.engine.state["TB6M"].value
+
+    reply, state, refused, resumed, taken, other = asyncio.run(with_gateway(mqtt, body))
+    assert reply["request_id"] == "h1" and reply["accepted"] and reply["seq"] == 1
+    assert state == {"symbol": "TB3M", "state": "halted", "reason": "issuer notice", "seq": 1}
+    assert refused["ord_rej_reason"] == "MARKET_NOT_OPEN" and "issuer notice" in refused["text"]
+    assert resumed["accepted"] and resumed["seq"] == 3
+    assert taken["exec_type"] == "new" and taken["cl_ord_id"] == "h-o2"
+    assert other == "continuous"                      # a halt of one bill leaves the rest
+
+
+def test_close_expires_resting_day_orders_and_publishes_closed_states(mqtt):
+    async def body(client, gw):
+        for t in (topics.ADMIN_REPLIES, topics.md("BD5Y", "state"), topics.exec_reports("alpha")):
+            await client.subscribe(t, qos=1)
+        await client.publish(topics.orders("alpha"), order("d1", 1, "buy", "1", "99.000", "BD5Y",
+                                                           time_in_force="day"), qos=1)
+        await client.publish(topics.orders("alpha"), order("g1", 1, "buy", "1", "99.000", "BD5Y",
+                                                           time_in_force="gtc"), qos=1)
+        acks = [await next_on(client, topics.exec_reports("alpha")) for _ in range(2)]
+        await client.publish(topics.ADMIN, admin("close", reason="end of day"), qos=1)
+        expired = await next_on(client, topics.exec_reports("alpha"))
+        reply = await next_on(client, topics.ADMIN_REPLIES)
+        state = await next_on(client, topics.md("BD5Y", "state"), lambda d: d["state"] == "closed")
+        return acks, expired, reply, state, sorted(o.cl_ord_id for o in gw.engine.orders.values())
+
+    acks, expired, reply, state, live = asyncio.run(with_gateway(mqtt, body))
+    assert [a["exec_type"] for a in acks] == ["new", "new"]
+    assert (expired["cl_ord_id"], expired["exec_type"], expired["ord_status"]) == \
+        ("d1", "expired", "expired")
+    assert reply["accepted"] and reply["symbol"] == "" and state["reason"] == "end of day"
+    assert live == ["g1"]                               # GTC outlives the session
+
+
+def test_bad_operator_commands_are_refused_and_journal_nothing(mqtt):
+    bad = [b"not json", admin("liquidate", "TB3M", request_id="b2"),
+           admin("halt", "NOPE", request_id="b3"), admin("halt", "TB3M", request_id="b4", x=1),
+           admin("halt", "TB 3M", request_id="b5")]
+
+    async def body(client, gw):
+        await client.subscribe(topics.ADMIN_REPLIES, qos=1)
+        for payload in bad:
+            await client.publish(topics.ADMIN, payload, qos=1)
+        replies = [await next_on(client, topics.ADMIN_REPLIES) for _ in bad]
+        return replies, gw.engine.seq, gw.stats.admin_refused, gw.engine.state["TB3M"].value
+
+    replies, seq, refused, state = asyncio.run(with_gateway(mqtt, body))
+    assert [r["request_id"] for r in replies] == ["", "b2", "b3", "b4", "b5"]
+    assert not any(r["accepted"] for r in replies) and all(r["text"] for r in replies)
+    assert "unknown instrument 'NOPE'" in replies[2]["text"]
+    assert seq == 0 and refused == 5 and state == "continuous"
