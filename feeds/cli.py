@@ -20,7 +20,7 @@ from pathlib import Path
 
 from feeds.broker import EmbeddedBroker, parse_broker_url
 from feeds.gateway import Gateway
-from matching.engine import Engine
+from matching.engine import SESSION_ACTIONS, Engine
 from matching.instruments import Registry
 from matching.journal import Journal, latest_snapshot
 from matching.ledger import CASH, Ledger
@@ -238,6 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--seed", type=int, default=7)
     d.add_argument("--depth", type=int, default=5, help="levels shown per side")
     d.add_argument("--broker", help="mqtt://host:port of a running broker (default: embedded)")
+    o = sub.add_parser("admin", help="operator: open, halt, resume or close trading")
+    o.add_argument("action", choices=SESSION_ACTIONS)
+    o.add_argument("symbol", nargs="?", default="", help="instrument (default: every one)")
+    o.add_argument("--reason", default="", help="why, shown to brokers in rejections")
+    o.add_argument("--broker", default="mqtt://127.0.0.1:1883")
+    o.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the reply")
+    add_client_arguments(o)
     w = sub.add_parser("watch", help="live view of the books from market data")
     w.add_argument("symbols", nargs="*")
     w.add_argument("--broker", default="mqtt://127.0.0.1:1883")
@@ -253,7 +260,27 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(watch_command(args))
     if args.command == "simulate":
         return asyncio.run(simulate_command(args))
+    if args.command == "admin":
+        return asyncio.run(admin_command(args))
     return 2
+
+
+async def admin_command(args) -> int:
+    """Send one session command; print the engine's reply; 0 if it was accepted."""
+    from feeds.operator import send_command
+    from feeds.security import OPERATOR_USER, options_from_args
+    host, port = parse_broker_url(args.broker)
+    try:
+        reply = await send_command(host, port, args.action, args.symbol, args.reason,
+                                   timeout=args.timeout,
+                                   mqtt_options=options_from_args(args, OPERATOR_USER))
+    except TimeoutError:
+        print(f"no reply from the engine within {args.timeout:g} s (is it running? may this "
+              "user send admin commands?)", file=sys.stderr)
+        return 3
+    print(f"{'accepted' if reply.accepted else 'REFUSED'}: {reply.text}"
+          + (f" (sequence {reply.seq})" if reply.accepted else ""))
+    return 0 if reply.accepted else 1
 
 
 async def simulate_command(args) -> int:

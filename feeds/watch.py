@@ -31,6 +31,8 @@ class BookView:
     resyncs: int = 0
     volume: Decimal = Decimal(0)
     n_trades: int = 0
+    state: str = "continuous"     # trading state (retained md/{symbol}/state)
+    state_reason: str = ""
 
     def on_snapshot(self, doc: dict) -> None:
         if self.in_sync and doc["seq"] <= self.seq:
@@ -86,6 +88,8 @@ class MarketView:
             book.on_depth(doc)
         elif channel == "trades":
             book.on_trade(doc)
+        elif channel == "state":
+            book.state, book.state_reason = doc["state"], doc.get("reason", "")
 
 
 def _yield_of(registry, symbol: str, price: str) -> str:
@@ -131,7 +135,9 @@ def render(view: MarketView, symbols: list[str] | None = None, depth: int = 5,
         if b is None:
             continue
         health = "in sync" if b.in_sync else "RESYNCING"
-        t = Table(title=f"{symbol}  seq {b.seq}  {health}  gaps {b.gaps}  "
+        state = "" if b.state == "continuous" else \
+            f"{b.state.upper()}{f' ({b.state_reason})' if b.state_reason else ''}  "
+        t = Table(title=f"{symbol}  {state}seq {b.seq}  {health}  gaps {b.gaps}  "
                         f"trades {b.n_trades}  volume {b.volume}", title_justify="left")
         cols = ["bid qty", "bid", "ask", "ask qty", "last trades (price x qty @ yield)"]
         if registry is not None:

@@ -237,7 +237,10 @@ def test_topic_layout():
     assert topics.STATUS == "tokenbook/v1/status"
     assert topics.presence("alpha") == "tokenbook/v1/presence/alpha"
     assert topics.md_wildcard("TB3M") == "tokenbook/v1/md/TB3M/+"
-    assert topics.RETAINED_MD_CHANNELS == {"snapshot", "bbo"} and topics.QOS == 1
+    assert topics.md("TB3M", "state") == "tokenbook/v1/md/TB3M/state"
+    assert topics.ADMIN == "tokenbook/v1/admin"
+    assert topics.ADMIN_REPLIES == "tokenbook/v1/admin/replies"
+    assert topics.RETAINED_MD_CHANNELS == {"snapshot", "bbo", "state"} and topics.QOS == 1
 
 
 @pytest.mark.parametrize("bad", ["", "a/b", "+", "#", "a+", "$SYS", "a b", "x" * 65,
@@ -351,3 +354,22 @@ def test_decoding_never_raises(payload):
                          "decrement_and_cancel"])))
 def test_every_valid_new_order_round_trips(msg):
     assert decode_order_message(encode(msg)) == msg
+
+
+@pytest.mark.parametrize("payload, why", [
+    (b"{", "truncated"), (b'{"action": "liquidate"}', "action"), (b'[]', "object"),
+    (b'{"action": "halt", "symbol": "a/b"}', "symbol"), (b'{"action": "halt", "x": 1}', "x"),
+    (b'{"action": "halt", "reason": "' + b"r" * 201 + b'"}', "reason"), (b"x" * 5000, "bytes"),
+])
+def test_bad_operator_commands_decode_to_a_refusal_not_an_exception(payload, why):
+    from feeds.codec import AdminReply, decode_admin_command
+    reply = decode_admin_command(payload)
+    assert isinstance(reply, AdminReply) and not reply.accepted
+    assert reply.text.startswith("refused:") and why in reply.text.lower()
+
+
+def test_an_operator_command_decodes_with_its_request_id():
+    from feeds.codec import AdminCommand, decode_admin_command
+    cmd = decode_admin_command(b'{"action": "halt", "symbol": "TB3M", "reason": "notice",'
+                               b' "request_id": "q7"}')
+    assert cmd == AdminCommand("halt", "TB3M", "notice", "q7")

@@ -72,3 +72,19 @@ def test_ladder_shows_the_yield_of_each_bill_and_bond_level():
     # 100/99 - 1 over the bill's remaining days: a yield in percent with 4 decimals.
     line = next(row for row in text.splitlines() if "99.000" in row)
     assert "%" in line
+
+
+def test_terminal_view_shows_a_halted_book_with_the_operators_reason():
+    view = MarketView()
+    view.on_message("tokenbook/v1/md/TB6M/snapshot",
+                    b'{"symbol":"TB6M","seq":3,"bids":[],"asks":[]}')
+    view.on_message("tokenbook/v1/md/TB6M/state",
+                    b'{"symbol":"TB6M","state":"halted","reason":"issuer notice","seq":12}')
+    console = Console(file=io.StringIO(), width=120)
+    console.print(render(view))
+    assert "TB6M  HALTED (issuer notice)  seq 3  in sync" in console.file.getvalue()
+    view.on_message("tokenbook/v1/md/TB6M/state",
+                    b'{"symbol":"TB6M","state":"continuous","reason":"","seq":13}')
+    console = Console(file=io.StringIO(), width=120)
+    console.print(render(view))
+    assert "TB6M  seq 3  in sync" in console.file.getvalue()

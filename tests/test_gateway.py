@@ -316,3 +316,23 @@ def test_bad_operator_commands_are_refused_and_journal_nothing(mqtt):
     assert not any(r["accepted"] for r in replies) and all(r["text"] for r in replies)
     assert "unknown instrument 'NOPE'" in replies[2]["text"]
     assert seq == 0 and refused == 5 and state == "continuous"
+
+
+def test_tokenbook_admin_prints_the_reply_and_exits_by_its_verdict(mqtt, capsys):
+    from feeds.cli import main
+
+    def admin_cli(*argv):            # the real command line, on a thread of its own
+        return asyncio.to_thread(main, ["admin", *argv, "--reason", "auction call",
+                                        "--broker", f"mqtt://127.0.0.1:{mqtt.port}",
+                                        "--timeout", "5"])
+
+    async def body(client, gw):
+        halted = await admin_cli("halt", "GOLD")
+        unknown = await admin_cli("halt", "NOPE")
+        return halted, unknown, gw.engine.state["GOLD"].value, gw.engine.state_reason["GOLD"]
+
+    halted, unknown, state, why = asyncio.run(with_gateway(mqtt, body))
+    out = capsys.readouterr().out.splitlines()
+    assert (halted, unknown, state, why) == (0, 1, "halted", "auction call")
+    assert out[0] == "accepted: halt GOLD (auction call) (sequence 1)"
+    assert out[1] == "REFUSED: refused: unknown instrument 'NOPE'"
