@@ -12,12 +12,15 @@ an unknown id; each named by its ClOrdID so its Rejected report closes it). Ever
 seconds (``window``) it samples: the process's RSS (``VmRSS`` of /proc/self/status),
 order-to-ack latency p50/p99 in that window (publish to the first report for the
 ClOrdID), acks/s, and the engine's sizes (live orders, ClOrdID index, resend cache,
-journal bytes). Drift = last window vs first (memory, p99). Not part of the test suite.
+journal bytes) and the garbage collector's pauses in each process (the longest, and the
+count of full collections: a latency spike that lines up with one is the GC's, not the
+engine's). Drift = last window vs first (memory, p99). Not part of the test suite.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import multiprocessing as mp
@@ -53,6 +56,32 @@ def rss_kb() -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+class GcPauses:
+    """Times every garbage collection of this process (``gc.callbacks``) and hands out,
+    per window, the longest pause and how many full (generation 2) collections ran."""
+
+    def __init__(self):
+        self._t0 = 0.0
+        self.max_s = 0.0
+        self.full = 0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+            return
+        self.max_s = max(self.max_s, time.perf_counter() - self._t0)
+        self.full += info["generation"] == 2
+
+    def take(self, prefix: str = "") -> dict:
+        out = {f"{prefix}gc_max_ms": round(self.max_s * 1e3, 1), f"{prefix}gc_full": self.full}
+        self.max_s, self.full = 0.0, 0
+        return out
+
+    def close(self) -> None:
+        gc.callbacks.remove(self._on_gc)
 
 
 def _pct(xs: list[float], p: float) -> float | None:
@@ -142,6 +171,7 @@ async def _client(port: int, seconds: float, rate: int, window: float, seed: int
     acks = 0
     reasons: dict[str, int] = {}
     free = asyncio.Semaphore(MAX_IN_FLIGHT)
+    pauses = GcPauses()        # the client's own pauses delay the acks it timestamps
     async with mqtt.client("127.0.0.1", port, identifier=f"soak-{time.time_ns()}") as c:
         await c.subscribe(topics.exec_reports(BROKER), qos=1)
 
@@ -162,6 +192,8 @@ async def _client(port: int, seconds: float, rate: int, window: float, seed: int
         publishing: set[asyncio.Task] = set()
         if not await asyncio.to_thread(go.wait, 60):
             raise RuntimeError("the gateway never came up")
+        gc.collect()
+        gc.freeze()                  # set-up objects out of the collector's way, as serve does
         orders_topic = topics.orders(BROKER)
         t0 = time.perf_counter()
         next_sample = t0 + window
@@ -182,7 +214,7 @@ async def _client(port: int, seconds: float, rate: int, window: float, seed: int
                     "p50_ms": None if not w_lat else round(_pct(w_lat, 50) * 1e3, 3),
                     "p99_ms": None if not w_lat else round(_pct(w_lat, 99) * 1e3, 3),
                     "max_ms": None if not w_lat else round(max(w_lat) * 1e3, 3),
-                    "in_flight": len(sent), "lost": len(stale)})
+                    "in_flight": len(sent), "lost": len(stale), **pauses.take("client_")})
                 w_sent, w_acks0 = 0, acks
                 next_sample += window
                 continue
@@ -228,7 +260,8 @@ async def _soak(seconds: float, rate: int, window: float, seed: int, progress) -
     broker = EmbeddedBroker()
     await broker.astart()
     stop = asyncio.Event()
-    gw = Gateway(engine, "127.0.0.1", broker.port, client_id=f"soak-engine-{time.time_ns()}")
+    gw = Gateway(engine, "127.0.0.1", broker.port, client_id=f"soak-engine-{time.time_ns()}",
+                 freeze_gc=True)                     # as tokenbook serve runs it
     gw_task = asyncio.create_task(gw.run(stop))
     ctx = mp.get_context("spawn")
     go, out = ctx.Event(), ctx.Queue()
@@ -236,6 +269,7 @@ async def _soak(seconds: float, rate: int, window: float, seed: int, progress) -
                         args=(broker.port, seconds, rate, window, seed, go, out))
     windows: list[dict] = []
     summary: dict = {}
+    pauses = GcPauses()
     try:
         child.start()
         await asyncio.wait_for(gw.ready.wait(), 30)
@@ -254,11 +288,13 @@ async def _soak(seconds: float, rate: int, window: float, seed: int, progress) -
             # This process: engine, gateway and journal; sampled as the window closes.
             item.update(rss_mb=round(rss_kb() / 1024, 1), live_orders=len(engine.orders),
                         clordid_index=len(engine.by_clordid), resend_cache=len(engine.outcomes),
-                        journal_mb=round(journal.path.stat().st_size / 2**20, 2))
+                        journal_mb=round(journal.path.stat().st_size / 2**20, 2),
+                        **pauses.take())
             windows.append(item)
             if progress:
                 progress(item)
     finally:
+        pauses.close()
         child.join(10)
         if child.is_alive():
             child.terminate()
@@ -326,7 +362,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("tokenbook.gateway").setLevel(logging.ERROR)
     cols = ("t_s", "rss_mb", "orders_per_s", "p50_ms", "p99_ms", "max_ms", "in_flight",
-            "live_orders", "resend_cache", "journal_mb")
+            "live_orders", "resend_cache", "gc_max_ms", "gc_full", "client_gc_max_ms")
 
     def show(w):
         if not args.json:

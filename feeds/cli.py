@@ -103,7 +103,7 @@ async def serve(args) -> int:
                           frozenset(b for b in (cod or "").split(",") if b),
                           snapshot_dir=Path(args.data) / "snapshots",
                           snapshot_every=args.snapshot_every, mqtt_options=mqtt_options,
-                          recovered=recovered)
+                          recovered=recovered, freeze_gc=True)
         await gateway.run(stop)
         engine.write_snapshot(Path(args.data) / "snapshots")
         print(f"served {gateway.stats.received} messages, {gateway.stats.trades} trades; "

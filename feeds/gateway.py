@@ -21,6 +21,7 @@ state is retained on ``tokenbook/v1/md/{symbol}/state``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections import deque
@@ -96,8 +97,12 @@ class Gateway:
                  reconnect_min: float = 0.05, reconnect_max: float = 2.0,
                  reconnect_give_up: float | None = None, hold_reports: float = 2.0,
                  resend_window: float = 10.0, resend_max: int = 50_000,
-                 recovered: list[Outcome] | None = None):
+                 recovered: list[Outcome] | None = None, freeze_gc: bool = False):
         self.engine = engine
+        # A server process (``tokenbook serve``) moves what exists once it is up (modules,
+        # the recovered state) out of the collector's sight, so full collections pause
+        # the loop only for what trading added since (gc.freeze).
+        self.freeze_gc = freeze_gc
         # Extra aiomqtt.Client arguments: username/password, tls_params (feeds.mqtt).
         self.mqtt_options = dict(mqtt_options or {})
         self.host, self.port = host, port
@@ -220,6 +225,9 @@ class Gateway:
             await client.subscribe(topics.ADMIN, qos=1)
             reader = asyncio.create_task(self._read(client, self._queue))
             self.connected = True
+            if self.freeze_gc and not self.ready.is_set():
+                gc.collect()
+                gc.freeze()
             self.ready.set()
             log.info("gateway online at mqtt://%s:%d", self.host, self.port)
             while not stop.is_set():
