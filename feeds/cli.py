@@ -163,6 +163,8 @@ async def demo(args) -> int:
     md_task = asyncio.create_task(watch(host, port, view, ready=md_ready))
     await asyncio.wait_for(md_ready.wait(), 10)
     sim = Simulation(registry, host, port, seed=args.seed, rate=args.rate)
+    session: list[str] = []
+    halt_task = asyncio.create_task(demo_halt(host, port, args.seconds, session))
     try:
         with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.fields[info]}"),
                       TimeRemainingColumn(), console=console) as progress:
@@ -174,6 +176,8 @@ async def demo(args) -> int:
             await sim.run(args.seconds, progress=tick)
         await asyncio.sleep(1.0)                     # last market data in flight
     finally:
+        halt_task.cancel()
+        await asyncio.gather(halt_task, return_exceptions=True)
         stop.set()
         await asyncio.wait_for(gw_task, 30)
         md_task.cancel()
@@ -195,6 +199,7 @@ async def demo(args) -> int:
     console.print(f"orders entered {engine.next_order_id - 1}, messages {st.received}, "
                   f"execution reports {st.reports}, trades {st.trades}, "
                   f"sent by agent {sim.stats.by_agent}")
+    console.print("operator: " + ("; ".join(session) or "no session command answered"))
     console.print("rejects by reason: " + (", ".join(f"{k} {v}" for k, v in
                                                      sorted(st.reject_reasons.items())) or "none"))
     after = {a: ledger.total(a) for a in assets}
@@ -204,10 +209,28 @@ async def demo(args) -> int:
     accounted = st.acks == engine.next_order_id - 1 and st.closed + len(engine.orders) == st.acks
     console.print(f"acknowledged orders {st.acks}: closed {st.closed} + live "
                   f"{len(engine.orders)}; accounted {accounted}")
-    ok = after == before and not mismatched and st.trades > 0 and accounted
+    ok = after == before and not mismatched and st.trades > 0 and accounted and \
+        all(line.startswith("accepted") for line in session)
     console.print(f"checks: ledger conserved {after == before}; market-data books equal the "
                   f"engine's {not mismatched} {mismatched or ''}; state {engine.state_hash()[:16]}")
     return 0 if ok else 1
+
+
+#: The demo's operator moment: this instrument is halted for a while mid-run.
+DEMO_HALT = ("TB6M", "issuer notice (demo)")
+
+
+async def demo_halt(host: str, port: int, seconds: float, session: list[str]) -> None:
+    """A third into the demo the operator halts one bill, and resumes it a sixth later:
+    brokers' orders on it meanwhile get MARKET_NOT_OPEN, the viewer shows HALTED."""
+    from feeds.operator import send_command
+    symbol, reason = DEMO_HALT
+    await asyncio.sleep(seconds / 3)
+    for action, pause in (("halt", seconds / 6), ("resume", 0)):
+        reply = await send_command(host, port, action, symbol, reason if action == "halt" else "")
+        session.append(f"{'accepted' if reply.accepted else 'REFUSED'} {reply.text} at "
+                       f"sequence {reply.seq}")
+        await asyncio.sleep(pause)
 
 
 def main(argv: list[str] | None = None) -> int:

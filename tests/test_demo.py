@@ -17,6 +17,10 @@ def test_demo_trades_and_its_checks_hold(capsys):
     out = capsys.readouterr().out
     assert "market-data books equal the engine's True" in out
     assert "ledger conserved True" in out
+    # The operator halted one bill mid-run and resumed it; both commands were journaled.
+    flat = " ".join(out.split())                   # rich wraps long lines at 80 columns
+    assert "operator: accepted halt TB6M (issuer notice (demo)) at sequence" in flat
+    assert "; accepted resume TB6M at sequence" in flat
 
 
 def _snap(seq, bids=(), asks=()):
