@@ -1,11 +1,15 @@
-"""Builds the Cython matching core as ``matching._core``.
+"""Builds the Cython matching core as ``matching._core``, and compiles the engine's
+pure-Python modules (matching/engine.py, ledger.py, economics.py, journal.py, each with
+its augmenting .pxd) as extensions of the same names: the .py files stay the source and
+still run as plain Python when no extension is built.
 
 Modes (environment variable TOKENBOOK_BUILD):
   release (default)  -O3, no bounds/wraparound checks
   debug              -O0 -g, bounds checks and C asserts on (CI runs the tests on it too)
-  annotate           release plus an HTML annotation of ext/_core.pyx
+  annotate           release plus HTML annotations of ext/_core.pyx and the engine modules
 """
 import os
+import sys
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -22,6 +26,10 @@ directives = {
     "embedsignature": True,
 }
 cflags = ["-O0", "-g", "-UNDEBUG"] if DEBUG else ["-O3"]
+# cythonize regenerates C only when a source is newer, not when the directives change:
+# "build_ext --force" (as .ci/run switches modes) regenerates it too, so a debug build
+# really has its checks on.
+FORCE = "--force" in sys.argv or "-f" in sys.argv
 
 # ext/ is not a package, so Cython pairs ext/_core.pyx with ext/_core.pxd as module
 # "_core"; the C file is then built as matching._core (the init symbol, PyInit__core,
@@ -31,10 +39,23 @@ cythonize(
     compiler_directives=directives,
     annotate=MODE == "annotate",
     include_path=["ext"],
+    force=FORCE,
+)
+
+# The engine's modules: pure Python compiled as is. Annotations stay documentation
+# (annotation_typing off); the C types come from the .pxd files beside them only.
+PURE = ["engine", "ledger", "economics", "journal"]
+pure_exts = cythonize(
+    [Extension(f"matching.{m}", [f"matching/{m}.py"], extra_compile_args=cflags)
+     for m in PURE],
+    compiler_directives={**directives, "annotation_typing": False, "binding": True},
+    annotate=MODE == "annotate",
+    force=FORCE,
 )
 
 setup(
     ext_modules=[
         Extension("matching._core", ["ext/_core.c"], extra_compile_args=cflags),
+        *pure_exts,
     ]
 )

@@ -757,6 +757,19 @@ cdef class Book:
         self.n_events = 0
         return out
 
+    def take_event_rows(self):
+        """Drain pending events as plain tuples in matching.records.Event's field order
+        (the engine's drain: no namedtuple to build per event)."""
+        cdef Py_ssize_t i
+        cdef Event* e
+        out = []
+        for i in range(self.n_events):
+            e = &self.events[i]
+            out.append((e.seq, e.type, e.side, e.reason, e.order_id, e.other_id,
+                        e.price, e.qty, e.leaves, e.other_leaves))
+        self.n_events = 0
+        return out
+
     # ------------------------------------------------------------------ queries
     def best_bid(self):
         """Best bid price in ticks, or None. O(1)."""

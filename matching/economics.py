@@ -64,6 +64,17 @@ class Economics:
                     fixed.numerator * (den // fixed.denominator), den)
         self._fills: dict[tuple[int, date], tuple] = {}
         self._avg_exp = Decimal(1).scaleb(inst.tick_size.as_tuple().exponent - 6)
+        # The settlement date of the last UTC day seen (a fill's date depends on its day
+        # only), and the decimal places of quantities and cash for _fixed.
+        self._settle_day = None
+        self._settle = None
+        # avg_px in integers: the tick is T * 10**E; see _avg_fast.
+        sign, digits, exponent = inst.tick_size.as_tuple()
+        self._tick_coef = int("".join(map(str, digits))) if digits else 0
+        self._tick_exp = exponent if type(exponent) is int else 1
+        self._avg_int = sign == 0 and self._tick_coef > 0 and self._tick_exp <= 0
+        self._token_places = inst.token_decimals
+        self._cash_places = inst.cash_decimals
 
     def yield_pct(self, ticks: int, settle: date) -> str | None:
         """Yield in percent to 4 decimals (cached in fixed_income.instrument_yield)."""
@@ -92,9 +103,11 @@ class Economics:
                 acc = face * accrued / 100 * scale
             else:
                 cash, acc = price * scale, None
+            # The ratios as (numerator, denominator) ints: Fraction's properties are Python.
             terms = (str(one.price),
                      str(one.accrued_per_100) if one.accrued_per_100 is not None else None,
-                     cash, acc,
+                     (cash.numerator, cash.denominator),
+                     None if acc is None else (acc.numerator, acc.denominator),
                      None if one.yield_ is None else str((one.yield_ * 100).quantize(
                          Decimal("0.0001"))))
             if len(self._fills) > 65536:
@@ -104,16 +117,30 @@ class Economics:
 
     def of_fill(self, ticks: int, lots: int, now_ns: int) -> FillEconomics:
         """The decimals and cash of one fill; equal to fixed_income.trade_economics."""
-        i = self.inst
-        settle = fi.settlement_date(trade_date(now_ns), i.settlement_lag)
-        price, acc100, cash, acc, yld = self._fill_terms(ticks, settle)
-        amount = _half_even(lots * cash.numerator, cash.denominator)
+        price, qty, acc100, acc_cash, cash, amount, yld, settle = self.fill_parts(
+            ticks, lots, now_ns)
         return FillEconomics(
-            price=price, qty=str(i.lots_to_qty(lots)), accrued_per_100=acc100,
-            accrued_cash=(None if acc is None else str(Decimal(_half_even(
-                lots * acc.numerator, acc.denominator)).scaleb(-i.cash_decimals))),
-            settlement_cash=str(Decimal(amount).scaleb(-i.cash_decimals)),
-            settlement_amount=amount, yield_pct=yld, settle_date=settle)
+            price=price, qty=qty, accrued_per_100=acc100, accrued_cash=acc_cash,
+            settlement_cash=cash, settlement_amount=amount, yield_pct=yld, settle_date=settle)
+
+    def fill_parts(self, ticks: int, lots: int, now_ns: int) -> tuple:
+        """``of_fill``'s fields as a tuple in its field order (the engine's per-fill call:
+        no dataclass to build)."""
+        if type(now_ns) is int:
+            day = now_ns // _DAY_NS
+            if day == self._settle_day:
+                settle = self._settle
+            else:
+                settle = fi.settlement_date(trade_date(now_ns), self.inst.settlement_lag)
+                self._settle_day, self._settle = day, settle
+        else:
+            settle = fi.settlement_date(trade_date(now_ns), self.inst.settlement_lag)
+        price, acc100, cash, acc, yld = self._fill_terms(ticks, settle)
+        amount = _half_even(lots * cash[0], cash[1])
+        places = self._cash_places
+        return (price, _qty_str(self.inst, lots, self._token_places), acc100,
+                (None if acc is None else _cash_str(_half_even(lots * acc[0], acc[1]), places)),
+                _cash_str(amount, places), amount, yld, settle)
 
     def worst_case_cash(self, ticks: int, lots: int) -> int:
         """Cash a buy of ``lots`` at ``ticks`` or better can ever need, in minor units.
@@ -129,11 +156,64 @@ class Economics:
 
     def avg_px(self, cum_value_ticks: int, cum_lots: int) -> str:
         """FIX AvgPx: the quantity-weighted fill price, to 6 decimals beyond the tick."""
+        if self._avg_int and type(cum_value_ticks) is int and type(cum_lots) is int \
+                and 0 < cum_lots < _AVG_MAX_LOTS and 0 < cum_value_ticks < _AVG_MAX_VALUE:
+            return _avg_fast(self._tick_coef * cum_value_ticks, cum_lots, 6 - self._tick_exp)
         # 'f' keeps it a plain decimal: normalize() alone would print 100 as "1E+2".
         with localcontext() as ctx:
             ctx.prec = 40
             avg = self.inst.tick_size * Decimal(cum_value_ticks) / Decimal(cum_lots)
             return format(avg.quantize(self._avg_exp).normalize(), "f")
+
+
+_DAY_NS = 86_400 * NS
+_FIXED_MAX = 10**18
+
+
+def _fixed(n: int, places: int) -> str:
+    """``str`` of the Decimal ``n * 10**-places``, for 0 <= n < 10**18 and 0 < places <= 6
+    (plain notation with exactly ``places`` decimals: what Decimal prints there)."""
+    s = str(n)
+    if len(s) <= places:
+        s = "0" * (places + 1 - len(s)) + s
+    return s[:-places] + "." + s[-places:]
+
+
+def _cash_str(amount: int, places: int) -> str:
+    """``str(Decimal(amount).scaleb(-places))``."""
+    if 0 < places <= 6 and type(amount) is int and 0 <= amount < _FIXED_MAX:
+        return _fixed(amount, places)
+    return str(Decimal(amount).scaleb(-places))
+
+
+def _qty_str(inst: Instrument, lots: int, places: int) -> str:
+    """``str(inst.lots_to_qty(lots))`` (``places`` is its token_decimals)."""
+    if 0 < places <= 6 and type(lots) is int and 0 <= lots < _FIXED_MAX:
+        return _fixed(lots, places)
+    return str(inst.lots_to_qty(lots))
+
+
+_AVG_MAX_LOTS = 10**15
+_AVG_MAX_VALUE = 10**24
+
+
+def _avg_fast(value: int, lots: int, places: int) -> str:
+    """avg_px's Decimal steps in integers: ``value / lots * 10**(6 - places)`` (value is
+    ticks x lots times the tick's coefficient, the tick's exponent is 6 - places) rounded
+    half-even to ``places`` decimals (6 beyond the tick), normalized, 'f' format.
+
+    Within avg_px's guards the quotient has far fewer than 40 digits and cannot lie
+    within 10**-40 of a tie without being one, so its rounding to 40 digits before the
+    quantize changes nothing: one rounding here gives the same digits.
+    """
+    c = _half_even(value * 1_000_000, lots)
+    if c == 0:
+        return "0"
+    s = str(c)
+    if len(s) <= places:
+        s = "0" * (places + 1 - len(s)) + s
+    frac = s[-places:].rstrip("0")
+    return s[:-places] + "." + frac if frac else s[:-places]
 
 
 def _half_even(num: int, den: int) -> int:

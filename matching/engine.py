@@ -25,9 +25,9 @@ from matching.book import OrderBook, make_book
 from matching.constants import (
     CancelReason, EventType, Op, OrdType, RejectReason, Side, StpMode, TimeInForce,
 )
-from matching.economics import Economics
+from matching.economics import Economics, _qty_str
 from matching.journal import latest_snapshot, read_journal, write_snapshot
-from matching.ledger import Ledger, LedgerError
+from matching.ledger import CASH, Ledger, LedgerError
 from matching.messages import (
     ExecutionReport, NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest,
     OrderMessage,
@@ -41,6 +41,41 @@ _SIDE_NAMES = {Side.BUY: "buy", Side.SELL: "sell"}
 _TIFS = {"day": TimeInForce.DAY, "gtc": TimeInForce.GTC, "ioc": TimeInForce.IOC,
          "fok": TimeInForce.FOK, "gtd": TimeInForce.GTD}
 _STPS = {m.name.lower(): m for m in StpMode}
+# Plain-int codes and enum members bound once, for the hot path (no class attribute lookups:
+# an Enum class's attribute access goes through EnumType.__getattr__).
+_SIDE_CODES = {name: int(side) for name, side in _SIDES.items()}
+_TIF_CODES = {name: int(tif) for name, tif in _TIFS.items()}
+_BUY = int(Side.BUY)
+_LIMIT = OrdType.LIMIT
+_LIMIT_CODE = int(OrdType.LIMIT)
+_MARKET = int(OrdType.MARKET)
+_IOC = TimeInForce.IOC
+_FOK = TimeInForce.FOK
+_GTD = int(TimeInForce.GTD)
+_EV_LEVEL = int(EventType.LEVEL)
+_EV_ACCEPTED = int(EventType.ACCEPTED)
+_EV_TRADE = int(EventType.TRADE)
+_EV_CANCELLED = int(EventType.CANCELLED)
+_EV_EXPIRED = int(EventType.EXPIRED)
+_EV_DECREMENTED = int(EventType.DECREMENTED)
+_EV_AMENDED = int(EventType.AMENDED)
+_EV_REJECTED = int(EventType.REJECTED)
+# Positions in a book event row (take_event_rows: matching.records.Event's field order).
+_TYPE, _SIDE, _REASON, _ORDER_ID, _OTHER_ID, _PRICE, _QTY, _LEAVES = 1, 2, 3, 4, 5, 6, 7, 8
+_CANCEL_NAMES = {int(m): m.name for m in CancelReason}
+_REJECT_NAMES = {int(m): m.name for m in RejectReason}
+
+
+def _cancel_name(code: int) -> str:
+    """``CancelReason(code).name`` (the enum call is ~1 us; it still raises for an unknown code)."""
+    name = _CANCEL_NAMES.get(code)
+    return name if name is not None else CancelReason(code).name
+
+
+def _reject_name(code: int) -> str:
+    """``RejectReason(code).name``, as _cancel_name."""
+    name = _REJECT_NAMES.get(code)
+    return name if name is not None else RejectReason(code).name
 
 
 class TradingState(str, Enum):
@@ -55,6 +90,7 @@ SESSION_ACTIONS = ("pre_open", "open", "halt", "resume", "close")
 #: Every admin input: the session actions, plus the gateway's own expiry timer and
 #: cancel-on-disconnect.
 ADMIN_ACTIONS = SESSION_ACTIONS + ("expire", "cancel_broker")
+_CONTINUOUS = TradingState.CONTINUOUS
 
 
 class Admin(msgspec.Struct, tag_field="msg", tag="admin", forbid_unknown_fields=True):
@@ -103,7 +139,7 @@ class LevelChange(msgspec.Struct, frozen=True, gc=False):
     qty_lots: int
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """Everything one input produced. Nothing in it may be published before
     ``engine.commit()`` has returned a durable watermark of at least ``seq``."""
@@ -112,6 +148,21 @@ class Outcome:
     trades: list[TradePrint] = field(default_factory=list)
     levels: list[LevelChange] = field(default_factory=list)
     replayed: bool = False
+
+
+_new = object.__new__
+
+
+def _new_outcome(seq: int) -> Outcome:
+    """``Outcome(seq=seq)`` without the dataclass __init__ (one per input): the same fields,
+    set in the same order."""
+    out = _new(Outcome)
+    out.seq = seq
+    out.reports = []
+    out.trades = []
+    out.levels = []
+    out.replayed = False
+    return out
 
 
 class LiveOrder(msgspec.Struct, gc=False):
@@ -137,6 +188,9 @@ class LiveOrder(msgspec.Struct, gc=False):
     orig_cl_ord_id: str | None = None
 
 
+_CONV_LIMIT = 1 << 16
+
+
 class _Conversions:
     """Exact wire-decimal <-> ticks/lots conversions of one instrument, memoised.
 
@@ -144,7 +198,7 @@ class _Conversions:
     answer is the instrument's own answer; each cache is cleared when it grows past
     ``LIMIT`` entries, which bounds memory against a flood of distinct values.
     """
-    LIMIT = 1 << 16
+    LIMIT = _CONV_LIMIT
 
     def __init__(self, inst):
         self.inst = inst
@@ -160,7 +214,7 @@ class _Conversions:
             ticks = self.inst.price_to_ticks(Decimal(price))
         except (ValueError, ArithmeticError) as exc:
             raise Rejection("INVALID_PRICE", str(exc)) from None
-        if len(self.ticks) >= self.LIMIT:
+        if len(self.ticks) >= _CONV_LIMIT:
             self.ticks.clear()
         self.ticks[price] = ticks
         return ticks
@@ -170,7 +224,7 @@ class _Conversions:
             lots = self.inst.qty_to_lots(Decimal(qty))
         except (ValueError, ArithmeticError) as exc:
             raise Rejection("INVALID_QUANTITY", str(exc)) from None
-        if len(self.lots) >= self.LIMIT:
+        if len(self.lots) >= _CONV_LIMIT:
             self.lots.clear()
         self.lots[qty] = lots
         return lots
@@ -178,7 +232,7 @@ class _Conversions:
     def price(self, ticks: int) -> str:
         s = self.price_str.get(ticks)
         if s is None:
-            if len(self.price_str) >= self.LIMIT:
+            if len(self.price_str) >= _CONV_LIMIT:
                 self.price_str.clear()
             s = self.price_str[ticks] = str(self.inst.ticks_to_price(ticks))
         return s
@@ -187,7 +241,7 @@ class _Conversions:
         """FIX AvgPx of fills that average to a whole tick (Economics.avg_px's format)."""
         s = self.avg_str.get(ticks)
         if s is None:
-            if len(self.avg_str) >= self.LIMIT:
+            if len(self.avg_str) >= _CONV_LIMIT:
                 self.avg_str.clear()
             s = self.avg_str[ticks] = format(self.inst.ticks_to_price(ticks).normalize(), "f")
         return s
@@ -195,9 +249,9 @@ class _Conversions:
     def qty(self, lots: int) -> str:
         s = self.qty_str.get(lots)
         if s is None:
-            if len(self.qty_str) >= self.LIMIT:
+            if len(self.qty_str) >= _CONV_LIMIT:
                 self.qty_str.clear()
-            s = self.qty_str[lots] = str(self.inst.lots_to_qty(lots))
+            s = self.qty_str[lots] = _qty_str(self.inst, lots, self.inst.token_decimals)
         return s
 
 
@@ -248,6 +302,9 @@ class Engine:
         self.next_trade_id = 1
         self.now = 0
         self._out: Outcome | None = None
+        self._reports: list | None = None
+        self._trades: list | None = None
+        self._levels: list | None = None
         self._replaying = False
         self.unparsed_rejects = 0
 
@@ -275,39 +332,46 @@ class Engine:
         return self._sequenced("", Admin(action, symbol, reason, broker), now)
 
     def _sequenced(self, broker: str, msg, now: int | None) -> Outcome:
-        if self.journal is not None and self.journal.failed is not None:
+        journal = self.journal
+        if journal is not None and journal.failed is not None:
             # Nothing may be acknowledged that cannot be persisted: refuse, change nothing.
             return self._refuse(broker, msg, "JOURNAL_UNAVAILABLE",
-                                f"the engine cannot persist orders: {self.journal.failed}")
+                                f"the engine cannot persist orders: {journal.failed}")
         self.seq += 1
+        seq = self.seq
         self.now = self.clock() if now is None else now
-        if self.journal is not None and not self._replaying:
-            self.journal.append(self.seq, _JOURNAL_ENCODER.encode(
-                JournalEntry(self.seq, self.now, broker, msg)))
-        self._out = Outcome(seq=self.seq)
+        if journal is not None and not self._replaying:
+            journal.append(seq, _JOURNAL_ENCODER.encode(JournalEntry(seq, self.now, broker, msg)))
+        out = _new_outcome(seq)
+        self._out = out
+        # The lists this input's reports, trades and level changes go to.
+        self._reports, self._trades, self._levels = out.reports, out.trades, out.levels
         try:
             self._apply(broker, msg)
         finally:
-            out, self._out = self._out, None
+            self._out = self._reports = self._trades = self._levels = None
         if broker:
             # What this input told its sender is its outcome for a resent ClOrdID.
             # A tuple of gc=False reports: the GC stops tracking it, however many are kept.
-            self._remember(broker, msg.cl_ord_id, tuple(r for b, r in out.reports if b == broker))
+            self._remember(broker, msg.cl_ord_id,
+                           tuple([r for b, r in out.reports if b == broker]))
         return out
 
-    def _remember(self, broker: str, cl_ord_id: str, reports: list) -> None:
+    def _remember(self, broker: str, cl_ord_id: str, reports: tuple) -> None:
         """Keep an input's outcome for resends, forgetting the oldest past the window
         (by input count, so a replay forgets exactly what the live run forgot)."""
         key = (broker, cl_ord_id)
         self.outcomes[key] = reports
-        self._outcome_order.append(key)
-        while len(self._outcome_order) > self.resend_window:
-            del self.outcomes[self._outcome_order.popleft()]
+        order = self._outcome_order
+        order.append(key)
+        while len(order) > self.resend_window:
+            del self.outcomes[order.popleft()]
 
     def _apply(self, broker: str, msg) -> None:
-        if isinstance(msg, NewOrderSingle):
+        t = type(msg)
+        if t is NewOrderSingle or isinstance(msg, NewOrderSingle):
             self._new_order(broker, msg)
-        elif isinstance(msg, OrderCancelRequest):
+        elif t is OrderCancelRequest or isinstance(msg, OrderCancelRequest):
             self._cancel(broker, msg)
         elif isinstance(msg, OrderCancelReplaceRequest):
             self._replace(broker, msg)
@@ -325,116 +389,149 @@ class Engine:
 
     # ------------------------------------------------------------------ new order
     def _new_order(self, broker: str, m: NewOrderSingle) -> None:
-        key = (broker, m.cl_ord_id)
         try:
             o = self._admit(broker, m)
         except Rejection as r:
             self._reject(broker, m, r.reason, r.text)
             return
-        self.orders[o.order_id] = o
-        self.by_clordid[key] = o.order_id
+        oid = o.order_id
+        symbol = o.symbol
+        self.orders[oid] = o
+        self.by_clordid[(broker, m.cl_ord_id)] = oid
         tif = o.tif
-        if o.ord_type == OrdType.MARKET:
+        if o.ord_type == _MARKET:
             # Market orders trade as IOC (or FOK) limits at the band edge: price protection.
-            tif = TimeInForce.FOK if tif == TimeInForce.FOK else TimeInForce.IOC
-        book = self.books[o.symbol]
-        book.new_order(o.order_id, o.side, o.price, o.qty, ord_type=OrdType.LIMIT, tif=tif,
-                       account=o.account, stp=_STPS[m.stp], post_only=m.post_only,
-                       min_qty=self._lots(o.symbol, m.min_qty) if m.min_qty else 0,
-                       expire_time=o.expire_time)
-        self._drain(o.symbol)
+            tif = _FOK if tif == _FOK else _IOC
+        book = self.books[symbol]
+        # Positional: the OrderBook signature (ord_type, tif, account, stp, post_only,
+        # min_qty, expire_time follow order_id, side, price, qty).
+        book.new_order(oid, o.side, o.price, o.qty, _LIMIT, tif, o.account, _STPS[m.stp],
+                       m.post_only, self._lots(symbol, m.min_qty) if m.min_qty else 0,
+                       o.expire_time)
+        self._handle(symbol, book.take_event_rows())
 
     def _admit(self, broker: str, m: NewOrderSingle) -> LiveOrder:
         """Every pre-trade check; returns the order with its reservation taken."""
-        if (broker, m.cl_ord_id) in self.by_clordid:
-            raise Rejection("DUPLICATE_CL_ORD_ID", f"ClOrdID {m.cl_ord_id!r} already used")
-        inst = self.instruments.get(m.symbol)
+        cl_ord_id = m.cl_ord_id
+        if (broker, cl_ord_id) in self.by_clordid:
+            raise Rejection("DUPLICATE_CL_ORD_ID", f"ClOrdID {cl_ord_id!r} already used")
+        symbol = m.symbol
+        inst = self.instruments.get(symbol)
         if inst is None:
-            raise Rejection("UNKNOWN_SYMBOL", f"unknown instrument {m.symbol!r}")
-        self._require_open(m.symbol)
-        self._require_account(broker, m.account, inst)
-        side = _SIDES.get(m.side)
+            raise Rejection("UNKNOWN_SYMBOL", f"unknown instrument {symbol!r}")
+        self._require_open(symbol)
+        account = m.account
+        self._require_account(broker, account, inst)
+        side = _SIDE_CODES.get(m.side)
+        time_in_force, ord_type_name = m.time_in_force, m.ord_type
         # The wire codec enforces these Literals; a direct API caller may not have.
-        if side is None or m.time_in_force not in _TIFS or m.stp not in _STPS \
-                or m.ord_type not in ("limit", "market"):
+        if side is None or time_in_force not in _TIFS or m.stp not in _STPS \
+                or ord_type_name not in ("limit", "market"):
             raise Rejection("INVALID_FIELD", "side, ord_type, time_in_force or stp is not "
                             "one of the values FIX allows here")
-        lots = self._lots(m.symbol, m.qty)
+        conv = self._conv[symbol]
+        qty = m.qty
+        lots = conv.lots.get(qty)
+        if lots is None:
+            lots = conv.to_lots(qty)
         if lots > _INT64_MAX:
-            raise Rejection("INVALID_QUANTITY", f"quantity {m.qty} is beyond the book's "
+            raise Rejection("INVALID_QUANTITY", f"quantity {qty} is beyond the book's "
                             "64-bit lot count")
-        if lots < self._conv[m.symbol].min_order_lots:
-            raise Rejection("BELOW_MIN_QTY", f"quantity {m.qty} is below the minimum "
-                            f"{inst.lots_to_qty(inst.min_order_lots)} of {m.symbol}")
-        if m.min_qty is not None and self._lots(m.symbol, m.min_qty) > lots:
-            raise Rejection("INVALID_MIN_QTY", f"min_qty {m.min_qty} exceeds quantity {m.qty}")
-        band_lo, band_hi = self._bands[m.symbol]
-        if m.ord_type == "limit":
-            if m.price is None:
+        if lots < conv.min_order_lots:
+            raise Rejection("BELOW_MIN_QTY", f"quantity {qty} is below the minimum "
+                            f"{inst.lots_to_qty(inst.min_order_lots)} of {symbol}")
+        min_qty = m.min_qty
+        if min_qty is not None and self._lots(symbol, min_qty) > lots:
+            raise Rejection("INVALID_MIN_QTY", f"min_qty {min_qty} exceeds quantity {qty}")
+        band_lo, band_hi = self._bands[symbol]
+        if ord_type_name == "limit":
+            wire_price = m.price
+            if wire_price is None:
                 raise Rejection("MISSING_PRICE", "a limit order needs a price")
-            price = self._ticks(m.symbol, m.price)
+            price = conv.ticks.get(wire_price)
+            if price is None:
+                price = conv.to_ticks(wire_price)
             if not band_lo <= price <= band_hi:
-                raise Rejection("OUTSIDE_PRICE_BAND", f"price {m.price} is outside the band "
+                raise Rejection("OUTSIDE_PRICE_BAND", f"price {wire_price} is outside the band "
                                 f"{inst.ticks_to_price(band_lo)}..{inst.ticks_to_price(band_hi)}")
-            ord_type = OrdType.LIMIT
+            ord_type = _LIMIT_CODE
         else:
             # A market order is bounded by the band: it reserves and trades as if limited there.
-            price = band_hi if side == Side.BUY else band_lo
-            ord_type = OrdType.MARKET
-        tif = _TIFS[m.time_in_force]
+            price = band_hi if side == _BUY else band_lo
+            ord_type = _MARKET
+        tif = _TIF_CODES[time_in_force]
         expire = 0
-        if tif == TimeInForce.GTD:
-            if m.expire_time is None or m.expire_time <= self.now:
+        if tif == _GTD:
+            expire_time = m.expire_time
+            if expire_time is None or expire_time <= self.now:
                 raise Rejection("INVALID_EXPIRE_TIME", "GTD needs an expire_time in the future")
-            if m.expire_time > _INT64_MAX:
-                raise Rejection("INVALID_EXPIRE_TIME", f"expire_time {m.expire_time} is beyond "
+            if expire_time > _INT64_MAX:
+                raise Rejection("INVALID_EXPIRE_TIME", f"expire_time {expire_time} is beyond "
                                 "the book's 64-bit clock")
-            expire = m.expire_time
-        o = LiveOrder(self.next_order_id, broker, m.cl_ord_id, m.account, m.symbol, int(side),
-                      int(ord_type), price, lots, int(tif), expire, leaves=lots)
-        self._reserve(o, lots)            # the last check: an id is used only once it passed
-        self.next_order_id += 1
-        return o
+            expire = expire_time
+        # The reservation is the last check: an id is used only once it passed.
+        oid = self.next_order_id
+        if side == _BUY:
+            economics = self.economics[symbol]
+            amount = economics.worst_case_cash(price, lots)
+            self._hold(account, CASH, amount, oid, True)
+        else:
+            amount = lots
+            self._hold(account, symbol, amount, oid, False)
+        self.next_order_id = oid + 1
+        return LiveOrder(oid, broker, cl_ord_id, account, symbol, side, ord_type, price, lots,
+                         tif, expire, 0, 0, lots, amount)
 
     def _require_open(self, symbol: str) -> None:
         state = self.state[symbol]
-        if state != TradingState.CONTINUOUS:
+        if state is not _CONTINUOUS and state != _CONTINUOUS:
             why = self.state_reason[symbol]
             raise Rejection("MARKET_NOT_OPEN", f"{symbol} is {state.value}"
                             f"{f' ({why})' if why else ''}: no new orders")
 
     def _require_account(self, broker: str, account: int, inst) -> None:
-        owner = self.ledger.broker_of(account)
-        if owner != broker:
+        # Ledger.broker_of, may_trade and eligibility_of, on one account lookup.
+        ledger = self.ledger
+        acct = ledger.accounts.get(account)
+        if (acct.broker if acct else None) != broker:
             raise Rejection("UNKNOWN_ACCOUNT", f"account {account} does not belong to {broker}")
-        if not self.ledger.may_trade(account, inst.symbol):
+        if (account, inst.symbol) not in ledger.whitelisted:
             raise Rejection("NOT_WHITELISTED", f"account {account} is not whitelisted for "
                             f"{inst.symbol}")
-        if self.ledger.eligibility_of(account) not in inst.eligibility:
+        if (acct.eligibility if acct else None) not in inst.eligibility:
             raise Rejection("NOT_ELIGIBLE", f"{inst.symbol} is for "
                             f"{'/'.join(sorted(inst.eligibility))} investors only")
 
     def _lots(self, symbol: str, qty: str) -> int:
-        lots = self._conv[symbol].lots.get(qty)
-        return lots if lots is not None else self._conv[symbol].to_lots(qty)
+        conv = self._conv[symbol]
+        lots = conv.lots.get(qty)
+        return lots if lots is not None else conv.to_lots(qty)
 
     def _ticks(self, symbol: str, price: str) -> int:
-        ticks = self._conv[symbol].ticks.get(price)
-        return ticks if ticks is not None else self._conv[symbol].to_ticks(price)
+        conv = self._conv[symbol]
+        ticks = conv.ticks.get(price)
+        return ticks if ticks is not None else conv.to_ticks(price)
 
     # ------------------------------------------------------------------ reservations
-    def _reserve(self, o: LiveOrder, lots: int) -> None:
-        """Hold what ``lots`` more of the order could need: cash for a buy, tokens for a sell."""
-        amount = (self.economics[o.symbol].worst_case_cash(o.price, lots)
-                  if o.side == Side.BUY else lots)
-        self._reserve_more(o, amount)
+    def _hold(self, account: int, asset: str, amount: int, ref: int, is_cash: bool) -> None:
+        """Ledger.reserve_cash / reserve_tokens (``asset`` is CASH or a listed symbol);
+        a refusal becomes the order's Rejection."""
+        try:
+            self.ledger._reserve(account, asset, amount, ref, is_cash)
+        except LedgerError as exc:
+            raise Rejection("INSUFFICIENT_FUNDS" if is_cash else "INSUFFICIENT_TOKENS",
+                            str(exc)) from None
 
     def _resize_reservation(self, o: LiveOrder) -> None:
         """After a fill or a reduction, keep exactly the reservation the open part needs."""
-        need = (self.economics[o.symbol].worst_case_cash(o.price, o.leaves)
-                if o.side == Side.BUY else o.leaves)
-        if o.reserved > need:
-            self.ledger.release(o.order_id, o.reserved - need)
+        if o.side == _BUY:
+            economics = self.economics[o.symbol]
+            need = economics.worst_case_cash(o.price, o.leaves)
+        else:
+            need = o.leaves
+        reserved = o.reserved
+        if reserved > need:
+            self.ledger.release(o.order_id, reserved - need)
             o.reserved = need
 
     # ------------------------------------------------------------------ cancel / replace
@@ -487,11 +584,11 @@ class Engine:
             return
         book = self.books[o.symbol]
         book.amend(o.order_id, price, new_leaves)
-        events = book.take_events()
-        if events and events[0].type == EventType.REJECTED:
+        events = book.take_event_rows()
+        if events and events[0][_TYPE] == _EV_REJECTED:
             # The book refused the amend (e.g. post-only would take): the order stays as it was.
             self._resize_reservation(o)
-            reason = RejectReason(events[0].reason).name
+            reason = _reject_name(events[0][_REASON])
             self._reject(broker, m, reason, f"replace refused by the book: {reason}")
             return
         self.by_clordid[(broker, m.cl_ord_id)] = o.order_id
@@ -556,46 +653,47 @@ class Engine:
 
     # ------------------------------------------------------------------ book events
     def _drain(self, symbol: str) -> None:
-        self._handle(symbol, self.books[symbol].take_events())
+        self._handle(symbol, self.books[symbol].take_event_rows())
 
-    def _handle(self, symbol: str, events) -> None:
-        """Turn the book's events into reports, settlements and market data."""
+    def _handle(self, symbol: str, events: list) -> None:
+        """Turn the book's events (``take_event_rows``: tuples in records.Event's field
+        order) into reports, settlements and market data."""
         conv = self._conv[symbol]
+        orders = self.orders
         for e in events:
-            t = e.type
-            if t == EventType.LEVEL:
-                self._out.levels.append(LevelChange(
-                    symbol, _SIDE_NAMES[e.side], conv.price(e.price), conv.qty(e.qty),
-                    e.leaves, e.price, e.qty))
+            t = e[_TYPE]
+            if t == _EV_LEVEL:
+                price, qty = e[_PRICE], e[_QTY]
+                self._levels.append(LevelChange(
+                    symbol, _SIDE_NAMES[e[_SIDE]], conv.price(price), conv.qty(qty),
+                    e[_LEAVES], price, qty))
                 continue
-            o = self.orders.get(e.order_id)
+            o = orders.get(e[_ORDER_ID])
             if o is None:  # pragma: no cover - every book order is an engine order
                 raise AssertionError(f"book event for unknown order {e}")
-            if t == EventType.ACCEPTED:
+            if t == _EV_ACCEPTED:
                 o.status = "new"
-                self._report(o, "new", "new")
-            elif t == EventType.TRADE:
-                self._fill(o, self.orders[e.other_id], e.price, e.qty)
-            elif t in (EventType.CANCELLED, EventType.EXPIRED):
+                self._report(o, "new", "new", None, None, conv)
+            elif t == _EV_TRADE:
+                self._fill(o, orders[e[_OTHER_ID]], e[_PRICE], e[_QTY])
+            elif t == _EV_CANCELLED or t == _EV_EXPIRED:
                 o.leaves = 0
-                expired = t == EventType.EXPIRED
-                status = "expired" if expired else "canceled"
-                text = CancelReason(e.reason).name
-                self._report(o, status, status, text=text)
+                status = "expired" if t == _EV_EXPIRED else "canceled"
+                self._report(o, status, status, _cancel_name(e[_REASON]), None, conv)
                 self._close(o)
-            elif t == EventType.DECREMENTED:
-                o.leaves = e.leaves
-                o.qty -= e.qty
+            elif t == _EV_DECREMENTED:
+                o.leaves = e[_LEAVES]
+                o.qty -= e[_QTY]
                 self._resize_reservation(o)
-                self._report(o, "restated", self._status(o), text="SELF_TRADE")
-            elif t == EventType.AMENDED:
-                o.leaves = e.leaves
-                o.price = e.price
+                self._report(o, "restated", self._status(o), "SELF_TRADE", None, conv)
+            elif t == _EV_AMENDED:
+                o.leaves = e[_LEAVES]
+                o.price = e[_PRICE]
                 self._resize_reservation(o)
-                self._report(o, "replaced", self._status(o))
-            elif t == EventType.REJECTED:
-                reason = RejectReason(e.reason).name
-                self._report(o, "rejected", "rejected", reason=reason, text=reason)
+                self._report(o, "replaced", self._status(o), None, None, conv)
+            elif t == _EV_REJECTED:
+                reason = _reject_name(e[_REASON])
+                self._report(o, "rejected", "rejected", reason, reason, conv)
                 self._close(o)
 
     def _status(self, o: LiveOrder) -> str:
@@ -605,11 +703,17 @@ class Engine:
 
     def _fill(self, taker: LiveOrder, maker: LiveOrder, price: int, lots: int) -> None:
         """One trade: settle both legs at once, then report to both sides and the tape."""
-        buyer, seller = (taker, maker) if taker.side == Side.BUY else (maker, taker)
-        econ = self.economics[taker.symbol].of_fill(price, lots, self.now)
-        self.ledger.settle_trade(buyer.account, seller.account, taker.symbol, lots,
-                                 econ.settlement_amount, buyer.order_id, seller.order_id)
-        buyer.reserved -= econ.settlement_amount
+        buyer, seller = (taker, maker) if taker.side == _BUY else (maker, taker)
+        symbol = taker.symbol
+        economics = self.economics[symbol]
+        conv = self._conv[symbol]
+        # Economics.of_fill's fields, as a tuple.
+        fill = economics.fill_parts(price, lots, self.now)
+        amount = fill[5]
+        # Ledger.settle_trade without fees, its arguments positional.
+        self.ledger._settle(buyer.account, seller.account, symbol, lots, amount,
+                            buyer.order_id, seller.order_id, 0, 0, None, CASH)
+        buyer.reserved -= amount
         seller.reserved -= lots
         trade_id = f"T{self.next_trade_id}"
         self.next_trade_id += 1
@@ -618,40 +722,62 @@ class Engine:
             o.cum_value += price * lots
             o.leaves -= lots
             self._resize_reservation(o)
-            self._report(o, "trade", self._status(o), last_px=econ.price, last_qty=econ.qty,
-                         trade_id=trade_id, liquidity=liquidity, fill=econ)
+            self._report_fill(o, fill, trade_id, liquidity, conv)
             if o.leaves == 0:
                 self._close(o)
-        self._out.trades.append(TradePrint(
-            taker.symbol, trade_id, self.seq, self.now, econ.price, econ.qty, price, lots,
-            _SIDE_NAMES[taker.side], econ.yield_pct))
+        self._trades.append(TradePrint(
+            symbol, trade_id, self.seq, self.now, fill[0], fill[1], price, lots,
+            _SIDE_NAMES[taker.side], fill[6]))
 
     def _close(self, o: LiveOrder) -> None:
         """The order is done: release whatever it still holds."""
-        if o.reserved > 0:
-            self.ledger.release(o.order_id, o.reserved)
+        reserved = o.reserved
+        if reserved > 0:
+            self.ledger.release(o.order_id, reserved)
             o.reserved = 0
         self.orders.pop(o.order_id, None)
 
     # ------------------------------------------------------------------ reports
-    def _report(self, o: LiveOrder, exec_type: str, status: str, *, text: str | None = None,
-                reason: str | None = None, last_px: str | None = None,
-                last_qty: str | None = None, trade_id: str | None = None,
-                liquidity: str | None = None, fill=None) -> None:
-        conv = self._conv[o.symbol]
-        avg = None
-        if o.cum_qty:
-            avg = (self.economics[o.symbol].avg_px(o.cum_value, o.cum_qty)
-                   if o.cum_value % o.cum_qty else conv.avg(o.cum_value // o.cum_qty))
+    def _avg(self, o: LiveOrder, conv: _Conversions):
+        cum_qty = o.cum_qty
+        if not cum_qty:
+            return None
+        cum_value = o.cum_value
+        if cum_value % cum_qty:
+            economics = self.economics[o.symbol]
+            return economics.avg_px(cum_value, cum_qty)
+        return conv.avg(cum_value // cum_qty)
+
+    def _report(self, o: LiveOrder, exec_type: str, status: str, text: str | None,
+                reason: str | None, conv: _Conversions) -> None:
+        """An ExecutionReport of ``o`` as it stands (no fill in it); ``conv`` is its
+        instrument's."""
+        eid = self.next_exec_id
+        self.next_exec_id = eid + 1
         # Positional: msgspec builds a 26-field struct ~8x faster than from keywords.
         r = ExecutionReport(
-            self._exec_id(), exec_type, status, o.cl_ord_id, o.symbol, self.seq, self.now,
+            f"E{eid}", exec_type, status, o.cl_ord_id, o.symbol, self.seq, self.now,
             str(o.order_id), o.orig_cl_ord_id, o.account, _SIDE_NAMES[o.side],
-            conv.price(o.price) if o.ord_type == OrdType.LIMIT else None,
-            conv.qty(o.qty), last_px, last_qty, conv.qty(o.cum_qty), conv.qty(o.leaves), avg,
-            fill.accrued_cash if fill else None, fill.settlement_cash if fill else None,
-            fill.yield_pct if fill else None, trade_id, liquidity, reason, text)
-        self._out.reports.append((o.broker, r))
+            conv.price(o.price) if o.ord_type == _LIMIT else None,
+            conv.qty(o.qty), None, None, conv.qty(o.cum_qty), conv.qty(o.leaves),
+            self._avg(o, conv), None, None, None, None, None, reason, text)
+        self._reports.append((o.broker, r))
+
+    def _report_fill(self, o: LiveOrder, fill: tuple, trade_id: str, liquidity: str,
+                     conv: _Conversions) -> None:
+        """The ExecutionReport of one fill of ``o`` (exec type trade); ``fill`` is
+        Economics.fill_parts: price, qty, accrued_per_100, accrued_cash, settlement_cash,
+        settlement_amount, yield_pct, settle_date."""
+        eid = self.next_exec_id
+        self.next_exec_id = eid + 1
+        r = ExecutionReport(
+            f"E{eid}", "trade", self._status(o), o.cl_ord_id, o.symbol, self.seq, self.now,
+            str(o.order_id), o.orig_cl_ord_id, o.account, _SIDE_NAMES[o.side],
+            conv.price(o.price) if o.ord_type == _LIMIT else None,
+            conv.qty(o.qty), fill[0], fill[1], conv.qty(o.cum_qty), conv.qty(o.leaves),
+            self._avg(o, conv), fill[3], fill[4], fill[6],
+            trade_id, liquidity, None, None)
+        self._reports.append((o.broker, r))
 
     def _reject(self, broker: str, m, reason: str, text: str) -> None:
         r = ExecutionReport(
@@ -660,7 +786,7 @@ class Engine:
             orig_cl_ord_id=getattr(m, "orig_cl_ord_id", None),
             account=getattr(m, "account", None), side=getattr(m, "side", None),
             ord_rej_reason=reason, text=text)
-        self._out.reports.append((broker, r))
+        self._reports.append((broker, r))
 
     def _exec_id(self) -> str:
         self.next_exec_id += 1

@@ -128,17 +128,21 @@ class Journal:
         """Buffer one record; sequence numbers must increase. ``"always"`` commits it now."""
         if self.failed is not None:
             raise JournalError(f"journal {self.path} failed earlier: {self.failed}")
-        if isinstance(seq, bool) or not isinstance(seq, int):
+        if type(seq) is not int and (isinstance(seq, bool) or not isinstance(seq, int)):
             raise TypeError(f"seq must be an int, got {seq!r}")
-        if not isinstance(payload, (bytes, bytearray)):
+        if type(payload) is not bytes and not isinstance(payload, (bytes, bytearray)):
             raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
         if not self._last < seq <= MAX_SEQ:
             raise ValueError(f"journal sequence must increase: {seq} after {self._last}")
-        if len(payload) > MAX_RECORD:
-            raise ValueError(f"record of {len(payload)} bytes exceeds {MAX_RECORD}")
-        if not self._pending:
+        size = len(payload)
+        if size > MAX_RECORD:
+            raise ValueError(f"record of {size} bytes exceeds {MAX_RECORD}")
+        pending = self._pending
+        if not pending:
             self._oldest_ns = time.monotonic_ns()
-        self._pending.append(HEADER.pack(len(payload), _crc(seq, payload), seq) + payload)
+        # _crc(seq, payload), inlined: this runs once per input.
+        crc = zlib.crc32(payload, zlib.crc32(SEQ.pack(seq)))
+        pending.append(HEADER.pack(size, crc, seq) + payload)
         self._last = seq
         if self.policy == "always":
             self.commit()

@@ -183,30 +183,40 @@ class Ledger:
     # ------------------------------------------------------------------ reservations
     def reserve_cash(self, account_id: int, amount: int, ref: int, *, asset: str = CASH) -> None:
         """Hold ``amount`` cash for order ``ref``; ``InsufficientCash`` if not available."""
-        self._reserve(account_id, asset, amount, ref, is_cash=True)
+        self._reserve(account_id, asset, amount, ref, True)
 
     def reserve_tokens(self, account_id: int, symbol: str, lots: int, ref: int) -> None:
         """Hold ``lots`` of ``symbol`` for order ``ref``; ``InsufficientTokens`` if not available."""
-        self._reserve(account_id, _asset(symbol, "symbol"), lots, ref, is_cash=False)
+        self._reserve(account_id, _asset(symbol, "symbol"), lots, ref, False)
 
     def _reserve(self, account_id: int, asset: str, amount: int, ref: int, is_cash: bool) -> None:
-        self._account(account_id)
-        _asset(asset)
-        _amount(amount, "reservation")
-        _int(ref, "reference")
-        prior = self.reservations.get(ref)
-        if prior is not None and prior[:2] != (account_id, asset):
+        # The checks of _account/_asset/_amount/_int, inlined for the exact types (the
+        # engine's case); anything else goes through the helpers, which raise as before.
+        if type(account_id) is not int:
+            _int(account_id, "account id")
+        if account_id not in self.accounts:
+            raise UnknownAccount(f"unknown account {account_id}")
+        if type(asset) is not str or not asset:
+            _asset(asset)
+        if type(amount) is not int or amount < 0:
+            _amount(amount, "reservation")
+        if type(ref) is not int:
+            _int(ref, "reference")
+        reservations = self.reservations
+        prior = reservations.get(ref)
+        if prior is not None and (prior[0] != account_id or prior[1] != asset):
             raise LedgerError(f"reference {ref} already holds {prior[1]} of account {prior[0]}")
-        free = self.available(account_id, asset)
+        key = (account_id, asset)
+        held = self.held.get(key, 0)
+        free = self.balances.get(key, 0) - held
         if amount > free:
             if is_cash:
                 raise InsufficientCash(account_id, amount, free, asset)
             raise InsufficientTokens(account_id, asset, amount, free)
         if amount == 0:
             return              # a ref only exists while it holds something
-        key = (account_id, asset)
-        self.held[key] = self.held.get(key, 0) + amount
-        self.reservations[ref] = (account_id, asset, (prior[2] if prior else 0) + amount)
+        self.held[key] = held + amount
+        reservations[ref] = (account_id, asset, (prior[2] if prior is not None else 0) + amount)
 
     def reservation(self, ref: int) -> int:
         """What ``ref`` still holds (0 if nothing)."""
@@ -215,10 +225,14 @@ class Ledger:
 
     def release(self, ref: int, amount: int | None = None) -> int:
         """Give back ``amount`` (all if None) of a reservation; returns what was released."""
-        _int(ref, "reference")
+        if type(ref) is not int:
+            _int(ref, "reference")
         r = self.reservations.get(ref)
-        held = r[2] if r else 0
-        amount = held if amount is None else _int(amount, "amount")
+        held = r[2] if r is not None else 0
+        if amount is None:
+            amount = held
+        elif type(amount) is not int:
+            _int(amount, "amount")
         if not 0 <= amount <= held:
             raise LedgerError(f"cannot release {amount} of reference {ref} holding {held}")
         if amount:
@@ -228,10 +242,11 @@ class Ledger:
     def _take(self, ref: int, amount: int) -> None:
         account_id, asset, held = self.reservations[ref]
         key = (account_id, asset)
-        if self.held[key] == amount:
+        total = self.held[key]
+        if total == amount:
             del self.held[key]
         else:
-            self.held[key] -= amount
+            self.held[key] = total - amount
         if held == amount:
             del self.reservations[ref]
         else:
@@ -249,17 +264,37 @@ class Ledger:
         both fees. What the refs still hold afterwards stays reserved. Every check comes
         first; if one fails nothing moves.
         """
-        _int(buyer, "buyer")
-        _int(seller, "seller")
-        _asset(symbol, "symbol")
-        _asset(cash_asset, "cash asset")
-        _int(buyer_ref, "buyer reference")
-        _int(seller_ref, "seller reference")
-        if _int(lots, "lots") <= 0:
+        self._settle(buyer, seller, symbol, lots, cash_amount, buyer_ref, seller_ref,
+                     fee_buyer, fee_seller, fee_account, cash_asset)
+
+    def _settle(self, buyer: int, seller: int, symbol: str, lots: int, cash_amount: int,
+                buyer_ref: int, seller_ref: int, fee_buyer: int, fee_seller: int,
+                fee_account: int | None, cash_asset: str) -> None:
+        """settle_trade with every argument positional (the engine's per-fill C call)."""
+        # The helpers' checks, skipped only for the exact types they accept (inlined: this
+        # runs once per fill); any other value goes through them and raises as before.
+        if type(buyer) is not int:
+            _int(buyer, "buyer")
+        if type(seller) is not int:
+            _int(seller, "seller")
+        if type(symbol) is not str or not symbol:
+            _asset(symbol, "symbol")
+        if type(cash_asset) is not str or not cash_asset:
+            _asset(cash_asset, "cash asset")
+        if type(buyer_ref) is not int:
+            _int(buyer_ref, "buyer reference")
+        if type(seller_ref) is not int:
+            _int(seller_ref, "seller reference")
+        if type(lots) is not int:
+            _int(lots, "lots")
+        if lots <= 0:
             raise LedgerError(f"lots must be positive, got {lots}")
-        _amount(cash_amount, "cash amount")
-        _amount(fee_buyer, "buyer fee")
-        _amount(fee_seller, "seller fee")
+        if type(cash_amount) is not int or cash_amount < 0:
+            _amount(cash_amount, "cash amount")
+        if type(fee_buyer) is not int or fee_buyer < 0:
+            _amount(fee_buyer, "buyer fee")
+        if type(fee_seller) is not int or fee_seller < 0:
+            _amount(fee_seller, "seller fee")
         if symbol == cash_asset:
             raise LedgerError(f"the token leg and the cash leg are both {symbol}")
         if buyer_ref == seller_ref:
@@ -271,10 +306,10 @@ class Ledger:
             raise LedgerError(f"seller fee {fee_seller} exceeds the cash leg {cash_amount}")
         pay = cash_amount + fee_buyer
         b_res, s_res = self.reservations.get(buyer_ref), self.reservations.get(seller_ref)
-        if b_res is None or b_res[:2] != (buyer, cash_asset):
+        if b_res is None or b_res[0] != buyer or b_res[1] != cash_asset:
             raise UnknownReservation(f"reference {buyer_ref} holds no {cash_asset} of buyer "
                                      f"{buyer}: {b_res}")
-        if s_res is None or s_res[:2] != (seller, symbol):
+        if s_res is None or s_res[0] != seller or s_res[1] != symbol:
             raise UnknownReservation(f"reference {seller_ref} holds no {symbol} of seller "
                                      f"{seller}: {s_res}")
         if b_res[2] < pay:

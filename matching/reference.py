@@ -272,6 +272,10 @@ class ReferenceBook:
         out, self._pending = self._pending, []
         return out
 
+    def take_event_rows(self) -> list[tuple]:
+        """``take_events`` as plain tuples in Event's field order (the engine's drain)."""
+        return [tuple(e) for e in self.take_events()]
+
     def process(self, commands: np.ndarray) -> np.ndarray:
         """Apply a COMMAND_DTYPE array in order. Returns every pending event (those of
         earlier per-command calls first) as an EVENT_DTYPE array."""

@@ -1,0 +1,31 @@
+# cython: language_level=3
+"""Augmenting declarations: matching/economics.py compiled as a C extension (setup.py).
+
+matching/economics.py is the source of truth and still runs uncompiled."""
+
+cdef class Economics:
+    cdef public object inst
+    cdef public bint debt
+    cdef public tuple _wc
+    cdef public dict _fills
+    cdef public object _avg_exp
+    cdef public object _settle_day
+    cdef public object _settle
+    cdef public int _token_places
+    cdef public int _cash_places
+    cdef public object _tick_coef
+    cdef public object _tick_exp
+    cdef public bint _avg_int
+
+    cpdef worst_case_cash(self, ticks, lots)
+    cpdef of_fill(self, ticks, lots, now_ns)
+    cpdef tuple fill_parts(self, ticks, lots, now_ns)
+    cpdef _fill_terms(self, ticks, settle)
+    cpdef avg_px(self, cum_value_ticks, cum_lots)
+
+
+cpdef str _fixed(object n, int places)
+cpdef str _cash_str(object amount, int places)
+cpdef str _qty_str(object inst, object lots, int places)
+cpdef str _avg_fast(object value, object lots, object places)
+cpdef object _half_even(object num, object den)
