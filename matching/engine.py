@@ -321,7 +321,8 @@ class Engine:
 
     def admin(self, action: str, symbol: str = "", reason: str = "", *, broker: str = "",
               now: int | None = None) -> Outcome:
-        """Operator input: open, halt, resume, close (expires DAY orders), expire (GTD due),
+        """Operator input: open, halt, resume, close (expires DAY orders; closing every
+        instrument ends the trading day, see ``_end_trading_day``), expire (GTD due),
         cancel_broker (all live orders of ``broker``). An unknown action or instrument is a
         caller's bug (the gateway checks operator commands first): ValueError, nothing
         journaled."""
@@ -639,6 +640,19 @@ class Engine:
             elif a.action == "expire":
                 self._expire(symbol, lambda o: o.tif == TimeInForce.GTD
                              and o.expire_time <= self.now)
+        if a.action == "close" and not a.symbol:
+            self._end_trading_day()
+
+    def _end_trading_day(self) -> None:
+        """The whole venue closed. A ClOrdID is unique within a trading day (FIX), so the
+        ClOrdIDs of orders that are done are forgotten, with their resend outcomes: memory
+        holds one day of them, not every day's. A live GTC/GTD order keeps its ClOrdIDs
+        (tomorrow's cancel or replace names them), and its resend outcomes."""
+        live = self.orders
+        self.by_clordid = {k: oid for k, oid in self.by_clordid.items() if oid in live}
+        kept = self.by_clordid
+        self.outcomes = {k: v for k, v in self.outcomes.items() if k in kept}
+        self._outcome_order = deque(k for k in self._outcome_order if k in kept)
 
     def _expire(self, symbol: str, due: Callable[[LiveOrder], bool]) -> None:
         for o in sorted((o for o in self.orders.values() if o.symbol == symbol and due(o)),

@@ -140,6 +140,29 @@ def test_close_expires_day_orders_and_keeps_gtc(eng):
     assert len(eng.books["TB6M"]) == 1 and eng.ledger.reserved(1, CASH) > 0
 
 
+def test_a_venue_close_ends_the_day_forgetting_finished_clordids_but_not_live_ones(eng):
+    eng.submit("alpha", new("gone", 1, "TB3M", "buy", "1", "99.000", time_in_force="day"))
+    eng.submit("alpha", new("gtc", 1, "TB3M", "buy", "1", "98.900", time_in_force="gtc"))
+    eng.submit("alpha", new("bad", 1, "TB3M", "buy", "1", "1.000"))        # rejected
+    eng.submit("alpha", OrderCancelReplaceRequest("gtc2", "gtc", "TB3M", "98.950", "2"))
+    assert eng.admin("close", "TB6M").reports == []            # one book: same day
+    assert ("alpha", "gone") in eng.by_clordid
+    out = eng.admin("close")                                    # the venue: end of day
+    assert reports(out) == [("alpha", "expired", "expired", "gone")]
+    assert sorted(eng.by_clordid) == [("alpha", "gtc"), ("alpha", "gtc2")]
+    assert sorted(eng.outcomes) == [("alpha", "gtc"), ("alpha", "gtc2")]
+    assert list(eng._outcome_order) == [("alpha", "gtc"), ("alpha", "gtc2")]
+    eng.admin("open")
+    # Next day: yesterday's finished ClOrdID names a new order; the GTC is still cancelable
+    # by its latest ClOrdID, and a resend of its replace still gets the original answer.
+    out = eng.submit("alpha", new("gone", 1, "TB3M", "buy", "1", "99.000"))
+    assert reports(out) == [("alpha", "new", "new", "gone")]
+    again = eng.submit("alpha", OrderCancelReplaceRequest("gtc2", "gtc", "TB3M", "98.950", "2"))
+    assert again.replayed and again.reports[0][1].exec_type == "replaced"
+    out = eng.submit("alpha", OrderCancelRequest("x", "gtc2", "TB3M"))
+    assert reports(out) == [("alpha", "canceled", "canceled", "x")]
+
+
 def test_gtd_expires_at_its_time(eng):
     eng.submit("alpha", new("g", 1, "TB6M", "sell", "1", "98.500", time_in_force="gtd",
                             expire_time=T0 + 60 * 10**9))
