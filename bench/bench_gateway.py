@@ -91,6 +91,8 @@ async def raw_ceiling(port, n=N, window=WINDOW, rate=None):
                             lambda p: p.decode(), n, window, rate)
     finally:
         task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await asyncio.sleep(0.05)          # let paho drop its socket callbacks before reuse
 
 
 def _order(k):
