@@ -27,7 +27,6 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import NamedTuple
 
 import aiomqtt
 import msgspec
@@ -539,7 +538,9 @@ class Gateway:
                              qos=1, retain=True)
 
 
-class _Send(NamedTuple):
+class _Send(msgspec.Struct, frozen=True, gc=False):
+    """One publish waiting in the outbox (or kept for resends). ``gc=False``: thousands
+    of them sit in the resend window, and the collector need not walk them."""
     topic: str
     payload: bytes
     retain: bool
