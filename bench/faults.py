@@ -36,7 +36,7 @@ import aiomqtt
 import msgspec
 
 from feeds import mqtt, topics
-from feeds.broker import find_mosquitto
+from feeds.broker import _accepts, _free_port, find_mosquitto
 from feeds.client import BrokerClient, RequestTimeout
 from feeds.cli import DEMO_BROKERS, demo_ledger
 from feeds.gateway import Gateway
@@ -53,20 +53,6 @@ ROOT = Path(__file__).resolve().parent.parent
 REG = Registry.load_default()
 SYMBOL = "TB3M"
 ACCOUNTS = {b: accts for b, accts, _ in DEMO_BROKERS}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _accepts(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 # ---------------------------------------------------------------------- processes
@@ -302,13 +288,17 @@ class Load:
             if due > now:
                 await asyncio.sleep(due - now)
             await sem.acquire()
-            broker = self.brokers[k % len(self.brokers)]
-            msg = self.order(broker)
-            self.sent[(broker, msg.cl_ord_id)] = msg
-            t = asyncio.create_task(self._one(broker, msg, sem))
-            self._tasks.add(t)
-            t.add_done_callback(self._tasks.discard)
+            self._launch(k, sem)
             k += 1
+
+    def _launch(self, k: int, sem: asyncio.Semaphore) -> None:
+        """Send order ``k`` (round robin over the brokers) as a task holding one ``sem``."""
+        broker = self.brokers[k % len(self.brokers)]
+        msg = self.order(broker)
+        self.sent[(broker, msg.cl_ord_id)] = msg
+        t = asyncio.create_task(self._one(broker, msg, sem))
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
 
     async def settle(self, timeout: float = 30.0) -> None:
         """Until every request is answered or gave up, then take the reports."""
@@ -642,12 +632,7 @@ async def _count(load: Load, n: int) -> None:
     sem = asyncio.Semaphore(load.window)
     for k in range(n):
         await sem.acquire()
-        broker = load.brokers[k % len(load.brokers)]
-        msg = load.order(broker)
-        load.sent[(broker, msg.cl_ord_id)] = msg
-        t = asyncio.create_task(load._one(broker, msg, sem))
-        load._tasks.add(t)
-        t.add_done_callback(load._tasks.discard)
+        load._launch(k, sem)
 
 
 async def disk_full(before: int = 100, after: int = 50, *, seed: int = 4) -> dict:

@@ -20,11 +20,11 @@ import json
 import random
 import time
 import traceback
-from msgspec.structs import astuple
 
 import msgspec
 
 from bench import fuzzgen
+from bench.fuzzgen import frozen
 from feeds import topics
 from feeds.codec import DECODE_REASONS, DecodeError, decode_order_message
 from matching.messages import NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest
@@ -35,18 +35,6 @@ ACK = {NewOrderSingle: "new", OrderCancelRequest: "canceled",
        OrderCancelReplaceRequest: "replaced"}
 REBUILD_EVERY = 2000          # inputs on one engine before a fresh one (bounded state)
 MAX_EXAMPLES = 5              # crash / violation examples kept
-
-
-def frozen(eng, ignore=None) -> tuple:
-    """Everything a rejected input must not change (state_hash less the counters)."""
-    return (
-        eng.next_trade_id,
-        sorted((s, st.value) for s, st in eng.state.items()),
-        sorted((s, b.resting_orders()) for s, b in eng.books.items()),
-        [astuple(eng.orders[oid]) for oid in sorted(eng.orders)],
-        sorted(kv for kv in eng.by_clordid.items() if kv[0] != ignore),
-        eng.ledger.state_digest(),
-    )
 
 
 def invariants(eng, totals) -> list[str]:

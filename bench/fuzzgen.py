@@ -1,7 +1,7 @@
 """Bad-input generators for the fuzz campaign (``bench/fuzz.py``), on ``random.Random``.
 
-The same categories as the hypothesis strategies of ``tests/test_fuzz.py`` (the tests do
-not import bench/, so those are written there): random bytes and text, arbitrary JSON,
+The same categories as the hypothesis strategies of ``tests/test_fuzz.py``, which share
+this module's engine fixture (``build_engine``), its constants and ``frozen``: random bytes and text, arbitrary JSON,
 oversized payloads, truncated and mutated messages, unicode identifiers, out-of-range
 numbers, deep nesting, rule-breaking orders (with the reason the engine must give),
 valid orders, resends, well-typed engine inputs with bad content, and MQTT topics.
@@ -17,13 +17,16 @@ import string
 from datetime import datetime, timezone
 from decimal import Decimal
 
+from msgspec.structs import astuple
+
 from feeds.codec import MAX_ID_LEN, MAX_MESSAGE_BYTES
 from matching.engine import Engine
 from matching.instruments import Registry
 from matching.ledger import CASH, Ledger
 from matching.messages import NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest
 
-__all__ = ["T0", "REG", "ACCOUNTS", "BROKERS", "build_engine", "dump", "Raw", "CATEGORIES",
+__all__ = ["T0", "HOUR", "REG", "INSTS", "ACCOUNTS", "OWN", "BROKERS", "OPEN_SYMBOLS",
+           "build_engine", "frozen", "dump", "Raw", "CATEGORIES",
            "RULES", "rule_breaking", "engine_direct", "topic", "NASTY_NUMBERS",
            "NASTY_STRINGS"]
 
@@ -34,7 +37,7 @@ INSTS = {i.symbol: i for i in REG}
 ACCOUNTS = ((1, "alpha", "retail"), (2, "beta", "retail"), (3, "alpha", "institutional"))
 OWN = {"alpha": (1, 3), "beta": (2,)}
 BROKERS = ("alpha", "beta")
-OPEN_SYMBOLS = ("TB3M", "TB6M", "BD3Y", "GOLD")
+OPEN_SYMBOLS = ("TB3M", "TB6M", "BD3Y", "GOLD")            # TB12M is halted in the fixture
 FIXTURE_IDS = {"rest-buy": "TB3M", "part-sell": "BD3Y", "beta-rest": "TB6M", "post": "GOLD",
                "gtd": "TB6M", "beta-buy": "BD3Y", "gold-bid": "GOLD"}
 
@@ -65,9 +68,24 @@ def build_engine(clock=None) -> Engine:
         ("alpha", NewOrderSingle("gtd", 1, "TB6M", "buy", "1", price="98.000",
                                  time_in_force="gtd", expire_time=T0 + HOUR)),
     ):
-        eng.submit(broker, msg)
+        out = eng.submit(broker, msg)
+        assert out.reports[0][1].exec_type == "new", out.reports
     eng.admin("halt", "TB12M")
+    assert len(eng.orders) == 6 and eng.orders[2].cum_qty == 15_000   # part-sell: 1.5 filled
     return eng
+
+
+def frozen(eng: Engine, ignore: tuple[str, str] | None = None) -> tuple:
+    """What a rejected input must not change: everything in state_hash but the counters
+    (seq, exec id, order id), plus the ClOrdID index (less ``ignore``)."""
+    return (
+        eng.next_trade_id,
+        sorted((s, st_.value) for s, st_ in eng.state.items()),
+        sorted((s, b.resting_orders()) for s, b in eng.books.items()),
+        [astuple(eng.orders[oid]) for oid in sorted(eng.orders)],
+        sorted(kv for kv in eng.by_clordid.items() if kv[0] != ignore),
+        eng.ledger.state_digest(),
+    )
 
 
 from feeds.fuzzdata import NASTY_NUMBERS, NASTY_STRINGS, Raw, dump  # noqa: E402,F401

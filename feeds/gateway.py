@@ -35,7 +35,7 @@ from paho.mqtt.properties import Properties
 
 from feeds import mqtt, topics
 from feeds.codec import (
-    AdminCommand, AdminReply, DecodeError, EngineStatus, TradingStatus, decode_admin_command,
+    AdminReply, DecodeError, EngineStatus, TradingStatus, decode_admin_command,
     decode_order_message, encode,
 )
 from feeds.depth import DepthBook

@@ -23,7 +23,7 @@ from msgspec.structs import astuple
 
 from matching.book import OrderBook, make_book
 from matching.constants import (
-    CancelReason, EventType, Op, OrdType, RejectReason, Side, StpMode, TimeInForce,
+    CancelReason, EventType, OrdType, RejectReason, Side, StpMode, TimeInForce,
 )
 from matching.economics import Economics, _qty_str
 from matching.journal import latest_snapshot, read_journal, write_snapshot

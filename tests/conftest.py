@@ -9,9 +9,14 @@ written with the builders below (event tuples without ``seq``).
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from matching.constants import AmendPriority, CancelReason, EventType, Side
+from matching.engine import Engine
+from matching.instruments import Registry
+from matching.ledger import CASH, Ledger
 from matching.reference import ReferenceBook
 
 LO, N = 0, 20_000                     # the ladder of the ``book`` fixture
@@ -208,3 +213,17 @@ class CheckedBook:
 
     def __len__(self):
         return len(self.inner)
+
+
+def two_broker_engine():
+    """The network tests' engine: broker alpha owns account 1 and beta account 2, both
+    funded with cash and every instrument, whitelisted everywhere; wall-clock time."""
+    reg = Registry.load_default()
+    led = Ledger()
+    for acct, broker in ((1, "alpha"), (2, "beta")):
+        led.open_account(acct, broker)
+        led.deposit(acct, CASH, 10**13)
+        for inst in reg:
+            led.deposit(acct, inst.symbol, 10**8)
+            led.whitelist(acct, inst.symbol)
+    return Engine(reg, led, clock=time.time_ns)

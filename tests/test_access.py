@@ -25,6 +25,7 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import pytest
 
+from conftest import two_broker_engine
 from feeds import topics
 from feeds.broker import EmbeddedBroker, _free_port, find_mosquitto
 from feeds.client import BrokerClient
@@ -32,9 +33,8 @@ from feeds.gateway import Gateway
 from feeds.security import (
     ACL_FILE, ENGINE_USER, MD_USER, OPERATOR_USER, client_options, hash_password, read_credentials,
 )
-from matching.engine import Engine
 from matching.instruments import Registry
-from matching.ledger import CASH, Ledger
+from matching.ledger import CASH
 from matching.messages import NewOrderSingle
 
 pytestmark = pytest.mark.network
@@ -175,21 +175,10 @@ def peer(port, username=None, password=None, **kw):
 
 
 # ---------------------------------------------------------------------- engine + gateway
-def make_engine() -> Engine:
-    led = Ledger()
-    for acct, owner in ((1, A), (2, B)):
-        led.open_account(acct, owner)
-        led.deposit(acct, CASH, 10**13)
-        for inst in REG:
-            led.deposit(acct, inst.symbol, 10**8)
-            led.whitelist(acct, inst.symbol)
-    return Engine(REG, led, clock=time.time_ns)
-
-
 @contextmanager
 def running_gateway(port: int, options: dict, **gw_kwargs):
     """The real Gateway + Engine on its own thread and event loop, as ``tokenbook-engine``."""
-    gw = Gateway(make_engine(), "127.0.0.1", port, client_id=f"engine-{uuid.uuid4().hex[:8]}",
+    gw = Gateway(two_broker_engine(), "127.0.0.1", port, client_id=f"engine-{uuid.uuid4().hex[:8]}",
                  mqtt_options=options, **gw_kwargs)
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()

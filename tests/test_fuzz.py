@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import json
 import sys
-import string
-from msgspec.structs import astuple
-from datetime import datetime, timezone
 from decimal import Decimal
 from types import SimpleNamespace
 
 import msgspec
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+# The engine fixture, its constants and ``frozen`` are the fuzz campaign's (bench/fuzzgen.py).
+from bench.fuzzgen import (
+    ACCOUNTS, BROKERS, HOUR, INSTS, OPEN_SYMBOLS, OWN, T0, build_engine, frozen,
+)
 from feeds import topics
 from feeds.codec import (
     DECIMAL_PATTERN, DECODE_REASONS, MAX_ID_LEN, MAX_MESSAGE_BYTES, DecodeError,
@@ -34,20 +35,7 @@ from feeds.codec import (
 )
 from feeds.gateway import Gateway
 from matching.engine import Engine
-from matching.instruments import Registry
-from matching.ledger import CASH, Ledger
 from matching.messages import NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest
-
-T0 = int(datetime(2026, 11, 25, 10, tzinfo=timezone.utc).timestamp()) * 10**9
-HOUR = 3600 * 10**9
-REG = Registry.load_default()
-INSTS = {i.symbol: i for i in REG}
-USD = 10**6
-#: (account, broker, eligibility): alpha has a retail and an institutional account.
-ACCOUNTS = ((1, "alpha", "retail"), (2, "beta", "retail"), (3, "alpha", "institutional"))
-OWN = {"alpha": (1, 3), "beta": (2,)}
-BROKERS = ("alpha", "beta")
-OPEN_SYMBOLS = ("TB3M", "TB6M", "BD3Y", "GOLD")            # TB12M is halted in the fixture
 
 FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -64,50 +52,9 @@ class Clock:
 
 def fresh_engine() -> Engine:
     """Three accounts, live orders of both brokers (one partly filled, one post-only, one
-    GTD), a halted instrument: every rule has something to bite on."""
-    led = Ledger()
-    for acct, broker, elig in ACCOUNTS:
-        led.open_account(acct, broker, elig)
-        led.deposit(acct, CASH, 100_000 * USD)
-        for inst in REG:
-            led.deposit(acct, inst.symbol, 50 * 10**4)        # 50 tokens
-            led.whitelist(acct, inst.symbol)
-    eng = Engine(REG, led, clock=Clock())
-    seed = [
-        ("alpha", NewOrderSingle("rest-buy", 1, "TB3M", "buy", "5", price="99.000",
-                                 time_in_force="gtc")),
-        ("alpha", NewOrderSingle("part-sell", 1, "BD3Y", "sell", "4", price="100.250",
-                                 time_in_force="gtc")),
-        ("beta", NewOrderSingle("beta-buy", 2, "BD3Y", "buy", "1.5", price="100.300")),
-        ("beta", NewOrderSingle("beta-rest", 2, "TB6M", "sell", "2", price="98.300",
-                                time_in_force="gtc")),
-        ("beta", NewOrderSingle("gold-bid", 2, "GOLD", "buy", "1", price="109.00",
-                                time_in_force="gtc")),
-        ("alpha", NewOrderSingle("post", 3, "GOLD", "sell", "1", price="111.00",
-                                 time_in_force="gtc", post_only=True)),
-        ("alpha", NewOrderSingle("gtd", 1, "TB6M", "buy", "1", price="98.000",
-                                 time_in_force="gtd", expire_time=T0 + HOUR)),
-    ]
-    for broker, msg in seed:
-        out = eng.submit(broker, msg)
-        assert out.reports[0][1].exec_type == "new", out.reports
-    eng.admin("halt", "TB12M")
-    assert len(eng.orders) == 6 and eng.orders[2].cum_qty == 15_000   # part-sell: 1.5 filled
-    return eng
-
-
-# ------------------------------------------------------------------ engine views
-def frozen(eng: Engine, ignore: tuple[str, str] | None = None) -> tuple:
-    """What a rejected input must not change: everything in state_hash but the counters
-    (seq, exec id, order id), plus the ClOrdID index (less ``ignore``)."""
-    return (
-        eng.next_trade_id,
-        sorted((s, st_.value) for s, st_ in eng.state.items()),
-        sorted((s, b.resting_orders()) for s, b in eng.books.items()),
-        [astuple(eng.orders[oid]) for oid in sorted(eng.orders)],
-        sorted(kv for kv in eng.by_clordid.items() if kv[0] != ignore),
-        eng.ledger.state_digest(),
-    )
+    GTD), a halted instrument: every rule has something to bite on. ``build_engine``
+    asserts that every seeded order was taken."""
+    return build_engine(Clock())
 
 
 def check_invariants(eng: Engine, totals: dict[str, int]) -> None:

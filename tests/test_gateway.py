@@ -5,16 +5,15 @@ import asyncio
 import json
 import time
 
-import aiomqtt
 import pytest
 
+from conftest import two_broker_engine
 from feeds import topics
 from feeds.mqtt import client as mqtt_client
 from feeds.broker import EmbeddedBroker
 from feeds.gateway import Gateway
 from matching.engine import Engine
 from matching.instruments import Registry
-from matching.ledger import CASH, Ledger
 
 pytestmark = pytest.mark.network
 REG = Registry.load_default()
@@ -30,17 +29,6 @@ def client_for(port):
     return mqtt_client("127.0.0.1", port)
 
 
-def make_engine():
-    led = Ledger()
-    for acct, broker in ((1, "alpha"), (2, "beta")):
-        led.open_account(acct, broker)
-        led.deposit(acct, CASH, 10**13)
-        for inst in REG:
-            led.deposit(acct, inst.symbol, 10**8)
-            led.whitelist(acct, inst.symbol)
-    return Engine(REG, led, clock=time.time_ns)
-
-
 def order(cl, acct, side, qty, price, symbol="TB3M", **kw):
     return json.dumps({"msg": "new_order", "cl_ord_id": cl, "account": acct, "symbol": symbol,
                        "side": side, "qty": qty, "price": price, **kw}).encode()
@@ -48,7 +36,7 @@ def order(cl, acct, side, qty, price, symbol="TB3M", **kw):
 
 async def with_gateway(mqtt, body, timeout=20):
     """Run ``body(client, gateway)`` against a live gateway; always shut it down."""
-    engine = make_engine()
+    engine = two_broker_engine()
     gw = Gateway(engine, "127.0.0.1", mqtt.port, client_id=f"engine-{time.time_ns()}")
     stop = asyncio.Event()
     task = asyncio.create_task(gw.run(stop))

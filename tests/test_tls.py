@@ -12,12 +12,12 @@ import asyncio
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import aiomqtt
 import pytest
 
+from conftest import two_broker_engine
 from feeds.broker import EmbeddedBroker
 from feeds.client import BrokerClient
 from feeds.gateway import Gateway
@@ -25,9 +25,7 @@ from feeds.security import (
     ACL_FILE, ENGINE_USER, ServerTLS, client_options, read_credentials,
 )
 from feeds.testing import connect, run
-from matching.engine import Engine
 from matching.instruments import Registry
-from matching.ledger import CASH, Ledger
 from matching.messages import NewOrderSingle
 
 pytestmark = pytest.mark.network
@@ -94,17 +92,6 @@ def tls_broker(pki, creds):
         yield b
 
 
-def make_engine() -> Engine:
-    led = Ledger()
-    for acct, owner in ((1, "alpha"), (2, "beta")):
-        led.open_account(acct, owner)
-        led.deposit(acct, CASH, 10**13)
-        for inst in REG:
-            led.deposit(acct, inst.symbol, 10**8)
-            led.whitelist(acct, inst.symbol)
-    return Engine(REG, led, clock=time.time_ns)
-
-
 async def try_connect(broker, **options) -> str:
     """"connected", or the error a client got (bounded)."""
     try:
@@ -129,7 +116,7 @@ def test_the_certificates_are_what_the_test_means(pki):
 def test_order_round_trip_through_the_gateway_over_tls(tls_broker, pki, creds):
     out, _ = creds
     cred = out / "credentials"
-    engine = make_engine()
+    engine = two_broker_engine()
 
     async def body():
         gw = Gateway(engine, "127.0.0.1", tls_broker.port, client_id="engine-tls",
