@@ -82,7 +82,7 @@ def frozen(eng: Engine, ignore: tuple[str, str] | None = None) -> tuple:
         eng.next_trade_id,
         sorted((s, st_.value) for s, st_ in eng.state.items()),
         sorted((s, b.resting_orders()) for s, b in eng.books.items()),
-        [astuple(eng.orders[oid]) for oid in sorted(eng.orders)],
+        [eng.orders[oid].row() for oid in sorted(eng.orders)],
         sorted(kv for kv in eng.by_clordid.items() if kv[0] != ignore),
         eng.ledger.state_digest(),
     )

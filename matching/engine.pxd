@@ -19,9 +19,41 @@ cdef Py_ssize_t _TYPE, _SIDE, _REASON, _ORDER_ID, _OTHER_ID, _PRICE, _QTY, _LEAV
 cdef long long _LIMIT_CODE
 cdef dict _SIDES, _SIDE_NAMES, _TIFS, _STPS, _SIDE_CODES, _TIF_CODES, _CANCEL_NAMES, _REJECT_NAMES
 
-cdef _new_outcome(seq)
+cdef Outcome _new_outcome(seq)
 cdef str _cancel_name(code)
 cdef str _reject_name(code)
+
+
+cdef class Outcome:
+    cdef public long long seq
+    cdef public list reports
+    cdef public list trades
+    cdef public list levels
+    cdef public bint replayed
+
+
+cdef class LiveOrder:     # no_gc: see the decorator in engine.py
+    # Lots, ticks and times are within int64 (the book's C types); account ids, the
+    # fills' tick x lot value and cash reservations are unbounded Python ints.
+    cdef public long long order_id
+    cdef public str broker
+    cdef public str cl_ord_id
+    cdef public object account
+    cdef public str symbol
+    cdef public long long side
+    cdef public long long ord_type
+    cdef public long long price
+    cdef public long long qty
+    cdef public long long tif
+    cdef public long long expire_time
+    cdef public long long cum_qty
+    cdef public object cum_value
+    cdef public long long leaves
+    cdef public object reserved
+    cdef public str status
+    cdef public object orig_cl_ord_id
+
+    cpdef tuple row(self)
 
 
 cdef class _Conversions:
@@ -62,7 +94,7 @@ cdef class Engine:
     cdef public long long next_exec_id
     cdef public long long next_trade_id
     cdef public object now
-    cdef public object _out
+    cdef public Outcome _out
     cdef public list _reports
     cdef public list _trades
     cdef public list _levels
@@ -72,9 +104,10 @@ cdef class Engine:
     cpdef _sequenced(self, broker, msg, now)
     cdef _remember(self, broker, cl_ord_id, tuple reports)
     cdef _apply(self, broker, msg)
+    @cython.locals(o=LiveOrder)
     cdef _new_order(self, broker, m)
     @cython.locals(conv=_Conversions, oid=cython.longlong, economics=Economics)
-    cdef _admit(self, broker, m)
+    cdef LiveOrder _admit(self, broker, m)
     cdef _require_open(self, symbol)
     cdef _require_account(self, broker, account, inst)
     @cython.locals(conv=_Conversions)
@@ -83,25 +116,28 @@ cdef class Engine:
     cdef _ticks(self, symbol, price)
     cdef _hold(self, account, asset, amount, ref, bint is_cash)
     @cython.locals(economics=Economics)
-    cdef _resize_reservation(self, o)
-    cdef _find(self, broker, m)
+    cdef _resize_reservation(self, LiveOrder o)
+    @cython.locals(o=LiveOrder)
+    cdef LiveOrder _find(self, broker, m)
+    @cython.locals(o=LiveOrder)
     cdef _cancel(self, broker, m)
-    @cython.locals(events=list)
+    @cython.locals(events=list, o=LiveOrder)
     cdef _replace(self, broker, m)
-    cdef _extra_reservation(self, o, price, leaves)
-    cdef _reserve_more(self, o, amount)
+    cdef _extra_reservation(self, LiveOrder o, price, leaves)
+    cdef _reserve_more(self, LiveOrder o, amount)
     cdef _drain(self, symbol)
-    @cython.locals(conv=_Conversions, orders=dict, e=tuple, t=cython.longlong)
+    @cython.locals(conv=_Conversions, orders=dict, e=tuple, t=cython.longlong, o=LiveOrder)
     cdef _handle(self, symbol, list events)
-    cdef _status(self, o)
-    @cython.locals(economics=Economics, fill=tuple, conv=_Conversions)
-    cdef _fill(self, taker, maker, price, lots)
-    cdef _close(self, o)
+    cdef str _status(self, LiveOrder o)
+    @cython.locals(economics=Economics, fill=tuple, conv=_Conversions, buyer=LiveOrder,
+                   seller=LiveOrder, o=LiveOrder)
+    cdef _fill(self, LiveOrder taker, LiveOrder maker, long long price, long long lots)
+    cdef _close(self, LiveOrder o)
     @cython.locals(economics=Economics)
-    cdef _avg(self, o, _Conversions conv)
+    cdef _avg(self, LiveOrder o, _Conversions conv)
     @cython.locals(eid=cython.longlong)
-    cdef _report(self, o, exec_type, status, text, reason, _Conversions conv)
+    cdef _report(self, LiveOrder o, exec_type, status, text, reason, _Conversions conv)
     @cython.locals(eid=cython.longlong)
-    cdef _report_fill(self, o, tuple fill, trade_id, liquidity, _Conversions conv)
+    cdef _report_fill(self, LiveOrder o, tuple fill, trade_id, liquidity, _Conversions conv)
     cdef _reject(self, broker, m, reason, text)
     cdef _exec_id(self)

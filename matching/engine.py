@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
 from typing import Callable, Iterable
 
+import cython
 import msgspec
 from msgspec.structs import astuple
 
@@ -139,53 +139,82 @@ class LevelChange(msgspec.Struct, frozen=True, gc=False):
     qty_lots: int
 
 
-@dataclass(slots=True)
+@cython.cclass
 class Outcome:
     """Everything one input produced. Nothing in it may be published before
-    ``engine.commit()`` has returned a durable watermark of at least ``seq``."""
-    seq: int
-    reports: list[tuple[str, ExecutionReport]] = field(default_factory=list)
-    trades: list[TradePrint] = field(default_factory=list)
-    levels: list[LevelChange] = field(default_factory=list)
-    replayed: bool = False
+    ``engine.commit()`` has returned a durable watermark of at least ``seq``.
+    (reports: ``(broker, ExecutionReport)`` pairs; trades: TradePrint; levels: LevelChange.)
+    Compiled, an extension type with C slots (engine.pxd): one is made per input."""
+    __slots__ = ("seq", "reports", "trades", "levels", "replayed")
 
+    def __init__(self, seq: int, reports: list | None = None, trades: list | None = None,
+                 levels: list | None = None, replayed: bool = False):
+        self.seq = seq
+        self.reports = [] if reports is None else reports
+        self.trades = [] if trades is None else trades
+        self.levels = [] if levels is None else levels
+        self.replayed = replayed
 
-_new = object.__new__
+    def __eq__(self, other):
+        return type(other) is type(self) and (
+            (self.seq, self.reports, self.trades, self.levels, self.replayed)
+            == (other.seq, other.reports, other.trades, other.levels, other.replayed))
+
+    def __repr__(self) -> str:
+        return (f"Outcome(seq={self.seq!r}, reports={self.reports!r}, trades={self.trades!r}, "
+                f"levels={self.levels!r}, replayed={self.replayed!r})")
 
 
 def _new_outcome(seq: int) -> Outcome:
-    """``Outcome(seq=seq)`` without the dataclass __init__ (one per input): the same fields,
-    set in the same order."""
-    out = _new(Outcome)
-    out.seq = seq
-    out.reports = []
-    out.trades = []
-    out.levels = []
-    out.replayed = False
-    return out
+    """``Outcome(seq)`` with its lists, positional (one per input)."""
+    return Outcome(seq, [], [], [], False)
 
 
-class LiveOrder(msgspec.Struct, gc=False):
+@cython.no_gc
+@cython.cclass
+class LiveOrder:
     """The engine's view of one order: FIX identity, quantities and reservations.
-    ``gc=False`` (ints and strings only): tens of thousands of resting orders no longer
-    lengthen every full GC pass, which stalled the gateway's loop for ~60 ms at 30k."""
-    order_id: int
-    broker: str
-    cl_ord_id: str
-    account: int
-    symbol: str
-    side: int
-    ord_type: int
-    price: int                # limit in ticks; for a market order, its band limit
-    qty: int                  # total order quantity in lots (FIX OrderQty)
-    tif: int
-    expire_time: int
-    cum_qty: int = 0
-    cum_value: int = 0        # sum of fill ticks x lots, for AvgPx
-    leaves: int = 0
-    reserved: int = 0         # cash minor units (buy) or lots (sell) held for it
-    status: str = "new"
-    orig_cl_ord_id: str | None = None
+    Compiled, an extension type with C fields (engine.pxd) that the GC does not track (ints
+    and strings only): tens of thousands of resting orders no longer lengthen every full
+    GC pass, which stalled the gateway's loop for ~60 ms at 30k."""
+    __slots__ = ("order_id", "broker", "cl_ord_id", "account", "symbol", "side", "ord_type",
+                 "price", "qty", "tif", "expire_time", "cum_qty", "cum_value", "leaves",
+                 "reserved", "status", "orig_cl_ord_id")
+
+    def __init__(self, order_id, broker, cl_ord_id, account, symbol, side, ord_type, price,
+                 qty, tif, expire_time, cum_qty=0, cum_value=0, leaves=0, reserved=0,
+                 status="new", orig_cl_ord_id=None):
+        self.order_id = order_id
+        self.broker = broker
+        self.cl_ord_id = cl_ord_id
+        self.account = account
+        self.symbol = symbol
+        self.side = side
+        self.ord_type = ord_type
+        self.price = price            # limit in ticks; for a market order, its band limit
+        self.qty = qty                # total order quantity in lots (FIX OrderQty)
+        self.tif = tif
+        self.expire_time = expire_time
+        self.cum_qty = cum_qty
+        self.cum_value = cum_value    # sum of fill ticks x lots, for AvgPx (may pass 2**63)
+        self.leaves = leaves
+        self.reserved = reserved      # cash minor units (buy) or lots (sell) held for it
+        self.status = status
+        self.orig_cl_ord_id = orig_cl_ord_id
+
+    def row(self) -> tuple:
+        """Every field in declaration order: what snapshots and the state hash keep, and
+        what ``LiveOrder(*row)`` rebuilds."""
+        return (self.order_id, self.broker, self.cl_ord_id, self.account, self.symbol,
+                self.side, self.ord_type, self.price, self.qty, self.tif, self.expire_time,
+                self.cum_qty, self.cum_value, self.leaves, self.reserved, self.status,
+                self.orig_cl_ord_id)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and self.row() == other.row()
+
+    def __repr__(self) -> str:
+        return f"LiveOrder{self.row()!r}"
 
 
 _CONV_LIMIT = 1 << 16
@@ -833,7 +862,7 @@ class Engine:
             "state": {s: st.value for s, st in self.state.items()},
             "state_reason": self.state_reason,
             "books": {s: b.resting_orders() for s, b in self.books.items()},
-            "orders": [astuple(o) for o in self.orders.values()],
+            "orders": [o.row() for o in self.orders.values()],
             "by_clordid": [[b, c, oid] for (b, c), oid in self.by_clordid.items()],
             "outcomes": [[b, c, rs] for (b, c), rs in self.outcomes.items()],
             "ledger": self.ledger.snapshot(),
@@ -906,7 +935,7 @@ class Engine:
             self.seq, [self.next_order_id, self.next_exec_id, self.next_trade_id],
             sorted((s, st.value) for s, st in self.state.items()),
             sorted((s, b.resting_orders()) for s, b in self.books.items()),
-            [astuple(self.orders[oid]) for oid in sorted(self.orders)],
+            [self.orders[oid].row() for oid in sorted(self.orders)],
             self.ledger.state_digest(),
         ]
         return hashlib.sha256(msgspec.msgpack.encode(doc)).hexdigest()

@@ -43,6 +43,8 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from matching._frame import append_record
+
 __all__ = ["Journal", "JournalError", "read_journal", "recover", "write_snapshot",
            "latest_snapshot", "HEADER", "MAX_RECORD", "POLICIES"]
 
@@ -106,7 +108,8 @@ class Journal:
         self.fd = fd
         self._last = last
         self._durable = last
-        self._pending: list[bytes] = []
+        self._buf = bytearray()       # the pending group, framed (matching._frame)
+        self._count = 0               # records in it
         self._oldest_ns = 0
 
     @property
@@ -122,7 +125,7 @@ class Journal:
     @property
     def pending(self) -> int:
         """Records appended and not yet committed."""
-        return len(self._pending)
+        return self._count
 
     def append(self, seq: int, payload: bytes) -> None:
         """Buffer one record; sequence numbers must increase. ``"always"`` commits it now."""
@@ -137,24 +140,23 @@ class Journal:
         size = len(payload)
         if size > MAX_RECORD:
             raise ValueError(f"record of {size} bytes exceeds {MAX_RECORD}")
-        pending = self._pending
-        if not pending:
+        if not self._count:
             self._oldest_ns = time.monotonic_ns()
-        # _crc(seq, payload), inlined: this runs once per input.
-        crc = zlib.crc32(payload, zlib.crc32(SEQ.pack(seq)))
-        pending.append(HEADER.pack(size, crc, seq) + payload)
+        # Header and crc written in C straight into the pending group (matching._frame).
+        append_record(self._buf, seq, payload if type(payload) is bytes else bytes(payload))
+        self._count += 1
         self._last = seq
         if self.policy == "always":
             self.commit()
 
     def commit(self) -> int:
         """Write (and per policy sync) everything pending; returns the durable seq."""
-        if not self._pending:
+        if not self._count:
             return self._durable
         if self.failed is not None:
             # Never retry: after a failed fsync a second one may pass without the data.
             raise JournalError(f"journal {self.path} failed earlier: {self.failed}")
-        data = memoryview(b"".join(self._pending))
+        data = memoryview(self._buf)
         try:
             while data:                       # a regular file writes all; loop to be exact
                 data = data[os.write(self.fd, data):]
@@ -164,7 +166,10 @@ class Journal:
             # Nothing after this point may be acknowledged: the caller stops taking orders.
             self.failed = exc
             raise JournalError(f"journal {self.path} write failed: {exc}") from exc
-        self._pending.clear()
+        finally:
+            data.release()
+        del self._buf[:]
+        self._count = 0
         self._durable = self._last
         return self._durable
 
@@ -174,9 +179,9 @@ class Journal:
         ``now_ns`` is ``time.monotonic_ns()`` (read here when omitted); returns the
         durable seq either way.
         """
-        if self._pending:
+        if self._count:
             now = time.monotonic_ns() if now_ns is None else now_ns
-            if (len(self._pending) >= self.group_records
+            if (self._count >= self.group_records
                     or now - self._oldest_ns >= self.group_interval_ns):
                 return self.commit()
         return self._durable

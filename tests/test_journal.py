@@ -4,8 +4,11 @@ import struct
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import matching.journal as jmod
+from matching import _frame as cframe
 from matching.journal import (
     HEADER, MAX_RECORD, Journal, JournalError, latest_snapshot, read_journal, recover,
     write_snapshot,
@@ -44,6 +47,16 @@ def test_framing_is_length_crc_seq_payload_little_endian(tmp_path):
     assert path.read_bytes() == _frame(5, b"abc")
     assert path.read_bytes()[:4] == b"\x03\x00\x00\x00"
     assert path.read_bytes()[8:16] == (5).to_bytes(8, "little")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600), st.integers(0, 2**64 - 1), st.integers(0, 2**32 - 1))
+def test_the_c_framing_is_zlib_crc32_over_seq_then_payload(data, seq, start):
+    # The journal frames records in C (matching._frame); every reader checks with zlib.
+    assert cframe.crc32(data, start) == zlib.crc32(data, start)
+    buf = bytearray(b"kept")
+    cframe.append_record(buf, seq, data)
+    assert bytes(buf) == b"kept" + _frame(seq, data)
 
 
 def test_a_missing_journal_reads_as_empty(tmp_path):
