@@ -52,6 +52,9 @@ cdef class LiveOrder:     # no_gc: see the decorator in engine.py
     cdef public object reserved
     cdef public str status
     cdef public object orig_cl_ord_id
+    cdef public str id_str
+    cdef public str price_str
+    cdef public str qty_str
 
     cpdef tuple row(self)
 
@@ -70,6 +73,11 @@ cdef class _Conversions:
     cpdef price(self, ticks)
     cpdef avg(self, ticks)
     cpdef qty(self, lots)
+
+
+cdef str _id_str(LiveOrder o)
+cdef _price_str(LiveOrder o, _Conversions conv)
+cdef str _qty_str_of(LiveOrder o, _Conversions conv)
 
 
 cdef class Engine:
@@ -101,6 +109,7 @@ cdef class Engine:
     cdef public bint _replaying
     cdef public long long unparsed_rejects
 
+    @cython.locals(out=Outcome, reports=list)
     cpdef _sequenced(self, broker, msg, now)
     cdef _remember(self, broker, cl_ord_id, tuple reports)
     cdef _apply(self, broker, msg)

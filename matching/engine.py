@@ -179,7 +179,7 @@ class LiveOrder:
     GC pass, which stalled the gateway's loop for ~60 ms at 30k."""
     __slots__ = ("order_id", "broker", "cl_ord_id", "account", "symbol", "side", "ord_type",
                  "price", "qty", "tif", "expire_time", "cum_qty", "cum_value", "leaves",
-                 "reserved", "status", "orig_cl_ord_id")
+                 "reserved", "status", "orig_cl_ord_id", "id_str", "price_str", "qty_str")
 
     def __init__(self, order_id, broker, cl_ord_id, account, symbol, side, ord_type, price,
                  qty, tif, expire_time, cum_qty=0, cum_value=0, leaves=0, reserved=0,
@@ -201,6 +201,11 @@ class LiveOrder:
         self.reserved = reserved      # cash minor units (buy) or lots (sell) held for it
         self.status = status
         self.orig_cl_ord_id = orig_cl_ord_id
+        # Wire strings of order_id, price and qty, made by the first report that needs
+        # them (None: not yet, or changed since); derived, so not part of row().
+        self.id_str = None
+        self.price_str = None
+        self.qty_str = None
 
     def row(self) -> tuple:
         """Every field in declaration order: what snapshots and the state hash keep, and
@@ -282,6 +287,32 @@ class _Conversions:
                 self.qty_str.clear()
             s = self.qty_str[lots] = _qty_str(self.inst, lots, self.inst.token_decimals)
         return s
+
+
+def _id_str(o: LiveOrder) -> str:
+    """FIX OrderID of ``o`` (its engine id as text), made once."""
+    s = o.id_str
+    if s is None:
+        s = o.id_str = str(o.order_id)
+    return s
+
+
+def _price_str(o: LiveOrder, conv: _Conversions):
+    """The limit price of ``o`` on the wire (None for a market order), made once per price."""
+    if o.ord_type != _LIMIT_CODE:
+        return None
+    s = o.price_str
+    if s is None:
+        s = o.price_str = conv.price(o.price)
+    return s
+
+
+def _qty_str_of(o: LiveOrder, conv: _Conversions) -> str:
+    """FIX OrderQty of ``o`` on the wire, made once per quantity."""
+    s = o.qty_str
+    if s is None:
+        s = o.qty_str = conv.qty(o.qty)
+    return s
 
 
 class Rejection(Exception):
@@ -383,8 +414,12 @@ class Engine:
         if broker:
             # What this input told its sender is its outcome for a resent ClOrdID.
             # A tuple of gc=False reports: the GC stops tracking it, however many are kept.
-            self._remember(broker, msg.cl_ord_id,
-                           tuple([r for b, r in out.reports if b == broker]))
+            reports = out.reports
+            if len(reports) == 1 and reports[0][0] == broker:
+                told = (reports[0][1],)           # the usual case: one report, its sender's
+            else:
+                told = tuple([r for b, r in reports if b == broker])
+            self._remember(broker, msg.cl_ord_id, told)
         return out
 
     def _remember(self, broker: str, cl_ord_id: str, reports: tuple) -> None:
@@ -624,6 +659,7 @@ class Engine:
         self.by_clordid[(broker, m.cl_ord_id)] = o.order_id
         o.orig_cl_ord_id, o.cl_ord_id = o.cl_ord_id, m.cl_ord_id
         o.qty = total
+        o.qty_str = None
         self._handle(o.symbol, events)
 
     def _extra_reservation(self, o: LiveOrder, price: int, leaves: int) -> int:
@@ -727,11 +763,13 @@ class Engine:
             elif t == _EV_DECREMENTED:
                 o.leaves = e[_LEAVES]
                 o.qty -= e[_QTY]
+                o.qty_str = None
                 self._resize_reservation(o)
                 self._report(o, "restated", self._status(o), "SELF_TRADE", None, conv)
             elif t == _EV_AMENDED:
                 o.leaves = e[_LEAVES]
                 o.price = e[_PRICE]
+                o.price_str = None
                 self._resize_reservation(o)
                 self._report(o, "replaced", self._status(o), None, None, conv)
             elif t == _EV_REJECTED:
@@ -800,9 +838,9 @@ class Engine:
         # Positional: msgspec builds a 26-field struct ~8x faster than from keywords.
         r = ExecutionReport(
             f"E{eid}", exec_type, status, o.cl_ord_id, o.symbol, self.seq, self.now,
-            str(o.order_id), o.orig_cl_ord_id, o.account, _SIDE_NAMES[o.side],
-            conv.price(o.price) if o.ord_type == _LIMIT else None,
-            conv.qty(o.qty), None, None, conv.qty(o.cum_qty), conv.qty(o.leaves),
+            _id_str(o), o.orig_cl_ord_id, o.account, "buy" if o.side == _BUY else "sell",
+            _price_str(o, conv), _qty_str_of(o, conv), None, None,
+            conv.qty(o.cum_qty), conv.qty(o.leaves),
             self._avg(o, conv), None, None, None, None, None, reason, text)
         self._reports.append((o.broker, r))
 
@@ -815,9 +853,9 @@ class Engine:
         self.next_exec_id = eid + 1
         r = ExecutionReport(
             f"E{eid}", "trade", self._status(o), o.cl_ord_id, o.symbol, self.seq, self.now,
-            str(o.order_id), o.orig_cl_ord_id, o.account, _SIDE_NAMES[o.side],
-            conv.price(o.price) if o.ord_type == _LIMIT else None,
-            conv.qty(o.qty), fill[0], fill[1], conv.qty(o.cum_qty), conv.qty(o.leaves),
+            _id_str(o), o.orig_cl_ord_id, o.account, "buy" if o.side == _BUY else "sell",
+            _price_str(o, conv), _qty_str_of(o, conv), fill[0], fill[1],
+            conv.qty(o.cum_qty), conv.qty(o.leaves),
             self._avg(o, conv), fill[3], fill[4], fill[6],
             trade_id, liquidity, None, None)
         self._reports.append((o.broker, r))
