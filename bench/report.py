@@ -107,6 +107,11 @@ def write_report(R: dict, out: Path, plots: list[str]) -> Path:
         f"| journal keeps (with / without) | {R['engine'].get('journal_keeps', 0):.3f} |",
         f"| bare core, same orders, per-command | {_fmt(R['engine']['core_per_s'])} |",
         f"| engine / core | {R['engine']['ratio']:.3f} (target 0.25) |",
+        f"| per input: core call / journal alone / the engine's own work (risk, ledger, "
+        f"reports, dedup) | {R['engine'].get('core_us', 0):.2f} / "
+        f"{R['engine'].get('journal_us', 0):.2f} / {R['engine'].get('engine_own_us', 0):.2f} us |",
+        f"| what 0.25 leaves for the engine's own work | "
+        f"{R['engine'].get('target_leaves_us', 0):.2f} us per input |",
         f"| recovery of {R['recovery']['inputs']:,} journaled inputs | "
         f"{R['recovery']['seconds']:.2f} s ({_fmt(R['recovery']['inputs_per_s'])} inputs/s), "
         f"state hash equal: {R['recovery']['hash_equal']} |", "",
