@@ -103,7 +103,9 @@ async def serve(args) -> int:
                           frozenset(b for b in (cod or "").split(",") if b),
                           snapshot_dir=Path(args.data) / "snapshots",
                           snapshot_every=args.snapshot_every, mqtt_options=mqtt_options,
-                          recovered=recovered, freeze_gc=True)
+                          recovered=recovered, freeze_gc=True, schedule=args.session)
+        if args.session:
+            log.info("trading session %s: the gateway opens and closes it", args.session)
         await gateway.run(stop)
         engine.write_snapshot(Path(args.data) / "snapshots")
         print(f"served {gateway.stats.received} messages, {gateway.stats.trades} trades; "
@@ -233,6 +235,14 @@ async def demo_halt(host: str, port: int, seconds: float, session: list[str]) ->
         await asyncio.sleep(pause)
 
 
+def _session(spec: str):
+    from matching.schedule import ScheduleError, SessionSchedule
+    try:
+        return SessionSchedule.parse(spec)
+    except ScheduleError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="tokenbook", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -245,6 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--seconds", type=float, default=0, help="stop after this long (0: never)")
     s.add_argument("--snapshot-every", type=int, default=100_000, metavar="N",
                    help="write a snapshot every N inputs (bounds recovery time)")
+    s.add_argument("--session", type=_session, metavar="SPEC",
+                   help="the trading day in UTC, e.g. '07:45/08:00-16:30 mon-fri' "
+                        "([pre-open/]open-close [days]): each boundary is journaled as an "
+                        "operator input; the close expires DAY orders (default: no "
+                        "timetable, operators open and close)")
     s.add_argument("--cancel-on-disconnect", metavar="BROKERS",
                    help="comma-separated brokers (or '*') whose orders are cancelled when "
                         "their connection drops (their presence last will)")

@@ -16,7 +16,9 @@ answered Rejected JOURNAL_UNAVAILABLE instead of being acknowledged.
 Operators drive the trading session on ``tokenbook/v1/admin`` (pre_open, open, halt,
 resume, close; close expires DAY orders): each command is journaled like an order, its
 reply goes to ``tokenbook/v1/admin/replies`` after the commit, and every instrument's
-state is retained on ``tokenbook/v1/md/{symbol}/state``.
+state is retained on ``tokenbook/v1/md/{symbol}/state``. With a ``SessionSchedule`` the
+gateway sends the day's pre_open / open / close itself, at their times on the engine's
+clock, the same way (reply request_id ``schedule``).
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ from feeds.codec import (
 from feeds.depth import DepthBook
 from matching.engine import Engine, LevelChange, Outcome
 from matching.journal import JournalError
+from matching.schedule import SessionSchedule
 
 log = logging.getLogger("tokenbook.gateway")
 
@@ -96,7 +99,8 @@ class Gateway:
                  reconnect_min: float = 0.05, reconnect_max: float = 2.0,
                  reconnect_give_up: float | None = None, hold_reports: float = 2.0,
                  resend_window: float = 10.0, resend_max: int = 50_000,
-                 recovered: list[Outcome] | None = None, freeze_gc: bool = False):
+                 recovered: list[Outcome] | None = None, freeze_gc: bool = False,
+                 schedule: SessionSchedule | None = None):
         self.engine = engine
         # A server process (``tokenbook serve``) moves what exists once it is up (modules,
         # the recovered state) out of the collector's sight, so full collections pause
@@ -141,6 +145,11 @@ class Gateway:
         # sequence number that last set each instrument's state.
         self._admin_replies: list[AdminReply] = []
         self._state_seq = {s: 0 for s in engine.instruments}
+        # The trading day's timetable (None: the session is only what operators say). Each
+        # boundary passed becomes an operator input; _schedule_mark is the time up to
+        # which they were applied (None until the first cycle catches up).
+        self.schedule = schedule
+        self._schedule_mark: int | None = None
         # After a crash, the last inputs replayed from the journal: their reports may never
         # have left (the process died between commit and publish), so they go out again
         # first, marked PossResend; clients drop the copies they already have by exec id.
@@ -286,6 +295,14 @@ class Gateway:
             out = self._handle(message)
             if out is not None:
                 outcomes.append((out, self.engine.seq != before))
+        if self.schedule is not None:
+            for at, action in self._session_due(self.engine.clock()):
+                before = self.engine.seq
+                out = self._session_input(
+                    action, "", f"scheduled {action} at "
+                    f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(at // 10**9))} UTC",
+                    "schedule")
+                outcomes.append((out, self.engine.seq != before))
         expiry = self.engine.next_expiry()
         if expiry is not None and expiry <= time.time_ns():
             before = self.engine.seq
@@ -376,25 +393,45 @@ class Gateway:
             log.warning("operator command refused: %s", cmd.text)
             self._admin_replies.append(cmd)
             return None
-        reply = AdminReply(cmd.request_id, False, "", cmd.action, cmd.symbol)
         if cmd.symbol and cmd.symbol not in self.engine.instruments:
-            reply.text = f"refused: unknown instrument {cmd.symbol!r}"
-            self._admin_replies.append(reply)
+            self._admin_replies.append(AdminReply(
+                cmd.request_id, False, f"refused: unknown instrument {cmd.symbol!r}",
+                cmd.action, cmd.symbol))
             return None
+        return self._session_input(cmd.action, cmd.symbol, cmd.reason, cmd.request_id)
+
+    def _session_input(self, action: str, symbol: str, reason: str,
+                       request_id: str) -> Outcome:
+        """Journal and apply one session action (an operator's, or the schedule's); its
+        reply goes to the admin replies topic after the commit."""
+        reply = AdminReply(request_id, False, "", action, symbol)
         before = self.engine.seq
-        out = self.engine.admin(cmd.action, cmd.symbol, cmd.reason)
+        out = self.engine.admin(action, symbol, reason)
         if self.engine.seq == before:                 # the journal refused it
             reply.text = ("refused: the engine cannot persist inputs: "
                           f"{getattr(self.engine.journal, 'failed', None)}")
         else:
             reply.accepted, reply.seq = True, self.engine.seq
-            reply.text = (f"{cmd.action} {cmd.symbol or 'every instrument'}"
-                          f"{f' ({cmd.reason})' if cmd.reason else ''}")
-            for symbol in [cmd.symbol] if cmd.symbol else self.engine.instruments:
-                self._state_seq[symbol] = self.engine.seq
-            log.warning("operator: %s at sequence %d", reply.text, reply.seq)
+            reply.text = (f"{action} {symbol or 'every instrument'}"
+                          f"{f' ({reason})' if reason else ''}")
+            for s in [symbol] if symbol else self.engine.instruments:
+                self._state_seq[s] = self.engine.seq
+            log.warning("%s: %s at sequence %d", request_id if request_id == "schedule"
+                        else "operator", reply.text, reply.seq)
         self._admin_replies.append(reply)
         return out
+
+    def _session_due(self, now_ns: int) -> list[tuple[int, str]]:
+        """Schedule boundaries to apply now. The first cycle catches up from the last
+        journaled input (a close missed while down still expires DAY orders); a new venue
+        takes the state its timetable says for now."""
+        mark, self._schedule_mark = self._schedule_mark, now_ns
+        if mark is not None:
+            return self.schedule.boundaries(mark, now_ns)
+        if self.engine.seq == 0:
+            current = self.schedule.current(now_ns)
+            return [current] if current is not None else []
+        return self.schedule.catch_up(self.engine.now, now_ns)
 
     def _trading_status(self, symbol: str) -> TradingStatus:
         return TradingStatus(symbol, self.engine.state[symbol].value,
