@@ -25,13 +25,13 @@ from bench.floor.floor_engine import FloorEngine  # noqa: E402
 N = be.N
 
 
-def run_floor(flow, journal_dir=None):
+def run_floor(flow, journal_dir=None, records=False):
     inst = be.REG[be.SYMBOL]
     lo, n = inst.ladder()
     journal = Journal(os.path.join(journal_dir, "f.log")) if journal_dir else None
     band_lo, band_hi = inst.band_ticks(inst.reference_ticks())
     eng = FloorEngine(Book(lo, n), journal, Economics(inst), _Conversions(inst), be.SYMBOL,
-                      be.N, 20, band_lo, band_hi, be.T0)
+                      be.N, 20, band_lo, band_hi, be.T0, records)
     t0 = time.perf_counter()
     for i, (broker, msg, _) in enumerate(flow):
         eng.submit(broker, msg)
@@ -74,7 +74,8 @@ def main() -> int:
         core_s = min(be.run_core(flow) for _ in range(5))
         runs = {}
         for name, fn in (("engine + journal", lambda d: be.run_engine(flow, d)[0]),
-                         ("floor engine + journal", lambda d: run_floor(flow, d)[0])):
+                         ("floor engine + journal", lambda d: run_floor(flow, d)[0]),
+                         ("floor, reports as int records", lambda d: run_floor(flow, d, True)[0])):
             best = float("inf")
             for _ in range(3):
                 with tempfile.TemporaryDirectory() as d:

@@ -46,9 +46,11 @@ cdef class FloorEngine:
     cdef public object book
     cdef int64_t band_lo, band_hi, wa, wb, wd, now, next_exec_id, next_trade_id
     cdef public int64_t seq, next_order_id
+    cdef bint records
 
     def __cinit__(self, book, journal, economics, conv, str symbol, Py_ssize_t n_orders,
-                  Py_ssize_t n_accounts, int64_t band_lo, int64_t band_hi, int64_t now):
+                  Py_ssize_t n_accounts, int64_t band_lo, int64_t band_hi, int64_t now,
+                  bint records=False):
         self.orders = <Ord*>malloc((n_orders + 1) * sizeof(Ord))
         self.cash = <int64_t*>malloc((n_accounts + 1) * sizeof(int64_t))
         self.cash_held = <int64_t*>malloc((n_accounts + 1) * sizeof(int64_t))
@@ -73,6 +75,9 @@ cdef class FloorEngine:
         self.band_lo, self.band_hi = band_lo, band_hi
         self.wa, self.wb, self.wd = economics._wc
         self.now = now
+        # records: reports, levels and trades as plain tuples of ints, as if FIX strings
+        # and structs were made only at the gateway's edge (the other contract).
+        self.records = records
         self.seq = 0
         self.next_order_id = self.next_exec_id = self.next_trade_id = 1
 
@@ -116,6 +121,10 @@ cdef class FloorEngine:
         cdef Ord* o = &self.orders[oid]
         eid = self.next_exec_id
         self.next_exec_id += 1
+        if self.records:
+            self.reports.append((self.brokers[oid], (eid, exec_type, status, oid, o.cum,
+                                                     o.leaves, last_px, last_qty)))
+            return
         self.reports.append((self.brokers[oid], ExecutionReport(
             f"E{eid}", exec_type, status, self.cl_ord_ids[oid], self.symbol, self.seq,
             self.now, self.id_strs[oid], None, o.account, "buy" if o.side == 1 else "sell",
@@ -186,6 +195,9 @@ cdef class FloorEngine:
             t = e[1]
             if t == EV_LEVEL:
                 px, q = e[6], e[7]
+                if self.records:
+                    self.levels.append((e[2], px, q, e[8]))
+                    continue
                 self.levels.append(LevelChange(self.symbol, "buy" if e[2] == 1 else "sell",
                                                self.conv.price(px), self._qty(q), e[8], px, q))
                 continue
@@ -214,9 +226,12 @@ cdef class FloorEngine:
                              "partially_filled", fill[0], fill[1])
                 self._report(oid, "trade", "filled" if o.leaves == 0 else "partially_filled",
                              fill[0], fill[1])
-                self.trades.append(TradePrint(self.symbol, f"T{self.next_trade_id}", self.seq,
-                                              self.now, fill[0], fill[1], px, q,
-                                              "buy" if o.side == 1 else "sell", fill[6]))
+                if self.records:
+                    self.trades.append((self.next_trade_id, px, q, o.side, fill))
+                else:
+                    self.trades.append(TradePrint(
+                        self.symbol, f"T{self.next_trade_id}", self.seq, self.now, fill[0],
+                        fill[1], px, q, "buy" if o.side == 1 else "sell", fill[6]))
                 self.next_trade_id += 1
             else:
                 o.leaves = 0
