@@ -35,7 +35,7 @@ FORCE = "--force" in sys.argv or "-f" in sys.argv
 # "_core"; the C file is then built as matching._core (the init symbol, PyInit__core,
 # depends only on the last name component).
 cythonize(
-    ["ext/_core.pyx", "ext/_frame.pyx"],
+    ["ext/_core.pyx", "ext/_frame.pyx", "ext/_gc.pyx"],
     compiler_directives=directives,
     annotate=MODE == "annotate",
     include_path=["ext"],
@@ -57,6 +57,7 @@ setup(
     ext_modules=[
         Extension("matching._core", ["ext/_core.c"], extra_compile_args=cflags),
         Extension("matching._frame", ["ext/_frame.c"], extra_compile_args=cflags),
+        Extension("matching._gc", ["ext/_gc.c"], extra_compile_args=cflags),
         *pure_exts,
     ]
 )

@@ -250,7 +250,22 @@ def _client_main(*args) -> None:
     asyncio.run(_client(*args))
 
 
-async def _soak(seconds: float, rate: int, window: float, seed: int, progress) -> dict:
+def gc_census(top: int = 6) -> dict:
+    """Objects the collector tracks in this process (frozen ones excluded) and the most
+    common types among them: what a full collection has to walk. Walking them is itself
+    a pause of a few ms, so only ``--gc-census`` takes it."""
+    objs = gc.get_objects()
+    kinds: dict[str, int] = {}
+    for o in objs:
+        name = type(o).__qualname__
+        kinds[name] = kinds.get(name, 0) + 1
+    del objs
+    return {"gc_tracked": sum(kinds.values()),
+            "gc_top": dict(sorted(kinds.items(), key=lambda kv: -kv[1])[:top])}
+
+
+async def _soak(seconds: float, rate: int, window: float, seed: int, progress,
+                census: bool = False) -> dict:
     registry = Registry.load_default()
     ledger = _ledger(registry)
     totals_before = ledger.totals()
@@ -290,6 +305,8 @@ async def _soak(seconds: float, rate: int, window: float, seed: int, progress) -
                         clordid_index=len(engine.by_clordid), resend_cache=len(engine.outcomes),
                         journal_mb=round(journal.path.stat().st_size / 2**20, 2),
                         **pauses.take())
+            if census:
+                item.update(gc_census())
             windows.append(item)
             if progress:
                 progress(item)
@@ -345,10 +362,10 @@ async def _soak(seconds: float, rate: int, window: float, seed: int, progress) -
 
 
 def soak(seconds: float = 120, rate: int = 500, *, window: float = 5.0, seed: int = 1,
-         progress=None) -> dict:
+         progress=None, census: bool = False) -> dict:
     """Run the soak (see the module doc) and return its figures; ``progress(window)`` is
-    called with each window's sample as it is taken."""
-    return asyncio.run(_soak(seconds, rate, window, seed, progress))
+    called with each window's sample as it is taken (``census``: with gc_census())."""
+    return asyncio.run(_soak(seconds, rate, window, seed, progress, census))
 
 
 def main(argv=None) -> int:
@@ -358,6 +375,8 @@ def main(argv=None) -> int:
     ap.add_argument("--window", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ap.add_argument("--gc-census", action="store_true",
+                    help="each window, count the objects the collector tracks, by type")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("tokenbook.gateway").setLevel(logging.ERROR)
@@ -367,12 +386,15 @@ def main(argv=None) -> int:
     def show(w):
         if not args.json:
             print("  ".join(f"{w[c]!s:>12}" for c in cols), flush=True)
+            if "gc_tracked" in w:
+                print(f"{'':>12}  tracked {w['gc_tracked']}: {w['gc_top']}", flush=True)
 
     if not args.json:
         print(f"soak: {args.seconds:.0f} s at {args.rate} orders/s, a sample every "
               f"{args.window:.0f} s")
         print("  ".join(f"{c:>12}" for c in cols))
-    res = soak(args.seconds, args.rate, window=args.window, seed=args.seed, progress=show)
+    res = soak(args.seconds, args.rate, window=args.window, seed=args.seed, progress=show,
+               census=args.gc_census)
     if args.json:
         print(json.dumps(res, indent=1))
         return 0

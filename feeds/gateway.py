@@ -41,6 +41,7 @@ from feeds.codec import (
     decode_order_message, encode,
 )
 from feeds.depth import DepthBook
+from matching._gc import untracked
 from matching.engine import Engine, LevelChange, Outcome
 from matching.journal import JournalError
 from matching.schedule import SessionSchedule
@@ -138,7 +139,11 @@ class Gateway:
         # broker that died may have acknowledged them without delivering them. Clients drop
         # the copies by exec id.
         self.resend_window, self.resend_max = resend_window, resend_max
-        self._recent: deque[tuple[float, _Send]] = deque()
+        # By publish number, oldest first: a dict of untracked (time, send) tuples stays
+        # out of the collector's walk, where a deque of them was walked by every full
+        # collection (pauses that grew with the window).
+        self._recent: dict[int, tuple[float, _Send]] = {}
+        self._recent_first = self._recent_next = 0
         self._connects = 0
         self._lost_at = 0.0
         # Operator replies of this cycle, sent once its journal commit returned; the
@@ -212,8 +217,9 @@ class Gateway:
         self._connects += 1
         if self._connects > 1 and self._recent:
             since = self._lost_at - self.resend_window
-            again = [s for t, s in self._recent if t >= since]
+            again = [s for t, s in self._recent.values() if t >= since]
             self._recent.clear()
+            self._recent_first = self._recent_next
             self.stats.resent += len(again)
             self._outbox.extendleft(reversed(again))
         self._start_holds()
@@ -540,11 +546,18 @@ class Gateway:
             self.stats.published += len(chunk)
             if self.resend_window > 0:
                 now = time.monotonic()
-                recent = self._recent
-                recent.extend((now, s) for s in chunk if s.kind == "exec")
-                while recent and (now - recent[0][0] > self.resend_window
+                recent, n = self._recent, self._recent_next
+                for s in chunk:
+                    if s.kind == "exec":
+                        recent[n] = untracked((now, s))
+                        n += 1
+                self._recent_next = n
+                first = self._recent_first
+                while recent and (now - recent[first][0] > self.resend_window
                                   or len(recent) > self.resend_max):
-                    recent.popleft()
+                    del recent[first]
+                    first += 1
+                self._recent_first = first
 
     async def _send(self, client: aiomqtt.Client, chunk: list["_Send"],
                     reader: asyncio.Task | None) -> None:

@@ -97,7 +97,9 @@ cdef class Engine:
     cdef public dict by_clordid
     cdef public dict outcomes
     cdef public object resend_window
-    cdef public object _outcome_order
+    cdef public dict _outcome_order
+    cdef public long long _order_first
+    cdef public long long _order_next
     cdef public long long next_order_id
     cdef public long long next_exec_id
     cdef public long long next_trade_id
@@ -111,6 +113,7 @@ cdef class Engine:
 
     @cython.locals(out=Outcome, reports=list)
     cpdef _sequenced(self, broker, msg, now)
+    @cython.locals(order=dict)
     cdef _remember(self, broker, cl_ord_id, tuple reports)
     cdef _apply(self, broker, msg)
     @cython.locals(o=LiveOrder)

@@ -12,7 +12,6 @@ Every fill then settles delivery-versus-payment in one ledger step.
 from __future__ import annotations
 
 import hashlib
-from collections import deque
 from decimal import Decimal
 from enum import Enum
 from typing import Callable, Iterable
@@ -26,6 +25,7 @@ from matching.constants import (
     CancelReason, EventType, OrdType, RejectReason, Side, StpMode, TimeInForce,
 )
 from matching.economics import Economics, _qty_str
+from matching._gc import untracked
 from matching.journal import latest_snapshot, read_journal, write_snapshot
 from matching.ledger import CASH, Ledger, LedgerError
 from matching.messages import (
@@ -356,7 +356,11 @@ class Engine:
         self.by_clordid: dict[tuple[str, str], int] = {}
         self.outcomes: dict[tuple[str, str], tuple[ExecutionReport, ...]] = {}
         self.resend_window = resend_window
-        self._outcome_order: deque[tuple[str, str]] = deque()     # oldest first
+        # Remembered keys by input number, oldest first: a dict of untracked tuples is
+        # out of the collector's walk (a deque would be walked whole by every full one).
+        self._outcome_order: dict[int, tuple[str, str]] = {}
+        self._order_first = 0
+        self._order_next = 0
         self.next_order_id = 1
         self.next_exec_id = 1
         self.next_trade_id = 1
@@ -425,12 +429,19 @@ class Engine:
     def _remember(self, broker: str, cl_ord_id: str, reports: tuple) -> None:
         """Keep an input's outcome for resends, forgetting the oldest past the window
         (by input count, so a replay forgets exactly what the live run forgot)."""
-        key = (broker, cl_ord_id)
-        self.outcomes[key] = reports
+        key = untracked((broker, cl_ord_id))
+        self.outcomes[key] = untracked(reports)
         order = self._outcome_order
-        order.append(key)
+        order[self._order_next] = key
+        self._order_next += 1
         while len(order) > self.resend_window:
-            del self.outcomes[order.popleft()]
+            del self.outcomes[order.pop(self._order_first)]
+            self._order_first += 1
+
+    def _reorder(self) -> None:
+        """The remembered keys' order from ``outcomes`` (its insertion order is theirs)."""
+        self._outcome_order = dict(enumerate(self.outcomes))
+        self._order_first, self._order_next = 0, len(self._outcome_order)
 
     def _apply(self, broker: str, msg) -> None:
         t = type(msg)
@@ -462,7 +473,7 @@ class Engine:
         oid = o.order_id
         symbol = o.symbol
         self.orders[oid] = o
-        self.by_clordid[(broker, m.cl_ord_id)] = oid
+        self.by_clordid[untracked((broker, m.cl_ord_id))] = oid
         tif = o.tif
         if o.ord_type == _MARKET:
             # Market orders trade as IOC (or FOK) limits at the band edge: price protection.
@@ -615,7 +626,7 @@ class Engine:
         except Rejection as r:
             self._reject(broker, m, r.reason, r.text)
             return
-        self.by_clordid[(broker, m.cl_ord_id)] = o.order_id
+        self.by_clordid[untracked((broker, m.cl_ord_id))] = o.order_id
         o.orig_cl_ord_id, o.cl_ord_id = o.cl_ord_id, m.cl_ord_id
         self.books[o.symbol].cancel(o.order_id)
         self._drain(o.symbol)
@@ -656,7 +667,7 @@ class Engine:
             reason = _reject_name(events[0][_REASON])
             self._reject(broker, m, reason, f"replace refused by the book: {reason}")
             return
-        self.by_clordid[(broker, m.cl_ord_id)] = o.order_id
+        self.by_clordid[untracked((broker, m.cl_ord_id))] = o.order_id
         o.orig_cl_ord_id, o.cl_ord_id = o.cl_ord_id, m.cl_ord_id
         o.qty = total
         o.qty_str = None
@@ -717,7 +728,7 @@ class Engine:
         self.by_clordid = {k: oid for k, oid in self.by_clordid.items() if oid in live}
         kept = self.by_clordid
         self.outcomes = {k: v for k, v in self.outcomes.items() if k in kept}
-        self._outcome_order = deque(k for k in self._outcome_order if k in kept)
+        self._reorder()
 
     def _expire(self, symbol: str, due: Callable[[LiveOrder], bool]) -> None:
         for o in sorted((o for o in self.orders.values() if o.symbol == symbol and due(o)),
@@ -925,10 +936,11 @@ class Engine:
                                post_only=post_only)
             book.take_events()
         self.orders = {row[0]: LiveOrder(*row) for row in snap["orders"]}
-        self.by_clordid = {(b, c): oid for b, c, oid in snap["by_clordid"]}
-        self.outcomes = {(b, c): tuple(msgspec.convert(rs, list[ExecutionReport]))
+        self.by_clordid = {untracked((b, c)): oid for b, c, oid in snap["by_clordid"]}
+        self.outcomes = {untracked((b, c)): untracked(tuple(msgspec.convert(
+                             rs, list[ExecutionReport])))
                          for b, c, rs in snap["outcomes"]}
-        self._outcome_order = deque(self.outcomes)       # the snapshot kept their order
+        self._reorder()                                   # the snapshot kept their order
         self.ledger = Ledger.restore(snap["ledger"])
 
     def replay(self, records, on_outcome: Callable[[Outcome], None] | None = None) -> int:

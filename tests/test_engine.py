@@ -151,7 +151,7 @@ def test_a_venue_close_ends_the_day_forgetting_finished_clordids_but_not_live_on
     assert reports(out) == [("alpha", "expired", "expired", "gone")]
     assert sorted(eng.by_clordid) == [("alpha", "gtc"), ("alpha", "gtc2")]
     assert sorted(eng.outcomes) == [("alpha", "gtc"), ("alpha", "gtc2")]
-    assert list(eng._outcome_order) == [("alpha", "gtc"), ("alpha", "gtc2")]
+    assert list(eng._outcome_order.values()) == [("alpha", "gtc"), ("alpha", "gtc2")]
     eng.admin("open")
     # Next day: yesterday's finished ClOrdID names a new order; the GTC is still cancelable
     # by its latest ClOrdID, and a resend of its replace still gets the original answer.
@@ -351,3 +351,37 @@ def test_resends_past_the_window_never_make_a_second_order(tmp_path):
         assert r.exec_type == "rejected" and r.ord_rej_reason == "DUPLICATE_CL_ORD_ID"
         assert len(e.orders) == live
         assert len(e.outcomes) == 4
+
+
+def test_the_clordid_and_resend_indexes_stay_out_of_the_collectors_walk(tmp_path):
+    """Every input adds to the ClOrdID index and the resend memory; were they tracked by
+    the garbage collector, each full collection would walk them whole (pauses growing
+    with the window). Their keys and values are atoms, so the dicts stay untracked, also
+    after the window evicts and after recovery."""
+    import gc
+
+    journal = Journal(tmp_path / "journal.log")
+    eng = Engine(REG, make_ledger(), clock=Clock(), journal=journal, resend_window=6)
+    eng.write_snapshot(tmp_path / "snaps")
+    for i in range(10):
+        eng.submit("alpha", new(f"u{i}", 1, "TB3M", "buy", "1", "99.000"))
+        eng.submit("beta", new(f"v{i}", 2, "TB3M", "sell", "1", "99.000"))
+        eng.submit("alpha", OrderCancelRequest(f"c{i}", f"u{i}", "TB3M"))
+    eng.commit()
+    rec = Engine.recover(REG, snapshot_dir=tmp_path / "snaps",
+                         journal_path=tmp_path / "journal.log", clock=Clock(), resend_window=6)
+    for e in (eng, rec):
+        assert len(e.outcomes) == len(e._outcome_order) == 6
+        assert list(e.outcomes) == list(e._outcome_order.values())      # oldest first
+        for index in (e.by_clordid, e.outcomes, e._outcome_order):
+            assert not gc.is_tracked(index)
+    assert list(rec.outcomes) == list(eng.outcomes)
+
+
+def test_a_tuple_holding_a_container_stays_tracked():
+    import gc
+
+    from matching._gc import untracked
+    assert not gc.is_tracked(untracked(("alpha", str(7), 7)))
+    held = untracked(("alpha", []))             # could be part of a cycle: left tracked
+    assert gc.is_tracked(held)
