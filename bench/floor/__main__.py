@@ -45,7 +45,7 @@ def run_floor(flow, journal_dir=None, records=False):
     return seconds, eng
 
 
-def FloorEngine_outputs(flow, run):
+def engine_outputs(flow, run):
     """(reports, trades, levels, resting book) of one engine on ``flow``."""
     reports, trades, levels = [], [], []
     _, eng = run(flow[:0])
@@ -63,7 +63,7 @@ def main() -> int:
     flow = be._flow(N)
     # Same matching work: every report, trade and level change, and the resting book,
     # equal the real engine's on the fields both make; cash and tokens are conserved.
-    floor, real = FloorEngine_outputs(flow, run_floor), FloorEngine_outputs(flow, be.run_engine)
+    floor, real = engine_outputs(flow, run_floor), engine_outputs(flow, be.run_engine)
     assert floor[0] == real[0] and floor[1] == real[1] and floor[2] == real[2], \
         "the floor engine does not do the engine's matching work"
     assert floor[3] == real[3], "the resting books differ"
