@@ -329,19 +329,19 @@ def replay_from_first(data: str | os.PathLike):
     data = Path(data)
     raw = _snapshots(data)[0].read_bytes()
     first_seq, _ = SNAP.unpack_from(raw)
-    eng = Engine(REG, Ledger(), clock=time.time_ns)
-    eng._restore(raw[SNAP.size:])
+    eng = Engine.from_snapshot(REG, raw[SNAP.size:], clock=time.time_ns)
     initial = Ledger.restore(eng.ledger.snapshot())
     reports, keys = [], []
-    eng._replaying = True                 # the engine's own replay, keeping the outcomes
-    for seq, payload in read_journal(data / "journal.log", after_seq=first_seq):
-        entry = msgspec.msgpack.decode(payload, type=JournalEntry)
-        assert entry.seq == eng.seq + 1, f"journal gap at {entry.seq}"
-        out = eng._sequenced(entry.broker, entry.msg, entry.time)
-        reports.extend(out.reports)
-        if entry.broker:
-            keys.append((entry.broker, entry.msg.cl_ord_id))
-    eng._replaying = False
+
+    def records():
+        for seq, payload in read_journal(data / "journal.log", after_seq=first_seq):
+            entry = msgspec.msgpack.decode(payload, type=JournalEntry)
+            if entry.broker:
+                keys.append((entry.broker, entry.msg.cl_ord_id))
+            yield seq, payload
+
+    # The engine's own replay (it refuses a gap), every outcome's reports kept.
+    eng.replay(records(), lambda out: reports.extend(out.reports))
     return eng, initial, reports, keys
 
 

@@ -971,11 +971,20 @@ class Engine:
         if found is None:
             raise ValueError(f"no snapshot in {snapshot_dir}: nothing to recover from")
         seq, payload = found
+        engine = cls.from_snapshot(instruments, payload, clock=clock, book_engine=book_engine,
+                                   resend_window=resend_window)
+        engine.replay(read_journal(journal_path, after_seq=seq), on_outcome)
+        engine.journal = journal
+        return engine
+
+    @classmethod
+    def from_snapshot(cls, instruments, payload: bytes, *, clock, book_engine: str = "core",
+                      resend_window: int = RESEND_WINDOW) -> "Engine":
+        """An engine in the state ``payload`` (``snapshot()``) describes, with no journal:
+        what ``recover`` replays onto, and what an audit replays a whole journal onto."""
         engine = cls(instruments, Ledger(), clock=clock, book_engine=book_engine,
                      resend_window=resend_window)
         engine._restore(payload)
-        engine.replay(read_journal(journal_path, after_seq=seq), on_outcome)
-        engine.journal = journal
         return engine
 
     # ------------------------------------------------------------------ state
