@@ -22,6 +22,7 @@ import errno
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -47,7 +48,7 @@ from matching.ledger import CASH, Ledger
 from matching.messages import NewOrderSingle
 
 __all__ = ["Mosquitto", "Server", "Load", "verify", "kills_under_load", "broker_restart",
-           "slow_subscriber", "disk_full"]
+           "slow_subscriber", "disk_full", "disk_full_real"]
 
 ROOT = Path(__file__).resolve().parent.parent
 REG = Registry.load_default()
@@ -708,6 +709,88 @@ async def disk_full(before: int = 100, after: int = 50, *, seed: int = 4) -> dic
                  and res["status"] == "not_accepting" and "No space" in res["status_text"]
                  and res["lost_after_restart"] == 0 and v["ok"]
                  and res["resends_after_failure_original"] == len(resend_keys))
+    return res
+
+
+async def disk_full_real(size_kb: int = 96, after: int = 50, *, seed: int = 5,
+                         cap: int = 20_000) -> dict:
+    """The journal's file system really fills up: the data folder is a ``size_kb`` tmpfs
+    (mounting one needs root; elsewhere the result says why it did not run). Orders go in
+    until the engine says ``not_accepting``, then ``after`` more: all must be refused
+    JOURNAL_UNAVAILABLE. The files are then copied to a roomy disk (an operator's move)
+    and recovered: every order ever acknowledged must be there, with its original report,
+    and the state must equal a fresh replay."""
+    mnt = Path(tempfile.mkdtemp(prefix="tokenbook-tmpfs-"))
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs",
+                            str(mnt)], capture_output=True, text=True)
+    if mount.returncode != 0:
+        mnt.rmdir()
+        return {"ok": None, "not_run": f"cannot mount a tmpfs here: "
+                f"{(mount.stderr or mount.stdout).strip()[:120]}"}
+    moved = tempfile.TemporaryDirectory(prefix="tokenbook-moved-")
+    try:
+        journal = Journal(mnt / "journal.log")
+        engine = Engine(REG, demo_ledger(REG), clock=time.time_ns, journal=journal)
+        engine.write_snapshot(mnt / "snapshots")
+        statuses: list[dict] = []
+        with Mosquitto() as broker:
+            gw = Gateway(engine, "127.0.0.1", broker.port, client_id=f"tmpfs-gw-{seed}",
+                         snapshot_dir=mnt / "snapshots", snapshot_every=200)
+            stop = asyncio.Event()
+            task = asyncio.create_task(gw.run(stop))
+            try:
+                await asyncio.wait_for(gw.ready.wait(), 10)
+                async with mqtt.client("127.0.0.1", broker.port) as watcher:
+                    await watcher.subscribe(topics.STATUS, qos=1)
+                    watch = asyncio.create_task(_statuses(watcher, statuses))
+                    async with Load("127.0.0.1", broker.port, rate=10_000, window=16,
+                                    seed=seed, tag="t", timeout=1.0, retries=3) as load:
+                        while gw.accepting and len(load.sent) < cap:
+                            await _count(load, 100)
+                            await load.settle(20)
+                        sent_before = set(load.sent)
+                        await _count(load, after)
+                        await load.settle(20)
+                    watch.cancel()
+            finally:
+                stop.set()
+                await asyncio.wait_for(task, 20)
+                try:
+                    journal.close()
+                except OSError:
+                    pass                          # the failed journal cannot commit; fine
+        used = {p.name: p.stat().st_size for p in mnt.iterdir() if p.is_file()}
+        shutil.copytree(mnt, moved.name, dirs_exist_ok=True)
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+        mnt.rmdir()
+    data = Path(moved.name)
+    # Reopening the journal for writing, as a restarted server does, cuts a torn last
+    # record (a write the full disk cut short) and keeps its bytes aside.
+    Journal(data / "journal.log").close()
+    torn = sorted(p.name for p in data.iterdir() if ".torn-" in p.name)
+    acked = {k: r for k, r in load.answers.items() if r.exec_type != "rejected"}
+    after_keys = [k for k in load.sent if k not in sent_before]
+    refused = [k for k in after_keys if (r := load.answers.get(k)) is not None
+               and r.ord_rej_reason == "JOURNAL_UNAVAILABLE"]
+    recovered = Engine.recover(REG, snapshot_dir=data / "snapshots",
+                               journal_path=data / "journal.log", clock=time.time_ns)
+    lost = [k for k, r in acked.items() if k not in recovered.outcomes
+            or recovered.outcomes[k][0].exec_id != r.exec_id]
+    v = verify(data)
+    moved.cleanup()
+    last = statuses[-1] if statuses else {}
+    res = {"tmpfs_kb": size_kb, "orders_until_full": len(sent_before),
+           "acknowledged": len(acked), "sent_after_full": len(after_keys),
+           "refused_journal_unavailable": len(refused),
+           "acked_after_full": sum(1 for k in after_keys if k in acked),
+           "status": last.get("status"), "status_text": last.get("text", ""),
+           "journal_bytes": used.get("journal.log", 0), "torn_tail_kept": torn,
+           "lost_after_restart": len(lost), "recovered_seq": recovered.seq,
+           "state_hash_equal": v["state_hash_equal"]}
+    res["ok"] = (len(sent_before) < cap and res["acked_after_full"] == 0
+                 and len(refused) == len(after_keys) and res["status"] == "not_accepting"
+                 and "No space" in res["status_text"] and not lost and v["ok"])
     return res
 
 

@@ -58,6 +58,7 @@ def run_all(quick: bool) -> dict:
     res["broker"] = asyncio.run(faults.broker_restart(**plan["broker"]))
     res["slow"] = asyncio.run(faults.slow_subscriber(**plan["slow"]))
     res["disk"] = asyncio.run(faults.disk_full(**plan["disk"]))
+    res["disk_real"] = asyncio.run(faults.disk_full_real())
     res["faults_seconds"] = round(time.monotonic() - t, 1)
     res["fuzz"] = _optional("fuzz", "campaign", 15 if quick else 60)
     res["soak"] = _optional("soak", "soak", 20 if quick else 120)
@@ -68,7 +69,7 @@ def _ok(part: dict | None) -> bool | None:
     if part is None:
         return None
     if "ok" in part:
-        return bool(part["ok"])
+        return None if part["ok"] is None else bool(part["ok"])   # None: could not run here
     bad = [part.get(k) for k in ("crashes", "violations", "lost", "duplicated")
            if isinstance(part.get(k), int)]
     return not any(bad) if bad else None
@@ -77,10 +78,13 @@ def _ok(part: dict | None) -> bool | None:
 def render(res: dict) -> str:
     k, b, s, d = res["kills"], res["broker"], res["slow"], res["disk"]
     fz, sk = res.get("fuzz"), res.get("soak")
-    lost_orders = k["lost_acks"] + b["lost_acks"] + d["lost_after_restart"]
+    dr = res.get("disk_real") or {"ok": None, "not_run": "not tried"}
+    ran_real = dr.get("ok") is not None
+    lost_orders = (k["lost_acks"] + b["lost_acks"] + d["lost_after_restart"]
+                   + (dr["lost_after_restart"] if ran_real else 0))
     lost_fills = k["fills_lost"] + b["fills_lost"]
     dup = k["duplicated"] + b["duplicated"]
-    faults_n = k["kills"] + b["broker_restarts"] + 1 + 1
+    faults_n = k["kills"] + b["broker_restarts"] + 1 + 1 + ran_real
     lines = [
         "# Reliability: faults survived, nothing lost",
         "",
@@ -93,7 +97,7 @@ def render(res: dict) -> str:
         "| what | figure |",
         "|---|---|",
         f"| faults injected / survived | {faults_n} / "
-        f"{sum(bool(x['ok']) * n for x, n in ((k, k['kills']), (b, b['broker_restarts']), (s, 1), (d, 1)))} |",
+        f"{sum(bool(x['ok']) * n for x, n in ((k, k['kills']), (b, b['broker_restarts']), (s, 1), (d, 1), (dr, ran_real)))} |",
         f"| **acknowledged orders lost** | **{lost_orders}** |",
         f"| **fills lost / duplicated** | **{lost_fills} / {dup}** |",
         f"| kill -9 of `tokenbook serve` under load | {k['kills']} kills, load held "
@@ -124,6 +128,15 @@ def render(res: dict) -> str:
         f"{d['refused_journal_unavailable']}/{d['sent_after_failure']} refused "
         f"JOURNAL_UNAVAILABLE, status `{d['status']}`, "
         f"{d['lost_after_restart']} of {d['acked_before_failure']} lost after restart |",
+        (f"| journal on a really full file system ({dr['tmpfs_kb']} kB tmpfs) | full after "
+         f"{dr['orders_until_full']} orders ({dr['journal_bytes']} journal bytes), "
+         f"{dr['acked_after_full']} acknowledged after, "
+         f"{dr['refused_journal_unavailable']}/{dr['sent_after_full']} refused "
+         f"JOURNAL_UNAVAILABLE, status `{dr['status']}`; moved and restarted: torn tail "
+         f"kept aside {dr['torn_tail_kept'] or 'none'}, {dr['lost_after_restart']} of "
+         f"{dr['acknowledged']} lost, state == fresh replay {dr['state_hash_equal']} |"
+         if ran_real else
+         f"| journal on a really full file system | not run: {dr.get('not_run')} |"),
     ]
     if fz is not None:
         lines.append(f"| bad inputs tried (bench/fuzz.py) | {fz.get('inputs')} in "
@@ -168,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
     parts = {"kills": res["kills"], "broker": res["broker"], "slow": res["slow"],
-             "disk": res["disk"], "fuzz": res.get("fuzz"), "soak": res.get("soak")}
+             "disk": res["disk"], "disk_real": res.get("disk_real"), "fuzz": res.get("fuzz"),
+             "soak": res.get("soak")}
     verdict = {name: _ok(p) for name, p in parts.items()}
     print(text.split("\nPassive fills across")[0])
     print("checks:", verdict)
