@@ -17,7 +17,6 @@ import string
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from msgspec.structs import astuple
 
 from feeds.codec import MAX_ID_LEN, MAX_MESSAGE_BYTES
 from matching.engine import Engine

@@ -18,7 +18,6 @@ from typing import Callable, Iterable
 
 import cython
 import msgspec
-from msgspec.structs import astuple
 
 from matching.book import OrderBook, make_book
 from matching.constants import (
