@@ -135,8 +135,10 @@ def test_engine_with_journal_vs_bare_core(benchmark, tmp_path):
     benchmark.extra_info["journal_keeps"] = round(bare_engine_s / seconds, 4)
     benchmark.extra_info["core_commands_per_s"] = int(N / core_s)
     benchmark.extra_info["engine_over_core"] = round(core_s / seconds, 4)
-    journal_s = min(run_journal_only(flow, str(tmp_path / f"j{k}")) for k in range(3)
-                    if not os.makedirs(tmp_path / f"j{k}"))
+    journal_s = float("inf")
+    for k in range(3):                            # best of 3, each on a new journal
+        os.makedirs(tmp_path / f"j{k}")
+        journal_s = min(journal_s, run_journal_only(flow, str(tmp_path / f"j{k}")))
     for key, us in budget(core_s, journal_s, seconds, N).items():
         benchmark.extra_info[key] = round(us, 3)
 

@@ -636,6 +636,16 @@ async def _count(load: Load, n: int) -> None:
         load._launch(k, sem)
 
 
+def _recover_acked(data: Path, acked: dict) -> tuple[Engine, list]:
+    """Recover the engine from ``data``; the acknowledged orders (key -> first report) it
+    does not hold with their original report are the lost ones."""
+    recovered = Engine.recover(REG, snapshot_dir=data / "snapshots",
+                               journal_path=data / "journal.log", clock=time.time_ns)
+    lost = [k for k, r in acked.items() if k not in recovered.outcomes
+            or recovered.outcomes[k][0].exec_id != r.exec_id]
+    return recovered, lost
+
+
 async def disk_full(before: int = 100, after: int = 50, *, seed: int = 4) -> dict:
     """The journal's writes start failing with ENOSPC mid-stream (os.write patched in the
     journal's module): the engine must refuse from then on (JOURNAL_UNAVAILABLE, status
@@ -689,10 +699,7 @@ async def disk_full(before: int = 100, after: int = 50, *, seed: int = 4) -> dic
                and r.ord_rej_reason == "JOURNAL_UNAVAILABLE"]
     last = statuses[-1] if statuses else {}
     # Restart on the same files: every order acknowledged before the failure is there.
-    recovered = Engine.recover(REG, snapshot_dir=data / "snapshots",
-                               journal_path=data / "journal.log", clock=time.time_ns)
-    lost = [k for k, r in acked_before.items() if k not in recovered.outcomes
-            or recovered.outcomes[k][0].exec_id != r.exec_id]
+    recovered, lost = _recover_acked(data, acked_before)
     v = verify(data)
     tmp.cleanup()
     res = {"acked_before_failure": len(acked_before), "sent_after_failure": len(after_keys),
@@ -773,10 +780,7 @@ async def disk_full_real(size_kb: int = 96, after: int = 50, *, seed: int = 5,
     after_keys = [k for k in load.sent if k not in sent_before]
     refused = [k for k in after_keys if (r := load.answers.get(k)) is not None
                and r.ord_rej_reason == "JOURNAL_UNAVAILABLE"]
-    recovered = Engine.recover(REG, snapshot_dir=data / "snapshots",
-                               journal_path=data / "journal.log", clock=time.time_ns)
-    lost = [k for k, r in acked.items() if k not in recovered.outcomes
-            or recovered.outcomes[k][0].exec_id != r.exec_id]
+    recovered, lost = _recover_acked(data, acked)
     v = verify(data)
     moved.cleanup()
     last = statuses[-1] if statuses else {}

@@ -16,12 +16,15 @@ from collections import deque
 from matching.engine import _JOURNAL_ENCODER, JournalEntry, LevelChange, Outcome, TradePrint
 from matching.messages import ExecutionReport, NewOrderSingle
 
-DEF EV_ACCEPTED = 1
-DEF EV_TRADE = 3
-DEF EV_LEVEL = 8
-DEF ORD_LIMIT = 2
-DEF TIF_GTC = 1
-DEF TIF_IOC = 3
+from matching.constants import EventType, OrdType, TimeInForce
+
+# The project's codes, as C values.
+cdef int64_t EV_ACCEPTED = EventType.ACCEPTED
+cdef int64_t EV_TRADE = EventType.TRADE
+cdef int64_t EV_LEVEL = EventType.LEVEL
+cdef int64_t ORD_LIMIT = OrdType.LIMIT
+cdef int64_t TIF_GTC = TimeInForce.GTC
+cdef int64_t TIF_IOC = TimeInForce.IOC
 
 
 cdef struct Ord:
