@@ -1,0 +1,1 @@
+"""Test support shared by the test suite, the reliability tools and the benchmarks."""
