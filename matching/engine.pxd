@@ -30,6 +30,9 @@ cdef class Outcome:
     cdef public list trades
     cdef public list levels
     cdef public bint replayed
+    cdef public bint sequenced
+    cdef public str refused
+    cdef public object settled_cash
 
 
 cdef class LiveOrder:     # no_gc: see the decorator in engine.py
@@ -92,6 +95,7 @@ cdef class Engine:
     cdef public dict books
     cdef public dict state
     cdef public dict state_reason
+    cdef public dict state_seq
     cdef public long long seq
     cdef public dict orders
     cdef public dict by_clordid

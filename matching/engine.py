@@ -33,6 +33,7 @@ from matching.messages import (
 )
 
 __all__ = ["Engine", "Outcome", "TradePrint", "LevelChange", "TradingState", "Admin",
+           "SessionStatus",
            "SESSION_ACTIONS", "ADMIN_ACTIONS"]
 
 _SIDES = {"buy": Side.BUY, "sell": Side.SELL}
@@ -113,6 +114,15 @@ _JOURNAL_ENCODER = msgspec.msgpack.Encoder()
 _INT64_MAX = 2**63 - 1
 
 
+class SessionStatus(msgspec.Struct, frozen=True, gc=False):
+    """An instrument's trading state, why (the operator's reason) and the input that set it
+    (0: the venue's initial state)."""
+    symbol: str
+    state: str
+    reason: str
+    seq: int
+
+
 class TradePrint(msgspec.Struct, frozen=True, gc=False):
     """One fill on the public tape."""
     symbol: str
@@ -142,31 +152,45 @@ class LevelChange(msgspec.Struct, frozen=True, gc=False):
 class Outcome:
     """Everything one input produced. Nothing in it may be published before
     ``engine.commit()`` has returned a durable watermark of at least ``seq``.
-    (reports: ``(broker, ExecutionReport)`` pairs; trades: TradePrint; levels: LevelChange.)
+
+    ``sequenced``: the input got sequence number ``seq`` and was journaled (False for a
+    resend answered from memory, a message that never decoded, or an input the engine
+    refused whole, ``refused`` then saying why). ``reports``: ``(broker,
+    ExecutionReport)`` pairs; ``trades``: TradePrint; ``levels``: LevelChange;
+    ``settled_cash``: cash minor units buyers paid in this input's fills.
     Compiled, an extension type with C slots (engine.pxd): one is made per input."""
-    __slots__ = ("seq", "reports", "trades", "levels", "replayed")
+    __slots__ = ("seq", "reports", "trades", "levels", "replayed", "sequenced", "refused",
+                 "settled_cash")
 
     def __init__(self, seq: int, reports: list | None = None, trades: list | None = None,
-                 levels: list | None = None, replayed: bool = False):
+                 levels: list | None = None, replayed: bool = False, sequenced: bool = False,
+                 refused: str = "", settled_cash: int = 0):
         self.seq = seq
         self.reports = [] if reports is None else reports
         self.trades = [] if trades is None else trades
         self.levels = [] if levels is None else levels
         self.replayed = replayed
+        self.sequenced = sequenced
+        self.refused = refused
+        self.settled_cash = settled_cash
+
+    def _fields(self) -> tuple:
+        return (self.seq, self.reports, self.trades, self.levels, self.replayed,
+                self.sequenced, self.refused, self.settled_cash)
 
     def __eq__(self, other):
-        return type(other) is type(self) and (
-            (self.seq, self.reports, self.trades, self.levels, self.replayed)
-            == (other.seq, other.reports, other.trades, other.levels, other.replayed))
+        return type(other) is type(self) and self._fields() == other._fields()
 
     def __repr__(self) -> str:
         return (f"Outcome(seq={self.seq!r}, reports={self.reports!r}, trades={self.trades!r}, "
-                f"levels={self.levels!r}, replayed={self.replayed!r})")
+                f"levels={self.levels!r}, replayed={self.replayed!r}, "
+                f"sequenced={self.sequenced!r}, refused={self.refused!r}, "
+                f"settled_cash={self.settled_cash!r})")
 
 
 def _new_outcome(seq: int) -> Outcome:
-    """``Outcome(seq)`` with its lists, positional (one per input)."""
-    return Outcome(seq, [], [], [], False)
+    """``Outcome(seq)`` of a sequenced input, with its lists, positional (one per input)."""
+    return Outcome(seq, [], [], [], False, True, "", 0)
 
 
 @cython.no_gc
@@ -350,6 +374,7 @@ class Engine:
             self.books[symbol] = make_book(book_engine, lo, n)
         self.state = {s: TradingState.CONTINUOUS for s in self.instruments}
         self.state_reason = {s: "" for s in self.instruments}    # why, as the operator said
+        self.state_seq = {s: 0 for s in self.instruments}        # the input that set it
         self.seq = 0
         self.orders: dict[int, LiveOrder] = {}
         self.by_clordid: dict[tuple[str, str], int] = {}
@@ -703,6 +728,7 @@ class Engine:
                 continue
             if a.action in SESSION_ACTIONS:
                 self.state_reason[symbol] = a.reason
+                self.state_seq[symbol] = self.seq
             if a.action in ("open", "resume"):
                 self.state[symbol] = TradingState.CONTINUOUS
             elif a.action == "halt":
@@ -806,6 +832,7 @@ class Engine:
                             buyer.order_id, seller.order_id, 0, 0, None, CASH)
         buyer.reserved -= amount
         seller.reserved -= lots
+        self._out.settled_cash += amount
         trade_id = f"T{self.next_trade_id}"
         self.next_trade_id += 1
         for o, liquidity in ((maker, "maker"), (taker, "taker")):
@@ -898,8 +925,42 @@ class Engine:
     def _refuse(self, broker: str, msg, reason: str, text: str) -> Outcome:
         """An unsequenced rejection: the engine could not take the input at all."""
         if not broker or isinstance(msg, Admin):
-            return Outcome(seq=self.seq)
-        return self.refuse(broker, reason, text, msg.cl_ord_id, msg.symbol)
+            return Outcome(self.seq, refused=text)
+        out = self.refuse(broker, reason, text, msg.cl_ord_id, msg.symbol)
+        out.refused = text
+        return out
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """Every listed instrument, in the registry's order."""
+        return tuple(self.instruments)
+
+    @property
+    def durable_seq(self) -> int:
+        """The last sequence number the journal has made durable (``seq`` without one)."""
+        journal = self.journal
+        return self.seq if journal is None else journal.durable_seq
+
+    @property
+    def journal_failure(self) -> str | None:
+        """Why the journal cannot persist inputs, or None while it can."""
+        journal = self.journal
+        failed = None if journal is None else journal.failed
+        return None if failed is None else str(failed)
+
+    def trading_status(self, symbol: str) -> SessionStatus:
+        """The trading state of ``symbol``, the operator's reason, and the input that set it."""
+        return SessionStatus(symbol, self.state[symbol].value, self.state_reason[symbol],
+                             self.state_seq[symbol])
+
+    def has_live_orders(self, broker: str) -> bool:
+        """Whether ``broker`` has any order still working."""
+        return any(o.broker == broker for o in self.orders.values())
+
+    def brokers_with_live_orders(self) -> set[str]:
+        """Every broker that has an order still working."""
+        return {o.broker for o in self.orders.values()}
 
     # ------------------------------------------------------------------ persistence
     def snapshot(self) -> bytes:
@@ -908,7 +969,7 @@ class Engine:
             "seq": self.seq, "now": self.now,
             "counters": [self.next_order_id, self.next_exec_id, self.next_trade_id],
             "state": {s: st.value for s, st in self.state.items()},
-            "state_reason": self.state_reason,
+            "state_reason": self.state_reason, "state_seq": self.state_seq,
             "books": {s: b.resting_orders() for s, b in self.books.items()},
             "orders": [o.row() for o in self.orders.values()],
             "by_clordid": [[b, c, oid] for (b, c), oid in self.by_clordid.items()],
@@ -927,6 +988,7 @@ class Engine:
         self.next_order_id, self.next_exec_id, self.next_trade_id = snap["counters"]
         self.state = {s: TradingState(v) for s, v in snap["state"].items()}
         self.state_reason.update(snap.get("state_reason", {}))     # older snapshots: none
+        self.state_seq.update(snap.get("state_seq", {}))
         for symbol, resting in snap["books"].items():
             book = self.books[symbol]
             # Re-entered best first and in FIFO order: the same queues, nothing crosses.
