@@ -14,7 +14,8 @@ import time
 from datetime import datetime, timezone
 
 from matching._core import Book
-from matching.engine import _JOURNAL_ENCODER, Engine, JournalEntry
+from matching.engine import _JOURNAL_ENCODER, Engine
+from matching.messages import JournalEntry
 from matching.instruments import Registry
 from matching.journal import Journal
 from matching.ledger import CASH, Ledger

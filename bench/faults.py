@@ -41,7 +41,8 @@ from feeds.broker import _accepts, _free_port, find_mosquitto
 from feeds.client import BrokerClient, RequestTimeout
 from feeds.cli import DEMO_BROKERS, demo_ledger
 from feeds.gateway import Gateway
-from matching.engine import Engine, JournalEntry
+from matching.engine import Engine
+from matching.messages import JournalEntry
 from matching.instruments import Registry
 from matching.journal import SNAP, Journal, read_journal
 from matching.ledger import CASH, Ledger
@@ -395,7 +396,7 @@ def verify(data: str | os.PathLike, load: Load | None = None, *,
         acked = {k: r for k, r in load.answers.items() if r.exec_type != "rejected"
                  or not r.exec_id.startswith("R")}
         lost_acks = [k for k, r in acked.items()
-                     if (r.exec_id, r.cl_ord_id) not in by_exec or k not in recovered.outcomes]
+                     if (r.exec_id, r.cl_ord_id) not in by_exec or k not in recovered.clordids.outcomes]
         # Reports a client received that the journal does not reproduce exactly.
         lost_reports = [(b, r.exec_id) for b, r in seen if r.exec_id.startswith("E") and (
             (r.exec_id, r.cl_ord_id) not in by_exec
@@ -641,8 +642,8 @@ def _recover_acked(data: Path, acked: dict) -> tuple[Engine, list]:
     does not hold with their original report are the lost ones."""
     recovered = Engine.recover(REG, snapshot_dir=data / "snapshots",
                                journal_path=data / "journal.log", clock=time.time_ns)
-    lost = [k for k, r in acked.items() if k not in recovered.outcomes
-            or recovered.outcomes[k][0].exec_id != r.exec_id]
+    lost = [k for k, r in acked.items() if k not in recovered.clordids.outcomes
+            or recovered.clordids.outcomes[k][0].exec_id != r.exec_id]
     return recovered, lost
 
 

@@ -55,7 +55,7 @@ def invariants(eng, totals) -> list[str]:
 def step(eng, broker: str, payload) -> tuple[str, str | None, list[str], bool]:
     """One input the gateway's way; ``(kind, reject reason, violations, unchanged-checked)``."""
     before, totals = frozen(eng), eng.ledger.totals()
-    seq, exec_id, order_id = eng.seq, eng.next_exec_id, eng.next_order_id
+    seq, exec_id, order_id = eng.seq, eng.reports.next_exec_id, eng.next_order_id
     bad: list[str] = []
     msg = decode_order_message(payload)
     if isinstance(msg, DecodeError):
@@ -67,18 +67,18 @@ def step(eng, broker: str, payload) -> tuple[str, str | None, list[str], bool]:
         if len(out.reports) != 1 or out.reports[0][0] != broker or \
                 out.reports[0][1].exec_type != "rejected" or not out.reports[0][1].text:
             bad.append("refused payload without exactly one Rejected report")
-        if (eng.seq, eng.next_exec_id, eng.next_order_id) != (seq, exec_id, order_id):
+        if (eng.seq, eng.reports.next_exec_id, eng.next_order_id) != (seq, exec_id, order_id):
             bad.append("a refused payload moved the counters")
         if frozen(eng) != before:
             bad.append("a refused payload changed the state")
         return "refused", msg.reason, bad + invariants(eng, totals), True
-    resend = (broker, msg.cl_ord_id) in eng.outcomes
+    resend = (broker, msg.cl_ord_id) in eng.clordids.outcomes
     out = eng.submit(broker, msg)
     if not out.reports:
         bad.append("an input without a report")
     if resend:
         want = [(broker, msgspec.structs.replace(r, poss_resend=True))
-                for r in eng.outcomes[(broker, msg.cl_ord_id)]]
+                for r in eng.clordids.outcomes[(broker, msg.cl_ord_id)]]
         if not out.replayed or out.reports != want:
             bad.append("a resend did not replay the original outcome")
         if eng.seq != seq or frozen(eng) != before:
@@ -167,8 +167,8 @@ def campaign(seconds: float = 30, seed: int = 0) -> dict:
             category = "engine_direct"
             broker, msg = fuzzgen.engine_direct(r)
             count(tried, category)
-            totals, before, exec_id = api_eng.ledger.totals(), frozen(api_eng), api_eng.next_exec_id
-            resend = (broker, msg.cl_ord_id) in api_eng.outcomes
+            totals, before, exec_id = api_eng.ledger.totals(), frozen(api_eng), api_eng.reports.next_exec_id
+            resend = (broker, msg.cl_ord_id) in api_eng.clordids.outcomes
             try:
                 out = api_eng.submit(broker, msg)
             except Exception as exc:                      # noqa: BLE001 - counted
@@ -189,7 +189,7 @@ def campaign(seconds: float = 30, seed: int = 0) -> dict:
                     unchanged["passed" if ok else "failed"] += 1
                     if not ok:
                         problems.append("a rejected API input changed the state")
-                    if api_eng.next_exec_id != exec_id + 1:
+                    if api_eng.reports.next_exec_id != exec_id + 1:
                         problems.append("exec id moved by more than one for a reject")
                 else:
                     count(outcomes, "accepted")

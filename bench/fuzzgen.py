@@ -79,10 +79,10 @@ def frozen(eng: Engine, ignore: tuple[str, str] | None = None) -> tuple:
     (seq, exec id, order id), plus the ClOrdID index (less ``ignore``)."""
     return (
         eng.next_trade_id,
-        sorted((s, st_.value) for s, st_ in eng.state.items()),
+        sorted((s, st_.value) for s, st_ in eng.session.state.items()),
         sorted((s, b.resting_orders()) for s, b in eng.books.items()),
         [eng.orders[oid].row() for oid in sorted(eng.orders)],
-        sorted(kv for kv in eng.by_clordid.items() if kv[0] != ignore),
+        sorted(kv for kv in eng.clordids.orders.items() if kv[0] != ignore),
         eng.ledger.state_digest(),
     )
 

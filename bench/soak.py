@@ -302,7 +302,7 @@ async def _soak(seconds: float, rate: int, window: float, seed: int, progress,
                 break
             # This process: engine, gateway and journal; sampled as the window closes.
             item.update(rss_mb=round(rss_kb() / 1024, 1), live_orders=len(engine.orders),
-                        clordid_index=len(engine.by_clordid), resend_cache=len(engine.outcomes),
+                        clordid_index=len(engine.clordids.orders), resend_cache=len(engine.clordids.outcomes),
                         journal_mb=round(journal.path.stat().st_size / 2**20, 2),
                         **pauses.take())
             if census:

@@ -10,7 +10,6 @@ in ``--data``: the journal and snapshots; a restart recovers from them.
 from __future__ import annotations
 
 import argparse
-from collections import deque
 import asyncio
 import logging
 import signal
@@ -20,9 +19,11 @@ from pathlib import Path
 
 from feeds.broker import EmbeddedBroker, parse_broker_url
 from feeds.gateway import Gateway
-from matching.engine import SESSION_ACTIONS, Engine
+from matching.engine import Engine
+from matching.session import SESSION_ACTIONS
 from matching.instruments import Registry
-from matching.journal import Journal, latest_snapshot
+from matching import recovery
+from matching.journal import Journal
 from matching.ledger import CASH, Ledger
 
 log = logging.getLogger("tokenbook")
@@ -46,34 +47,17 @@ def demo_ledger(registry: Registry) -> Ledger:
     return led
 
 
-#: Inputs at the end of a recovered journal whose reports go out again (PossResend): the
-#: gateway publishes each cycle (<= 500 inputs) before taking the next, so a crash can
-#: leave at most the last cycle or two unpublished; this covers four.
-RESEND_TAIL = 2000
-
-
 def open_engine(args, registry: Registry) -> tuple[Engine, list]:
-    """Recover from ``args.data`` if it holds a snapshot, else start fresh and snapshot.
-    Also returns the outcomes of the last replayed inputs, for the gateway to resend."""
-    data = Path(args.data)
-    data.mkdir(parents=True, exist_ok=True)
-    snaps, journal_path = data / "snapshots", data / "journal.log"
-    journal = Journal(journal_path, fsync=args.fsync)
-    if latest_snapshot(snaps) is not None:
-        tail: deque = deque(maxlen=RESEND_TAIL)
-        engine = Engine.recover(registry, snapshot_dir=snaps, journal_path=journal_path,
-                                clock=time.time_ns, journal=journal, on_outcome=tail.append)
-        log.info("recovered to sequence %d (state %s); resending the reports of the last "
-                 "%d inputs", engine.seq, engine.state_hash()[:16], len(tail))
-        return engine, list(tail)
-    ledger = Ledger()
-    if args.accounts:
+    """The engine of ``args.data`` (recovered, or a new venue with ``--accounts`` or the
+    demo ledger), and the outcomes of the last replayed inputs for the gateway to resend."""
+    def new_ledger() -> Ledger:
+        if not args.accounts:
+            return demo_ledger(registry)
+        ledger = Ledger()
         ledger.load(args.accounts)
-    else:
-        ledger = demo_ledger(registry)
-    engine = Engine(registry, ledger, clock=time.time_ns, journal=journal)
-    engine.write_snapshot(snaps)
-    return engine, []
+        return ledger
+    return recovery.open_engine(Engine, args.data, registry, new_ledger=new_ledger,
+                                fsync=args.fsync)
 
 
 async def serve(args) -> int:

@@ -33,7 +33,7 @@ from typing import Any, Literal, Optional
 
 import msgspec
 
-from matching.engine import TradePrint
+from matching.outputs import TradePrint
 from matching.messages import (
     ExecutionReport, NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest,
     OrderMessage,

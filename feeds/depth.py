@@ -7,7 +7,7 @@ sequence it is valid at, so a subscriber that sees a gap resyncs from it.
 from __future__ import annotations
 
 from feeds.codec import BBO, DepthSnapshot, DepthUpdate
-from matching.engine import LevelChange
+from matching.outputs import LevelChange
 
 
 class DepthBook:

@@ -42,7 +42,8 @@ from feeds.codec import (
 )
 from feeds.depth import DepthBook
 from matching._gc import untracked
-from matching.engine import Engine, LevelChange, Outcome
+from matching.engine import Engine
+from matching.outputs import LevelChange, Outcome
 from matching.journal import JournalError
 from matching.schedule import SessionSchedule
 
@@ -149,7 +150,6 @@ class Gateway:
         # Operator replies of this cycle, sent once its journal commit returned; the
         # sequence number that last set each instrument's state.
         self._admin_replies: list[AdminReply] = []
-        self._state_seq = {s: 0 for s in engine.instruments}
         # The trading day's timetable (None: the session is only what operators say). Each
         # boundary passed becomes an operator input; _schedule_mark is the time up to
         # which they were applied (None until the first cycle catches up).
@@ -385,7 +385,7 @@ class Gateway:
         wanted = self.cancel_on_disconnect == "*" or broker in self.cancel_on_disconnect
         if not (gone and wanted and topics.valid_name(broker)):
             return None
-        if not any(o.broker == broker for o in self.engine.orders.values()):
+        if not self.engine.has_live_orders(broker):
             return None
         log.warning("broker %s disconnected: cancelling its live orders", broker)
         return self.engine.admin("cancel_broker", broker=broker, reason="disconnected")
@@ -411,17 +411,13 @@ class Gateway:
         """Journal and apply one session action (an operator's, or the schedule's); its
         reply goes to the admin replies topic after the commit."""
         reply = AdminReply(request_id, False, "", action, symbol)
-        before = self.engine.seq
         out = self.engine.admin(action, symbol, reason)
-        if self.engine.seq == before:                 # the journal refused it
-            reply.text = ("refused: the engine cannot persist inputs: "
-                          f"{getattr(self.engine.journal, 'failed', None)}")
+        if not out.sequenced:                         # an illegal transition, or no journal
+            reply.text = f"refused: {out.refused}"
         else:
             reply.accepted, reply.seq = True, self.engine.seq
             reply.text = (f"{action} {symbol or 'every instrument'}"
                           f"{f' ({reason})' if reason else ''}")
-            for s in [symbol] if symbol else self.engine.instruments:
-                self._state_seq[s] = self.engine.seq
             log.warning("%s: %s at sequence %d", request_id if request_id == "schedule"
                         else "operator", reply.text, reply.seq)
         self._admin_replies.append(reply)
@@ -440,8 +436,8 @@ class Gateway:
         return self.schedule.catch_up(self.engine.now, now_ns)
 
     def _trading_status(self, symbol: str) -> TradingStatus:
-        return TradingStatus(symbol, self.engine.state[symbol].value,
-                             self.engine.state_reason[symbol], self._state_seq[symbol])
+        status = self.engine.trading_status(symbol)
+        return TradingStatus(symbol, status.state, status.reason, status.seq)
 
     def _stage_admin(self, durable: bool) -> None:
         """Operator replies of the cycle, and the new trading states they made."""
@@ -508,7 +504,7 @@ class Gateway:
         if self.hold_reports <= 0:
             return
         brokers = {s.broker for s in self._outbox if s.broker}
-        brokers.update(o.broker for o in self.engine.orders.values())
+        brokers.update(self.engine.brokers_with_live_orders())
         brokers.update(self._held)
         for b in brokers:
             self._held.setdefault(b, deque())

@@ -3,6 +3,17 @@
 
 matching/economics.py is the source of truth and still runs uncompiled."""
 
+cdef class FillEconomics:
+    cdef public str price
+    cdef public str qty
+    cdef public object accrued_per_100
+    cdef public object accrued_cash
+    cdef public str settlement_cash
+    cdef public object settlement_amount
+    cdef public object yield_pct
+    cdef public object settle_date
+
+
 cdef class Economics:
     cdef public object inst
     cdef public bint debt
@@ -18,8 +29,7 @@ cdef class Economics:
     cdef public bint _avg_int
 
     cpdef worst_case_cash(self, ticks, lots)
-    cpdef of_fill(self, ticks, lots, now_ns)
-    cpdef tuple fill_parts(self, ticks, lots, now_ns)
+    cpdef FillEconomics of_fill(self, ticks, lots, now_ns)
     cpdef _fill_terms(self, ticks, settle)
     cpdef avg_px(self, cum_value_ticks, cum_lots)
 

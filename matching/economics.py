@@ -6,10 +6,11 @@ settlement date repeat, so their yield (a bisection for bonds) is cached.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal, localcontext
 from fractions import Fraction
+
+import cython
 
 from matching import fixed_income as fi
 from matching.instruments import Instrument
@@ -19,16 +20,36 @@ __all__ = ["Economics", "FillEconomics"]
 NS = 1_000_000_000
 
 
-@dataclass(frozen=True)
+@cython.cclass
 class FillEconomics:
-    price: str                 # clean price, decimal
-    qty: str                   # tokens, decimal
-    accrued_per_100: str | None
-    accrued_cash: str | None   # cash of the accrued part of this fill
-    settlement_cash: str       # cash of the fill, decimal in the cash token
-    settlement_amount: int     # the same in minor units: what the ledger moves
-    yield_pct: str | None      # the fill's yield in percent (bills and bonds)
-    settle_date: date
+    """The decimals and cash of one fill: what its two execution reports and its
+    settlement carry. Compiled, an extension type with C slots (economics.pxd): one is
+    made per fill."""
+    __slots__ = ("price", "qty", "accrued_per_100", "accrued_cash", "settlement_cash",
+                 "settlement_amount", "yield_pct", "settle_date")
+
+    def __init__(self, price: str, qty: str, accrued_per_100: str | None,
+                 accrued_cash: str | None, settlement_cash: str, settlement_amount: int,
+                 yield_pct: str | None, settle_date: date):
+        self.price = price                      # clean price, decimal
+        self.qty = qty                          # tokens, decimal
+        self.accrued_per_100 = accrued_per_100
+        self.accrued_cash = accrued_cash        # cash of the accrued part of this fill
+        self.settlement_cash = settlement_cash  # cash of the fill, decimal in the cash token
+        self.settlement_amount = settlement_amount  # the same in minor units: the ledger's
+        self.yield_pct = yield_pct              # the fill's yield in percent (debt only)
+        self.settle_date = settle_date
+
+    def _row(self) -> tuple:
+        return (self.price, self.qty, self.accrued_per_100, self.accrued_cash,
+                self.settlement_cash, self.settlement_amount, self.yield_pct,
+                self.settle_date)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and self._row() == other._row()
+
+    def __repr__(self) -> str:
+        return f"FillEconomics{self._row()!r}"
 
 
 def trade_date(now_ns: int) -> date:
@@ -116,16 +137,8 @@ class Economics:
         return terms
 
     def of_fill(self, ticks: int, lots: int, now_ns: int) -> FillEconomics:
-        """The decimals and cash of one fill; equal to fixed_income.trade_economics."""
-        price, qty, acc100, acc_cash, cash, amount, yld, settle = self.fill_parts(
-            ticks, lots, now_ns)
-        return FillEconomics(
-            price=price, qty=qty, accrued_per_100=acc100, accrued_cash=acc_cash,
-            settlement_cash=cash, settlement_amount=amount, yield_pct=yld, settle_date=settle)
-
-    def fill_parts(self, ticks: int, lots: int, now_ns: int) -> tuple:
-        """``of_fill``'s fields as a tuple in its field order (the engine's per-fill call:
-        no dataclass to build)."""
+        """The decimals and cash of one fill at ``ticks`` x ``lots`` traded at ``now_ns``;
+        equal to fixed_income.trade_economics (the engine's per-fill call)."""
         if type(now_ns) is int:
             day = now_ns // _DAY_NS
             if day == self._settle_day:
@@ -138,9 +151,10 @@ class Economics:
         price, acc100, cash, acc, yld = self._fill_terms(ticks, settle)
         amount = _half_even(lots * cash[0], cash[1])
         places = self._cash_places
-        return (price, _qty_str(self.inst, lots, self._token_places), acc100,
-                (None if acc is None else _cash_str(_half_even(lots * acc[0], acc[1]), places)),
-                _cash_str(amount, places), amount, yld, settle)
+        return FillEconomics(
+            price, _qty_str(self.inst, lots, self._token_places), acc100,
+            None if acc is None else _cash_str(_half_even(lots * acc[0], acc[1]), places),
+            _cash_str(amount, places), amount, yld, settle)
 
     def worst_case_cash(self, ticks: int, lots: int) -> int:
         """Cash a buy of ``lots`` at ``ticks`` or better can ever need, in minor units.

@@ -12,8 +12,11 @@ cdef class Ledger:
     cdef public dict reservations
     cdef public set whitelisted
 
-    cpdef _reserve(self, account_id, asset, amount, ref, bint is_cash)
+    cpdef broker_of(self, account_id)
+    cpdef eligibility_of(self, account_id)
+    cpdef bint may_trade(self, account_id, symbol)
+    cpdef hold(self, account_id, asset, amount, ref, bint is_cash)
     cpdef release(self, ref, amount=*)
     cdef _take(self, ref, amount)
-    cpdef _settle(self, buyer, seller, symbol, lots, cash_amount, buyer_ref, seller_ref,
-                  fee_buyer, fee_seller, fee_account, cash_asset)
+    cpdef settle(self, buyer, seller, symbol, lots, cash_amount, buyer_ref, seller_ref,
+                 fee_buyer, fee_seller, fee_account, cash_asset)

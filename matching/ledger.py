@@ -183,13 +183,16 @@ class Ledger:
     # ------------------------------------------------------------------ reservations
     def reserve_cash(self, account_id: int, amount: int, ref: int, *, asset: str = CASH) -> None:
         """Hold ``amount`` cash for order ``ref``; ``InsufficientCash`` if not available."""
-        self._reserve(account_id, asset, amount, ref, True)
+        self.hold(account_id, asset, amount, ref, True)
 
     def reserve_tokens(self, account_id: int, symbol: str, lots: int, ref: int) -> None:
         """Hold ``lots`` of ``symbol`` for order ``ref``; ``InsufficientTokens`` if not available."""
-        self._reserve(account_id, _asset(symbol, "symbol"), lots, ref, False)
+        self.hold(account_id, _asset(symbol, "symbol"), lots, ref, False)
 
-    def _reserve(self, account_id: int, asset: str, amount: int, ref: int, is_cash: bool) -> None:
+    def hold(self, account_id: int, asset: str, amount: int, ref: int, is_cash: bool) -> None:
+        """Reserve ``amount`` of ``asset`` for ``ref``: reserve_cash / reserve_tokens with
+        every argument positional (the engine's per-order C call); ``is_cash`` picks which
+        error a shortfall raises."""
         # The checks of _account/_asset/_amount/_int, inlined for the exact types (the
         # engine's case); anything else goes through the helpers, which raise as before.
         if type(account_id) is not int:
@@ -264,10 +267,10 @@ class Ledger:
         both fees. What the refs still hold afterwards stays reserved. Every check comes
         first; if one fails nothing moves.
         """
-        self._settle(buyer, seller, symbol, lots, cash_amount, buyer_ref, seller_ref,
-                     fee_buyer, fee_seller, fee_account, cash_asset)
+        self.settle(buyer, seller, symbol, lots, cash_amount, buyer_ref, seller_ref,
+                    fee_buyer, fee_seller, fee_account, cash_asset)
 
-    def _settle(self, buyer: int, seller: int, symbol: str, lots: int, cash_amount: int,
+    def settle(self, buyer: int, seller: int, symbol: str, lots: int, cash_amount: int,
                 buyer_ref: int, seller_ref: int, fee_buyer: int, fee_seller: int,
                 fee_account: int | None, cash_asset: str) -> None:
         """settle_trade with every argument positional (the engine's per-fill C call)."""

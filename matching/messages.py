@@ -12,7 +12,7 @@ import msgspec
 
 __all__ = [
     "NewOrderSingle", "OrderCancelRequest", "OrderCancelReplaceRequest", "OrderMessage",
-    "ExecutionReport", "SideName", "OrdTypeName", "TifName", "StpName", "ExecTypeName",
+    "ExecutionReport", "Admin", "JournalEntry", "SideName", "OrdTypeName", "TifName", "StpName", "ExecTypeName",
     "OrdStatusName",
 ]
 
@@ -96,3 +96,20 @@ class ExecutionReport(msgspec.Struct, tag_field="msg", tag="exec_report", omit_d
     ord_rej_reason: Optional[str] = None     # 103 (reason code name)
     text: Optional[str] = None               # 58, why, in words
     poss_resend: bool = False                # 97: a replay of an earlier outcome
+
+
+class Admin(msgspec.Struct, tag_field="msg", tag="admin", forbid_unknown_fields=True):
+    """An operator input, journaled like orders: ``action`` in pre_open, open, halt, resume,
+    close, expire, or cancel_broker (every live order of ``broker``: cancel-on-disconnect)."""
+    action: str
+    symbol: str = ""
+    reason: str = ""
+    broker: str = ""
+
+
+class JournalEntry(msgspec.Struct, array_like=True):
+    """What the journal keeps of one accepted input: enough to replay it exactly."""
+    seq: int
+    time: int
+    broker: str
+    msg: Union[NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest, Admin]

@@ -416,12 +416,12 @@ def test_only_the_operator_can_halt_trading(broker, users, gateway):
         assert md.publish(topics.ADMIN, halt).value == NOT_AUTHORIZED
         assert allowed(a.publish(topics.orders(A), order("op1", 1)))
         _, rep = a.wait_message(report_for("op1"), "A's order taken while trading is open")
-        assert json.loads(rep)["exec_type"] == "new" and gateway.engine.state["TB3M"].value \
+        assert json.loads(rep)["exec_type"] == "new" and gateway.engine.session.state["TB3M"].value \
             == "continuous"
         # The operator may, and reads the engine's reply; brokers do not see the replies.
         assert allowed(op.publish(topics.ADMIN, halt))
         _, reply = op.wait_message(lambda t, p: t == topics.ADMIN_REPLIES, "the reply")
-        assert json.loads(reply)["accepted"] and gateway.engine.state["TB3M"].value == "halted"
+        assert json.loads(reply)["accepted"] and gateway.engine.session.state["TB3M"].value == "halted"
         # The operator places no orders.
         assert op.publish(topics.orders(OPERATOR_USER), order("op2", 1)).value == NOT_AUTHORIZED
         assert allowed(a.publish(topics.orders(A), order("op3", 1)))

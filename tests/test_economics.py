@@ -91,6 +91,6 @@ def test_avg_px_of_a_round_price_is_a_plain_decimal():
 
 @given(symbol=st.sampled_from(SYMBOLS), ticks=st.integers(1, 10**7), lots=st.integers(1, 10**9))
 def test_avg_px_of_whole_ticks_matches_the_engine_cache(symbol, ticks, lots):
-    from matching.engine import _Conversions
+    from matching.orders import Conversions
     inst = REG[symbol]
-    assert _Conversions(inst).avg(ticks) == Economics(inst).avg_px(ticks * lots, lots)
+    assert Conversions(inst).avg(ticks) == Economics(inst).avg_px(ticks * lots, lots)

@@ -110,7 +110,7 @@ def test_risk_rejects_carry_a_reason_and_change_nothing(eng, msg, reason):
     assert eng.ledger.reserved(1, CASH) == 0 and len(eng.books.get("TB3M", [])) == 0
     assert eng.state_hash() != before            # only the sequence number moved
     eng.seq -= 1
-    eng.next_exec_id -= 1
+    eng.reports.next_exec_id -= 1
     assert eng.state_hash() == before
 
 
@@ -146,12 +146,12 @@ def test_a_venue_close_ends_the_day_forgetting_finished_clordids_but_not_live_on
     eng.submit("alpha", new("bad", 1, "TB3M", "buy", "1", "1.000"))        # rejected
     eng.submit("alpha", OrderCancelReplaceRequest("gtc2", "gtc", "TB3M", "98.950", "2"))
     assert eng.admin("close", "TB6M").reports == []            # one book: same day
-    assert ("alpha", "gone") in eng.by_clordid
+    assert ("alpha", "gone") in eng.clordids.orders
     out = eng.admin("close")                                    # the venue: end of day
     assert reports(out) == [("alpha", "expired", "expired", "gone")]
-    assert sorted(eng.by_clordid) == [("alpha", "gtc"), ("alpha", "gtc2")]
-    assert sorted(eng.outcomes) == [("alpha", "gtc"), ("alpha", "gtc2")]
-    assert list(eng._outcome_order.values()) == [("alpha", "gtc"), ("alpha", "gtc2")]
+    assert sorted(eng.clordids.orders) == [("alpha", "gtc"), ("alpha", "gtc2")]
+    assert sorted(eng.clordids.outcomes) == [("alpha", "gtc"), ("alpha", "gtc2")]
+    assert list(eng.clordids._order.values()) == [("alpha", "gtc"), ("alpha", "gtc2")]
     eng.admin("open")
     # Next day: yesterday's finished ClOrdID names a new order; the GTC is still cancelable
     # by its latest ClOrdID, and a resend of its replace still gets the original answer.
@@ -337,11 +337,11 @@ def test_resends_past_the_window_never_make_a_second_order(tmp_path):
     eng.write_snapshot(tmp_path / "snaps")
     firsts = [eng.submit("alpha", new(f"w{i}", 1, "TB3M", "buy", "1", "99.000"))
               for i in range(10)]
-    assert len(eng.outcomes) == 4 and ("alpha", "w9") in eng.outcomes
+    assert len(eng.clordids.outcomes) == 4 and ("alpha", "w9") in eng.clordids.outcomes
     eng.commit()
     rec = Engine.recover(REG, snapshot_dir=tmp_path / "snaps",
                          journal_path=tmp_path / "journal.log", clock=Clock(), resend_window=4)
-    assert list(rec.outcomes) == list(eng.outcomes)
+    assert list(rec.clordids.outcomes) == list(eng.clordids.outcomes)
     for e in (eng, rec):
         live = len(e.orders)
         recent = e.submit("alpha", new("w9", 1, "TB3M", "buy", "1", "99.000"))
@@ -350,7 +350,7 @@ def test_resends_past_the_window_never_make_a_second_order(tmp_path):
         [(_, r)] = old.reports
         assert r.exec_type == "rejected" and r.ord_rej_reason == "DUPLICATE_CL_ORD_ID"
         assert len(e.orders) == live
-        assert len(e.outcomes) == 4
+        assert len(e.clordids.outcomes) == 4
 
 
 def test_the_clordid_and_resend_indexes_stay_out_of_the_collectors_walk(tmp_path):
@@ -371,11 +371,11 @@ def test_the_clordid_and_resend_indexes_stay_out_of_the_collectors_walk(tmp_path
     rec = Engine.recover(REG, snapshot_dir=tmp_path / "snaps",
                          journal_path=tmp_path / "journal.log", clock=Clock(), resend_window=6)
     for e in (eng, rec):
-        assert len(e.outcomes) == len(e._outcome_order) == 6
-        assert list(e.outcomes) == list(e._outcome_order.values())      # oldest first
-        for index in (e.by_clordid, e.outcomes, e._outcome_order):
+        assert len(e.clordids.outcomes) == len(e.clordids._order) == 6
+        assert list(e.clordids.outcomes) == list(e.clordids._order.values())      # oldest first
+        for index in (e.clordids.orders, e.clordids.outcomes, e.clordids._order):
             assert not gc.is_tracked(index)
-    assert list(rec.outcomes) == list(eng.outcomes)
+    assert list(rec.clordids.outcomes) == list(eng.clordids.outcomes)
 
 
 def test_a_tuple_holding_a_container_stays_tracked():

@@ -83,8 +83,8 @@ def through_gateway(eng: Engine, broker: str, payload) -> tuple[str, object, obj
     accepted, report the sender's acknowledgement.
     """
     before, totals = frozen(eng), eng.ledger.totals()
-    seq, exec_id, order_id = eng.seq, eng.next_exec_id, eng.next_order_id
-    outcomes = len(eng.outcomes)
+    seq, exec_id, order_id = eng.seq, eng.reports.next_exec_id, eng.next_order_id
+    outcomes = len(eng.clordids.outcomes)
     msg = decode_order_message(payload)
     if isinstance(msg, DecodeError):
         assert msg.reason in DECODE_REASONS and msg.text
@@ -95,19 +95,19 @@ def through_gateway(eng: Engine, broker: str, payload) -> tuple[str, object, obj
         assert (to, r.exec_type, r.ord_status, r.ord_rej_reason) == (
             broker, "rejected", "rejected", msg.reason)
         assert r.text and r.cl_ord_id == (msg.cl_ord_id or "")
-        assert (eng.seq, eng.next_exec_id, eng.next_order_id) == (seq, exec_id, order_id)
-        assert len(eng.outcomes) == outcomes           # not an input: nothing to resend
+        assert (eng.seq, eng.reports.next_exec_id, eng.next_order_id) == (seq, exec_id, order_id)
+        assert len(eng.clordids.outcomes) == outcomes           # not an input: nothing to resend
         assert frozen(eng) == before
         check_invariants(eng, totals)
         return "refused", msg, r
-    resend = (broker, msg.cl_ord_id) in eng.outcomes
+    resend = (broker, msg.cl_ord_id) in eng.clordids.outcomes
     out = eng.submit(broker, msg)
     assert out.reports, "an input without any report"
     if resend:
         assert out.replayed and out.reports == [
             (broker, msgspec.structs.replace(r, poss_resend=True))
-            for r in eng.outcomes[(broker, msg.cl_ord_id)]]
-        assert (eng.seq, eng.next_exec_id, eng.next_order_id) == (seq, exec_id, order_id)
+            for r in eng.clordids.outcomes[(broker, msg.cl_ord_id)]]
+        assert (eng.seq, eng.reports.next_exec_id, eng.next_order_id) == (seq, exec_id, order_id)
         assert frozen(eng) == before
         check_invariants(eng, totals)
         return "replayed", msg, out.reports[0][1] if out.reports else None
@@ -120,18 +120,18 @@ def through_gateway(eng: Engine, broker: str, payload) -> tuple[str, object, obj
     if r.exec_type == "rejected":
         assert out.reports == [(broker, r)] and not out.trades and not out.levels
         assert r.ord_rej_reason and r.text and r.ord_status == "rejected"
-        assert eng.next_exec_id == exec_id + 1
+        assert eng.reports.next_exec_id == exec_id + 1
         # A pre-trade reject takes no order id; a new order the book refused (post-only
         # IOC, ...) had taken one, and its ClOrdID stays used, like a filled order's.
         assert eng.next_order_id == order_id + (1 if r.order_id else 0)
         if r.order_id:
             assert isinstance(msg, NewOrderSingle)
-            assert eng.by_clordid[(broker, msg.cl_ord_id)] == int(r.order_id)
+            assert eng.clordids.orders[(broker, msg.cl_ord_id)] == int(r.order_id)
         assert frozen(eng, (broker, msg.cl_ord_id) if r.order_id else None) == before
         kind = "rejected"
     else:
         kind = "accepted"
-    assert list(eng.outcomes[(broker, msg.cl_ord_id)]) == [x for to, x in out.reports if to == broker]
+    assert list(eng.clordids.outcomes[(broker, msg.cl_ord_id)]) == [x for to, x in out.reports if to == broker]
     check_invariants(eng, totals)
     return kind, msg, r
 
@@ -566,8 +566,8 @@ def well_typed_messages():
 @given(st.sampled_from(BROKERS), well_typed_messages())
 def test_engine_submit_never_raises_on_well_typed_bad_content(broker, msg):
     eng = fresh_engine()
-    before, totals, exec_id = frozen(eng), eng.ledger.totals(), eng.next_exec_id
-    resend = (broker, msg.cl_ord_id) in eng.outcomes
+    before, totals, exec_id = frozen(eng), eng.ledger.totals(), eng.reports.next_exec_id
+    resend = (broker, msg.cl_ord_id) in eng.clordids.outcomes
     out = eng.submit(broker, msg)
     assert out.reports
     if not resend:
@@ -578,7 +578,7 @@ def test_engine_submit_never_raises_on_well_typed_bad_content(broker, msg):
             assert mine[0].ord_rej_reason and mine[0].text
             # As above: a book refusal (post-only market, ...) keeps its ClOrdID used.
             used = (broker, msg.cl_ord_id) if mine[0].order_id else None
-            assert eng.next_exec_id == exec_id + 1 and frozen(eng, used) == before
+            assert eng.reports.next_exec_id == exec_id + 1 and frozen(eng, used) == before
     check_invariants(eng, totals)
 
 

@@ -253,7 +253,7 @@ def test_halt_rejects_new_orders_with_the_reason_and_resume_reopens(mqtt):
         resumed = await next_on(client, topics.ADMIN_REPLIES)
         await client.publish(topics.orders("alpha"), order("h-o2", 1, "buy", "1", "99.000"), qos=1)
         taken = await next_on(client, topics.exec_reports("alpha"))
-        return reply, state, refused, resumed, taken, gw.engine.state["TB6M"].value
+        return reply, state, refused, resumed, taken, gw.engine.session.state["TB6M"].value
 
     reply, state, refused, resumed, taken, other = asyncio.run(with_gateway(mqtt, body))
     assert reply["request_id"] == "h1" and reply["accepted"] and reply["seq"] == 1
@@ -297,7 +297,7 @@ def test_bad_operator_commands_are_refused_and_journal_nothing(mqtt):
         for payload in bad:
             await client.publish(topics.ADMIN, payload, qos=1)
         replies = [await next_on(client, topics.ADMIN_REPLIES) for _ in bad]
-        return replies, gw.engine.seq, gw.stats.admin_refused, gw.engine.state["TB3M"].value
+        return replies, gw.engine.seq, gw.stats.admin_refused, gw.engine.session.state["TB3M"].value
 
     replies, seq, refused, state = asyncio.run(with_gateway(mqtt, body))
     assert [r["request_id"] for r in replies] == ["", "b2", "b3", "b4", "b5"]
@@ -317,7 +317,7 @@ def test_tokenbook_admin_prints_the_reply_and_exits_by_its_verdict(mqtt, capsys)
     async def body(client, gw):
         halted = await admin_cli("halt", "GOLD")
         unknown = await admin_cli("halt", "NOPE")
-        return halted, unknown, gw.engine.state["GOLD"].value, gw.engine.state_reason["GOLD"]
+        return halted, unknown, gw.engine.session.state["GOLD"].value, gw.engine.session.reason["GOLD"]
 
     halted, unknown, state, why = asyncio.run(with_gateway(mqtt, body))
     out = capsys.readouterr().out.splitlines()

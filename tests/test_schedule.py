@@ -5,7 +5,8 @@ import msgspec
 import pytest
 
 from feeds.gateway import Gateway
-from matching.engine import Engine, TradingState
+from matching.engine import Engine
+from matching.session import TradingState
 from matching.instruments import Registry
 from matching.journal import Journal, write_snapshot
 from matching.ledger import CASH, Ledger
@@ -99,12 +100,12 @@ def test_the_gateway_opens_and_closes_the_day_on_the_engines_clock():
     eng = Engine(REG, _ledger(), clock=clock)
     gw = Gateway(eng, "127.0.0.1", 1, schedule=SessionSchedule.parse("08:00-16:30"))
     gw._process([])
-    assert eng.state["TB3M"] is TradingState.CLOSED            # a new venue: Friday's close
+    assert eng.session.state["TB3M"] is TradingState.CLOSED            # a new venue: Friday's close
     assert eng.submit("alpha", _order("early", "day")).reports[0][1].ord_rej_reason == \
         "MARKET_NOT_OPEN"
     clock.set("2026-12-07 08:00")
     gw._process([])
-    assert eng.state["TB3M"] is TradingState.CONTINUOUS
+    assert eng.session.state["TB3M"] is TradingState.CONTINUOUS
     day = eng.submit("alpha", _order("d1", "day")).reports[0][1]
     gtc = eng.submit("alpha", _order("g1", "gtc")).reports[0][1]
     assert day.exec_type == gtc.exec_type == "new"
@@ -112,7 +113,7 @@ def test_the_gateway_opens_and_closes_the_day_on_the_engines_clock():
     seq = eng.seq
     gw._process([])
     assert eng.seq == seq + 1                                  # the close is one journaled input
-    assert eng.state["TB3M"] is TradingState.CLOSED
+    assert eng.session.state["TB3M"] is TradingState.CLOSED
     live = {o.cl_ord_id for o in eng.orders.values()}
     assert live == {"g1"}                                      # DAY expired, GTC kept
     replies = _replies(gw)
@@ -137,5 +138,5 @@ def test_a_close_missed_while_down_still_expires_day_orders(tmp_path):
     gw = Gateway(rec, "127.0.0.1", 1, schedule=SessionSchedule.parse("08:00-16:30"))
     gw._process([])
     assert not rec.orders                                      # Monday's close expired it
-    assert rec.state["TB3M"] is TradingState.CONTINUOUS        # Tuesday is open
+    assert rec.session.state["TB3M"] is TradingState.CONTINUOUS        # Tuesday is open
     assert [r["action"] for r in _replies(gw)] == ["close", "open"]

@@ -1,0 +1,126 @@
+"""Every reject and cancel code the venue sends, one StrEnum per layer, each code with a
+number in its layer's range and the text a broker reads.
+
+A code's value is its wire name (``ord_rej_reason`` or a cancel report's ``text``); its
+``number`` places it in a layer: 1-99 the book's rejects (the core's own codes), 101-199
+the book's cancel reasons (100 + the core's code), 201-299 the engine's pre-trade and
+input rejects, 301-399 the wire decoder's. A name used by two layers (INVALID_QUANTITY in
+the book and the engine, INVALID_FIELD in the engine and the codec) means the same rule
+broken, caught where it is first checkable. ``docs/engine-rules.md`` lists them all.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["BookReject", "BookCancel", "EngineReject", "DecodeReject", "Rejection",
+           "book_reject", "book_cancel", "LAYERS"]
+
+
+class _Code(StrEnum):
+    """A wire code: ``value`` is the name on the wire, ``number`` its place, ``text`` why."""
+    number: int
+    text: str
+
+    def __new__(cls, name: str, number: int, text: str) -> _Code:
+        member = str.__new__(cls, name)
+        member._value_ = name
+        member.number = number
+        member.text = text
+        return member
+
+
+class BookReject(_Code):
+    """A command the book refused whole (numbers are ``matching.constants.RejectReason``)."""
+    UNKNOWN_ORDER = "UNKNOWN_ORDER", 1, "no live order with that id on the book"
+    DUPLICATE_ORDER_ID = "DUPLICATE_ORDER_ID", 2, "the order id is already on the book"
+    INVALID_ORDER_ID = "INVALID_ORDER_ID", 3, "the order id is not a positive 63-bit number"
+    INVALID_QUANTITY = "INVALID_QUANTITY", 4, "the quantity is not a positive lot count"
+    PRICE_OUT_OF_RANGE = "PRICE_OUT_OF_RANGE", 5, "the price is off the book's tick ladder"
+    INVALID_SIDE = "INVALID_SIDE", 6, "the side is neither buy nor sell"
+    INVALID_ORDER_TYPE = "INVALID_ORDER_TYPE", 7, "the order type is not limit or market"
+    INVALID_TIME_IN_FORCE = "INVALID_TIME_IN_FORCE", 8, "the time in force is not known"
+    INVALID_EXPIRE_TIME = "INVALID_EXPIRE_TIME", 9, "a GTD order needs a positive expiry"
+    POST_ONLY_WOULD_TAKE = "POST_ONLY_WOULD_TAKE", 10, "a post-only order would have traded"
+    INVALID_POST_ONLY = "INVALID_POST_ONLY", 11, "post-only needs a resting limit order"
+    INVALID_MIN_QTY = "INVALID_MIN_QTY", 12, "min_qty is above the quantity"
+    INVALID_STP_MODE = "INVALID_STP_MODE", 13, "the self-trade prevention mode is not known"
+    INVALID_ACCOUNT = "INVALID_ACCOUNT", 14, "the account is not a 63-bit number"
+    UNKNOWN_COMMAND = "UNKNOWN_COMMAND", 15, "the book has no such command"
+    BOOK_FULL = "BOOK_FULL", 16, "the book's order pool is full"
+
+
+class BookCancel(_Code):
+    """Why the book took (part of) a live order off (numbers: 100 + ``CancelReason``)."""
+    USER = "USER", 101, "cancelled at the owner's request"
+    IOC_REMAINDER = "IOC_REMAINDER", 102, "the part of an IOC order that did not trade"
+    FOK_NOT_FILLED = "FOK_NOT_FILLED", 103, "a FOK order that could not trade in full"
+    MIN_QTY_NOT_MET = "MIN_QTY_NOT_MET", 104, "less than min_qty could trade at once"
+    MARKET_REMAINDER = "MARKET_REMAINDER", 105, "the part of a market order left at the band"
+    SELF_TRADE = "SELF_TRADE", 106, "it would have traded with its own account"
+    EXPIRED = "EXPIRED", 107, "its time in force ran out (DAY at the close, GTD at expiry)"
+
+
+class EngineReject(_Code):
+    """An input the engine refused before the book saw it (docs/engine-rules.md: the
+    checks in the order they run)."""
+    DUPLICATE_CL_ORD_ID = ("DUPLICATE_CL_ORD_ID", 201,
+                           "the ClOrdID was already used today by this broker")
+    UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL", 202, "the instrument is not listed"
+    MARKET_NOT_OPEN = "MARKET_NOT_OPEN", 203, "the instrument is not in continuous trading"
+    UNKNOWN_ACCOUNT = "UNKNOWN_ACCOUNT", 204, "the account does not belong to the broker"
+    NOT_WHITELISTED = "NOT_WHITELISTED", 205, "the account may not hold this token (KYC)"
+    NOT_ELIGIBLE = "NOT_ELIGIBLE", 206, "the instrument is not for this investor class"
+    INVALID_FIELD = "INVALID_FIELD", 207, "a field has a value FIX does not allow here"
+    INVALID_QUANTITY = "INVALID_QUANTITY", 208, "the quantity is not a whole number of lots"
+    BELOW_MIN_QTY = "BELOW_MIN_QTY", 209, "the quantity is below the instrument's minimum"
+    INVALID_MIN_QTY = "INVALID_MIN_QTY", 210, "min_qty is not a lot count up to the quantity"
+    MISSING_PRICE = "MISSING_PRICE", 211, "a limit order needs a price"
+    INVALID_PRICE = "INVALID_PRICE", 212, "the price is not on the instrument's tick"
+    OUTSIDE_PRICE_BAND = "OUTSIDE_PRICE_BAND", 213, "the price is outside the static band"
+    INVALID_EXPIRE_TIME = "INVALID_EXPIRE_TIME", 214, "GTD needs an expiry in the future"
+    INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS", 215, "not enough available cash to reserve"
+    INSUFFICIENT_TOKENS = "INSUFFICIENT_TOKENS", 216, "not enough available tokens to reserve"
+    UNKNOWN_ORDER = "UNKNOWN_ORDER", 217, "no live order with that OrigClOrdID and symbol"
+    NOT_REPLACEABLE = "NOT_REPLACEABLE", 218, "only resting limit orders can be replaced"
+    JOURNAL_UNAVAILABLE = ("JOURNAL_UNAVAILABLE", 219,
+                           "the engine cannot persist inputs, so it takes none")
+    ILLEGAL_TRANSITION = ("ILLEGAL_TRANSITION", 220,
+                          "the trading-state table does not allow that session action now")
+
+
+class DecodeReject(_Code):
+    """A message that never became an input: it did not decode (feeds/codec.py)."""
+    MESSAGE_TOO_LARGE = "MESSAGE_TOO_LARGE", 301, "the payload is over the size limit"
+    MALFORMED_JSON = "MALFORMED_JSON", 302, "the payload is not a JSON object"
+    INVALID_FIELD = "INVALID_FIELD", 303, "a field is missing, unknown or of the wrong type"
+    DECODER_FAULT = "DECODER_FAULT", 304, "the decoder failed on this payload (a venue bug)"
+
+
+#: Every layer, with its number range.
+LAYERS: tuple[tuple[type[_Code], range], ...] = (
+    (BookReject, range(1, 100)), (BookCancel, range(101, 200)),
+    (EngineReject, range(201, 300)), (DecodeReject, range(301, 400)),
+)
+
+_BOOK_REJECTS = {m.number: m for m in BookReject}
+_BOOK_CANCELS = {m.number - 100: m for m in BookCancel}
+
+
+def book_reject(code: int) -> BookReject:
+    """The wire code of a core reject code (``RejectReason``); KeyError for an unknown one."""
+    return _BOOK_REJECTS[code]
+
+
+def book_cancel(code: int) -> BookCancel:
+    """The wire code of a core cancel reason (``CancelReason``); KeyError for an unknown one."""
+    return _BOOK_CANCELS[code]
+
+
+class Rejection(Exception):
+    """An input refused before the book: ``reason`` is its code, ``text`` the why in words."""
+
+    def __init__(self, reason: str, text: str):
+        super().__init__(text)
+        self.reason = reason
+        self.text = text
+

@@ -1,0 +1,212 @@
+"""Pre-trade risk: every check an order or a replace passes before its book sees it.
+
+The checks run in the order ``docs/engine-rules.md`` lists; the first that fails raises
+``Rejection`` with its ``EngineReject`` code, and nothing has changed. The reservation
+(cash for a buy, tokens for a sell) is the last check of a new order, so an order id is
+used only by an order that passed all of them.
+"""
+from __future__ import annotations
+
+import cython
+
+from matching.clordid import ClOrdIdMemory
+from matching.constants import OrdType, Side, StpMode, TimeInForce
+from matching.economics import Economics
+from matching.errors import EngineReject as R
+from matching.errors import Rejection
+from matching.ledger import CASH, Ledger, LedgerError
+from matching.orders import Conversions, LiveOrder
+from matching.session import TradingSession
+
+__all__ = ["PreTradeRisk", "STP_MODES", "INT64_MAX"]
+
+INT64_MAX = 2**63 - 1
+#: Wire names of the self-trade prevention modes -> the book's codes.
+STP_MODES = {m.name.lower(): m for m in StpMode}
+_SIDE_CODES = {"buy": int(Side.BUY), "sell": int(Side.SELL)}
+_TIF_CODES = {"day": int(TimeInForce.DAY), "gtc": int(TimeInForce.GTC),
+              "ioc": int(TimeInForce.IOC), "fok": int(TimeInForce.FOK),
+              "gtd": int(TimeInForce.GTD)}
+_BUY = int(Side.BUY)
+_GTD = int(TimeInForce.GTD)
+_LIMIT_CODE = int(OrdType.LIMIT)
+_MARKET = int(OrdType.MARKET)
+# Plain str values of the codes (a StrEnum member is built once, compared as a str).
+_DUPLICATE, _UNKNOWN_SYMBOL = R.DUPLICATE_CL_ORD_ID.value, R.UNKNOWN_SYMBOL.value
+_UNKNOWN_ACCOUNT, _NOT_WHITELISTED = R.UNKNOWN_ACCOUNT.value, R.NOT_WHITELISTED.value
+_NOT_ELIGIBLE, _INVALID_FIELD = R.NOT_ELIGIBLE.value, R.INVALID_FIELD.value
+_INVALID_QUANTITY, _BELOW_MIN_QTY = R.INVALID_QUANTITY.value, R.BELOW_MIN_QTY.value
+_INVALID_MIN_QTY, _MISSING_PRICE = R.INVALID_MIN_QTY.value, R.MISSING_PRICE.value
+_OUTSIDE_BAND, _INVALID_EXPIRE = R.OUTSIDE_PRICE_BAND.value, R.INVALID_EXPIRE_TIME.value
+_FUNDS, _TOKENS = R.INSUFFICIENT_FUNDS.value, R.INSUFFICIENT_TOKENS.value
+_UNKNOWN_ORDER, _NOT_REPLACEABLE = R.UNKNOWN_ORDER.value, R.NOT_REPLACEABLE.value
+
+
+@cython.cclass
+class PreTradeRisk:
+    """The checks of one venue's instruments against its ledger, session and ClOrdIDs.
+
+    ``bands``: each instrument's static price band in ticks; ``conv``: its exact
+    wire-decimal conversions (memoised: prices and sizes repeat)."""
+
+    def __init__(self, instruments: dict, economics: dict, ledger: Ledger,
+                 session: TradingSession, clordids: ClOrdIdMemory):
+        self.instruments = instruments
+        self.economics = economics
+        self.ledger = ledger
+        self.session = session
+        self.clordids = clordids
+        self.bands = {s: i.band_ticks(i.reference_ticks()) for s, i in instruments.items()}
+        self.conv = {s: Conversions(i) for s, i in instruments.items()}
+
+    # ------------------------------------------------------------------ new order
+    def admit(self, broker: str, m, order_id: int, now: int) -> LiveOrder:
+        """Every check of a NewOrderSingle, in order; returns the order (id ``order_id``)
+        with its reservation taken."""
+        cl_ord_id = m.cl_ord_id
+        if self.clordids.used(broker, cl_ord_id):
+            raise Rejection(_DUPLICATE, f"ClOrdID {cl_ord_id!r} already used")
+        symbol = m.symbol
+        inst = self.instruments.get(symbol)
+        if inst is None:
+            raise Rejection(_UNKNOWN_SYMBOL, f"unknown instrument {symbol!r}")
+        self.session.require_open(symbol)
+        account = m.account
+        self._require_account(broker, account, inst)
+        side = _SIDE_CODES.get(m.side)
+        time_in_force, ord_type_name = m.time_in_force, m.ord_type
+        # The wire codec enforces these Literals; a direct API caller may not have.
+        if side is None or time_in_force not in _TIF_CODES or m.stp not in STP_MODES \
+                or ord_type_name not in ("limit", "market"):
+            raise Rejection(_INVALID_FIELD, "side, ord_type, time_in_force or stp is not "
+                            "one of the values FIX allows here")
+        conv: Conversions = self.conv[symbol]
+        qty = m.qty
+        lots = conv.lots.get(qty)
+        if lots is None:
+            lots = conv.to_lots(qty)
+        if lots > INT64_MAX:
+            raise Rejection(_INVALID_QUANTITY, f"quantity {qty} is beyond the book's "
+                            "64-bit lot count")
+        if lots < conv.min_order_lots:
+            raise Rejection(_BELOW_MIN_QTY, f"quantity {qty} is below the minimum "
+                            f"{inst.lots_to_qty(inst.min_order_lots)} of {symbol}")
+        min_qty = m.min_qty
+        if min_qty is not None and self.lots(symbol, min_qty) > lots:
+            raise Rejection(_INVALID_MIN_QTY, f"min_qty {min_qty} exceeds quantity {qty}")
+        band_lo, band_hi = self.bands[symbol]
+        if ord_type_name == "limit":
+            wire_price = m.price
+            if wire_price is None:
+                raise Rejection(_MISSING_PRICE, "a limit order needs a price")
+            price = conv.ticks.get(wire_price)
+            if price is None:
+                price = conv.to_ticks(wire_price)
+            if not band_lo <= price <= band_hi:
+                raise Rejection(_OUTSIDE_BAND, f"price {wire_price} is outside the band "
+                                f"{inst.ticks_to_price(band_lo)}..{inst.ticks_to_price(band_hi)}")
+            ord_type = _LIMIT_CODE
+        else:
+            # A market order is bounded by the band: it reserves and trades as if limited there.
+            price = band_hi if side == _BUY else band_lo
+            ord_type = _MARKET
+        tif = _TIF_CODES[time_in_force]
+        expire = 0
+        if tif == _GTD:
+            expire_time = m.expire_time
+            if expire_time is None or expire_time <= now:
+                raise Rejection(_INVALID_EXPIRE, "GTD needs an expire_time in the future")
+            if expire_time > INT64_MAX:
+                raise Rejection(_INVALID_EXPIRE, f"expire_time {expire_time} is beyond "
+                                "the book's 64-bit clock")
+            expire = expire_time
+        if side == _BUY:
+            economics: Economics = self.economics[symbol]
+            amount = economics.worst_case_cash(price, lots)
+            self._hold(account, CASH, amount, order_id, True)
+        else:
+            amount = lots
+            self._hold(account, symbol, amount, order_id, False)
+        return LiveOrder(order_id, broker, cl_ord_id, account, symbol, side, ord_type, price,
+                         lots, tif, expire, 0, 0, lots, amount)
+
+    def _require_account(self, broker: str, account, inst) -> None:
+        """The account is the broker's, whitelisted for the token (KYC) and of an investor
+        class the instrument is for."""
+        ledger = self.ledger
+        if ledger.broker_of(account) != broker:
+            raise Rejection(_UNKNOWN_ACCOUNT, f"account {account} does not belong to {broker}")
+        if not ledger.may_trade(account, inst.symbol):
+            raise Rejection(_NOT_WHITELISTED, f"account {account} is not whitelisted for "
+                            f"{inst.symbol}")
+        if ledger.eligibility_of(account) not in inst.eligibility:
+            raise Rejection(_NOT_ELIGIBLE, f"{inst.symbol} is for "
+                            f"{'/'.join(sorted(inst.eligibility))} investors only")
+
+    def _hold(self, account, asset: str, amount, ref, is_cash: bool) -> None:
+        """Reserve for order ``ref``; a shortfall becomes the order's Rejection."""
+        try:
+            self.ledger.hold(account, asset, amount, ref, is_cash)
+        except LedgerError as exc:
+            raise Rejection(_FUNDS if is_cash else _TOKENS, str(exc)) from None
+
+    # ------------------------------------------------------------------ cancel / replace
+    def find(self, broker: str, m, orders: dict) -> LiveOrder:
+        """The live order a cancel or replace names by OrigClOrdID, after its own ClOrdID
+        passed the duplicate check."""
+        if self.clordids.used(broker, m.cl_ord_id):
+            raise Rejection(_DUPLICATE, f"ClOrdID {m.cl_ord_id!r} already used")
+        oid = self.clordids.order_of(broker, m.orig_cl_ord_id)
+        o = orders.get(oid) if oid is not None else None
+        if o is None or o.symbol != m.symbol:
+            raise Rejection(_UNKNOWN_ORDER, f"no live order {m.orig_cl_ord_id!r} on {m.symbol}")
+        return o
+
+    def replace_terms(self, o: LiveOrder, m) -> tuple:
+        """The checks of a replace of ``o``; returns ``(price ticks, total lots, new
+        leaves)`` with any extra reservation the new terms need already taken."""
+        symbol = o.symbol
+        self.session.require_open(symbol)
+        inst = self.instruments[symbol]
+        price = self.ticks(symbol, m.price)
+        lo, hi = self.bands[symbol]
+        if not lo <= price <= hi:
+            raise Rejection(_OUTSIDE_BAND, f"price {m.price} is outside the band")
+        if o.ord_type != _LIMIT_CODE:
+            raise Rejection(_NOT_REPLACEABLE, "only resting limit orders can be replaced")
+        total = self.lots(symbol, m.qty)
+        new_leaves = total - o.cum_qty
+        if total > INT64_MAX:
+            raise Rejection(_INVALID_QUANTITY, f"quantity {m.qty} is beyond the book's "
+                            "64-bit lot count")
+        if new_leaves <= 0:
+            raise Rejection(_INVALID_QUANTITY, f"new quantity {m.qty} is not above the "
+                            f"filled {inst.lots_to_qty(o.cum_qty)}")
+        extra = self.need(o, price, new_leaves) - o.reserved
+        if extra > 0:
+            self._reserve_more(o, extra)
+        return price, total, new_leaves
+
+    def need(self, o: LiveOrder, price, leaves):
+        """What ``o`` must hold for ``leaves`` at ``price``: worst-case cash for a buy,
+        the lots for a sell."""
+        if o.side == _BUY:
+            economics: Economics = self.economics[o.symbol]
+            return economics.worst_case_cash(price, leaves)
+        return leaves
+
+    def _reserve_more(self, o: LiveOrder, amount) -> None:
+        is_cash = o.side == _BUY
+        self._hold(o.account, CASH if is_cash else o.symbol, amount, o.order_id, is_cash)
+        o.reserved += amount
+
+    # ------------------------------------------------------------------ conversions
+    def lots(self, symbol: str, qty: str):
+        conv: Conversions = self.conv[symbol]
+        lots = conv.lots.get(qty)
+        return lots if lots is not None else conv.to_lots(qty)
+
+    def ticks(self, symbol: str, price: str):
+        conv: Conversions = self.conv[symbol]
+        ticks = conv.ticks.get(price)
+        return ticks if ticks is not None else conv.to_ticks(price)

@@ -1,0 +1,52 @@
+"""One set of reject and cancel codes: each in its layer's range, named as on the wire,
+the book's numbered as the core's, and every code the venue sends is listed."""
+import re
+from pathlib import Path
+
+from matching.constants import CancelReason, RejectReason
+from matching.errors import LAYERS, BookCancel, BookReject, DecodeReject, EngineReject
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_code_is_named_as_on_the_wire_and_in_its_layer_range():
+    for layer, numbers in LAYERS:
+        seen = set()
+        for code in layer:
+            assert code.value == code.name and str(code) == code.name
+            assert code.number in numbers and code.number not in seen
+            assert code.text and code.text == code.text.strip()
+            seen.add(code.number)
+
+
+def test_book_codes_are_the_cores_codes():
+    assert {m.name: m.number for m in BookReject} == {m.name: int(m) for m in RejectReason}
+    assert {m.name: m.number - 100 for m in BookCancel} == {
+        m.name: int(m) for m in CancelReason}
+
+
+def test_the_codec_sends_only_decode_codes():
+    from feeds.codec import DECODE_REASONS
+    assert set(DECODE_REASONS) == {m.value for m in DecodeReject}
+
+
+def test_the_engine_names_no_code_outside_the_enums():
+    """Every upper-case reason literal in matching/ is one of the listed codes."""
+    known = {m.value for layer, _ in LAYERS for m in layer}
+    found = set()
+    for path in (ROOT / "matching").glob("*.py"):
+        text = path.read_text()
+        found |= set(re.findall(r'Rejection\(\s*"([A-Z_]+)"', text))
+    assert found <= known, found - known
+
+
+def test_every_code_is_documented():
+    doc = (ROOT / "docs" / "engine-rules.md").read_text()
+    missing = [m.value for layer, _ in LAYERS for m in layer if f"`{m.value}`" not in doc]
+    assert not missing, missing
+
+
+def test_a_code_compares_equal_to_its_wire_name():
+    assert EngineReject.MARKET_NOT_OPEN == "MARKET_NOT_OPEN"
+    assert {"MARKET_NOT_OPEN": 1}[EngineReject.MARKET_NOT_OPEN] == 1
+
