@@ -164,6 +164,14 @@ def coupon_dates(issue: date, maturity: date, frequency: int) -> list[date]:
     return out[::-1]
 
 
+def _notional_start(maturity: date, frequency: int, n_coupons: int) -> date:
+    """The start of the first coupon period, counted back from maturity like every coupon
+    date (ICMA Rule 251: periods run back from maturity, the end-of-month rule applying
+    only when maturity is a month end). Stepping back from the first coupon instead would
+    roll a non-month-end bond's 28 February to 31 August, after its issue date."""
+    return add_months(maturity, -(12 // frequency) * n_coupons, eom=True)
+
+
 def previous_and_next_coupon(issue: date, maturity: date, frequency: int,
                              settle: date) -> tuple[date, date]:
     """The regular coupon period holding ``settle``: (previous coupon, next coupon).
@@ -174,7 +182,7 @@ def previous_and_next_coupon(issue: date, maturity: date, frequency: int,
     if not issue <= settle < maturity:
         raise ValueError(f"settlement {settle} is outside the bond's life {issue}..{maturity}")
     dates = coupon_dates(issue, maturity, frequency)
-    prev = add_months(dates[0], -(12 // frequency), eom=True)
+    prev = _notional_start(maturity, frequency, len(dates))
     for d in dates:
         if settle < d:
             return prev, d
@@ -188,7 +196,7 @@ def coupon_amounts(coupon_rate, frequency: int, issue: date, maturity: date,
     c = _exact(coupon_rate, "coupon_rate")
     dates = coupon_dates(issue, maturity, frequency)
     out = [(d, 100 * c / frequency) for d in dates]
-    notional = add_months(dates[0], -(12 // frequency), eom=True)
+    notional = _notional_start(maturity, frequency, len(dates))
     if notional < issue:          # short first period
         frac = day_count_fraction(issue, dates[0], convention, (notional, dates[0]), frequency)
         out[0] = (dates[0], 100 * c * frac)

@@ -377,3 +377,14 @@ def test_settlement_is_the_exact_amount_rounded_once(symbol, dticks, lots, day):
     exact *= 10 ** inst.cash_decimals
     assert abs(e.settlement_amount - exact) <= F(1, 2)
     assert e.settlement_amount == round(exact)
+
+
+def test_a_february_coupon_does_not_roll_the_first_period_past_issue():
+    """Maturity 28 Aug: the coupon before it is 28 Feb (a month end), but the period
+    before that starts 28 Aug (counted back from maturity), not 31 Aug: settling on the
+    issue date accrues nothing, never a negative amount."""
+    issue, maturity = date(2026, 8, 28), date(2027, 8, 28)
+    assert fi.previous_and_next_coupon(issue, maturity, 2, issue) == (
+        date(2026, 8, 28), date(2027, 2, 28))
+    assert fi.accrued_interest_exact(D(1), 2, issue, maturity, issue) == 0
+    assert fi.accrued_interest_exact(D(1), 2, issue, maturity, date(2026, 8, 29)) > 0
