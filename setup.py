@@ -45,7 +45,7 @@ cythonize(
 # The engine's modules: pure Python compiled as is. Annotations stay documentation
 # (annotation_typing off); the C types come from the .pxd files beside them only.
 PURE = ["engine", "ledger", "economics", "journal", "outputs", "orders", "clordid", "session",
-        "expiry", "reports", "risk"]
+        "expiry", "reports", "risk", "executions"]
 pure_exts = cythonize(
     [Extension(f"matching.{m}", [f"matching/{m}.py"], extra_compile_args=cflags)
      for m in PURE],

@@ -78,7 +78,7 @@ def frozen(eng: Engine, ignore: tuple[str, str] | None = None) -> tuple:
     """What a rejected input must not change: everything in state_hash but the counters
     (seq, exec id, order id), plus the ClOrdID index (less ``ignore``)."""
     return (
-        eng.next_trade_id,
+        eng.executions.next_trade_id,
         sorted((s, st_.value) for s, st_ in eng.session.state.items()),
         sorted((s, b.resting_orders()) for s, b in eng.books.items()),
         [eng.orders[oid].row() for oid in sorted(eng.orders)],

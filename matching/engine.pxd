@@ -9,23 +9,20 @@ public (readable and assignable from Python).
 cimport cython
 
 from matching.clordid cimport ClOrdIdMemory
-from matching.economics cimport Economics, FillEconomics
+from matching.executions cimport Executions
 from matching.expiry cimport ExpiryIndex
 from matching.ledger cimport Ledger
-from matching.orders cimport Conversions, LiveOrder
+from matching.orders cimport LiveOrder
 from matching.outputs cimport Outcome, new_outcome
 from matching.reports cimport ReportBuilder
 from matching.risk cimport PreTradeRisk
 from matching.session cimport TradingSession
 
 # Module constants of the hot path as C values (the .py assigns them as usual).
-cdef long long _BUY, _LIMIT, _MARKET, _IOC, _FOK, _DAY, _GTD
-cdef long long _EV_LEVEL, _EV_ACCEPTED, _EV_TRADE, _EV_CANCELLED, _EV_EXPIRED
-cdef long long _EV_DECREMENTED, _EV_AMENDED, _EV_REJECTED
-cdef Py_ssize_t _TYPE, _SIDE, _REASON, _ORDER_ID, _OTHER_ID, _PRICE, _QTY, _LEAVES
-cdef dict _SIDE_NAMES, _CANCEL_NAMES, _REJECT_NAMES
+cdef long long _LIMIT, _MARKET, _IOC, _FOK, _DAY, _GTD, _EV_REJECTED
+cdef Py_ssize_t _TYPE, _REASON
+cdef dict _REJECT_NAMES
 
-cdef str _cancel_name(code)
 cdef str _reject_name(code)
 
 
@@ -46,15 +43,11 @@ cdef class Engine:
     cdef public long long seq
     cdef public dict orders
     cdef public long long next_order_id
-    cdef public long long next_trade_id
+    cdef public Executions executions
     cdef public object now
-    cdef public Outcome _out
-    cdef public list _reports
-    cdef public list _trades
-    cdef public list _levels
     cdef public bint _replaying
 
-    @cython.locals(out=Outcome, reports=list)
+    @cython.locals(out=Outcome, reports=list, executions=Executions)
     cpdef _sequenced(self, broker, msg, now)
     cdef _apply(self, broker, msg)
     cdef _reject(self, broker, m, reason, text)
@@ -64,14 +57,4 @@ cdef class Engine:
     cdef _cancel(self, broker, m)
     @cython.locals(events=list, o=LiveOrder)
     cdef _replace(self, broker, m)
-    cdef _resize_reservation(self, LiveOrder o)
     cdef _drain(self, symbol)
-    @cython.locals(conv=Conversions, orders=dict, e=tuple, t=cython.longlong, o=LiveOrder,
-                   reports=ReportBuilder, seq=cython.longlong)
-    cdef _handle(self, symbol, list events)
-    cdef str _status(self, LiveOrder o)
-    @cython.locals(economics=Economics, fill=FillEconomics, buyer=LiveOrder,
-                   seller=LiveOrder, o=LiveOrder, reports=ReportBuilder)
-    cdef _fill(self, LiveOrder taker, LiveOrder maker, long long price, long long lots,
-               Conversions conv)
-    cdef _close(self, LiveOrder o)

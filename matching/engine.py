@@ -18,51 +18,36 @@ import msgspec
 from matching import recovery
 from matching.book import OrderBook, make_book
 from matching.clordid import ClOrdIdMemory
-from matching.constants import EventType, OrdType, Side, TimeInForce
+from matching.constants import EventType, OrdType, TimeInForce
 from matching.economics import Economics
-from matching.errors import BookCancel, BookReject, EngineReject, Rejection
+from matching.errors import BookReject, EngineReject, Rejection
 from matching.expiry import ExpiryIndex
-from matching.ledger import CASH, Ledger
+from matching.ledger import Ledger
 from matching.messages import (
     Admin, JournalEntry, NewOrderSingle, OrderCancelReplaceRequest,
     OrderCancelRequest, OrderMessage,
 )
-from matching.orders import Conversions, LiveOrder
-from matching.outputs import LevelChange, Outcome, SessionStatus, TradePrint, new_outcome
+from matching.orders import LiveOrder
+from matching.executions import Executions
+from matching.outputs import Outcome, SessionStatus, new_outcome
 from matching.reports import ReportBuilder
 from matching.risk import STP_MODES, PreTradeRisk
 from matching.session import ADMIN_ACTIONS, TradingSession
 
 __all__ = ["Engine"]
 
-_SIDE_NAMES = {int(Side.BUY): "buy", int(Side.SELL): "sell"}
-_BUY = int(Side.BUY)
 _LIMIT = int(OrdType.LIMIT)
 _MARKET = int(OrdType.MARKET)
 _IOC = int(TimeInForce.IOC)
 _FOK = int(TimeInForce.FOK)
 _DAY = int(TimeInForce.DAY)
 _GTD = int(TimeInForce.GTD)
-_EV_LEVEL = int(EventType.LEVEL)
-_EV_ACCEPTED = int(EventType.ACCEPTED)
-_EV_TRADE = int(EventType.TRADE)
-_EV_CANCELLED = int(EventType.CANCELLED)
-_EV_EXPIRED = int(EventType.EXPIRED)
-_EV_DECREMENTED = int(EventType.DECREMENTED)
-_EV_AMENDED = int(EventType.AMENDED)
+# A book event row's type and reason (take_event_rows: matching.records.Event's order).
+_TYPE, _REASON = 1, 3
 _EV_REJECTED = int(EventType.REJECTED)
-# Positions in a book event row (take_event_rows: matching.records.Event's field order).
-_TYPE, _SIDE, _REASON, _ORDER_ID, _OTHER_ID, _PRICE, _QTY, _LEAVES = 1, 2, 3, 4, 5, 6, 7, 8
-# The book's codes by number, as plain wire strings (an enum call is ~1 us per event).
-_CANCEL_NAMES = {m.number - 100: m.value for m in BookCancel}
 _REJECT_NAMES = {m.number: m.value for m in BookReject}
-_SELF_TRADE = BookCancel.SELF_TRADE.value
 _JOURNAL_UNAVAILABLE = EngineReject.JOURNAL_UNAVAILABLE.value
 _JOURNAL_ENCODER = msgspec.msgpack.Encoder()
-
-
-def _cancel_name(code: int) -> str:
-    return _CANCEL_NAMES[code]
 
 
 def _reject_name(code: int) -> str:
@@ -100,13 +85,9 @@ class Engine:
         self.seq = 0
         self.orders: dict[int, LiveOrder] = {}
         self.next_order_id = 1
-        self.next_trade_id = 1
+        self.executions = Executions(self.orders, ledger, self.risk, self.reports,
+                                     self.expiry, self.economics)
         self.now = 0
-        # The outcome of the input being applied, and its lists.
-        self._out: Outcome | None = None
-        self._reports: list | None = None
-        self._trades: list | None = None
-        self._levels: list | None = None
         self._replaying = False
 
     # ------------------------------------------------------------------ inputs
@@ -162,12 +143,12 @@ class Engine:
         if journal is not None and not self._replaying:
             journal.append(seq, _JOURNAL_ENCODER.encode(JournalEntry(seq, self.now, broker, msg)))
         out = new_outcome(seq)
-        self._out = out
-        self._reports, self._trades, self._levels = out.reports, out.trades, out.levels
+        executions = self.executions
+        executions.begin(out, self.now)
         try:
             self._apply(broker, msg)
         finally:
-            self._out = self._reports = self._trades = self._levels = None
+            executions.end()
         if broker:
             reports = out.reports
             if len(reports) == 1 and reports[0][0] == broker:
@@ -199,8 +180,7 @@ class Engine:
             raise TypeError(f"not an engine input: {type(msg).__name__}")
 
     def _reject(self, broker: str, m, reason: str, text: str) -> None:
-        self._reports.append((broker, self.reports.reject(m, reason, text, self.seq,
-                                                          self.now)))
+        self.executions.tell(broker, self.reports.reject(m, reason, text, self.seq, self.now))
 
     # ------------------------------------------------------------------ orders
     def _new_order(self, broker: str, m: NewOrderSingle) -> None:
@@ -226,7 +206,7 @@ class Engine:
         book.new_order(oid, o.side, o.price, o.qty, _LIMIT, tif, o.account, STP_MODES[m.stp],
                        m.post_only, self.risk.lots(symbol, m.min_qty) if m.min_qty else 0,
                        o.expire_time)
-        self._handle(symbol, book.take_event_rows())
+        self.executions.handle(symbol, book.take_event_rows())
 
     def _cancel(self, broker: str, m: OrderCancelRequest) -> None:
         try:
@@ -251,7 +231,7 @@ class Engine:
         events = book.take_event_rows()
         if events and events[0][_TYPE] == _EV_REJECTED:
             # The book refused the amend (e.g. post-only would take): the order stays as it was.
-            self._resize_reservation(o)
+            self.executions.resize_reservation(o)
             reason = _reject_name(events[0][_REASON])
             self._reject(broker, m, reason, f"replace refused by the book: {reason}")
             return
@@ -259,15 +239,7 @@ class Engine:
         o.orig_cl_ord_id, o.cl_ord_id = o.cl_ord_id, m.cl_ord_id
         o.qty = total
         o.qty_str = None
-        self._handle(o.symbol, events)
-
-    def _resize_reservation(self, o: LiveOrder) -> None:
-        """After a fill or a reduction, keep exactly the reservation the open part needs."""
-        need = self.risk.need(o, o.price, o.leaves)
-        reserved = o.reserved
-        if reserved > need:
-            self.ledger.release(o.order_id, reserved - need)
-            o.reserved = need
+        self.executions.handle(o.symbol, events)
 
     # ------------------------------------------------------------------ session actions
     def _admin(self, a: Admin) -> None:
@@ -317,102 +289,7 @@ class Engine:
 
     # ------------------------------------------------------------------ book events
     def _drain(self, symbol: str) -> None:
-        self._handle(symbol, self.books[symbol].take_event_rows())
-
-    def _handle(self, symbol: str, events: list) -> None:
-        """Turn the book's events (``take_event_rows``: tuples in records.Event's field
-        order) into reports, settlements and market data."""
-        conv = self.conv[symbol]
-        orders = self.orders
-        reports = self.reports
-        seq, now = self.seq, self.now
-        for e in events:
-            t = e[_TYPE]
-            if t == _EV_LEVEL:
-                price, qty = e[_PRICE], e[_QTY]
-                self._levels.append(LevelChange(
-                    symbol, _SIDE_NAMES[e[_SIDE]], conv.price(price), conv.qty(qty),
-                    e[_LEAVES], price, qty))
-                continue
-            o = orders.get(e[_ORDER_ID])
-            if o is None:  # pragma: no cover - every book order is an engine order
-                raise AssertionError(f"book event for unknown order {e}")
-            if t == _EV_ACCEPTED:
-                o.status = "new"
-                r = reports.order(o, "new", "new", None, None, conv, seq, now)
-            elif t == _EV_TRADE:
-                self._fill(o, orders[e[_OTHER_ID]], e[_PRICE], e[_QTY], conv)
-                continue
-            elif t == _EV_CANCELLED or t == _EV_EXPIRED:
-                o.leaves = 0
-                status = "expired" if t == _EV_EXPIRED else "canceled"
-                r = reports.order(o, status, status, _cancel_name(e[_REASON]), None, conv,
-                                  seq, now)
-                self._close(o)
-            elif t == _EV_DECREMENTED:
-                o.leaves = e[_LEAVES]
-                o.qty -= e[_QTY]
-                o.qty_str = None
-                self._resize_reservation(o)
-                r = reports.order(o, "restated", self._status(o), _SELF_TRADE, None, conv,
-                                  seq, now)
-            elif t == _EV_AMENDED:
-                o.leaves = e[_LEAVES]
-                o.price = e[_PRICE]
-                o.price_str = None
-                self._resize_reservation(o)
-                r = reports.order(o, "replaced", self._status(o), None, None, conv, seq, now)
-            elif t == _EV_REJECTED:
-                reason = _reject_name(e[_REASON])
-                r = reports.order(o, "rejected", "rejected", reason, reason, conv, seq, now)
-                self._close(o)
-            else:  # pragma: no cover - the event types above are the book's whole set
-                raise AssertionError(f"unknown book event {e}")
-            self._reports.append((o.broker, r))
-
-    def _status(self, o: LiveOrder) -> str:
-        if o.leaves == 0:
-            return "filled" if o.cum_qty == o.qty else "canceled"
-        return "partially_filled" if o.cum_qty else "new"
-
-    def _fill(self, taker: LiveOrder, maker: LiveOrder, price: int, lots: int,
-              conv: Conversions) -> None:
-        """One trade: settle both legs at once (DvP), then report to both sides and the tape."""
-        buyer, seller = (taker, maker) if taker.side == _BUY else (maker, taker)
-        symbol = taker.symbol
-        economics = self.economics[symbol]
-        fill = economics.of_fill(price, lots, self.now)
-        amount = fill.settlement_amount
-        # Ledger.settle_trade without fees, its arguments positional (the C call).
-        self.ledger.settle(buyer.account, seller.account, symbol, lots, amount,
-                           buyer.order_id, seller.order_id, 0, 0, None, CASH)
-        buyer.reserved -= amount
-        seller.reserved -= lots
-        self._out.settled_cash += amount
-        trade_id = f"T{self.next_trade_id}"
-        self.next_trade_id += 1
-        reports = self.reports
-        for o, liquidity in ((maker, "maker"), (taker, "taker")):
-            o.cum_qty += lots
-            o.cum_value += price * lots
-            o.leaves -= lots
-            self._resize_reservation(o)
-            self._reports.append((o.broker, reports.fill(o, fill, trade_id, liquidity, conv,
-                                                         self.seq, self.now)))
-            if o.leaves == 0:
-                self._close(o)
-        self._trades.append(TradePrint(
-            symbol, trade_id, self.seq, self.now, fill.price, fill.qty, price, lots,
-            _SIDE_NAMES[taker.side], fill.yield_pct))
-
-    def _close(self, o: LiveOrder) -> None:
-        """The order is done: release whatever it still holds."""
-        reserved = o.reserved
-        if reserved > 0:
-            self.ledger.release(o.order_id, reserved)
-            o.reserved = 0
-        if self.orders.pop(o.order_id, None) is not None and o.tif == _GTD:
-            self.expiry.ended(self.orders)
+        self.executions.handle(symbol, self.books[symbol].take_event_rows())
 
     # ------------------------------------------------------------------ queries
     @property
@@ -450,7 +327,7 @@ class Engine:
     def state_hash(self) -> str:
         """sha256 over sequence, counters, trading states, books, live orders and ledger."""
         doc = [
-            self.seq, [self.next_order_id, self.reports.next_exec_id, self.next_trade_id],
+            self.seq, [self.next_order_id, self.reports.next_exec_id, self.executions.next_trade_id],
             sorted((s, st.value) for s, st in self.session.state.items()),
             sorted((s, b.resting_orders()) for s, b in self.books.items()),
             [self.orders[oid].row() for oid in sorted(self.orders)],
@@ -459,6 +336,10 @@ class Engine:
         return hashlib.sha256(msgspec.msgpack.encode(doc)).hexdigest()
 
     # ------------------------------------------------------------------ persistence
+    def use_ledger(self, ledger: Ledger) -> None:
+        """Hold ``ledger`` instead (a restored one): every part that settles or reserves."""
+        self.ledger = self.risk.ledger = self.executions.ledger = ledger
+
     def snapshot(self) -> bytes:
         """Everything needed to rebuild this engine exactly, as of ``self.seq``."""
         return recovery.snapshot_of(self)

@@ -37,7 +37,7 @@ def snapshot_of(engine) -> bytes:
     return msgspec.msgpack.encode({
         "seq": engine.seq, "now": engine.now,
         "counters": [engine.next_order_id, engine.reports.next_exec_id,
-                     engine.next_trade_id],
+                     engine.executions.next_trade_id],
         **engine.session.snapshot(),
         "books": {s: b.resting_orders() for s, b in engine.books.items()},
         "orders": [o.row() for o in engine.orders.values()],
@@ -55,7 +55,8 @@ def restore_into(engine, payload: bytes) -> None:
     """Put a fresh engine (no input applied yet) into the state ``payload`` describes."""
     snap = msgspec.msgpack.decode(payload)
     engine.seq, engine.now = snap["seq"], snap["now"]
-    engine.next_order_id, engine.reports.next_exec_id, engine.next_trade_id = snap["counters"]
+    (engine.next_order_id, engine.reports.next_exec_id,
+     engine.executions.next_trade_id) = snap["counters"]
     engine.session.restore(snap)
     for symbol, resting in snap["books"].items():
         book = engine.books[symbol]
@@ -64,11 +65,10 @@ def restore_into(engine, payload: bytes) -> None:
             book.new_order(oid, side, price, leaves, account=account, stp=stp,
                            post_only=post_only)
         book.take_events()
-    engine.orders = {row[0]: LiveOrder(*row) for row in snap["orders"]}
+    engine.orders.update({row[0]: LiveOrder(*row) for row in snap["orders"]})
     engine.expiry.rebuild(engine.orders)
     engine.clordids.restore(snap["by_clordid"], snap["outcomes"], _reports)
-    ledger = Ledger.restore(snap["ledger"])
-    engine.ledger = engine.risk.ledger = ledger
+    engine.use_ledger(Ledger.restore(snap["ledger"]))
 
 
 def replay(engine, records, on_outcome: Callable | None = None) -> int:
