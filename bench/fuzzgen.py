@@ -1,4 +1,4 @@
-"""Bad-input generators for the fuzz campaign (``bench/fuzz.py``), on ``random.Random``.
+"""Bad-input generators for the fuzz campaign (``reliability/fuzz.py``), on ``random.Random``.
 
 The same categories as the hypothesis strategies of ``tests/test_fuzz.py``, which share
 this module's engine fixture (``build_engine``), its constants and ``frozen``: random bytes and text, arbitrary JSON,

@@ -1,6 +1,6 @@
 """A longer randomized bad-input campaign against the decoder, the engine and the topics.
 
-    .venv/bin/python -m bench.fuzz --seconds 30 [--seed 0] [--json]
+    .venv/bin/python -m reliability.fuzz --seconds 30 [--seed 0] [--json]
 
 Inputs come from ``bench/fuzzgen.py`` (the categories of ``tests/test_fuzz.py``) and go
 the gateway's way: ``decode_order_message``, then ``Engine.refuse`` or ``Engine.submit``.
@@ -275,7 +275,7 @@ def campaign(seconds: float = 30, seed: int = 0) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.fuzz", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m reliability.fuzz", description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
