@@ -2,7 +2,7 @@
 
     .venv/bin/python -m reliability.fuzz --seconds 30 [--seed 0] [--json]
 
-Inputs come from ``bench/fuzzgen.py`` (the categories of ``tests/test_fuzz.py``) and go
+Inputs come from ``testkit/fuzzgen.py`` (the categories of ``tests/test_fuzz.py``) and go
 the gateway's way: ``decode_order_message``, then ``Engine.refuse`` or ``Engine.submit``.
 After each input it checks what the tests check: no exception; exactly one
 acknowledgement to the sender (a Rejected with a reason and a text, or the New /
@@ -23,11 +23,11 @@ import traceback
 
 import msgspec
 
-from bench import fuzzgen
-from bench.fuzzgen import frozen
 from feeds import topics
 from feeds.codec import DECODE_REASONS, DecodeError, decode_order_message
 from matching.messages import NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest
+from testkit import fuzzgen
+from testkit.fuzzgen import frozen
 
 __all__ = ["campaign"]
 

@@ -8,7 +8,7 @@ import pytest
 
 from bench.replay import LADDER, replay_batch
 from matching.book import make_book
-from matching.flow import digest, load_flow
+from testkit.flow import digest, load_flow
 
 GEN = Path(os.environ.get("TOKENBOOK_GEN",
                           Path(__file__).resolve().parents[2] / "shared/conformance/gen.py"))

@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matching.constants import MAX_ORDER_QTY, Op, OrdType, Side, StpMode, TimeInForce as T
-from matching.flow import digest, load_flow
 from matching.records import COMMAND_DTYPE, events_from_array
 from matching.reference import ReferenceBook
+from testkit.flow import digest, load_flow
 
 LO, N = 100, 40          # a narrow ladder: orders cross often and hit its edges
 FIELDS = ("op", "order_id", "side", "ord_type", "tif", "stp", "post_only", "account",

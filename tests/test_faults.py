@@ -15,11 +15,11 @@ import time
 
 import pytest
 
-from reliability import faults
 from feeds.gateway import Gateway
-from feeds.testing import run
 from matching.engine import Engine
 from matching.ledger import Ledger
+from reliability import faults
+from testkit.mqtt import run
 
 pytestmark = pytest.mark.network
 

@@ -24,9 +24,9 @@ from feeds.gateway import Gateway
 from feeds.security import (
     ACL_FILE, ENGINE_USER, ServerTLS, client_options, read_credentials,
 )
-from feeds.testing import connect, run
 from matching.instruments import Registry
 from matching.messages import NewOrderSingle
+from testkit.mqtt import connect, run
 
 pytestmark = pytest.mark.network
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,7 +2,7 @@
 
 Import the fixtures into a test module (``conftest.py`` belongs to the rule tests)::
 
-    from feeds.testing import mqtt_broker, mosquitto_url, run   # noqa: F401
+    from testkit.mqtt import mqtt_broker, mosquitto_url, run   # noqa: F401
 
     def test_something(mqtt_broker):
         async def body():

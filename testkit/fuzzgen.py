@@ -87,7 +87,7 @@ def frozen(eng: Engine, ignore: tuple[str, str] | None = None) -> tuple:
     )
 
 
-from feeds.fuzzdata import NASTY_NUMBERS, NASTY_STRINGS, Raw, dump  # noqa: E402,F401
+from testkit.fuzzdata import NASTY_NUMBERS, NASTY_STRINGS, Raw, dump  # noqa: E402,F401
 
 WEIRD_IDS = ["\u202eevil", "c\u0000", "\ud83d", "\U0001f4b8\U0001f4b8", "TB3M\u200b",
              "\u0391\u03b2", "\u05d0\u05d1", "TB3M ", " TB3M", "TB3M/x", "+", "#", "$SYS",
