@@ -1,6 +1,6 @@
 """Fault injection: kill -9 of the engine under load, broker restart, a stalled market-data
 subscriber, a journal that cannot be written. Each scenario returns a dict of figures and
-the checks behind them; ``tests/test_faults.py`` asserts on small runs and
+the checks behind them; ``tests/reliability/test_faults.py`` asserts on small runs and
 ``reliability/campaign.py`` (``python -m reliability``) reports larger ones.
 
 Everything runs on loopback: a private mosquitto (``Mosquitto``, restartable on the same

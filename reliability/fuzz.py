@@ -2,8 +2,9 @@
 
     .venv/bin/python -m reliability.fuzz --seconds 30 [--seed 0] [--json]
 
-Inputs come from ``testkit/fuzzgen.py`` (the categories of ``tests/test_fuzz.py``) and go
-the gateway's way: ``decode_order_message``, then ``Engine.refuse`` or ``Engine.submit``.
+Inputs come from ``testkit/fuzzgen.py`` (the categories of
+``tests/reliability/test_fuzz.py``) and go the gateway's way: ``decode_order_message``,
+then ``Engine.refuse`` or ``Engine.submit``.
 After each input it checks what the tests check: no exception; exactly one
 acknowledgement to the sender (a Rejected with a reason and a text, or the New /
 Canceled / Replaced asked for); a rejected input changed nothing but the counters; a

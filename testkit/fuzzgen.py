@@ -1,7 +1,7 @@
 """Bad-input generators for the fuzz campaign (``reliability/fuzz.py``), on ``random.Random``.
 
-The same categories as the hypothesis strategies of ``tests/test_fuzz.py``, which share
-this module's engine fixture (``build_engine``), its constants and ``frozen``: random bytes and text, arbitrary JSON,
+The same categories as the hypothesis strategies of ``tests/reliability/test_fuzz.py``,
+which share this module's engine fixture (``build_engine``), its constants and ``frozen``: random bytes and text, arbitrary JSON,
 oversized payloads, truncated and mutated messages, unicode identifiers, out-of-range
 numbers, deep nesting, rule-breaking orders (with the reason the engine must give),
 valid orders, resends, well-typed engine inputs with bad content, and MQTT topics.
@@ -43,7 +43,7 @@ FIXTURE_IDS = {"rest-buy": "TB3M", "part-sell": "BD3Y", "beta-rest": "TB6M", "po
 
 def build_engine(clock=None) -> Engine:
     """Three accounts, live orders of both brokers (one partly filled, one post-only, one
-    GTD) and a halted instrument (TB12M): the fixture of tests/test_fuzz.py."""
+    GTD) and a halted instrument (TB12M): the fixture of tests/reliability/test_fuzz.py."""
     led = Ledger()
     for acct, broker, elig in ACCOUNTS:
         led.open_account(acct, broker, elig)

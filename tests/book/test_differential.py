@@ -237,7 +237,7 @@ def test_long_random_flows_match(seed):
 
 # ---------------------------------------------------------------------- conformance flow
 GEN = Path(os.environ.get("TOKENBOOK_GEN",
-                          Path(__file__).resolve().parents[2] / "shared/conformance/gen.py"))
+                          Path(__file__).resolve().parents[3] / "shared/conformance/gen.py"))
 KNOWN_100K_7 = (27565, 5433276, "250ec1376f23ee9d")
 RESTING_100K_7 = 25060
 

@@ -11,7 +11,7 @@ from matching.book import make_book
 from testkit.flow import digest, load_flow
 
 GEN = Path(os.environ.get("TOKENBOOK_GEN",
-                          Path(__file__).resolve().parents[2] / "shared/conformance/gen.py"))
+                          Path(__file__).resolve().parents[3] / "shared/conformance/gen.py"))
 
 
 @pytest.fixture(scope="module")

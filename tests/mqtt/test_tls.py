@@ -29,7 +29,7 @@ from matching.messages import NewOrderSingle
 from testkit.mqtt import connect, run
 
 pytestmark = pytest.mark.network
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OPENSSL = "/usr/bin/openssl"
 REG = Registry.load_default()
 

@@ -318,7 +318,7 @@ def test_broker_dies_with_a_killed_owner_process():
     """SIGKILL skips every cleanup; the parent-death signal still takes mosquitto down."""
     import subprocess
     owner = subprocess.Popen([sys.executable, "-c", _OWNER], stdout=subprocess.PIPE,
-                             cwd=os.path.dirname(os.path.dirname(__file__)))
+                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     try:
         pid, port, workdir = owner.stdout.readline().split()
         pid, port = int(pid), int(port)

@@ -38,7 +38,7 @@ from matching.ledger import CASH
 from matching.messages import NewOrderSingle
 
 pytestmark = pytest.mark.network
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "make-credentials"
 REG = Registry.load_default()
 A, B = "alpha", "beta"
