@@ -25,7 +25,6 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import pytest
 
-from conftest import two_broker_engine
 from feeds import topics
 from feeds.broker import EmbeddedBroker, _free_port, find_mosquitto
 from feeds.client import BrokerClient
@@ -36,6 +35,7 @@ from feeds.security import (
 from matching.instruments import Registry
 from matching.ledger import CASH
 from matching.messages import NewOrderSingle
+from testkit.mqtt import two_broker_engine
 
 pytestmark = pytest.mark.network
 ROOT = Path(__file__).resolve().parents[2]

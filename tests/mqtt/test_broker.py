@@ -19,9 +19,7 @@ from paho.mqtt.packettypes import PacketTypes
 
 from feeds import broker as broker_mod
 from feeds.broker import BrokerUnavailable, EmbeddedBroker, parse_broker_url
-from testkit.mqtt import (  # noqa: F401  (pytest finds fixtures by name in this module)
-    VanishingClient, connect, mosquitto_url, mqtt_broker, next_message, run, unique_topic,
-)
+from testkit.mqtt import VanishingClient, connect, next_message, run, unique_topic
 
 network = pytest.mark.network
 

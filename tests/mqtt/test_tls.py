@@ -17,7 +17,6 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from conftest import two_broker_engine
 from feeds.broker import EmbeddedBroker
 from feeds.client import BrokerClient
 from feeds.gateway import Gateway
@@ -26,7 +25,7 @@ from feeds.security import (
 )
 from matching.instruments import Registry
 from matching.messages import NewOrderSingle
-from testkit.mqtt import connect, run
+from testkit.mqtt import connect, run, two_broker_engine
 
 pytestmark = pytest.mark.network
 ROOT = Path(__file__).resolve().parents[2]
