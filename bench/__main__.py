@@ -31,8 +31,8 @@ from bench.replay import LADDER, replay_batch, replay_per_command
 from matching._core import Book
 from matching.book import make_book
 from matching.constants import Op
-from matching.flow import digest, load_flow
 from matching.records import COMMAND_DTYPE
+from testkit.flow import digest, load_flow
 
 GEN = Path(os.environ.get("TOKENBOOK_GEN",
                           Path(__file__).resolve().parents[2] / "shared/conformance/gen.py"))

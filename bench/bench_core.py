@@ -10,7 +10,7 @@ import time
 
 from bench.replay import LADDER, replay_batch, replay_per_command
 from matching.book import make_book
-from matching.flow import digest
+from testkit.flow import digest
 
 CHUNK = 8192
 KNOWN_1M = (481243, 95850735, "81184154fbdc10d3")

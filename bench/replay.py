@@ -17,7 +17,7 @@ import numpy as np
 
 from matching.book import make_book
 from matching.constants import EventType
-from matching.flow import digest, load_flow
+from testkit.flow import digest, load_flow
 
 #: A ladder wide enough for the conformance generator's prices (mid 10,000 ticks).
 LADDER = (0, 1 << 15)

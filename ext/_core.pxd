@@ -2,7 +2,7 @@
 """Table of contents of the matching core: C records, codes and the Book's cdef API.
 
 The rules are in docs/matching-rules.md; the numbers below equal matching/constants.py
-(tests/test_codes.py pins it). Orders live in a pool of C structs addressed by int32
+(tests/book/test_codes.py pins it). Orders live in a pool of C structs addressed by int32
 slot, so the pool can grow by realloc without invalidating links.
 """
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint64_t

@@ -28,7 +28,8 @@ SIZEOF_COMMAND = sizeof(Command)
 SIZEOF_EVENT = sizeof(Event)
 MAX_ORDER_QTY = MAX_QTY
 
-#: The C enum values, by the names matching.constants uses (pinned by tests/test_codes.py).
+#: The C enum values, by the names matching.constants uses (pinned by
+#: tests/book/test_codes.py).
 CODES = {
     "Op": {"NEW": OP_NEW, "CANCEL": OP_CANCEL, "AMEND": OP_AMEND, "EXPIRE": OP_EXPIRE},
     "Side": {"BUY": SIDE_BUY, "SELL": SIDE_SELL},

@@ -2,7 +2,7 @@
 
 Values follow FIX where FIX has a field for the concept (Side, OrdType,
 TimeInForce), so a broker reading a raw event recognises them. The core
-declares the same numbers in ``ext/core.pxd``; ``tests/test_codes.py`` pins
+declares the same numbers in ``ext/core.pxd``; ``tests/book/test_codes.py`` pins
 that the two agree.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The layouts mirror the C structs ``Command`` and ``Event`` in ``ext/core.pxd`` field
 for field, so a NumPy array of commands is handed to the core without copying and the
-core's event buffer comes back as an array. ``tests/test_codes.py`` pins the sizes.
+core's event buffer comes back as an array. ``tests/book/test_codes.py`` pins the sizes.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Written to be read, not to be fast. Each side of the book is a SortedDict of pri
 ``Level`` (bids keyed by the negated price, so the first key is always the best
 price); a level is an insertion-ordered dict of order id -> ``Order``, so dict order is
 time priority and a cancel is O(1). The Cython core (``matching._core.Book``) must emit
-the same event stream as this book for any command sequence; tests/test_differential.py
+the same event stream as this book for any command sequence; tests/book/test_differential.py
 holds both to it.
 
 How a command runs:

@@ -17,19 +17,18 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from conftest import two_broker_engine
 from feeds.broker import EmbeddedBroker
 from feeds.client import BrokerClient
 from feeds.gateway import Gateway
 from feeds.security import (
     ACL_FILE, ENGINE_USER, ServerTLS, client_options, read_credentials,
 )
-from feeds.testing import connect, run
 from matching.instruments import Registry
 from matching.messages import NewOrderSingle
+from testkit.mqtt import connect, run, two_broker_engine
 
 pytestmark = pytest.mark.network
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OPENSSL = "/usr/bin/openssl"
 REG = Registry.load_default()
 

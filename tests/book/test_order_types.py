@@ -1,10 +1,10 @@
 """Order types and times in force: IOC, FOK, market, min quantity, post-only, DAY/GTD."""
 import pytest
-from conftest import (
-    BUY, SELL, accepted, cancelled, expired, level, lost, rejected, trade,
-)
 
 from matching.constants import CancelReason as C, OrdType, RejectReason as R, TimeInForce as T
+from testkit.books import (
+    BUY, SELL, accepted, cancelled, expired, level, lost, rejected, trade,
+)
 
 MARKET = OrdType.MARKET
 

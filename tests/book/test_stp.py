@@ -1,11 +1,11 @@
 """Self-trade prevention by account: the incoming order's mode decides, account 0 never
 self-trades, and the FOK/min_qty fillable walk sees STP exactly as matching would."""
 import pytest
-from conftest import (
-    BUY, SELL, accepted, cancelled, decremented, level, lost, trade,
-)
 
 from matching.constants import CancelReason as C, OrdType, StpMode as S, TimeInForce as T
+from testkit.books import (
+    BUY, SELL, accepted, cancelled, decremented, level, lost, trade,
+)
 
 STP = C.SELF_TRADE
 OWN, OTHER = 7, 8

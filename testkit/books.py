@@ -1,22 +1,18 @@
-"""Fixtures and helpers: every rule test runs on both books, the reference and the core.
+"""Book-test support: every rule test runs on both books, the reference and the core.
 
-``book`` is a ``CheckedBook``: after every command it runs ``check()``, drains the
+``CheckedBook`` wraps a book: after every command it runs ``check()``, drains the
 events, and holds the implementation to the parts of the contract that hold for any
 command (event count returned, seq +1 with no gap, REJECTED alone, LEVEL events last,
 and the depth published by LEVEL events equal to ``depth()`` and to a recount of the
 resting orders). A test then asserts the command's whole event stream in ``book.last``,
-written with the builders below (event tuples without ``seq``).
+written with the builders below (event tuples without ``seq``). The ``book``,
+``book_cls`` and ``book_engine`` fixtures are in ``tests/book/conftest.py``.
 """
 from __future__ import annotations
-
-import time
 
 import pytest
 
 from matching.constants import AmendPriority, CancelReason, EventType, Side
-from matching.engine import Engine
-from matching.instruments import Registry
-from matching.ledger import CASH, Ledger
 from matching.reference import ReferenceBook
 
 LO, N = 0, 20_000                     # the ladder of the ``book`` fixture
@@ -38,24 +34,6 @@ def load_book_cls(engine: str):
                         pytrace=False)
         return Book
     raise ValueError(f"unknown engine {engine!r}")
-
-
-@pytest.fixture(params=ENGINES)
-def book_cls(request):
-    """The book class under test: ``ReferenceBook`` or ``matching._core.Book``."""
-    return load_book_cls(request.param)
-
-
-@pytest.fixture
-def book_engine(book_cls):
-    """The engine name (``"reference"``/``"core"``) of ``book_cls``, for ``make_book``."""
-    return "reference" if book_cls is ReferenceBook else "core"
-
-
-@pytest.fixture
-def book(book_cls):
-    """A checked, unbounded book on the ladder ``[0, 20000)``."""
-    return CheckedBook(book_cls(price_lo=LO, n_levels=N))
 
 
 # ---------------------------------------------------------------------- event builders
@@ -213,17 +191,3 @@ class CheckedBook:
 
     def __len__(self):
         return len(self.inner)
-
-
-def two_broker_engine():
-    """The network tests' engine: broker alpha owns account 1 and beta account 2, both
-    funded with cash and every instrument, whitelisted everywhere; wall-clock time."""
-    reg = Registry.load_default()
-    led = Ledger()
-    for acct, broker in ((1, "alpha"), (2, "beta")):
-        led.open_account(acct, broker)
-        led.deposit(acct, CASH, 10**13)
-        for inst in reg:
-            led.deposit(acct, inst.symbol, 10**8)
-            led.whitelist(acct, inst.symbol)
-    return Engine(reg, led, clock=time.time_ns)

@@ -1,9 +1,10 @@
 """A longer randomized bad-input campaign against the decoder, the engine and the topics.
 
-    .venv/bin/python -m bench.fuzz --seconds 30 [--seed 0] [--json]
+    .venv/bin/python -m reliability.fuzz --seconds 30 [--seed 0] [--json]
 
-Inputs come from ``bench/fuzzgen.py`` (the categories of ``tests/test_fuzz.py``) and go
-the gateway's way: ``decode_order_message``, then ``Engine.refuse`` or ``Engine.submit``.
+Inputs come from ``testkit/fuzzgen.py`` (the categories of
+``tests/reliability/test_fuzz.py``) and go the gateway's way: ``decode_order_message``,
+then ``Engine.refuse`` or ``Engine.submit``.
 After each input it checks what the tests check: no exception; exactly one
 acknowledgement to the sender (a Rejected with a reason and a text, or the New /
 Canceled / Replaced asked for); a rejected input changed nothing but the counters; a
@@ -23,11 +24,11 @@ import traceback
 
 import msgspec
 
-from bench import fuzzgen
-from bench.fuzzgen import frozen
 from feeds import topics
 from feeds.codec import DECODE_REASONS, DecodeError, decode_order_message
 from matching.messages import NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest
+from testkit import fuzzgen
+from testkit.fuzzgen import frozen
 
 __all__ = ["campaign"]
 
@@ -275,7 +276,7 @@ def campaign(seconds: float = 30, seed: int = 0) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.fuzz", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m reliability.fuzz", description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")

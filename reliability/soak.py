@@ -1,6 +1,6 @@
 """Soak: a steady order load through the real gateway on an embedded broker, watched for drift.
 
-    .venv/bin/python -m bench.soak --seconds 300 [--rate 500] [--window 5] [--json]
+    .venv/bin/python -m reliability.soak --seconds 300 [--rate 500] [--window 5] [--json]
 
 This process runs the engine (journaled, group commit) and the MQTT gateway; the broker
 is a private mosquitto; the load client is a child process (so it does not take the
@@ -369,7 +369,7 @@ def soak(seconds: float = 120, rate: int = 500, *, window: float = 5.0, seed: in
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m reliability.soak", description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--rate", type=int, default=500)
     ap.add_argument("--window", type=float, default=5.0)

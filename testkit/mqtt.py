@@ -1,8 +1,10 @@
-"""Test helpers for anything that talks MQTT: a private broker fixture and bounded waits.
+"""Test helpers for anything that talks MQTT: a private broker fixture, bounded waits and
+the network tests' engine (``two_broker_engine``).
 
-Import the fixtures into a test module (``conftest.py`` belongs to the rule tests)::
+``tests/mqtt/conftest.py`` imports the fixtures for the MQTT tests; elsewhere, import them
+into a test module (or a conftest.py)::
 
-    from feeds.testing import mqtt_broker, mosquitto_url, run   # noqa: F401
+    from testkit.mqtt import mqtt_broker, mosquitto_url, run   # noqa: F401
 
     def test_something(mqtt_broker):
         async def body():
@@ -18,6 +20,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 import uuid
 from typing import Any, Awaitable, TypeVar
 
@@ -25,9 +28,12 @@ import aiomqtt
 
 from feeds import mqtt
 from feeds.broker import EmbeddedBroker, parse_broker_url
+from matching.engine import Engine
+from matching.instruments import Registry
+from matching.ledger import CASH, Ledger
 
 __all__ = ["mqtt_broker", "mosquitto_url", "run", "connect", "unique_topic", "next_message",
-           "VanishingClient"]
+           "VanishingClient", "two_broker_engine"]
 
 T = TypeVar("T")
 
@@ -47,6 +53,20 @@ if pytest is not None:
     def mosquitto_url(mqtt_broker) -> str:
         """``mqtt://127.0.0.1:PORT`` of the module's private broker."""
         return mqtt_broker.url
+
+
+def two_broker_engine():
+    """The network tests' engine: broker alpha owns account 1 and beta account 2, both
+    funded with cash and every instrument, whitelisted everywhere; wall-clock time."""
+    reg = Registry.load_default()
+    led = Ledger()
+    for acct, broker in ((1, "alpha"), (2, "beta")):
+        led.open_account(acct, broker)
+        led.deposit(acct, CASH, 10**13)
+        for inst in reg:
+            led.deposit(acct, inst.symbol, 10**8)
+            led.whitelist(acct, inst.symbol)
+    return Engine(reg, led, clock=time.time_ns)
 
 
 def run(coro: Awaitable[T], timeout: float = 20.0) -> T:

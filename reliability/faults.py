@@ -1,7 +1,7 @@
 """Fault injection: kill -9 of the engine under load, broker restart, a stalled market-data
 subscriber, a journal that cannot be written. Each scenario returns a dict of figures and
-the checks behind them; ``tests/test_faults.py`` asserts on small runs and
-``bench/reliability.py`` reports larger ones.
+the checks behind them; ``tests/reliability/test_faults.py`` asserts on small runs and
+``reliability/campaign.py`` (``python -m reliability``) reports larger ones.
 
 Everything runs on loopback: a private mosquitto (``Mosquitto``, restartable on the same
 port), the engine as ``python -m feeds.cli serve --data DIR`` in a child process

@@ -5,14 +5,14 @@ import itertools
 
 import numpy as np
 import pytest
-from conftest import (
-    BUY, LO, N, SELL, CheckedBook, accepted, level, lost, rejected, trade, user_cancelled,
-)
 
 from matching.constants import (
     MAX_ORDER_QTY, CancelReason as C, Op, OrdType, RejectReason as R, TimeInForce as T,
 )
 from matching.records import COMMAND_DTYPE
+from testkit.books import (
+    BUY, LO, N, SELL, CheckedBook, accepted, level, lost, rejected, trade, user_cancelled,
+)
 
 OP, ID, SIDE, TYPE, TIF, STP, POST, ACCT, PRICE, QTY, MINQ, EXP = range(12)
 #         op      id  side type           tif    stp post   acct price qty min exp

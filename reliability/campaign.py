@@ -1,10 +1,10 @@
 """Reliability report: faults injected and survived, bad inputs tried, nothing lost.
 
-    python -m bench.reliability [--quick] [--out bench/results/reliability.md]
+    python -m reliability [--quick] [--out reliability/results/reliability.md]
 
-Runs the fault harness (``bench/faults.py``: kill -9 of the engine under load, broker
+Runs the fault harness (``reliability/faults.py``: kill -9 of the engine under load, broker
 killed and restarted on the same port, a stalled market-data subscriber, a journal on a
-full disk), then ``bench/fuzz.py``'s ``campaign()`` and ``bench/soak.py``'s ``soak()`` when
+full disk), then ``reliability/fuzz.py``'s ``campaign()`` and ``reliability/soak.py``'s ``soak()`` when
 those modules exist, and writes the figures as Markdown. Exit status 0 only if every
 check held. ``--quick`` takes under ~2 minutes.
 """
@@ -21,17 +21,17 @@ import sys
 import time
 from pathlib import Path
 
-from bench import faults
+from reliability import faults
 
 OUT = Path(__file__).resolve().parent / "results" / "reliability.md"
 
 
 def _optional(module: str, func: str, seconds: float) -> dict | None:
-    """``bench.<module>.<func>(seconds=...)`` if that module exists, else None."""
+    """``reliability.<module>.<func>(seconds=...)`` if that module exists, else None."""
     try:
-        mod = importlib.import_module(f"bench.{module}")
+        mod = importlib.import_module(f"reliability.{module}")
     except ModuleNotFoundError as exc:
-        if exc.name == f"bench.{module}":
+        if exc.name == f"reliability.{module}":
             return None
         raise
     fn = getattr(mod, func, None)
@@ -88,10 +88,10 @@ def render(res: dict) -> str:
     lines = [
         "# Reliability: faults survived, nothing lost",
         "",
-        f"`python -m bench.reliability{' --quick' if res['quick'] else ''}`, "
+        f"`python -m reliability{' --quick' if res['quick'] else ''}`, "
         f"{time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()} {platform.system()}, "
         f"Python {platform.python_version()}; fault harness {res['faults_seconds']} s. "
-        "Harness: `bench/faults.py`; checks compare what clients received with a fresh "
+        "Harness: `reliability/faults.py`; checks compare what clients received with a fresh "
         "replay of the engine's journal from its first snapshot.",
         "",
         "| what | figure |",
@@ -139,17 +139,17 @@ def render(res: dict) -> str:
          f"| journal on a really full file system | not run: {dr.get('not_run')} |"),
     ]
     if fz is not None:
-        lines.append(f"| bad inputs tried (bench/fuzz.py) | {fz.get('inputs')} in "
+        lines.append(f"| bad inputs tried (reliability/fuzz.py) | {fz.get('inputs')} in "
                      f"{fz.get('seconds')} s, crashes {fz.get('crashes')}, violations "
                      f"{fz.get('violations')} |")
     else:
-        lines.append("| bad inputs tried | bench/fuzz.py not present |")
+        lines.append("| bad inputs tried | reliability/fuzz.py not present |")
     if sk is not None:
         summary = ", ".join(f"{key} {val}" for key, val in sk.items()
                             if isinstance(val, (int, float, str, bool)))[:400]
-        lines.append(f"| soak (bench/soak.py) | {summary} |")
+        lines.append(f"| soak (reliability/soak.py) | {summary} |")
     else:
-        lines.append("| soak | bench/soak.py not present |")
+        lines.append("| soak | reliability/soak.py not present |")
     lines += [
         "",
         "Passive fills across a kill -9: a cycle may die between its journal commit and its "
@@ -170,7 +170,7 @@ def render(res: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.reliability",
+    ap = argparse.ArgumentParser(prog="python -m reliability",
                                  description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small runs, under ~2 minutes")
     ap.add_argument("--out", default=str(OUT))

@@ -10,21 +10,17 @@ Last, both books reproduce the known digest of the shared conformance flow.
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PublishedDepth, load_book_cls
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matching.constants import MAX_ORDER_QTY, Op, OrdType, Side, StpMode, TimeInForce as T
-from matching.flow import digest, load_flow
 from matching.records import COMMAND_DTYPE, events_from_array
 from matching.reference import ReferenceBook
+from testkit.books import PublishedDepth, load_book_cls
+from testkit.flow import digest
 
 LO, N = 100, 40          # a narrow ladder: orders cross often and hit its edges
 FIELDS = ("op", "order_id", "side", "ord_type", "tif", "stp", "post_only", "account",
@@ -236,20 +232,9 @@ def test_long_random_flows_match(seed):
 
 
 # ---------------------------------------------------------------------- conformance flow
-GEN = Path(os.environ.get("TOKENBOOK_GEN",
-                          Path(__file__).resolve().parents[2] / "shared/conformance/gen.py"))
+# ``flow_100k`` (``gen.py 100000 7``) is a fixture of tests/book/conftest.py.
 KNOWN_100K_7 = (27565, 5433276, "250ec1376f23ee9d")
 RESTING_100K_7 = 25060
-
-
-@pytest.fixture(scope="module")
-def flow_100k(tmp_path_factory):
-    if not GEN.exists():
-        pytest.fail(f"conformance generator missing at {GEN}; set TOKENBOOK_GEN")
-    path = tmp_path_factory.mktemp("flow") / "flow_100000_7.csv"
-    with open(path, "w") as out:
-        subprocess.run([sys.executable, str(GEN), "100000", "7"], stdout=out, check=True)
-    return load_flow(path)
 
 
 def test_flow_loader_reads_the_conformance_format(flow_100k):

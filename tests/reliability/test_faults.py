@@ -1,4 +1,4 @@
-"""Faults survived, nothing lost: small runs of bench/faults.py, each bounded in time.
+"""Faults survived, nothing lost: small runs of reliability/faults.py, each bounded in time.
 
 - kill -9 of ``tokenbook serve`` under load, restarted on the same --data;
 - mosquitto SIGKILLed mid-stream and started again on the same port;
@@ -6,7 +6,7 @@
 - the journal's disk fills up (ENOSPC) mid-stream.
 
 The checks compare what clients received with a fresh replay of the engine's journal from
-its first snapshot (see ``bench.faults.verify``).
+its first snapshot (see ``reliability.faults.verify``).
 """
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ import time
 
 import pytest
 
-from bench import faults
 from feeds.gateway import Gateway
-from feeds.testing import run
 from matching.engine import Engine
 from matching.ledger import Ledger
+from reliability import faults
+from testkit.mqtt import run
 
 pytestmark = pytest.mark.network
 

@@ -19,9 +19,7 @@ from paho.mqtt.packettypes import PacketTypes
 
 from feeds import broker as broker_mod
 from feeds.broker import BrokerUnavailable, EmbeddedBroker, parse_broker_url
-from feeds.testing import (  # noqa: F401  (pytest finds fixtures by name in this module)
-    VanishingClient, connect, mosquitto_url, mqtt_broker, next_message, run, unique_topic,
-)
+from testkit.mqtt import VanishingClient, connect, next_message, run, unique_topic
 
 network = pytest.mark.network
 
@@ -318,7 +316,7 @@ def test_broker_dies_with_a_killed_owner_process():
     """SIGKILL skips every cleanup; the parent-death signal still takes mosquitto down."""
     import subprocess
     owner = subprocess.Popen([sys.executable, "-c", _OWNER], stdout=subprocess.PIPE,
-                             cwd=os.path.dirname(os.path.dirname(__file__)))
+                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     try:
         pid, port, workdir = owner.stdout.readline().split()
         pid, port = int(pid), int(port)

@@ -1,7 +1,7 @@
-"""Bad-input generators for the fuzz campaign (``bench/fuzz.py``), on ``random.Random``.
+"""Bad-input generators for the fuzz campaign (``reliability/fuzz.py``), on ``random.Random``.
 
-The same categories as the hypothesis strategies of ``tests/test_fuzz.py``, which share
-this module's engine fixture (``build_engine``), its constants and ``frozen``: random bytes and text, arbitrary JSON,
+The same categories as the hypothesis strategies of ``tests/reliability/test_fuzz.py``,
+which share this module's engine fixture (``build_engine``), its constants and ``frozen``: random bytes and text, arbitrary JSON,
 oversized payloads, truncated and mutated messages, unicode identifiers, out-of-range
 numbers, deep nesting, rule-breaking orders (with the reason the engine must give),
 valid orders, resends, well-typed engine inputs with bad content, and MQTT topics.
@@ -43,7 +43,7 @@ FIXTURE_IDS = {"rest-buy": "TB3M", "part-sell": "BD3Y", "beta-rest": "TB6M", "po
 
 def build_engine(clock=None) -> Engine:
     """Three accounts, live orders of both brokers (one partly filled, one post-only, one
-    GTD) and a halted instrument (TB12M): the fixture of tests/test_fuzz.py."""
+    GTD) and a halted instrument (TB12M): the fixture of tests/reliability/test_fuzz.py."""
     led = Ledger()
     for acct, broker, elig in ACCOUNTS:
         led.open_account(acct, broker, elig)
@@ -87,7 +87,7 @@ def frozen(eng: Engine, ignore: tuple[str, str] | None = None) -> tuple:
     )
 
 
-from feeds.fuzzdata import NASTY_NUMBERS, NASTY_STRINGS, Raw, dump  # noqa: E402,F401
+from testkit.fuzzdata import NASTY_NUMBERS, NASTY_STRINGS, Raw, dump  # noqa: E402,F401
 
 WEIRD_IDS = ["\u202eevil", "c\u0000", "\ud83d", "\U0001f4b8\U0001f4b8", "TB3M\u200b",
              "\u0391\u03b2", "\u05d0\u05d1", "TB3M ", " TB3M", "TB3M/x", "+", "#", "$SYS",

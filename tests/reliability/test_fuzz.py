@@ -24,10 +24,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-# The engine fixture, its constants and ``frozen`` are the fuzz campaign's (bench/fuzzgen.py).
-from bench.fuzzgen import (
-    ACCOUNTS, BROKERS, HOUR, INSTS, OPEN_SYMBOLS, OWN, T0, build_engine, frozen,
-)
 from feeds import topics
 from feeds.codec import (
     DECIMAL_PATTERN, DECODE_REASONS, MAX_ID_LEN, MAX_MESSAGE_BYTES, DecodeError,
@@ -36,6 +32,10 @@ from feeds.codec import (
 from feeds.gateway import Gateway
 from matching.engine import Engine
 from matching.messages import NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest
+# The engine fixture, its constants and ``frozen`` are the fuzz campaign's (testkit/fuzzgen.py).
+from testkit.fuzzgen import (
+    ACCOUNTS, BROKERS, HOUR, INSTS, OPEN_SYMBOLS, OWN, T0, build_engine, frozen,
+)
 
 FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -137,7 +137,7 @@ def through_gateway(eng: Engine, broker: str, payload) -> tuple[str, object, obj
 
 
 # ------------------------------------------------------------------ strategies
-from feeds.fuzzdata import NASTY_NUMBERS, NASTY_STRINGS, Raw, dump  # noqa: E402
+from testkit.fuzzdata import NASTY_NUMBERS, NASTY_STRINGS, Raw, dump  # noqa: E402
 
 OFFSETS = [-1, 1, 10, 2**31, 2**63, 2**64]
 

@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from conftest import two_broker_engine
 from feeds import topics
 from feeds.mqtt import client as mqtt_client
 from feeds.broker import EmbeddedBroker
 from feeds.gateway import Gateway
 from matching.engine import Engine
 from matching.instruments import Registry
+from testkit.mqtt import two_broker_engine
 
 pytestmark = pytest.mark.network
 REG = Registry.load_default()

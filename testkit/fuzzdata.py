@@ -1,4 +1,4 @@
-"""Hostile wire inputs shared by the fuzz tests and the fuzz campaign (bench/fuzz.py):
+"""Hostile wire inputs shared by the fuzz tests and the fuzz campaign (reliability/fuzz.py):
 JSON with tokens no encoder would write (1e400, NaN, 2**64, deep nesting) and strings that
 look like numbers or identifiers but are not."""
 from __future__ import annotations

@@ -25,7 +25,6 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import pytest
 
-from conftest import two_broker_engine
 from feeds import topics
 from feeds.broker import EmbeddedBroker, _free_port, find_mosquitto
 from feeds.client import BrokerClient
@@ -36,9 +35,10 @@ from feeds.security import (
 from matching.instruments import Registry
 from matching.ledger import CASH
 from matching.messages import NewOrderSingle
+from testkit.mqtt import two_broker_engine
 
 pytestmark = pytest.mark.network
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "make-credentials"
 REG = Registry.load_default()
 A, B = "alpha", "beta"
@@ -348,7 +348,7 @@ def test_anonymous_unknown_user_and_wrong_password_are_refused(broker, users):
 
 def test_aiomqtt_clients_without_credentials_are_refused(broker, users):
     import aiomqtt
-    from feeds.testing import connect, run
+    from testkit.mqtt import connect, run
 
     async def attempt(**kw):
         try:
@@ -493,7 +493,7 @@ def test_only_the_engine_publishes_market_data_reports_status_and_presence(
 
 def test_broker_client_works_within_the_acl(broker, users, gateway, secrets_dir):
     """The real BrokerClient (presence with a last will, own exec topic) is allowed."""
-    from feeds.testing import run
+    from testkit.mqtt import run
     out, _ = secrets_dir
 
     async def body():

@@ -1,7 +1,8 @@
 """Price-time priority: best price first, oldest first within a level, every trade at the
 maker's price; how amends keep or lose time priority."""
 import pytest
-from conftest import (
+
+from testkit.books import (
     BUY, SELL, accepted, kept, level, lost, trade, user_cancelled,
 )
 
