@@ -6,7 +6,7 @@ from pathlib import Path
 from matching.constants import CancelReason, RejectReason
 from matching.errors import LAYERS, BookCancel, BookReject, DecodeReject, EngineReject
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_code_is_named_as_on_the_wire_and_in_its_layer_range():
