@@ -16,6 +16,7 @@ import asyncio
 import gc
 import logging
 import time
+from typing import Iterable
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -49,7 +50,7 @@ class Gateway:
     """
 
     def __init__(self, engine: Engine, host: str, port: int,
-                 config: GatewayConfig | None = None, *, recovered: list[Outcome] = ()):
+                 config: GatewayConfig | None = None, *, recovered: Iterable[Outcome] = ()):
         self.cycle = GatewayCycle(engine, config, recovered=recovered)
         self.host, self.port = host, port
         self.ready = asyncio.Event()

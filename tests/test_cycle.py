@@ -247,3 +247,16 @@ def test_cancel_on_disconnect_by_presence_offline(cod, cancelled):
     pubs = cycle.process([(topics.presence("alpha"), b"offline")], 2)
     got = [(d["cl_ord_id"], d["exec_type"]) for d in docs(pubs, "exec")]
     assert got == ([("c1", "canceled")] if cancelled else [])
+
+
+def test_the_cycle_imports_no_mqtt_library():
+    """The seam for a sans-I/O transport: cycle, outbox and config load without aiomqtt/paho."""
+    import os
+    import subprocess
+    import sys
+    code = ("import sys, feeds.cycle, feeds.outbox, feeds.config; "
+            "print(sorted(m for m in sys.modules if m.startswith(('aiomqtt', 'paho'))))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env).stdout
+    assert out.strip() == "[]"
