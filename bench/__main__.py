@@ -3,7 +3,8 @@
 Runs, on this machine, in one process: the core (batch and per-command) and the reference
 on the conformance flow, memory per resting order, scaling with resting orders, price
 levels and instruments, the engine with risk and journal, journal recovery, and the
-gateway end to end beside the raw MQTT round trip. Each figure is the median of several
+gateway end to end beside the raw MQTT round trip, then over resting books of 3k and 100k
+orders (that load generator in a child process). Each figure is the median of several
 runs; comparisons are ratios from this run. Writes ``report.md`` and PNG plots to DIR
 (default bench/results). ``--quick`` finishes in about a minute.
 """
@@ -159,6 +160,7 @@ def engine_figures(cfg, R):
 def gateway_figures(cfg, R):
     lat: dict = {}
     R["gateway"] = asyncio.run(bench_gateway.measure(cfg.n_gateway, lat))
+    R["gateway_resting"] = asyncio.run(bench_gateway.measure_resting(n=cfg.n_gateway))
     R["latencies"] = {k: [x * 1e3 for x in v] for k, v in lat.items()}
 
 

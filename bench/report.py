@@ -128,6 +128,17 @@ def write_report(R: dict, out: Path, plots: list[str]) -> Path:
         f"| raw round trip at the same rate, p50 / p99 | {g['raw_at_same_rate_p50_ms']} / "
         f"{g['raw_at_same_rate_p99_ms']} ms |", "",
     ]
+    rest = R.get("gateway_resting")
+    if rest:
+        lines += ["## Gateway over a resting book (GTD and DAY orders far from the touch)", "",
+                  f"Load generator in its own process; it drives "
+                  f"{rest['generator_ceiling_per_s'] or 0:,} round trips/s through a bare echo.",
+                  "", "| resting orders | orders/s | p50 / p99 at peak | one empty cycle |",
+                  "|---:|---:|---|---:|"]
+        lines += [f"| {r['resting']:,} | {r['orders_per_s']:,} | {r['p50_ms']} / {r['p99_ms']} "
+                  f"ms | {r['empty_cycle_ms']} ms |" for r in rest["runs"]]
+        lines += ["", f"Largest over smallest book: {rest['largest_over_smallest']:.2f} "
+                  "(target: no slower, >= 1 within noise).", ""]
     if plots:
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     path = out / "report.md"

@@ -15,10 +15,11 @@ import logging
 import signal
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 from feeds.broker import EmbeddedBroker, parse_broker_url
-from feeds.gateway import Gateway
+from feeds.gateway import Gateway, GatewayConfig
 from matching.engine import Engine
 from matching.session import SESSION_ACTIONS
 from matching.instruments import Registry
@@ -83,11 +84,12 @@ async def serve(args) -> int:
         log.info("no --broker given: started a private %s at %s", embedded.kind, embedded.url)
     try:
         cod = args.cancel_on_disconnect
-        gateway = Gateway(engine, host, port, cancel_on_disconnect="*" if cod == "*" else
-                          frozenset(b for b in (cod or "").split(",") if b),
-                          snapshot_dir=Path(args.data) / "snapshots",
-                          snapshot_every=args.snapshot_every, mqtt_options=mqtt_options,
-                          recovered=recovered, freeze_gc=True, schedule=args.session)
+        gateway = Gateway(engine, host, port, GatewayConfig(
+            cancel_on_disconnect="*" if cod == "*" else
+            frozenset(b for b in (cod or "").split(",") if b),
+            snapshot_dir=Path(args.data) / "snapshots", snapshot_every=args.snapshot_every,
+            mqtt_options=mqtt_options, freeze_gc=True, schedule=args.session),
+            recovered=recovered)
         if args.session:
             log.info("trading session %s: the gateway opens and closes it", args.session)
         await gateway.run(stop)
@@ -178,8 +180,10 @@ async def demo(args) -> int:
     for col in ("symbol", "trades", "volume (tokens)", "cash settled (USDC)", "resting orders"):
         table.add_column(col, justify="right")
     for inst in registry:
+        lots, cash = st.volume_lots.get(inst.symbol), st.settled_cash.get(inst.symbol)
         table.add_row(inst.symbol, str(st.trades_by_symbol.get(inst.symbol, 0)),
-                      str(st.volume.get(inst.symbol, 0)), str(st.settled.get(inst.symbol, 0)),
+                      "0" if lots is None else str(inst.lots_to_qty(lots)),
+                      "0" if cash is None else str(Decimal(cash).scaleb(-inst.cash_decimals)),
                       str(len(engine.books[inst.symbol])))
     console.print(table)
     console.print(f"orders entered {engine.next_order_id - 1}, messages {st.received}, "

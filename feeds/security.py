@@ -8,8 +8,8 @@ module reads that file and builds the aiomqtt options a client needs::
     opts = client_options(credentials="mqtt-secrets/credentials", username="alpha",
                           tls_ca="ca.crt")
     async with BrokerClient("alpha", host, 8883, mqtt_options=opts) as c: ...
-    gw = Gateway(engine, host, port, mqtt_options=client_options(
-        credentials="mqtt-secrets/credentials", username=ENGINE_USER))
+    gw = Gateway(engine, host, port, GatewayConfig(mqtt_options=client_options(
+        credentials="mqtt-secrets/credentials", username=ENGINE_USER)))
 
 and writes a mosquitto configuration for an authenticated (optionally TLS) listener
 (``mosquitto_config`` / ``write_mosquitto_config``; ``EmbeddedBroker`` uses it too).

@@ -40,7 +40,7 @@ from feeds import mqtt, topics
 from feeds.broker import _accepts, _free_port, find_mosquitto
 from feeds.client import BrokerClient, RequestTimeout
 from feeds.cli import DEMO_BROKERS, demo_ledger
-from feeds.gateway import Gateway
+from feeds.gateway import Gateway, GatewayConfig
 from matching.engine import Engine
 from matching.messages import JournalEntry
 from matching.instruments import Registry
@@ -594,7 +594,7 @@ async def _timed_orders(broker: Mosquitto, n: int, seed: int, stalled: bool) -> 
     tmp = tempfile.TemporaryDirectory(prefix="tokenbook-slow-")
     journal = Journal(Path(tmp.name) / "journal.log", fsync="none")
     engine = Engine(REG, demo_ledger(REG), clock=time.time_ns, journal=journal)
-    gw = Gateway(engine, "127.0.0.1", broker.port, client_id=f"slow-gw-{seed}")
+    gw = Gateway(engine, "127.0.0.1", broker.port, GatewayConfig(client_id=f"slow-gw-{seed}"))
     stop = asyncio.Event()
     task = asyncio.create_task(gw.run(stop))
     sock = None
@@ -659,7 +659,7 @@ async def disk_full(before: int = 100, after: int = 50, *, seed: int = 4) -> dic
     engine = Engine(REG, demo_ledger(REG), clock=time.time_ns, journal=journal)
     engine.write_snapshot(data / "snapshots")
     with Mosquitto() as broker:
-        gw = Gateway(engine, "127.0.0.1", broker.port, client_id=f"full-gw-{seed}")
+        gw = Gateway(engine, "127.0.0.1", broker.port, GatewayConfig(client_id=f"full-gw-{seed}"))
         stop = asyncio.Event()
         task = asyncio.create_task(gw.run(stop))
         real_write, real_sync = jmod.os.write, jmod.os.fdatasync
@@ -742,8 +742,9 @@ async def disk_full_real(size_kb: int = 96, after: int = 50, *, seed: int = 5,
         engine.write_snapshot(mnt / "snapshots")
         statuses: list[dict] = []
         with Mosquitto() as broker:
-            gw = Gateway(engine, "127.0.0.1", broker.port, client_id=f"tmpfs-gw-{seed}",
-                         snapshot_dir=mnt / "snapshots", snapshot_every=200)
+            gw = Gateway(engine, "127.0.0.1", broker.port, GatewayConfig(
+                client_id=f"tmpfs-gw-{seed}", snapshot_dir=mnt / "snapshots",
+                snapshot_every=200))
             stop = asyncio.Event()
             task = asyncio.create_task(gw.run(stop))
             try:
@@ -753,7 +754,7 @@ async def disk_full_real(size_kb: int = 96, after: int = 50, *, seed: int = 5,
                     watch = asyncio.create_task(_statuses(watcher, statuses))
                     async with Load("127.0.0.1", broker.port, rate=10_000, window=16,
                                     seed=seed, tag="t", timeout=1.0, retries=3) as load:
-                        while gw.accepting and len(load.sent) < cap:
+                        while gw.cycle.accepting and len(load.sent) < cap:
                             await _count(load, 100)
                             await load.settle(20)
                         sent_before = set(load.sent)

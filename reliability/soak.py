@@ -33,7 +33,7 @@ from pathlib import Path
 
 from feeds import mqtt, topics
 from feeds.broker import EmbeddedBroker
-from feeds.gateway import Gateway
+from feeds.gateway import Gateway, GatewayConfig
 from matching.engine import Engine
 from matching.instruments import Registry
 from matching.journal import Journal
@@ -275,8 +275,8 @@ async def _soak(seconds: float, rate: int, window: float, seed: int, progress,
     broker = EmbeddedBroker()
     await broker.astart()
     stop = asyncio.Event()
-    gw = Gateway(engine, "127.0.0.1", broker.port, client_id=f"soak-engine-{time.time_ns()}",
-                 freeze_gc=True)                     # as tokenbook serve runs it
+    gw = Gateway(engine, "127.0.0.1", broker.port, GatewayConfig(
+        client_id=f"soak-engine-{time.time_ns()}", freeze_gc=True))   # as tokenbook serve
     gw_task = asyncio.create_task(gw.run(stop))
     ctx = mp.get_context("spawn")
     go, out = ctx.Event(), ctx.Queue()

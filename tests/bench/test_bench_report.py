@@ -43,3 +43,18 @@ def test_report_holds_the_figures_and_the_command(tmp_path):
 def test_report_flags_growth_worse_than_log(tmp_path):
     text = write_report(figures(growth_flag=True), tmp_path, []).read_text()
     assert "flagged: worse than O(log n)" in text
+
+
+def test_report_shows_the_gateway_on_both_resting_books(tmp_path):
+    R = figures()
+    R["gateway_resting"] = {
+        "runs": [{"resting": 3000, "orders_per_s": 1900, "p50_ms": 40.0, "p99_ms": 80.0,
+                  "cycles": 9, "empty_cycle_ms": 0.3},
+                 {"resting": 100_000, "orders_per_s": 600, "p50_ms": 150.0, "p99_ms": 380.0,
+                  "cycles": 9, "empty_cycle_ms": 10.5}],
+        "generator": "own process", "generator_ceiling_per_s": 2300,
+        "largest_over_smallest": 0.316}
+    text = write_report(R, tmp_path, []).read_text()
+    for expected in ("| 3,000 | 1,900 |", "| 100,000 | 600 |", "2,300 round trips/s",
+                     "Largest over smallest book: 0.32"):
+        assert expected in text

@@ -4,7 +4,8 @@ from datetime import datetime, time, timezone
 import msgspec
 import pytest
 
-from feeds.gateway import Gateway
+from feeds.config import GatewayConfig
+from feeds.cycle import GatewayCycle
 from matching.engine import Engine
 from matching.session import TradingState
 from matching.instruments import Registry
@@ -91,14 +92,25 @@ def _order(cl, tif):
     return NewOrderSingle(cl, 1, "TB3M", "buy", "1", price="99.000", time_in_force=tif)
 
 
+class _Gateway:
+    """The gateway's cycle on the test clock; keeps everything it would publish."""
+    def __init__(self, eng, clock):
+        self.cycle = GatewayCycle(eng, GatewayConfig(
+            schedule=SessionSchedule.parse("08:00-16:30"), clock=clock))
+        self.clock, self.sent = clock, []
+
+    def _process(self, batch):
+        self.sent += self.cycle.process(batch, self.clock())
+
+
 def _replies(gw):
-    return [msgspec.json.decode(s.payload) for s in gw._outbox if s.topic.endswith("replies")]
+    return [msgspec.json.decode(s.payload) for s in gw.sent if s.topic.endswith("replies")]
 
 
 def test_the_gateway_opens_and_closes_the_day_on_the_engines_clock():
     clock = Clock("2026-12-07 07:00")                          # Monday, before the open
     eng = Engine(REG, _ledger(), clock=clock)
-    gw = Gateway(eng, "127.0.0.1", 1, schedule=SessionSchedule.parse("08:00-16:30"))
+    gw = _Gateway(eng, clock)
     gw._process([])
     assert eng.session.state["TB3M"] is TradingState.CLOSED            # a new venue: Friday's close
     assert eng.submit("alpha", _order("early", "day")).reports[0][1].ord_rej_reason == \
@@ -135,7 +147,7 @@ def test_a_close_missed_while_down_still_expires_day_orders(tmp_path):
     rec = Engine.recover(REG, snapshot_dir=tmp_path / "snaps", journal_path=tmp_path / "j.log",
                          clock=clock)
     assert [o.cl_ord_id for o in rec.orders.values()] == ["d1"]
-    gw = Gateway(rec, "127.0.0.1", 1, schedule=SessionSchedule.parse("08:00-16:30"))
+    gw = _Gateway(rec, clock)
     gw._process([])
     assert not rec.orders                                      # Monday's close expired it
     assert rec.session.state["TB3M"] is TradingState.CONTINUOUS        # Tuesday is open

@@ -10,6 +10,7 @@ too, after a later message on the same path proved that path delivers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import stat
@@ -28,7 +29,7 @@ import pytest
 from feeds import topics
 from feeds.broker import EmbeddedBroker, _free_port, find_mosquitto
 from feeds.client import BrokerClient
-from feeds.gateway import Gateway
+from feeds.gateway import Gateway, GatewayConfig
 from feeds.security import (
     ACL_FILE, ENGINE_USER, MD_USER, OPERATOR_USER, client_options, hash_password, read_credentials,
 )
@@ -178,8 +179,8 @@ def peer(port, username=None, password=None, **kw):
 @contextmanager
 def running_gateway(port: int, options: dict, **gw_kwargs):
     """The real Gateway + Engine on its own thread and event loop, as ``tokenbook-engine``."""
-    gw = Gateway(two_broker_engine(), "127.0.0.1", port, client_id=f"engine-{uuid.uuid4().hex[:8]}",
-                 mqtt_options=options, **gw_kwargs)
+    gw = Gateway(two_broker_engine(), "127.0.0.1", port, GatewayConfig(
+        client_id=f"engine-{uuid.uuid4().hex[:8]}", mqtt_options=options, **gw_kwargs))
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
     error: list[BaseException] = []
@@ -472,7 +473,7 @@ def test_only_the_engine_publishes_market_data_reports_status_and_presence(
         # B rests an order; a forged "offline" presence would cancel it (cancel-on-disconnect).
         assert allowed(b.publish(topics.orders(B), order("rest", 2, "sell", price="99.800")))
         b.wait_message(report_for("rest"), "B's ack")
-        gateway.cancel_on_disconnect = "*"
+        gateway.config = dataclasses.replace(gateway.config, cancel_on_disconnect="*")
         codes = {t: a.publish(t, b'"forged"', retain=True) for t in forged}
         codes[topics.presence(B)] = a.publish(topics.presence(B), b"offline", retain=True)
         assert {t: rc.value for t, rc in codes.items()} == {t: NOT_AUTHORIZED for t in forged}

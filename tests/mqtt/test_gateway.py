@@ -10,7 +10,7 @@ import pytest
 from feeds import topics
 from feeds.mqtt import client as mqtt_client
 from feeds.broker import EmbeddedBroker
-from feeds.gateway import Gateway
+from feeds.gateway import Gateway, GatewayConfig
 from matching.engine import Engine
 from matching.instruments import Registry
 from testkit.mqtt import two_broker_engine
@@ -34,10 +34,11 @@ def order(cl, acct, side, qty, price, symbol="TB3M", **kw):
                        "side": side, "qty": qty, "price": price, **kw}).encode()
 
 
-async def with_gateway(mqtt, body, timeout=20):
+async def with_gateway(mqtt, body, timeout=20, **config):
     """Run ``body(client, gateway)`` against a live gateway; always shut it down."""
     engine = two_broker_engine()
-    gw = Gateway(engine, "127.0.0.1", mqtt.port, client_id=f"engine-{time.time_ns()}")
+    gw = Gateway(engine, "127.0.0.1", mqtt.port,
+                 GatewayConfig(client_id=f"engine-{time.time_ns()}", **config))
     stop = asyncio.Event()
     task = asyncio.create_task(gw.run(stop))
     try:
@@ -126,7 +127,7 @@ def test_reports_keep_order_and_depth_rebuilds_the_book(mqtt):
             doc = json.loads(m.payload)
             (reports if "exec_type" in doc else depth).append(doc)
             if len(reports) == n and sum(len(d["levels"]) for d in depth) >= 20 and \
-                    gw.depth["TB6M"].seq == depth[-1]["seq"]:
+                    gw.cycle.depth["TB6M"].seq == depth[-1]["seq"]:
                 break
         return reports, depth, gw.engine.books["TB6M"]
 
@@ -185,7 +186,6 @@ def test_cancel_on_disconnect_when_a_broker_process_dies(mqtt):
     import sys
 
     async def body(client, gw):
-        gw.cancel_on_disconnect = "*"
         await client.subscribe(topics.exec_reports("alpha"), qos=1)
         proc = subprocess.Popen([sys.executable, "-c", BROKER_PROCESS, str(mqtt.port)],
                                 stdout=subprocess.PIPE)
@@ -199,7 +199,7 @@ def test_cancel_on_disconnect_when_a_broker_process_dies(mqtt):
             proc.kill()
             proc.wait()
 
-    first, after = asyncio.run(with_gateway(mqtt, body))
+    first, after = asyncio.run(with_gateway(mqtt, body, cancel_on_disconnect="*"))
     report = after[0][1]
     assert (report["exec_type"], report["cl_ord_id"]) == ("canceled", "cod1")
 
@@ -209,7 +209,6 @@ def test_gateway_writes_periodic_snapshots_that_recover_the_state(mqtt, tmp_path
 
     async def body(client, gw):
         gw.engine.journal = Journal(tmp_path / "journal.log")
-        gw.snapshot_dir, gw.snapshot_every = tmp_path / "snaps", 5
         await client.subscribe(topics.exec_reports("alpha"), qos=1)
         for i in range(12):
             await client.publish(topics.orders("alpha"),
@@ -217,7 +216,8 @@ def test_gateway_writes_periodic_snapshots_that_recover_the_state(mqtt, tmp_path
         await collect(client, 12)
         return gw.engine
 
-    engine = asyncio.run(with_gateway(mqtt, body))
+    engine = asyncio.run(with_gateway(mqtt, body, snapshot_dir=tmp_path / "snaps",
+                                      snapshot_every=5))
     seq, _ = latest_snapshot(tmp_path / "snaps")
     assert 5 <= seq <= 12
     rec = Engine.recover(REG, snapshot_dir=tmp_path / "snaps",

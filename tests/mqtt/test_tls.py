@@ -19,7 +19,7 @@ import pytest
 
 from feeds.broker import EmbeddedBroker
 from feeds.client import BrokerClient
-from feeds.gateway import Gateway
+from feeds.gateway import Gateway, GatewayConfig
 from feeds.security import (
     ACL_FILE, ENGINE_USER, ServerTLS, client_options, read_credentials,
 )
@@ -118,9 +118,9 @@ def test_order_round_trip_through_the_gateway_over_tls(tls_broker, pki, creds):
     engine = two_broker_engine()
 
     async def body():
-        gw = Gateway(engine, "127.0.0.1", tls_broker.port, client_id="engine-tls",
-                     mqtt_options=client_options(credentials=cred, username=ENGINE_USER,
-                                                 tls_ca=pki["ca"]))
+        gw = Gateway(engine, "127.0.0.1", tls_broker.port, GatewayConfig(
+            client_id="engine-tls", mqtt_options=client_options(
+                credentials=cred, username=ENGINE_USER, tls_ca=pki["ca"])))
         stop = asyncio.Event()
         task = asyncio.create_task(gw.run(stop))
         try:

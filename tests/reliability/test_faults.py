@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from feeds.gateway import Gateway
+from feeds.cycle import GatewayCycle
+from feeds.gateway import Gateway, GatewayConfig
 from matching.engine import Engine
 from matching.ledger import Ledger
 from reliability import faults
@@ -75,8 +76,8 @@ def test_gateway_publishes_what_it_made_while_disconnected():
         with faults.Mosquitto() as broker:
             ledger = faults.demo_ledger(faults.REG)
             gw = Gateway(Engine(faults.REG, ledger, clock=time.time_ns), "127.0.0.1",
-                         broker.port, client_id="outbox-gw", hold_reports=0.2,
-                         reconnect_max=0.2)
+                         broker.port, GatewayConfig(client_id="outbox-gw", hold_reports=0.2,
+                                                    reconnect_max=0.2))
             stop = asyncio.Event()
             task = asyncio.create_task(gw.run(stop))
             await asyncio.wait_for(gw.ready.wait(), 10)
@@ -89,9 +90,11 @@ def test_gateway_publishes_what_it_made_while_disconnected():
             from matching.messages import NewOrderSingle
             gw.engine.submit("alpha", NewOrderSingle("x1", 1001, "TB3M", "buy", "1",
                                                      price="99.270"))
-            gw._stage([gw.engine.submit("alpha", NewOrderSingle(
-                "x2", 1001, "TB3M", "buy", "1", price="99.270"))])
-            waiting = len(gw._outbox)
+            x2 = (b'{"msg":"new_order","cl_ord_id":"x2","account":1001,"symbol":"TB3M",'
+                  b'"side":"buy","qty":"1","price":"99.270"}')
+            made = gw.cycle.process([("tokenbook/v1/orders/alpha", x2)], time.time_ns())
+            gw.cycle.outbox.restore(made)         # no connection: it waits, as in run()
+            waiting = len(gw.cycle.outbox)
             broker.start()
             async with faults.mqtt.client("127.0.0.1", broker.port) as c:
                 await c.subscribe("tokenbook/v1/exec/alpha", qos=1)
@@ -119,27 +122,22 @@ def test_resend_of_an_input_lost_with_the_journal_is_refused_not_answered():
     with tempfile.TemporaryDirectory() as d:
         j = Journal(os.path.join(d, "j.log"))
         eng = Engine(faults.REG, faults.demo_ledger(faults.REG), clock=time.time_ns, journal=j)
-        gw = Gateway(eng, "127.0.0.1", 1)
+        gw = GatewayCycle(eng)
         real = jmod.os.write
 
         def full(*a):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        class Msg:
-            def __init__(self, payload):
-                self.topic = type("T", (), {"value": "tokenbook/v1/orders/alpha"})()
-                self.payload = payload
         order = (b'{"msg":"new_order","cl_ord_id":"z1","account":1001,"symbol":"TB3M",'
                  b'"side":"buy","qty":"1","price":"99.270"}')
         jmod.os.write = full
         try:
-            gw._process([Msg(order)])
-            first = list(gw._outbox)
-            gw._process([Msg(order)])               # the resend
+            first = gw.process([("tokenbook/v1/orders/alpha", order)], time.time_ns())
+            second = gw.process([("tokenbook/v1/orders/alpha", order)], time.time_ns())  # resend
         finally:
             jmod.os.write = real
         j.close()
     assert not gw.accepting and [s.kind for s in first] == ["status"]
-    execs = [s for s in gw._outbox if s.kind == "exec"]
+    execs = [s for s in first + second if s.kind == "exec"]
     assert len(execs) == 1 and b"JOURNAL_UNAVAILABLE" in execs[0].payload
     assert b'"new"' not in execs[0].payload and isinstance(eng.ledger, Ledger)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import sys
 from decimal import Decimal
-from types import SimpleNamespace
 
 import msgspec
 import pytest
@@ -29,7 +28,8 @@ from feeds.codec import (
     DECIMAL_PATTERN, DECODE_REASONS, MAX_ID_LEN, MAX_MESSAGE_BYTES, DecodeError,
     decode_order_message, encode, valid_cl_ord_id, valid_decimal,
 )
-from feeds.gateway import Gateway
+from feeds.config import GatewayConfig
+from feeds.cycle import GatewayCycle
 from matching.engine import Engine
 from matching.messages import NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest
 # The engine fixture, its constants and ``frozen`` are the fuzz campaign's (testkit/fuzzgen.py).
@@ -630,12 +630,12 @@ topic_text = st.one_of(
 def test_gateway_handler_never_raises_and_answers_every_attributable_message(stream):
     eng = fresh_engine()
     totals = eng.ledger.totals()
-    gw = Gateway(eng, "127.0.0.1", 1, cancel_on_disconnect="*")
+    gw = GatewayCycle(eng, GatewayConfig(cancel_on_disconnect="*"))
     for topic, (_, payload) in stream:
         if isinstance(payload, str):
             payload = payload.encode("utf-8", "surrogatepass")   # MQTT payloads are bytes
         stats = (gw.stats.received, gw.stats.unattributable, gw.stats.decode_rejects)
-        out = gw._handle(SimpleNamespace(topic=SimpleNamespace(value=topic), payload=payload))
+        out = gw._handle(topic, payload)
         broker = topics.broker_from_orders_topic(topic)
         if topic.startswith("tokenbook/v1/presence/"):
             assert out is None or out.seq == eng.seq       # cancel-on-disconnect only

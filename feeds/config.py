@@ -1,0 +1,74 @@
+"""How a gateway runs, as one frozen value: ``Gateway(engine, host, port, GatewayConfig(...))``.
+
+The cycle's settings (batching, cancel-on-disconnect, snapshots, the trading timetable,
+holds and resends, the clock) and the MQTT transport's (client id, session, reconnects,
+client options) in one place, checked once, so neither side takes twenty keywords.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+from matching.schedule import SessionSchedule
+
+__all__ = ["GatewayConfig"]
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Settings of one gateway; every field has the ``tokenbook serve`` default.
+
+    ``clock`` (ns since the epoch) is the gateway's one time source: the schedule's
+    boundaries, GTD expiry and the times in the retained status all read it. Connection
+    timers (backoff, holds, the resend window) are durations and use the monotonic clock.
+    """
+    # --- the cycle
+    max_batch: int = 500                  # inbound messages per cycle (one group commit)
+    # Brokers whose live orders are cancelled when their presence goes offline (their
+    # client's last will); "*" means every broker.
+    cancel_on_disconnect: frozenset[str] | str = frozenset()
+    # Periodic snapshots bound recovery time: replay starts from the latest one.
+    snapshot_dir: str | os.PathLike | None = None
+    snapshot_every: int = 100_000         # inputs between snapshots
+    # The trading day's timetable (None: the session is only what operators say).
+    schedule: SessionSchedule | None = None
+    clock: Callable[[], int] = time.time_ns
+    # After a (re)connect, reports for brokers with live orders wait this long (s) at most
+    # for the broker's presence to say ``online``; 0 disables holds.
+    hold_reports: float = 2.0
+    # Exec reports acknowledged this long (s) before a connection loss are sent again.
+    resend_window: float = 10.0
+    resend_max: int = 50_000
+    # --- the MQTT transport
+    client_id: str = "tokenbook-engine"
+    session_expiry: int = 3600            # s the broker keeps the persistent session
+    reconnect_min: float = 0.05           # capped exponential backoff, s
+    reconnect_max: float = 2.0
+    reconnect_give_up: float | None = None    # s without a connection before run() raises
+    # Extra aiomqtt.Client arguments: username/password, tls_params (feeds.security).
+    mqtt_options: Mapping[str, Any] = field(default_factory=dict)
+    # A server process moves what exists once it is up (modules, the recovered state) out
+    # of the collector's sight (gc.freeze), so full collections pause the loop only for
+    # what trading added since.
+    freeze_gc: bool = False
+
+    def __post_init__(self) -> None:
+        cod = self.cancel_on_disconnect
+        if cod != "*":
+            if isinstance(cod, str):
+                cod = (b for b in cod.split(",") if b)
+            object.__setattr__(self, "cancel_on_disconnect", frozenset(cod))
+        object.__setattr__(self, "mqtt_options", MappingProxyType(dict(self.mqtt_options)))
+        if self.max_batch < 1 or self.snapshot_every < 1:
+            raise ValueError("max_batch and snapshot_every must be at least 1")
+        if not 0 < self.reconnect_min <= self.reconnect_max:
+            raise ValueError("reconnect_min must be > 0 and <= reconnect_max")
+
+    def cancels_on_disconnect(self, broker: str) -> bool:
+        """Whether ``broker``'s live orders are cancelled when its presence goes offline."""
+        cod = self.cancel_on_disconnect
+        return cod == "*" or broker in cod
+

@@ -1,0 +1,345 @@
+"""The gateway's cycle, sans-I/O: a batch of inbound MQTT messages in, what may be published out.
+
+``GatewayCycle.process(batch, now_ns)`` decodes every message (order entry, operator
+commands, presence) and hands it to the engine in arrival order, adds the timetable's
+boundaries and the GTD expiry due at ``now_ns``, group-commits the journal once, and only
+then stages the cycle's execution reports, trades, coalesced depth, operator replies and
+new trading states in the outbox; it returns what may be published now. Nothing is
+dropped: a message that does not decode gets a Rejected report on its sender's exec topic;
+one whose topic names no broker is counted and logged.
+
+A journal that cannot be written stops the engine taking orders: the retained status says
+``not_accepting`` with the reason, and every order is answered Rejected
+JOURNAL_UNAVAILABLE instead of being acknowledged. No MQTT library is imported here: the
+transport (``feeds.gateway``) moves the bytes and tells the cycle when it (re)connected.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import msgspec
+
+from feeds import topics
+from feeds.codec import (
+    AdminReply, DecodeError, EngineStatus, TradingStatus, decode_admin_command,
+    decode_order_message, encode,
+)
+from feeds.config import GatewayConfig
+from feeds.depth import DepthBook
+from feeds.outbox import Outbox, Publish
+from matching.engine import Engine
+from matching.outputs import LevelChange, Outcome
+from matching.journal import JournalError
+
+log = logging.getLogger("tokenbook.gateway")
+
+__all__ = ["GatewayCycle", "GatewayStats", "Inbound"]
+
+#: One inbound MQTT PUBLISH: (topic, payload).
+Inbound = tuple[str, bytes]
+_PRESENCE = topics.PRESENCE_WILDCARD[:-1]
+_CLOSING = ("filled", "canceled", "expired")
+
+
+@dataclass
+class GatewayStats:
+    """Counters of one gateway; quantities are integers (lots, cash minor units)."""
+    received: int = 0
+    decode_rejects: int = 0
+    unattributable: int = 0
+    cycles: int = 0
+    published: int = 0
+    reports: int = 0
+    trades: int = 0
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+    acks: int = 0                 # New reports: orders the engine took
+    closed: int = 0               # reports that ended an order (filled, canceled, expired)
+    reconnects: int = 0           # connections lost and tried again
+    resent: int = 0               # recent exec reports sent again after a reconnect
+    admin_commands: int = 0       # operator commands taken (journaled)
+    admin_refused: int = 0        # operator commands refused (bad, or journal down)
+    trades_by_symbol: dict[str, int] = field(default_factory=dict)
+    volume_lots: dict[str, int] = field(default_factory=dict)     # lots traded
+    settled_cash: dict[str, int] = field(default_factory=dict)    # minor units buyers paid
+
+
+def _bytes(payload) -> bytes:
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, (bytearray, memoryview)):
+        return bytes(payload)
+    return b"" if payload is None else str(payload).encode("utf-8")
+
+
+class GatewayCycle:
+    """The engine behind the gateway, one cycle at a time; see the module docstring.
+
+    ``recovered``: after a crash, the outcomes of the last inputs replayed from the
+    journal. Their reports may never have left (the process died between commit and
+    publish), so they go out first, marked PossResend; clients drop the copies they
+    already have by ExecID.
+    """
+
+    def __init__(self, engine: Engine, config: GatewayConfig | None = None, *,
+                 recovered: Iterable[Outcome] = ()):
+        self.engine = engine
+        self.config = config or GatewayConfig()
+        self.stats = GatewayStats()
+        self.depth = {s: DepthBook(s) for s in engine.symbols}
+        self.outbox = Outbox(self.config.resend_window, self.config.resend_max)
+        self.accepting = True
+        self.status_text = ""
+        self._snapshot_seq = engine.durable_seq
+        self._admin_replies: list[AdminReply] = []      # this cycle's, sent after commit
+        # The time up to which timetable boundaries were applied (None: first cycle).
+        self._schedule_mark: int | None = None
+        for out in recovered:
+            for broker, report in out.reports:
+                if broker:
+                    self.outbox.put(Publish(
+                        topics.exec_reports(broker),
+                        encode(msgspec.structs.replace(report, poss_resend=True)), False,
+                        "exec", broker))
+
+    # ------------------------------------------------------------------ the cycle
+    def process(self, batch: Sequence[Inbound], now_ns: int) -> list[Publish]:
+        """Hand ``batch`` to the engine, commit the journal once, return what may now be
+        published (in order; held brokers' reports stay in the outbox)."""
+        engine = self.engine
+        # The first cycle's timetable catch-up starts at the last input before it.
+        resumed_at = engine.now if self._schedule_mark is None else 0
+        outcomes: list[Outcome] = []
+        for topic, payload in batch:
+            out = self._handle(topic, payload)
+            if out is not None:
+                outcomes.append(out)
+        if self.config.schedule is not None:
+            for at, action in self._session_due(now_ns, resumed_at):
+                outcomes.append(self._session_input(
+                    action, "", f"scheduled {action} at "
+                    f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(at // 10**9))} UTC",
+                    "schedule"))
+        expiry = engine.next_expiry()
+        if expiry is not None and expiry <= now_ns:
+            outcomes.append(engine.admin("expire"))
+        if not outcomes:
+            self._stage_admin(durable=True)           # refusals only: nothing to commit
+            return self.outbox.take()
+        try:
+            durable = engine.commit()                 # durable before anything is acknowledged
+        except JournalError as exc:
+            if self.accepting:
+                log.error("journal failed, refusing orders: %s", exc)
+                self.accepting = False
+                self.status_text = f"journal unavailable: {exc}"
+                self.outbox.put(self.status("not_accepting", self.status_text, now_ns))
+            # Inputs of this batch are not durable, so not acknowledged (brokers retry the
+            # same ClOrdIDs later); answers that persist nothing still go out.
+            self._stage([a for o in outcomes if not o.sequenced
+                         if (a := self._unpersisted_answer(o)) is not None])
+            self._stage_admin(durable=False)
+            return self.outbox.take()
+        self._stage(outcomes)
+        self._stage_admin(durable=True)
+        self.stats.cycles += 1
+        self._maybe_snapshot(durable)
+        return self.outbox.take()
+
+    def _maybe_snapshot(self, durable: int) -> None:
+        """Every ``snapshot_every`` inputs a snapshot, so recovery replays a short journal."""
+        cfg = self.config
+        if cfg.snapshot_dir and durable - self._snapshot_seq >= cfg.snapshot_every:
+            self._snapshot_seq = durable
+            try:
+                self.engine.write_snapshot(cfg.snapshot_dir)
+            except (OSError, JournalError) as exc:    # recovery replays a longer journal
+                log.error("snapshot at sequence %d failed: %s", durable, exc)
+
+    def _unpersisted_answer(self, out: Outcome) -> Outcome | None:
+        """After a journal failure: a resend whose original input never became durable is
+        refused like a new order rather than answered from memory."""
+        durable = self.engine.durable_seq
+        if not out.replayed or all(r.seq <= durable for _, r in out.reports):
+            return out
+        if not out.reports:
+            return None
+        broker, r = out.reports[0]
+        return self.engine.refuse(
+            broker, "JOURNAL_UNAVAILABLE",
+            f"the engine cannot persist orders: {self.engine.journal_failure}",
+            r.cl_ord_id, r.symbol)
+
+    # ------------------------------------------------------------------ inbound messages
+    def _handle(self, topic: str, payload) -> Outcome | None:
+        """One inbound message to the engine: its Outcome, or None if it made no input."""
+        if topic.startswith(_PRESENCE):
+            return self._presence(topic.rsplit("/", 1)[-1], payload)
+        if topic == topics.ADMIN:
+            return self._operator(payload)
+        self.stats.received += 1
+        broker = topics.broker_from_orders_topic(topic)
+        if broker is None:
+            self.stats.unattributable += 1
+            log.warning("dropped a message on %r: no broker in the topic", topic)
+            return None
+        if broker in self.outbox.held:
+            self.outbox.release(broker)       # it is sending, so it is connected again
+        msg = decode_order_message(_bytes(payload))
+        if isinstance(msg, DecodeError):
+            self.stats.decode_rejects += 1
+            return self.engine.refuse(broker, msg.reason, msg.text, msg.cl_ord_id, msg.symbol)
+        return self.engine.submit(broker, msg)
+
+    def _presence(self, broker: str, payload) -> Outcome | None:
+        """Cancel-on-disconnect: a broker's presence went offline (its last will fired)."""
+        state = _bytes(payload).strip()
+        if state == b"online":
+            self.outbox.release(broker)       # it is subscribed again: send what was held
+        if not (state == b"offline" and self.config.cancels_on_disconnect(broker)
+                and topics.valid_name(broker)):
+            return None
+        if not self.engine.has_live_orders(broker):
+            return None
+        log.warning("broker %s disconnected: cancelling its live orders", broker)
+        return self.engine.admin("cancel_broker", broker=broker, reason="disconnected")
+
+    def _operator(self, payload) -> Outcome | None:
+        """One operator command: checked, then journaled and applied like an order."""
+        cmd = decode_admin_command(_bytes(payload))
+        if isinstance(cmd, AdminReply):
+            log.warning("operator command refused: %s", cmd.text)
+            self._admin_replies.append(cmd)
+            return None
+        if cmd.symbol and cmd.symbol not in self.engine.instruments:
+            self._admin_replies.append(AdminReply(
+                cmd.request_id, False, f"refused: unknown instrument {cmd.symbol!r}",
+                cmd.action, cmd.symbol))
+            return None
+        return self._session_input(cmd.action, cmd.symbol, cmd.reason, cmd.request_id)
+
+    def _session_input(self, action: str, symbol: str, reason: str,
+                       request_id: str) -> Outcome:
+        """Journal and apply one session action (an operator's, or the schedule's); its
+        reply goes to the admin replies topic after the commit."""
+        reply = AdminReply(request_id, False, "", action, symbol)
+        out = self.engine.admin(action, symbol, reason)
+        if not out.sequenced:                 # refused whole: journal down, or illegal
+            reply.text = f"refused: {out.refused or 'not sequenced'}"
+        else:
+            reply.accepted, reply.seq = True, out.seq
+            reply.text = (f"{action} {symbol or 'every instrument'}"
+                          f"{f' ({reason})' if reason else ''}")
+            log.warning("%s: %s at sequence %d", request_id if request_id == "schedule"
+                        else "operator", reply.text, reply.seq)
+        self._admin_replies.append(reply)
+        return out
+
+    def _session_due(self, now_ns: int, resumed_at: int) -> list[tuple[int, str]]:
+        """Timetable boundaries to apply now. The first cycle catches up from the last
+        journaled input (a close missed while down still expires DAY orders); a new venue
+        takes the state its timetable says for now."""
+        schedule = self.config.schedule
+        mark, self._schedule_mark = self._schedule_mark, now_ns
+        if mark is not None:
+            return schedule.boundaries(mark, now_ns)
+        if resumed_at == 0:                   # no input ever: a new venue
+            current = schedule.current(now_ns)
+            return [current] if current is not None else []
+        return schedule.catch_up(resumed_at, now_ns)
+
+    # ------------------------------------------------------------------ outbound
+    def _stage_admin(self, durable: bool) -> None:
+        """Operator replies of the cycle, and the new trading states they made."""
+        replies, self._admin_replies = self._admin_replies, []
+        changed: dict[str, None] = {}
+        for reply in replies:
+            if reply.accepted and not durable:
+                reply = msgspec.structs.replace(
+                    reply, accepted=False, seq=0,
+                    text=f"not confirmed: the journal failed ({self.engine.journal_failure})")
+            if reply.accepted:
+                self.stats.admin_commands += 1
+                changed.update(dict.fromkeys([reply.symbol] if reply.symbol
+                                             else self.engine.symbols))
+            else:
+                self.stats.admin_refused += 1
+            self.outbox.put(Publish(topics.ADMIN_REPLIES, encode(reply), False, "admin"))
+        for symbol in changed:
+            self.outbox.put(Publish(topics.md(symbol, "state"),
+                                    encode(self.trading_status(symbol)), True, "md"))
+
+    def _stage(self, outcomes: list[Outcome]) -> None:
+        """Reports and trades in engine order; depth coalesced per symbol for the cycle."""
+        put, stats = self.outbox.put, self.stats
+        levels: dict[str, list[LevelChange]] = {}
+        for out in outcomes:
+            for broker, report in out.reports:
+                put(Publish(topics.exec_reports(broker), encode(report), False, "exec",
+                            broker))
+                stats.reports += 1
+                exec_type = report.exec_type
+                if exec_type == "new":
+                    stats.acks += 1
+                elif report.ord_status in _CLOSING and exec_type != "replaced":
+                    stats.closed += 1
+                if exec_type == "rejected":
+                    reason = report.ord_rej_reason or "?"
+                    stats.reject_reasons[reason] = stats.reject_reasons.get(reason, 0) + 1
+            if out.trades:
+                tb, vol = stats.trades_by_symbol, stats.volume_lots
+                for trade in out.trades:
+                    put(Publish(topics.md(trade.symbol, "trades"), encode(trade), False,
+                                "trade"))
+                    stats.trades += 1
+                    tb[trade.symbol] = tb.get(trade.symbol, 0) + 1
+                    vol[trade.symbol] = vol.get(trade.symbol, 0) + trade.qty_lots
+                # An input's fills are all in its one instrument.
+                symbol, st = out.trades[0].symbol, stats.settled_cash
+                st[symbol] = st.get(symbol, 0) + out.settled_cash
+            for change in out.levels:
+                levels.setdefault(change.symbol, []).append(change)
+        for symbol, changes in levels.items():
+            book = self.depth[symbol]
+            update = book.apply(changes)
+            if update is not None:
+                put(Publish(topics.md(symbol, "depth"), encode(update), False, "md"))
+                put(Publish(topics.md(symbol, "snapshot"), encode(book.snapshot()), True, "md"))
+                put(Publish(topics.md(symbol, "bbo"), encode(book.bbo()), True, "md"))
+
+    # ------------------------------------------------------------------ connection events
+    def connected(self, now: float, lost_at: float) -> None:
+        """The transport (re)connected at ``now`` (monotonic s) after losing the previous
+        connection at ``lost_at``: recent reports go again, and reports for brokers that
+        have live orders or waiting reports are held until their presence says
+        ``online`` (a restarted broker forgot every subscription) or ``hold_reports``."""
+        self.stats.resent += self.outbox.reconnected(lost_at)
+        hold = self.config.hold_reports
+        if hold > 0:
+            brokers = self.outbox.brokers_waiting()
+            brokers.update(self.engine.brokers_with_live_orders())
+            brokers.update(self.outbox.held)
+            self.outbox.hold(brokers, now + hold)
+
+    def retained(self, now_ns: int) -> list[Publish]:
+        """The retained state a (re)connect publishes first: the engine status, then every
+        instrument's depth snapshot, BBO and trading state."""
+        out = [self.status("online" if self.accepting else "not_accepting",
+                           self.status_text, now_ns)]
+        for symbol, book in self.depth.items():
+            out += (Publish(topics.md(symbol, "snapshot"), encode(book.snapshot()), True, "md"),
+                    Publish(topics.md(symbol, "bbo"), encode(book.bbo()), True, "md"),
+                    Publish(topics.md(symbol, "state"), encode(self.trading_status(symbol)),
+                            True, "md"))
+        return out
+
+    def status(self, status: str, text: str = "", now_ns: int = 0) -> Publish:
+        """The retained engine status (online, not_accepting, offline) as a Publish."""
+        return Publish(topics.STATUS, encode(EngineStatus(status, text, now_ns)), True,
+                       "status")
+
+    def trading_status(self, symbol: str) -> TradingStatus:
+        s = self.engine.trading_status(symbol)
+        return TradingStatus(s.symbol, s.state, s.reason, s.seq)
