@@ -44,6 +44,11 @@ except ImportError:                    # not POSIX
     pwd = None
 
 from feeds import security
+from feeds.amqtt_fallback import InProcessBroker
+from feeds.localproc import Child as _Child
+from feeds.localproc import accepts as _accepts
+from feeds.localproc import free_port as _free_port
+from feeds.localproc import owns_listener as _owns_listener
 
 log = logging.getLogger("tokenbook.broker")
 
@@ -107,101 +112,6 @@ def find_mosquitto() -> str | None:
         if os.access(p, os.X_OK):
             return p
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _accepts(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
-
-
-def _owns_listener(pid: int, port: int) -> bool | None:
-    """Whether process ``pid`` holds the socket listening on 127.0.0.1:``port`` (Linux).
-
-    A connect alone cannot tell our broker from another process that took the port in the
-    moment between ``_free_port`` and mosquitto's bind. None where /proc cannot say.
-    """
-    try:
-        with open("/proc/net/tcp") as f:
-            lines = f.readlines()[1:]
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return None
-    want = f"0100007F:{port:04X}"
-    inodes = {f"socket:[{cols[9]}]" for cols in (line.split() for line in lines)
-              if len(cols) > 9 and cols[1] == want and cols[3] == "0A"}      # 0A = LISTEN
-    if not inodes:
-        return False
-    for fd in fds:
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
-                return True
-        except OSError:
-            continue
-    return False
-
-
-# $1: the broker's pid, $2: its private folder (ours, from mkdtemp) to remove after it.
-_WATCHDOG = 'read _eof; kill -TERM "$1" 2>/dev/null; sleep 1; rm -rf -- "$2"'
-
-
-class _Child:
-    """A broker process plus its watchdog: ``sh`` reading a pipe whose only writer is us.
-
-    When this process dies in any way the kernel closes the write end, ``read`` returns and
-    the watchdog SIGTERMs the broker and removes its folder. Why not PR_SET_PDEATHSIG: mosquitto started as root
-    switches to the ``mosquitto`` user, and a credential change clears the death signal.
-    """
-
-    def __init__(self, argv: list[str], cwd: str, stderr_path: str):
-        with open(stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                cwd=cwd,
-                # Own session: a Ctrl-C for the terminal's process group reaches us, not the
-                # broker, so the engine can still publish its offline status on the way out.
-                start_new_session=True)
-        self.watchdog: subprocess.Popen | None = None
-        self.fd: int | None = None
-        if os.name == "posix" and os.path.exists("/bin/sh"):
-            r, w = os.pipe()                       # both ends non-inheritable
-            try:
-                self.watchdog = subprocess.Popen(
-                    ["/bin/sh", "-c", _WATCHDOG, "tokenbook-broker-watchdog",
-                     str(self.proc.pid), cwd],
-                    stdin=r, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                    start_new_session=True)
-                self.fd = w
-            except OSError:
-                os.close(w)
-            finally:
-                os.close(r)
-
-    @staticmethod
-    def end(proc: subprocess.Popen, watchdog: subprocess.Popen | None, fd: int | None,
-            timeout: float = 5.0) -> None:
-        """Stop the watchdog first (so it can never signal a reused pid), then the broker."""
-        if watchdog is not None:
-            if watchdog.poll() is None:
-                watchdog.kill()
-            watchdog.wait()
-        if fd is not None:
-            os.close(fd)
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 class _PortTaken(Exception):
@@ -437,7 +347,7 @@ class EmbeddedBroker:
                 amqtt_broker = None
             if amqtt_broker is not None:
                 self.port = _free_port()
-                self._inproc = _InProcessBroker(amqtt_broker, self.host, self.port,
+                self._inproc = InProcessBroker(amqtt_broker, self.host, self.port,
                                                 self.startup_timeout)
                 self._inproc.start()
                 self.kind, self.mqtt5 = "amqtt", False
@@ -446,52 +356,3 @@ class EmbeddedBroker:
                             "refused; %s", self.url, INSTALL_HINT)
                 return self
         raise BrokerUnavailable(f"no mosquitto binary found: {INSTALL_HINT}")
-
-
-class _InProcessBroker:
-    """An amqtt broker on its own thread and event loop (so it serves sync callers too)."""
-
-    def __init__(self, module, host: str, port: int, timeout: float):
-        self.module, self.host, self.port, self.timeout = module, host, port, timeout
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="amqtt-broker",
-                                       daemon=True)
-        self.broker = None
-
-    def start(self) -> None:
-        self.thread.start()
-        config = {
-            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
-            "sys_interval": 0,
-            "auth": {"allow-anonymous": True},
-            "topic-check": {"enabled": False},
-        }
-
-        async def go():
-            self.broker = self.module.Broker(config)
-            await self.broker.start()
-        try:
-            asyncio.run_coroutine_threadsafe(go(), self.loop).result(self.timeout)
-        except BaseException as exc:
-            self.stop()
-            raise BrokerUnavailable(f"in-process amqtt broker did not start: {exc}") from exc
-        deadline = time.monotonic() + self.timeout
-        while not _accepts(self.port):
-            if time.monotonic() > deadline:
-                self.stop()
-                raise BrokerUnavailable("in-process amqtt broker did not accept connections")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        if self.broker is not None and self.loop.is_running():
-            try:
-                asyncio.run_coroutine_threadsafe(self.broker.shutdown(), self.loop).result(5)
-            except Exception as exc:
-                log.warning("amqtt shutdown: %s", exc)
-        self.broker = None
-        if self.loop.is_running():
-            self.loop.call_soon_threadsafe(self.loop.stop)
-        if self.thread.is_alive():
-            self.thread.join(5)
-        if not self.loop.is_running() and not self.loop.is_closed():
-            self.loop.close()

@@ -37,7 +37,9 @@ import aiomqtt
 import msgspec
 
 from feeds import mqtt, topics
-from feeds.broker import _accepts, _free_port, find_mosquitto
+from feeds.broker import find_mosquitto
+from feeds.localproc import accepts as _accepts
+from feeds.localproc import free_port as _free_port
 from feeds.client import BrokerClient, RequestTimeout
 from feeds.cli import DEMO_BROKERS, demo_ledger
 from feeds.gateway import Gateway, GatewayConfig
