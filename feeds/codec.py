@@ -33,6 +33,7 @@ from typing import Any, Literal, Optional
 
 import msgspec
 
+from matching.errors import DecodeReject
 from matching.outputs import TradePrint
 from matching.messages import (
     ExecutionReport, NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest,
@@ -62,7 +63,13 @@ _SYMBOL = re.compile(r"[A-Za-z0-9_.-]{1,64}")          # == feeds.topics.NAME_PA
 _INT63 = 2**63
 
 #: Reason codes a DecodeError can carry (they become the Rejected report's OrdRejReason).
-DECODE_REASONS = ("MESSAGE_TOO_LARGE", "MALFORMED_JSON", "INVALID_FIELD", "DECODER_FAULT")
+DECODE_REASONS = tuple(code.value for code in DecodeReject)
+
+# The codes as plain strings (matching.errors.DecodeReject; docs/engine-rules.md).
+_MESSAGE_TOO_LARGE = DecodeReject.MESSAGE_TOO_LARGE.value
+_MALFORMED_JSON = DecodeReject.MALFORMED_JSON.value
+_INVALID_FIELD = DecodeReject.INVALID_FIELD.value
+_DECODER_FAULT = DecodeReject.DECODER_FAULT.value
 
 _decoder = msgspec.json.Decoder(OrderMessage)
 _encoder = msgspec.json.Encoder()
@@ -286,35 +293,35 @@ def decode_order_message(payload: object) -> OrderMessage | DecodeError:
         return _decode(payload)
     except Exception as exc:                            # a bug here must not stop the gateway
         log.exception("order decoder fault")
-        return DecodeError("DECODER_FAULT", f"internal decoder error: {type(exc).__name__}")
+        return DecodeError(_DECODER_FAULT, f"internal decoder error: {type(exc).__name__}")
 
 
 def _decode(payload: object) -> OrderMessage | DecodeError:
     if isinstance(payload, str):
         payload = payload.encode("utf-8", "surrogatepass")
     if not isinstance(payload, (bytes, bytearray, memoryview)):
-        return DecodeError("MALFORMED_JSON", f"payload must be bytes, not {type(payload).__name__}")
+        return DecodeError(_MALFORMED_JSON, f"payload must be bytes, not {type(payload).__name__}")
     if len(payload) > MAX_MESSAGE_BYTES:
-        return DecodeError("MESSAGE_TOO_LARGE", f"{len(payload)} bytes > {MAX_MESSAGE_BYTES}")
+        return DecodeError(_MESSAGE_TOO_LARGE, f"{len(payload)} bytes > {MAX_MESSAGE_BYTES}")
     try:
         msg = _decoder.decode(payload)
     except msgspec.ValidationError as exc:
         cl, sym = _peek(payload)
         text = str(exc)
         path = _PATH.search(text)
-        return DecodeError("INVALID_FIELD", text[:200], cl, sym, path.group(1) if path else None)
+        return DecodeError(_INVALID_FIELD, text[:200], cl, sym, path.group(1) if path else None)
     except msgspec.DecodeError as exc:
-        return DecodeError("MALFORMED_JSON", str(exc)[:200])
+        return DecodeError(_MALFORMED_JSON, str(exc)[:200])
     except UnicodeDecodeError as exc:
         # msgspec raises this (not DecodeError) for invalid UTF-8 inside a JSON string.
-        return DecodeError("MALFORMED_JSON", f"invalid UTF-8 in a string: {exc.reason}")
+        return DecodeError(_MALFORMED_JSON, f"invalid UTF-8 in a string: {exc.reason}")
     except RecursionError:
-        return DecodeError("MALFORMED_JSON", "JSON nested too deeply")
+        return DecodeError(_MALFORMED_JSON, "JSON nested too deeply")
     problem = _check(msg)
     if problem is not None:
         field, text = problem
         return DecodeError(
-            "INVALID_FIELD", text,
+            _INVALID_FIELD, text,
             msg.cl_ord_id if valid_cl_ord_id(msg.cl_ord_id) else None,
             msg.symbol if _SYMBOL.fullmatch(msg.symbol) else None, f"$.{field}")
     return msg

@@ -31,6 +31,7 @@ from feeds.config import GatewayConfig
 from feeds.depth import DepthBook
 from feeds.outbox import Outbox, Publish
 from matching.engine import Engine
+from matching.errors import EngineReject
 from matching.outputs import LevelChange, Outcome
 from matching.journal import JournalError
 
@@ -168,7 +169,7 @@ class GatewayCycle:
             return None
         broker, r = out.reports[0]
         return self.engine.refuse(
-            broker, "JOURNAL_UNAVAILABLE",
+            broker, EngineReject.JOURNAL_UNAVAILABLE.value,
             f"the engine cannot persist orders: {self.engine.journal_failure}",
             r.cl_ord_id, r.symbol)
 
