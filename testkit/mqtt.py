@@ -55,9 +55,10 @@ if pytest is not None:
         return mqtt_broker.url
 
 
-def two_broker_engine():
+def two_broker_engine(clock=time.time_ns, journal=None):
     """The network tests' engine: broker alpha owns account 1 and beta account 2, both
-    funded with cash and every instrument, whitelisted everywhere; wall-clock time."""
+    funded with cash and every instrument, whitelisted everywhere; wall-clock time unless
+    ``clock`` says otherwise."""
     reg = Registry.load_default()
     led = Ledger()
     for acct, broker in ((1, "alpha"), (2, "beta")):
@@ -66,7 +67,7 @@ def two_broker_engine():
         for inst in reg:
             led.deposit(acct, inst.symbol, 10**8)
             led.whitelist(acct, inst.symbol)
-    return Engine(reg, led, clock=time.time_ns)
+    return Engine(reg, led, clock=clock, journal=journal)
 
 
 def run(coro: Awaitable[T], timeout: float = 20.0) -> T:

@@ -17,13 +17,11 @@ from feeds.config import GatewayConfig
 from feeds.cycle import GatewayCycle
 from feeds.outbox import Outbox, Publish
 from matching.engine import Engine
-from matching.instruments import Registry
+from testkit.mqtt import two_broker_engine
 from matching.journal import Journal, latest_snapshot
-from matching.ledger import CASH, Ledger
 from matching.messages import NewOrderSingle
 from matching.schedule import SessionSchedule
 
-REG = Registry.load_default()
 
 
 def ns(text: str) -> int:
@@ -41,14 +39,7 @@ class Clock:
 
 def engine(clock=None, journal=None) -> Engine:
     """alpha owns account 1, beta account 2; both funded and whitelisted everywhere."""
-    led = Ledger()
-    for acct, broker in ((1, "alpha"), (2, "beta")):
-        led.open_account(acct, broker)
-        led.deposit(acct, CASH, 10**13)
-        for inst in REG:
-            led.deposit(acct, inst.symbol, 10**8)
-            led.whitelist(acct, inst.symbol)
-    return Engine(REG, led, clock=clock or Clock(), journal=journal)
+    return two_broker_engine(clock=clock or Clock(), journal=journal)
 
 
 def order(broker, cl, side, qty="1", price="99.000", symbol="TB3M", **kw):
