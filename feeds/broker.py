@@ -157,8 +157,9 @@ class _Child:
     """A broker process plus its watchdog: ``sh`` reading a pipe whose only writer is us.
 
     When this process dies in any way the kernel closes the write end, ``read`` returns and
-    the watchdog SIGTERMs the broker and removes its folder. Why not PR_SET_PDEATHSIG: mosquitto started as root
-    switches to the ``mosquitto`` user, and a credential change clears the death signal.
+    the watchdog SIGTERMs the broker and removes its folder. Why not PR_SET_PDEATHSIG:
+    mosquitto started as root switches to the ``mosquitto`` user, and a credential change
+    clears the death signal.
     """
 
     def __init__(self, argv: list[str], cwd: str, stderr_path: str):
@@ -218,7 +219,7 @@ class EmbeddedBroker:
     def __init__(self, startup_timeout: float = 10.0, *, binary: str | None = None,
                  fallback: bool = True, password_file: str | os.PathLike | None = None,
                  acl_file: str | os.PathLike | None = None,
-                 tls: "security.ServerTLS | None" = None):
+                 tls: security.ServerTLS | None = None):
         self.startup_timeout = startup_timeout
         self.binary = binary
         self.fallback = fallback
@@ -257,7 +258,7 @@ class EmbeddedBroker:
         return self._inproc is not None
 
     # ------------------------------------------------------------------ sync API
-    def start(self) -> "EmbeddedBroker":
+    def start(self) -> EmbeddedBroker:
         """Start the broker and return once it accepts connections (bounded)."""
         if self.running:
             raise RuntimeError("broker already started")
@@ -295,14 +296,14 @@ class EmbeddedBroker:
             self._dir = None
             self.workdir = None
 
-    def __enter__(self) -> "EmbeddedBroker":
+    def __enter__(self) -> EmbeddedBroker:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
     # ------------------------------------------------------------------ async API
-    async def astart(self) -> "EmbeddedBroker":
+    async def astart(self) -> EmbeddedBroker:
         """``start()`` without blocking the event loop while the broker comes up."""
         if self.running:
             raise RuntimeError("broker already started")
@@ -329,7 +330,7 @@ class EmbeddedBroker:
         # Terminating mosquitto takes milliseconds; a thread keeps even a slow exit off the loop.
         await asyncio.shield(asyncio.to_thread(self.stop))
 
-    async def __aenter__(self) -> "EmbeddedBroker":
+    async def __aenter__(self) -> EmbeddedBroker:
         return await self.astart()
 
     async def __aexit__(self, *exc) -> None:
@@ -426,14 +427,14 @@ class EmbeddedBroker:
             return ""
 
     # ------------------------------------------------------------------ fallback
-    def _start_fallback(self) -> "EmbeddedBroker":
+    def _start_fallback(self) -> EmbeddedBroker:
         if self.secured:                   # never fall back to an open broker
             raise BrokerUnavailable("a password file, ACL or TLS needs the mosquitto "
                                     f"binary: {INSTALL_HINT}")
         if self.fallback:
             try:
                 amqtt_broker = importlib.import_module("amqtt.broker")
-            except Exception:              # not installed, or broken: same answer
+            except Exception:  # noqa: BLE001 - not installed, or broken: same answer
                 amqtt_broker = None
             if amqtt_broker is not None:
                 self.port = _free_port()
@@ -486,7 +487,7 @@ class _InProcessBroker:
         if self.broker is not None and self.loop.is_running():
             try:
                 asyncio.run_coroutine_threadsafe(self.broker.shutdown(), self.loop).result(5)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - shutting down: log, go on stopping
                 log.warning("amqtt shutdown: %s", exc)
         self.broker = None
         if self.loop.is_running():

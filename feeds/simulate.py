@@ -9,9 +9,10 @@ places blocks; noise traders add and cancel at random.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from feeds.client import BrokerClient
@@ -32,7 +33,7 @@ class YieldCurve:
         pts = [(Decimal(str(t)), Decimal(y)) for t, y in self.points]
         if years <= pts[0][0]:
             return pts[0][1]
-        for (t0, y0), (t1, y1) in zip(pts, pts[1:]):
+        for (t0, y0), (t1, y1) in itertools.pairwise(pts):
             if years <= t1:
                 return y0 + (y1 - y0) * (years - t0) / (t1 - t0)
         return pts[-1][1]
@@ -84,7 +85,7 @@ class Simulation:
         self.inventory: dict[str, Decimal] = {i.symbol: Decimal(0) for i in registry}
         self.quotes: dict[tuple[str, str], str] = {}   # (symbol, side) -> live ClOrdID
         self.n = 0
-        self.settle = datetime.now(timezone.utc).date()
+        self.settle = datetime.now(UTC).date()
 
     def _cl(self, agent: str) -> str:
         self.n += 1

@@ -4,7 +4,14 @@ The compiled book is ``matching._core.Book``; its plain-Python twin is
 ``matching.reference.ReferenceBook``; both keep docs/matching-rules.md.
 """
 from matching.constants import (
-    AmendPriority, CancelReason, EventType, Op, OrdType, RejectReason, Side, StpMode,
+    AmendPriority,
+    CancelReason,
+    EventType,
+    Op,
+    OrdType,
+    RejectReason,
+    Side,
+    StpMode,
     TimeInForce,
 )
 from matching.records import COMMAND_DTYPE, EVENT_DTYPE, Event

@@ -7,7 +7,7 @@ settlement date repeat, so their yield (a bisection for bonds) is cached.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
@@ -32,7 +32,7 @@ class FillEconomics:
 
 
 def trade_date(now_ns: int) -> date:
-    return datetime.fromtimestamp(now_ns // NS, tz=timezone.utc).date()
+    return datetime.fromtimestamp(now_ns // NS, tz=UTC).date()
 
 
 class Economics:

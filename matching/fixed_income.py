@@ -379,7 +379,7 @@ class TradeEconomics:
 
 
 @lru_cache(maxsize=65536)
-def instrument_yield(inst: "Instrument", price_ticks: int, settle: date) -> Decimal | None:
+def instrument_yield(inst: Instrument, price_ticks: int, settle: date) -> Decimal | None:
     """Yield of a price in the instrument's convention, to 12 decimal places (a rate).
 
     Bills: money-market yield on their day count, or the discount rate when
@@ -405,7 +405,7 @@ def instrument_yield(inst: "Instrument", price_ticks: int, settle: date) -> Deci
     return y.quantize(Decimal("1e-12"), rounding=ROUND_HALF_EVEN)
 
 
-def trade_economics(inst: "Instrument", price_ticks: int, qty_lots: int,
+def trade_economics(inst: Instrument, price_ticks: int, qty_lots: int,
                     settle: date) -> TradeEconomics:
     """Price, quantity, accrued, cash and yield of a fill of ``qty_lots`` at ``price_ticks``.
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 import operator
 import re
 import tomllib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Context, Decimal
 from importlib import resources
 from os import PathLike
-from typing import Iterable, Iterator
 
 from matching.fixed_income import canonical_day_count
 
@@ -159,7 +159,7 @@ class Instrument:
         n = ticks if type(ticks) is int else _index(ticks, "ticks")
         if -10**40 < n < 10**40:
             return _EXACT.multiply(self.tick_size, n)
-        sign, digits, exp = self.tick_size.as_tuple()
+        _sign, digits, exp = self.tick_size.as_tuple()
         return _scaled(n * int("".join(map(str, digits))), exp)
 
     def qty_to_lots(self, qty) -> int:
@@ -212,7 +212,7 @@ class Registry:
         self._add_all([(inst, f"instrument {inst.symbol}") for inst in instruments])
 
     @classmethod
-    def load_default(cls, user_file: str | PathLike | None = None) -> "Registry":
+    def load_default(cls, user_file: str | PathLike | None = None) -> Registry:
         """The shipped programme, plus the instruments of ``user_file`` if given."""
         reg = cls()
         text = resources.files("matching").joinpath("instruments.toml").read_text("utf-8")

@@ -55,7 +55,8 @@ class InsufficientCash(LedgerError):
     """The account's available (or reserved, for a settlement) cash does not cover it."""
 
     def __init__(self, account: int, needed: int, available: int, asset: str = CASH):
-        super().__init__(f"account {account} needs {needed} {asset} units, has {available} available")
+        super().__init__(
+            f"account {account} needs {needed} {asset} units, has {available} available")
         self.account, self.asset = account, asset
         self.needed, self.available = needed, available
 
@@ -186,7 +187,7 @@ class Ledger:
         self._reserve(account_id, asset, amount, ref, True)
 
     def reserve_tokens(self, account_id: int, symbol: str, lots: int, ref: int) -> None:
-        """Hold ``lots`` of ``symbol`` for order ``ref``; ``InsufficientTokens`` if not available."""
+        """Hold ``lots`` of ``symbol`` for order ``ref``; ``InsufficientTokens`` if short."""
         self._reserve(account_id, _asset(symbol, "symbol"), lots, ref, False)
 
     def _reserve(self, account_id: int, asset: str, amount: int, ref: int, is_cash: bool) -> None:
@@ -376,7 +377,7 @@ class Ledger:
         }
 
     @classmethod
-    def restore(cls, snap: dict) -> "Ledger":
+    def restore(cls, snap: dict) -> Ledger:
         """A new ledger from ``snapshot()``'s output, checked: a bad snapshot raises LedgerError."""
         led = cls()
         try:

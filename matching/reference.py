@@ -19,15 +19,24 @@ How a command runs:
 from __future__ import annotations
 
 import operator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 from sortedcontainers import SortedDict
 
 from matching.constants import (
-    MAX_ORDER_QTY, AmendPriority, CancelReason, EventType, Op, OrdType, RejectReason,
-    Side, StpMode, TimeInForce,
+    MAX_ORDER_QTY,
+    AmendPriority,
+    CancelReason,
+    EventType,
+    Op,
+    OrdType,
+    RejectReason,
+    Side,
+    StpMode,
+    TimeInForce,
 )
 from matching.records import COMMAND_DTYPE, EVENT_DTYPE, Event
 
@@ -282,7 +291,7 @@ class ReferenceBook:
         if not isinstance(commands, np.ndarray) or commands.dtype != COMMAND_DTYPE:
             raise TypeError("process() takes a numpy array of matching.records.COMMAND_DTYPE")
         columns = [commands[name].tolist() for name in _FIELDS]
-        for row in zip(*columns):
+        for row in zip(*columns, strict=True):
             # The record already holds int64s and bytes: no narrowing needed.
             self._apply(Command(*row[:6], bool(row[6]), *row[7:]))
         return _event_array(self.take_events())
@@ -352,7 +361,8 @@ class ReferenceBook:
                     assert o.order_id == oid, f"order {o.order_id} filed as {oid} at {where}"
                     assert o.side == side and o.price == level.price, (
                         f"order {oid} ({o.side}, {o.price}) sits on {where}")
-                    assert 0 < o.leaves <= MAX_ORDER_QTY, f"order {oid} rests with leaves {o.leaves}"
+                    assert 0 < o.leaves <= MAX_ORDER_QTY, (
+                        f"order {oid} rests with leaves {o.leaves}")
                     assert self._orders.get(oid) is o, f"id index lost order {oid}"
                     on_levels += 1
         assert on_levels == len(self._orders), (
@@ -708,6 +718,6 @@ def _event_array(events: list[Event]) -> np.ndarray:
     """Event tuples as an EVENT_DTYPE array."""
     out = np.zeros(len(events), dtype=EVENT_DTYPE)
     if events:
-        for name, column in zip(Event._fields, zip(*events)):
+        for name, column in zip(Event._fields, zip(*events, strict=True), strict=True):
             out[name] = column
     return out

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 __all__ = ["SessionSchedule", "ScheduleError", "DAY_NAMES"]
 
@@ -61,7 +61,7 @@ class SessionSchedule:
             raise ScheduleError(f"weekdays must be some of 0 (Monday) .. 6, got {self.weekdays}")
 
     @classmethod
-    def parse(cls, spec: str) -> "SessionSchedule":
+    def parse(cls, spec: str) -> SessionSchedule:
         """``[HH:MM/]HH:MM-HH:MM[ ddd[-ddd]]``; the days default to mon-fri."""
         m = _SPEC.fullmatch(spec.strip())
         if m is None:
@@ -88,7 +88,7 @@ class SessionSchedule:
         for at, action in ((self.pre_open, "pre_open"), (self.open, "open"),
                            (self.close, "close")):
             if at is not None:
-                moment = datetime.combine(day.date(), at, tzinfo=timezone.utc)
+                moment = datetime.combine(day.date(), at, tzinfo=UTC)
                 out.append((int(moment.timestamp()) * _NS, action))
         return out
 
@@ -98,9 +98,9 @@ class SessionSchedule:
         if until_ns <= after_ns:
             return []
         after_ns = max(after_ns, until_ns - 14 * 86_400 * _NS)
-        day = datetime.fromtimestamp(after_ns // _NS, timezone.utc).replace(
+        day = datetime.fromtimestamp(after_ns // _NS, UTC).replace(
             hour=0, minute=0, second=0, microsecond=0)
-        end = datetime.fromtimestamp(until_ns // _NS, timezone.utc)
+        end = datetime.fromtimestamp(until_ns // _NS, UTC)
         out = []
         while day <= end:
             out.extend(b for b in self._day_boundaries(day) if after_ns < b[0] <= until_ns)
