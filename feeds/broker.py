@@ -36,12 +36,13 @@ import tempfile
 import threading
 import time
 import weakref
+from typing import Any
 from urllib.parse import urlsplit
 
 try:
     import pwd
 except ImportError:                    # not POSIX
-    pwd = None
+    pwd = None  # type: ignore[assignment]
 
 from feeds import security
 
@@ -343,7 +344,7 @@ class EmbeddedBroker:
             self.workdir = self._dir.name
         self.port = _free_port()
         conf = os.path.join(self._dir.name, "mosquitto.conf")
-        files = self._private_copies() if self.secured else {}
+        files = self._private_copies(self._dir.name) if self.secured else {}
         security.write_mosquitto_config(
             conf, port=self.port, host=self.host,
             password_file=files.get("passwd"), acl_file=files.get("acl"),
@@ -357,17 +358,19 @@ class EmbeddedBroker:
         # Interpreter exit or a forgotten stop(): still end the broker.
         self._finalizer = weakref.finalize(self, _Child.end, c.proc, c.watchdog, c.fd)
 
-    def _private_copies(self) -> dict[str, str]:
-        """Copy the password file, ACL and TLS files into the private folder (once).
+    def _private_copies(self, workdir: str) -> dict[str, str]:
+        """Copy the password file, ACL and TLS files into the private folder ``workdir``
+        (once).
 
         mosquitto started as root opens them after switching to the ``mosquitto`` user, so
         the copies (and the folder) are given to that user; nobody else can read them.
         """
-        folder = os.path.join(self._dir.name, "etc")
-        sources = {"passwd": self.password_file, "acl": self.acl_file}
+        folder = os.path.join(workdir, "etc")
+        given = {"passwd": self.password_file, "acl": self.acl_file}
         if self.tls is not None:
-            sources.update(cert=self.tls.certfile, key=self.tls.keyfile, ca=self.tls.cafile)
-        out = {name: os.path.join(folder, name) for name, src in sources.items() if src}
+            given.update(cert=self.tls.certfile, key=self.tls.keyfile, ca=self.tls.cafile)
+        sources = {name: src for name, src in given.items() if src}
+        out = {name: os.path.join(folder, name) for name in sources}
         if os.path.isdir(folder):
             return out
         os.mkdir(folder, 0o700)
@@ -385,7 +388,7 @@ class EmbeddedBroker:
                 os.chown(dest, *owner)
         if owner:
             os.chown(folder, *owner)
-            os.chmod(self._dir.name, 0o711)     # the broker's user may pass, not list
+            os.chmod(workdir, 0o711)            # the broker's user may pass, not list
         return out
 
     def _end_child(self) -> None:
@@ -457,7 +460,7 @@ class _InProcessBroker:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="amqtt-broker",
                                        daemon=True)
-        self.broker = None
+        self.broker: Any = None                 # an amqtt.broker.Broker once started
 
     def start(self) -> None:
         self.thread.start()

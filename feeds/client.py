@@ -187,6 +187,8 @@ class BrokerClient:
                 try:
                     async with asyncio.timeout(min(self.timeout, deadline - loop.time())):
                         await self._connected.wait()
+                        if self._client is None:        # lost again: retry like a failed publish
+                            raise aiomqtt.MqttError("not connected")
                         await self._client.publish(topics.orders(self.broker), encode(msg),
                                                    qos=1)
                         return await fut
@@ -220,6 +222,8 @@ class BrokerClient:
 
     def send_nowait(self, msg) -> asyncio.Task:
         """Fire a request without awaiting its answer (its reports still reach reports())."""
+        if self._client is None:
+            raise RuntimeError(f"{self.broker}: not connected")
         return asyncio.ensure_future(self._client.publish(topics.orders(self.broker),
                                                           encode(msg), qos=1))
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import msgspec
@@ -207,8 +208,9 @@ _peek_decoder = msgspec.json.Decoder(_Peek)
 _PATH = re.compile(r" - at `(\$[^`]{0,80})`$")
 
 
-def _peek(payload: bytes) -> tuple[str | None, str | None]:
+def _peek(payload: bytes | bytearray | memoryview) -> tuple[str | None, str | None]:
     """Best-effort ClOrdID and symbol of a payload that failed strict decoding."""
+    found: Mapping[str, str | None]
     try:
         p = _peek_decoder.decode(payload)
         found = {"cl_ord_id": _raw_str(p.cl_ord_id), "symbol": _raw_str(p.symbol)}
@@ -342,6 +344,7 @@ def _check(msg: OrderMessage) -> tuple[str, str] | None:
             return "account", "account must be a positive 63-bit integer"
         if msg.expire_time is not None and not 0 < msg.expire_time < _INT63:
             return "expire_time", "expire_time must be positive nanoseconds since the epoch"
+        decimals: tuple[tuple[str, str | None], ...]
         decimals = (("qty", msg.qty), ("price", msg.price), ("min_qty", msg.min_qty))
     elif isinstance(msg, OrderCancelReplaceRequest):
         decimals = (("qty", msg.qty), ("price", msg.price))

@@ -18,7 +18,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from feeds.client import BrokerClient
 from matching import fixed_income as fi
 from matching.instruments import Instrument, Registry
-from matching.messages import NewOrderSingle
+from matching.messages import NewOrderSingle, SideName
 
 __all__ = ["YieldCurve", "Simulation", "SimStats"]
 
@@ -44,12 +44,13 @@ def fair_price(inst: Instrument, curve: YieldCurve, settle: date, shift: Decimal
     """Clean price per 100 (bills, bonds) or per token (gold) from the curve + a shift."""
     if inst.kind == "commodity":
         return gold
-    years = Decimal((inst.maturity - settle).days) / 365
+    _, issue, maturity = inst.debt_terms()
+    years = Decimal((maturity - settle).days) / 365
     y = curve.at(years) + shift
     if inst.kind == "tbill":
-        return fi.bill_price_from_yield(y, settle, inst.maturity)
-    return fi.bond_clean_price(y, inst.coupon_rate, inst.coupon_frequency, inst.issue_date,
-                               inst.maturity, settle, inst.day_count)
+        return fi.bill_price_from_yield(y, settle, maturity)
+    return fi.bond_clean_price(y, inst.coupon_rate, inst.coupon_frequency, issue, maturity,
+                               settle, inst.day_count)
 
 
 def on_tick(inst: Instrument, price: Decimal, up: bool) -> str:
@@ -106,8 +107,10 @@ class Simulation:
                 skew = -self.inventory[inst.symbol] * inst.tick_size / 4
                 half = inst.tick_size * (3 if inst.kind == "tbill" else 8)
                 size = str(self.rng.choice((5, 10, 20)))
-                for side, px in (("buy", on_tick(inst, fair + skew - half, up=False)),
-                                 ("sell", on_tick(inst, fair + skew + half, up=True))):
+                sides: tuple[tuple[SideName, str], ...] = (
+                    ("buy", on_tick(inst, fair + skew - half, up=False)),
+                    ("sell", on_tick(inst, fair + skew + half, up=True)))
+                for side, px in sides:
                     key = (inst.symbol, side)
                     cl = self._cl("mm")
                     if key in self.quotes:

@@ -327,7 +327,7 @@ class Ledger:
         bal[(seller, symbol)] -= lots
         bal[(buyer, symbol)] = bal.get((buyer, symbol), 0) + lots
         bal[(seller, cash_asset)] = bal.get((seller, cash_asset), 0) + cash_amount - fee_seller
-        if fees:
+        if fees and fee_account is not None:   # (None with fees was refused above)
             key = (fee_account, cash_asset)
             bal[key] = bal.get(key, 0) + fees
 

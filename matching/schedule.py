@@ -68,6 +68,7 @@ class SessionSchedule:
             raise ScheduleError(f"{spec!r} is not a session: write [pre-open/]open-close "
                                 "[days], e.g. '07:45/08:00-16:30 mon-fri' (UTC)")
         pre, opening, closing, first, last = m.groups()
+        days: tuple[int, ...]
         if first is None:
             days = (0, 1, 2, 3, 4)
         else:
@@ -101,7 +102,7 @@ class SessionSchedule:
         day = datetime.fromtimestamp(after_ns // _NS, UTC).replace(
             hour=0, minute=0, second=0, microsecond=0)
         end = datetime.fromtimestamp(until_ns // _NS, UTC)
-        out = []
+        out: list[tuple[int, str]] = []
         while day <= end:
             out.extend(b for b in self._day_boundaries(day) if after_ns < b[0] <= until_ns)
             day += timedelta(days=1)
