@@ -20,4 +20,5 @@ __all__ = [
     "AmendPriority", "CancelReason", "EventType", "Op", "OrdType", "RejectReason", "Side",
     "StpMode", "TimeInForce", "COMMAND_DTYPE", "EVENT_DTYPE", "Event",
 ]
+#: The one version number: pyproject.toml reads it (dynamic version); see CHANGELOG.md.
 __version__ = "0.1.0"
