@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +27,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import bench_engine, bench_gateway, bench_scaling
-from bench.report import write_plots, write_report
 from bench.replay import LADDER, replay_batch, replay_per_command
+from bench.report import write_plots, write_report
 from matching._core import Book
 from matching.book import make_book
 from matching.constants import Op
@@ -91,7 +91,8 @@ def memory_figure(cfg, R):
     arr["price"] = np.where(sell, 30_000, 20_000) + ids % 500
     for s in range(0, n, 65536):
         book.process(arr[s:s + 65536])
-    R["memory"] = {"resting": len(book), "bytes_per_order": book.memory_bytes()["orders"] / len(book)}
+    R["memory"] = {"resting": len(book),
+                   "bytes_per_order": book.memory_bytes()["orders"] / len(book)}
 
 
 def scaling_figures(cfg, R):
@@ -118,7 +119,7 @@ def instruments_cost(k: int, cfg) -> float:
         books = [Book(*LADDER) for _ in range(k)]
         t0 = time.perf_counter()
         for start in range(0, max(len(p) for p in parts), 8192 // k + 1):
-            for b, p in zip(books, parts):
+            for b, p in zip(books, parts, strict=True):
                 b.process(p[start:start + 8192 // k + 1])
         best = min(best, time.perf_counter() - t0)
     return best / len(commands) * 1e9
@@ -175,7 +176,7 @@ def machine() -> dict:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
             "platform": platform.platform(),
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
 
 
 class Config(argparse.Namespace):

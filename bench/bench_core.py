@@ -26,7 +26,7 @@ def _run(engine, flow, path=replay_batch):
 def test_core_batch_1m(benchmark, flow_1m):
     """The batch path on 1M commands (target: at least 5M commands/s)."""
     result = benchmark.pedantic(_run, args=("core", flow_1m), rounds=5, warmup_rounds=1)
-    book, trades, seconds = result
+    _book, trades, seconds = result
     assert digest(trades) == KNOWN_1M
     benchmark.extra_info["commands_per_s"] = int(len(flow_1m) / benchmark.stats.stats.median)
     benchmark.extra_info["book_seconds_last_round"] = seconds
@@ -36,7 +36,7 @@ def test_core_per_command_1m(benchmark, flow_1m):
     """One Python call per command (target: at least 1M commands/s)."""
     result = benchmark.pedantic(_run, args=("core", flow_1m, replay_per_command), rounds=3,
                                 warmup_rounds=0)
-    book, trades, seconds = result
+    _book, trades, seconds = result
     assert digest(trades) == KNOWN_1M
     benchmark.extra_info["commands_per_s_book_only"] = int(len(flow_1m) / seconds)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from matching._core import Book
 from matching.engine import _JOURNAL_ENCODER, Engine
@@ -21,7 +21,7 @@ from matching.journal import Journal
 from matching.ledger import CASH, Ledger
 from matching.messages import NewOrderSingle, OrderCancelRequest
 
-T0 = int(datetime(2026, 11, 25, 10, tzinfo=timezone.utc).timestamp()) * 10**9
+T0 = int(datetime(2026, 11, 25, 10, tzinfo=UTC).timestamp()) * 10**9
 REG = Registry.load_default()
 SYMBOL = "TB3M"
 N = 20_000

@@ -255,7 +255,7 @@ async def measure(n: int = N, latencies: dict | None = None):
     with EmbeddedBroker() as b:
         raw_rate, raw_lat = await raw_ceiling(b.port, n=n)
         peak, peak_lat = await through_gateway(b.port, n=n)
-        half, half_lat = await through_gateway(b.port, n=n // 2, rate=peak / 2)
+        _half, half_lat = await through_gateway(b.port, n=n // 2, rate=peak / 2)
         _, raw_half_lat = await raw_ceiling(b.port, n=n // 2, rate=peak / 2)
     if latencies is not None:
         latencies.update(raw_half=raw_half_lat, half=half_lat)

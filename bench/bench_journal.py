@@ -24,7 +24,8 @@ def _filesystem(path) -> str:
     with open("/proc/mounts") as f:
         for line in f:
             mount, fstype = line.split()[1:3]
-            if (path == mount or path.startswith(mount.rstrip("/") + "/")) and len(mount) > len(best[0]):
+            inside = path == mount or path.startswith(mount.rstrip("/") + "/")
+            if inside and len(mount) > len(best[0]):
                 best = (mount, fstype)
     return best[1]
 
@@ -63,7 +64,8 @@ def test_journal_appends_per_second(benchmark, tmp_path, monkeypatch, policy):
     total = (ROUNDS + 1) * n
     rate = n / benchmark.stats.stats.median
     fs = _filesystem(tmp_path)
-    benchmark.extra_info.update(policy=policy, filesystem=fs, records_per_round=n, records_per_s=round(rate),
+    benchmark.extra_info.update(policy=policy, filesystem=fs, records_per_round=n,
+                                records_per_s=round(rate),
                                 us_per_record=round(1e6 / rate, 3),
                                 syncs_per_round=syncs / (ROUNDS + 1))
     print(f"\n{policy:>6}: {rate:,.0f} records/s ({1e6 / rate:.2f} us/record), "

@@ -35,6 +35,7 @@ WARMUP = 1_000
 WINDOWS = (1, 64)
 PAYLOAD = 100                  # bytes, about an order message
 _HEAD = struct.Struct("<qq")   # sequence number, send time (perf_counter_ns)
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the echo's cwd
 
 
 def _pct(sorted_xs: list[float], p: float) -> float:
@@ -112,10 +113,10 @@ async def run_window(host: str, port: int, n: int, window: int, payload: int = P
         async with asyncio.timeout(10):
             await ready.wait()
     else:
-        proc = subprocess.Popen(
+        # Popen returns once the child is forked; its output is read off the loop below.
+        proc = subprocess.Popen(  # noqa: ASYNC220
             [sys.executable, "-m", "bench.bench_mqtt_raw", "--echo", f"mqtt://{host}:{port}",
-             t_in, t_out, str(window)], stdout=subprocess.PIPE,
-            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+             t_in, t_out, str(window)], stdout=subprocess.PIPE, cwd=_ROOT)
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 15)
         if line.strip() != b"ready":
             proc.kill()
@@ -180,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     windows = tuple(args.window or WINDOWS)
     results = asyncio.run(measure(args.n, windows, args.payload, args.echo_inline, args.broker))
-    print(f"raw MQTT round trip, aiomqtt {aiomqtt.__version__ if hasattr(aiomqtt, '__version__') else '?'}"
+    version = getattr(aiomqtt, "__version__", "?")
+    print(f"raw MQTT round trip, aiomqtt {version}"
           f" MQTT 5 QoS 1, {args.payload}-byte payload, Python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs, broker {args.broker or 'private mosquitto'}")
     print(f"{'window':>6} {'echo':>8} {'n':>7} {'rt/s':>8} {'p50 ms':>8} {'p99 ms':>8} "

@@ -51,13 +51,15 @@ def _mix(n_orders: int, n_levels: int, seed: int = 2):
         side = Side.BUY if rng.random() < 0.5 else Side.SELL
         if r < 0.45:
             off = rng.randrange(1, n_levels + 1)
-            c["op"], c["order_id"], c["side"], c["ord_type"], c["tif"] = Op.NEW, next_id, side, OrdType.LIMIT, TimeInForce.GTC
+            c["op"], c["order_id"], c["side"] = Op.NEW, next_id, side
+            c["ord_type"], c["tif"] = OrdType.LIMIT, TimeInForce.GTC
             c["price"], c["qty"] = (MID - off if side == Side.BUY else MID + off), 10
             next_id += 1
         elif r < 0.9:
             c["op"], c["order_id"] = Op.CANCEL, rng.randrange(1, next_id)
         else:
-            c["op"], c["order_id"], c["side"], c["ord_type"], c["tif"] = Op.NEW, next_id, side, OrdType.LIMIT, TimeInForce.IOC
+            c["op"], c["order_id"], c["side"] = Op.NEW, next_id, side
+            c["ord_type"], c["tif"] = OrdType.LIMIT, TimeInForce.IOC
             c["price"], c["qty"] = (MID + n_levels if side == Side.BUY else MID - n_levels), 5
             next_id += 1
     return cmds

@@ -10,7 +10,8 @@ import pytest
 
 from testkit.flow import load_flow
 
-GEN = Path(os.environ.get("TOKENBOOK_GEN", Path(__file__).resolve().parents[2] / "shared/conformance/gen.py"))
+GEN = Path(os.environ.get("TOKENBOOK_GEN",
+                         Path(__file__).resolve().parents[2] / "shared/conformance/gen.py"))
 CACHE = Path(__file__).resolve().parents[1] / ".cache"
 
 

@@ -43,7 +43,7 @@ def replay_per_command(book, commands: np.ndarray, chunk: int) -> tuple[np.ndarr
     elapsed = 0.0
     for start in range(0, len(commands), chunk):
         part = commands[start:start + chunk]
-        rows = list(zip(*(part[f].tolist() for f in fields)))
+        rows = list(zip(*(part[f].tolist() for f in fields), strict=True))
         submit = book.submit
         t0 = time.perf_counter()
         for row in rows:
@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.replay", description=__doc__.split("\n")[0])
     ap.add_argument("flow", help="CSV written by ../shared/conformance/gen.py")
     ap.add_argument("--engine", choices=("core", "reference"), default="core")
-    ap.add_argument("--chunk", type=int, default=8192, help="commands per batch call (small batches keep the event buffer in cache)")
+    ap.add_argument("--chunk", type=int, default=8192,
+                    help="commands per batch call (small batches keep the event buffer in cache)")
     ap.add_argument("--per-command", action="store_true",
                     help="one Python call per command instead of the batch path")
     args = ap.parse_args(argv)

@@ -102,7 +102,8 @@ def write_report(R: dict, out: Path, plots: list[str]) -> Path:
            "within a log factor (cache misses, not an algorithmic term)") + ".", "",
         "## Engine (risk, ledger, FIX reports, journal with group commit)", "",
         "| what | figure |", "|---|---|",
-        f"| engine inputs/s ({R['engine']['inputs']:,} inputs) | {_fmt(R['engine']['inputs_per_s'])} |",
+        f"| engine inputs/s ({R['engine']['inputs']:,} inputs) "
+        f"| {_fmt(R['engine']['inputs_per_s'])} |",
         f"| same engine without a journal | {_fmt(R['engine'].get('no_journal_per_s', 0))} |",
         f"| journal keeps (with / without) | {R['engine'].get('journal_keeps', 0):.3f} |",
         f"| bare core, same orders, per-command | {_fmt(R['engine']['core_per_s'])} |",

@@ -36,12 +36,13 @@ import tempfile
 import threading
 import time
 import weakref
+from typing import Any
 from urllib.parse import urlsplit
 
 try:
     import pwd
 except ImportError:                    # not POSIX
-    pwd = None
+    pwd = None  # type: ignore[assignment]
 
 from feeds import security
 from feeds.amqtt_fallback import InProcessBroker
@@ -128,7 +129,7 @@ class EmbeddedBroker:
     def __init__(self, startup_timeout: float = 10.0, *, binary: str | None = None,
                  fallback: bool = True, password_file: str | os.PathLike | None = None,
                  acl_file: str | os.PathLike | None = None,
-                 tls: "security.ServerTLS | None" = None):
+                 tls: security.ServerTLS | None = None):
         self.startup_timeout = startup_timeout
         self.binary = binary
         self.fallback = fallback
@@ -167,7 +168,7 @@ class EmbeddedBroker:
         return self._inproc is not None
 
     # ------------------------------------------------------------------ sync API
-    def start(self) -> "EmbeddedBroker":
+    def start(self) -> EmbeddedBroker:
         """Start the broker and return once it accepts connections (bounded)."""
         if self.running:
             raise RuntimeError("broker already started")
@@ -205,14 +206,14 @@ class EmbeddedBroker:
             self._dir = None
             self.workdir = None
 
-    def __enter__(self) -> "EmbeddedBroker":
+    def __enter__(self) -> EmbeddedBroker:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
     # ------------------------------------------------------------------ async API
-    async def astart(self) -> "EmbeddedBroker":
+    async def astart(self) -> EmbeddedBroker:
         """``start()`` without blocking the event loop while the broker comes up."""
         if self.running:
             raise RuntimeError("broker already started")
@@ -239,7 +240,7 @@ class EmbeddedBroker:
         # Terminating mosquitto takes milliseconds; a thread keeps even a slow exit off the loop.
         await asyncio.shield(asyncio.to_thread(self.stop))
 
-    async def __aenter__(self) -> "EmbeddedBroker":
+    async def __aenter__(self) -> EmbeddedBroker:
         return await self.astart()
 
     async def __aexit__(self, *exc) -> None:
@@ -252,7 +253,7 @@ class EmbeddedBroker:
             self.workdir = self._dir.name
         self.port = _free_port()
         conf = os.path.join(self._dir.name, "mosquitto.conf")
-        files = self._private_copies() if self.secured else {}
+        files = self._private_copies(self._dir.name) if self.secured else {}
         security.write_mosquitto_config(
             conf, port=self.port, host=self.host,
             password_file=files.get("passwd"), acl_file=files.get("acl"),
@@ -266,17 +267,19 @@ class EmbeddedBroker:
         # Interpreter exit or a forgotten stop(): still end the broker.
         self._finalizer = weakref.finalize(self, _Child.end, c.proc, c.watchdog, c.fd)
 
-    def _private_copies(self) -> dict[str, str]:
-        """Copy the password file, ACL and TLS files into the private folder (once).
+    def _private_copies(self, workdir: str) -> dict[str, str]:
+        """Copy the password file, ACL and TLS files into the private folder ``workdir``
+        (once).
 
         mosquitto started as root opens them after switching to the ``mosquitto`` user, so
         the copies (and the folder) are given to that user; nobody else can read them.
         """
-        folder = os.path.join(self._dir.name, "etc")
-        sources = {"passwd": self.password_file, "acl": self.acl_file}
+        folder = os.path.join(workdir, "etc")
+        given = {"passwd": self.password_file, "acl": self.acl_file}
         if self.tls is not None:
-            sources.update(cert=self.tls.certfile, key=self.tls.keyfile, ca=self.tls.cafile)
-        out = {name: os.path.join(folder, name) for name, src in sources.items() if src}
+            given.update(cert=self.tls.certfile, key=self.tls.keyfile, ca=self.tls.cafile)
+        sources = {name: src for name, src in given.items() if src}
+        out = {name: os.path.join(folder, name) for name in sources}
         if os.path.isdir(folder):
             return out
         os.mkdir(folder, 0o700)
@@ -294,7 +297,7 @@ class EmbeddedBroker:
                 os.chown(dest, *owner)
         if owner:
             os.chown(folder, *owner)
-            os.chmod(self._dir.name, 0o711)     # the broker's user may pass, not list
+            os.chmod(workdir, 0o711)            # the broker's user may pass, not list
         return out
 
     def _end_child(self) -> None:
@@ -336,14 +339,14 @@ class EmbeddedBroker:
             return ""
 
     # ------------------------------------------------------------------ fallback
-    def _start_fallback(self) -> "EmbeddedBroker":
+    def _start_fallback(self) -> EmbeddedBroker:
         if self.secured:                   # never fall back to an open broker
             raise BrokerUnavailable("a password file, ACL or TLS needs the mosquitto "
                                     f"binary: {INSTALL_HINT}")
         if self.fallback:
             try:
                 amqtt_broker = importlib.import_module("amqtt.broker")
-            except Exception:              # not installed, or broken: same answer
+            except Exception:  # noqa: BLE001 - not installed, or broken: same answer
                 amqtt_broker = None
             if amqtt_broker is not None:
                 self.port = _free_port()

@@ -25,7 +25,10 @@ from paho.mqtt.properties import Properties
 from feeds import mqtt, topics
 from feeds.codec import encode
 from matching.messages import (
-    ExecutionReport, NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest,
+    ExecutionReport,
+    NewOrderSingle,
+    OrderCancelReplaceRequest,
+    OrderCancelRequest,
 )
 
 log = logging.getLogger("tokenbook.client")
@@ -74,8 +77,9 @@ class BrokerClient:
         self._decoder = msgspec.json.Decoder(ExecutionReport)
         self.reconnects = 0
         self.duplicates = 0
+        self._resends: set[asyncio.Future] = set()
 
-    async def __aenter__(self) -> "BrokerClient":
+    async def __aenter__(self) -> BrokerClient:
         self._reader = asyncio.create_task(self._run())
         await asyncio.wait_for(self._connected.wait(), 10)
         return self
@@ -89,7 +93,7 @@ class BrokerClient:
                 props = Properties(PacketTypes.DISCONNECT)
                 props.SessionExpiryInterval = 0
                 c._client.disconnect(properties=props)        # aiomqtt has no such option
-            except Exception:                                 # pragma: no cover - best effort
+            except Exception:  # noqa: BLE001  # pragma: no cover - best effort
                 pass
         if self._reader:
             self._reader.cancel()
@@ -136,7 +140,10 @@ class BrokerClient:
         """Send every unanswered request again, same ClOrdID (the old connection may have
         lost it, or the broker restarted without it)."""
         for msg in list(self._pending.values()):
-            asyncio.ensure_future(self._publish_quietly(c, msg))
+            # The loop keeps only weak references to tasks: hold each until it is done.
+            task = asyncio.ensure_future(self._publish_quietly(c, msg))
+            self._resends.add(task)
+            task.add_done_callback(self._resends.discard)
 
     async def _publish_quietly(self, c: aiomqtt.Client, msg) -> None:
         try:
@@ -180,10 +187,12 @@ class BrokerClient:
                 try:
                     async with asyncio.timeout(min(self.timeout, deadline - loop.time())):
                         await self._connected.wait()
+                        if self._client is None:        # lost again: retry like a failed publish
+                            raise aiomqtt.MqttError("not connected")
                         await self._client.publish(topics.orders(self.broker), encode(msg),
                                                    qos=1)
                         return await fut
-                except (asyncio.TimeoutError, aiomqtt.MqttError, AttributeError) as exc:
+                except (TimeoutError, aiomqtt.MqttError, AttributeError) as exc:
                     if fut.done() and not fut.cancelled():
                         return fut.result()
                     self._waiters.pop(msg.cl_ord_id, None)
@@ -213,6 +222,8 @@ class BrokerClient:
 
     def send_nowait(self, msg) -> asyncio.Task:
         """Fire a request without awaiting its answer (its reports still reach reports())."""
+        if self._client is None:
+            raise RuntimeError(f"{self.broker}: not connected")
         return asyncio.ensure_future(self._client.publish(topics.orders(self.broker),
                                                           encode(msg), qos=1))
 

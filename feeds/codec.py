@@ -29,14 +29,18 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Literal, Optional
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import msgspec
 
 from matching.errors import DecodeReject
 from matching.outputs import TradePrint
 from matching.messages import (
-    ExecutionReport, NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest,
+    ExecutionReport,
+    NewOrderSingle,
+    OrderCancelReplaceRequest,
+    OrderCancelRequest,
     OrderMessage,
 )
 
@@ -58,7 +62,7 @@ MAX_ID_LEN = 64
 #: exponent, NaN, Infinity, spaces or separators: a value the engine can scale exactly.
 DECIMAL_PATTERN = r"[0-9]{1,15}(?:\.[0-9]{1,12})?"
 _DECIMAL = re.compile(DECIMAL_PATTERN)
-_CL_ORD_ID = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_ID_LEN)
+_CL_ORD_ID = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_ID_LEN)  # noqa: UP031 - regex braces
 _SYMBOL = re.compile(r"[A-Za-z0-9_.-]{1,64}")          # == feeds.topics.NAME_PATTERN
 _INT63 = 2**63
 
@@ -94,9 +98,9 @@ class DecodeError(msgspec.Struct, frozen=True):
     """
     reason: str
     text: str
-    cl_ord_id: Optional[str] = None
-    symbol: Optional[str] = None
-    field: Optional[str] = None
+    cl_ord_id: str | None = None
+    symbol: str | None = None
+    field: str | None = None
 
 
 # ---------------------------------------------------------------------- market data
@@ -126,10 +130,10 @@ class BBO(msgspec.Struct):
     """Best bid and offer (retained), at depth sequence ``seq``; None for an empty side."""
     symbol: str
     seq: int
-    bid: Optional[str] = None
-    bid_qty: Optional[str] = None
-    ask: Optional[str] = None
-    ask_qty: Optional[str] = None
+    bid: str | None = None
+    bid_qty: str | None = None
+    ask: str | None = None
+    ask_qty: str | None = None
 
 
 class EngineStatus(msgspec.Struct):
@@ -211,8 +215,9 @@ _peek_decoder = msgspec.json.Decoder(_Peek)
 _PATH = re.compile(r" - at `(\$[^`]{0,80})`$")
 
 
-def _peek(payload: bytes) -> tuple[Optional[str], Optional[str]]:
+def _peek(payload: bytes | bytearray | memoryview) -> tuple[str | None, str | None]:
     """Best-effort ClOrdID and symbol of a payload that failed strict decoding."""
+    found: Mapping[str, str | None]
     try:
         p = _peek_decoder.decode(payload)
         found = {"cl_ord_id": _raw_str(p.cl_ord_id), "symbol": _raw_str(p.symbol)}
@@ -227,7 +232,7 @@ def _peek(payload: bytes) -> tuple[Optional[str], Optional[str]]:
     return cl, sym
 
 
-def _raw_str(raw: msgspec.Raw) -> Optional[str]:
+def _raw_str(raw: msgspec.Raw) -> str | None:
     """A Raw JSON member as a str if it is a JSON string, else None."""
     try:
         value = msgspec.json.decode(raw)
@@ -346,6 +351,7 @@ def _check(msg: OrderMessage) -> tuple[str, str] | None:
             return "account", "account must be a positive 63-bit integer"
         if msg.expire_time is not None and not 0 < msg.expire_time < _INT63:
             return "expire_time", "expire_time must be positive nanoseconds since the epoch"
+        decimals: tuple[tuple[str, str | None], ...]
         decimals = (("qty", msg.qty), ("price", msg.price), ("min_qty", msg.min_qty))
     elif isinstance(msg, OrderCancelReplaceRequest):
         decimals = (("qty", msg.qty), ("price", msg.price))

@@ -6,7 +6,10 @@ sequence it is valid at, so a subscriber that sees a gap resyncs from it.
 """
 from __future__ import annotations
 
+from typing import cast
+
 from feeds.codec import BBO, DepthSnapshot, DepthUpdate
+from matching.messages import SideName
 from matching.outputs import LevelChange
 
 
@@ -31,8 +34,10 @@ class DepthBook:
             else:
                 self.levels[side].pop(ticks, None)
         self.seq += 1
+        levels = [(c.side, c.price, c.qty, c.count) for c in last.values()]
+        # LevelChange.side is a plain str, always "buy" or "sell".
         return DepthUpdate(self.symbol, self.seq,
-                           [(c.side, c.price, c.qty, c.count) for c in last.values()])
+                           cast("list[tuple[SideName, str, str, int]]", levels))
 
     def _side(self, side: str) -> list[LevelChange]:
         return sorted(self.levels[side].values(), key=lambda c: c.price_ticks,

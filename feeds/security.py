@@ -34,8 +34,8 @@ from pathlib import Path
 log = logging.getLogger("tokenbook.security")
 
 __all__ = [
-    "ENGINE_USER", "MD_USER", "OPERATOR_USER", "RESERVED_USERS", "ACL_FILE", "ServerTLS", "valid_user",
-    "new_password", "hash_password", "write_password_file", "write_credentials",
+    "ENGINE_USER", "MD_USER", "OPERATOR_USER", "RESERVED_USERS", "ACL_FILE", "ServerTLS",
+    "valid_user", "new_password", "hash_password", "write_password_file", "write_credentials",
     "read_credentials", "load_credentials", "client_options", "add_client_arguments",
     "options_from_args", "mosquitto_config", "write_mosquitto_config",
 ]

@@ -9,15 +9,16 @@ places blocks; noise traders add and cancel at random.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from feeds.client import BrokerClient
 from matching import fixed_income as fi
 from matching.instruments import Instrument, Registry
-from matching.messages import NewOrderSingle
+from matching.messages import NewOrderSingle, SideName
 
 __all__ = ["YieldCurve", "Simulation", "SimStats"]
 
@@ -32,7 +33,7 @@ class YieldCurve:
         pts = [(Decimal(str(t)), Decimal(y)) for t, y in self.points]
         if years <= pts[0][0]:
             return pts[0][1]
-        for (t0, y0), (t1, y1) in zip(pts, pts[1:]):
+        for (t0, y0), (t1, y1) in itertools.pairwise(pts):
             if years <= t1:
                 return y0 + (y1 - y0) * (years - t0) / (t1 - t0)
         return pts[-1][1]
@@ -43,12 +44,13 @@ def fair_price(inst: Instrument, curve: YieldCurve, settle: date, shift: Decimal
     """Clean price per 100 (bills, bonds) or per token (gold) from the curve + a shift."""
     if inst.kind == "commodity":
         return gold
-    years = Decimal((inst.maturity - settle).days) / 365
+    _, issue, maturity = inst.debt_terms()
+    years = Decimal((maturity - settle).days) / 365
     y = curve.at(years) + shift
     if inst.kind == "tbill":
-        return fi.bill_price_from_yield(y, settle, inst.maturity)
-    return fi.bond_clean_price(y, inst.coupon_rate, inst.coupon_frequency, inst.issue_date,
-                               inst.maturity, settle, inst.day_count)
+        return fi.bill_price_from_yield(y, settle, maturity)
+    return fi.bond_clean_price(y, inst.coupon_rate, inst.coupon_frequency, issue, maturity,
+                               settle, inst.day_count)
 
 
 def on_tick(inst: Instrument, price: Decimal, up: bool) -> str:
@@ -84,7 +86,7 @@ class Simulation:
         self.inventory: dict[str, Decimal] = {i.symbol: Decimal(0) for i in registry}
         self.quotes: dict[tuple[str, str], str] = {}   # (symbol, side) -> live ClOrdID
         self.n = 0
-        self.settle = datetime.now(timezone.utc).date()
+        self.settle = datetime.now(UTC).date()
 
     def _cl(self, agent: str) -> str:
         self.n += 1
@@ -105,8 +107,10 @@ class Simulation:
                 skew = -self.inventory[inst.symbol] * inst.tick_size / 4
                 half = inst.tick_size * (3 if inst.kind == "tbill" else 8)
                 size = str(self.rng.choice((5, 10, 20)))
-                for side, px in (("buy", on_tick(inst, fair + skew - half, up=False)),
-                                 ("sell", on_tick(inst, fair + skew + half, up=True))):
+                sides: tuple[tuple[SideName, str], ...] = (
+                    ("buy", on_tick(inst, fair + skew - half, up=False)),
+                    ("sell", on_tick(inst, fair + skew + half, up=True)))
+                for side, px in sides:
                     key = (inst.symbol, side)
                     cl = self._cl("mm")
                     if key in self.quotes:

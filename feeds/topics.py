@@ -33,7 +33,7 @@ ROOT = "tokenbook/v1"
 #: engine deduplicates order entry by ClOrdID, subscribers deduplicate market data by seq.
 QOS = 1
 MAX_NAME_LEN = 64
-NAME_PATTERN = r"[A-Za-z0-9_.-]{1,%d}" % MAX_NAME_LEN
+NAME_PATTERN = r"[A-Za-z0-9_.-]{1,%d}" % MAX_NAME_LEN  # noqa: UP031 - regex braces
 _NAME = re.compile(NAME_PATTERN)
 
 MD_CHANNELS = ("trades", "depth", "snapshot", "bbo", "state")

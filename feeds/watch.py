@@ -9,6 +9,7 @@ import asyncio
 import json
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from rich.console import Group
@@ -121,8 +122,7 @@ def _economics(registry, symbol):
 
 
 def _today():
-    from datetime import datetime, timezone
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def render(view: MarketView, symbols: list[str] | None = None, depth: int = 5,
@@ -141,7 +141,7 @@ def render(view: MarketView, symbols: list[str] | None = None, depth: int = 5,
                         f"trades {b.n_trades}  volume {b.volume}", title_justify="left")
         cols = ["bid qty", "bid", "ask", "ask qty", "last trades (price x qty @ yield)"]
         if registry is not None:
-            cols = ["bid yield"] + cols[:3] + ["ask yield"] + cols[3:]
+            cols = ["bid yield", *cols[:3], "ask yield", *cols[3:]]
         for col in cols:
             t.add_column(col, justify="right")
         bids, asks = b.ladder("buy")[:depth], b.ladder("sell")[:depth]

@@ -6,7 +6,7 @@ settlement date repeat, so their yield (a bisection for bonds) is cached.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
@@ -53,7 +53,7 @@ class FillEconomics:
 
 
 def trade_date(now_ns: int) -> date:
-    return datetime.fromtimestamp(now_ns // NS, tz=timezone.utc).date()
+    return datetime.fromtimestamp(now_ns // NS, tz=UTC).date()
 
 
 class Economics:
@@ -76,23 +76,24 @@ class Economics:
                 full_coupon = 100 * Fraction(inst.coupon_rate) / inst.coupon_frequency
                 if "ICMA" not in inst.day_count.upper():
                     full_coupon = full_coupon * 32 / 30
-            per_tick = Fraction(inst.face_value) * tick / 100 * scale
-            fixed = Fraction(inst.face_value) * full_coupon / 100 * scale
+            face = Fraction(inst.debt_terms()[0])
+            per_tick = face * tick / 100 * scale
+            fixed = face * full_coupon / 100 * scale
         else:
             per_tick, fixed = tick * scale, Fraction(0)
         den = per_tick.denominator * fixed.denominator
         self._wc = (per_tick.numerator * (den // per_tick.denominator),
                     fixed.numerator * (den // fixed.denominator), den)
         self._fills: dict[tuple[int, date], tuple] = {}
-        self._avg_exp = Decimal(1).scaleb(inst.tick_size.as_tuple().exponent - 6)
-        # The settlement date of the last UTC day seen (a fill's date depends on its day
-        # only), and the decimal places of quantities and cash for _fixed.
-        self._settle_day = None
-        self._settle = None
         # avg_px in integers: the tick is T * 10**E; see _avg_fast.
         sign, digits, exponent = inst.tick_size.as_tuple()
         self._tick_coef = int("".join(map(str, digits))) if digits else 0
         self._tick_exp = exponent if type(exponent) is int else 1
+        self._avg_exp = Decimal(1).scaleb(self._tick_exp - 6)
+        # The settlement date of the last UTC day seen (a fill's date depends on its day
+        # only), and the decimal places of quantities and cash for _fixed.
+        self._settle_day: int | None = None
+        self._settle: date | None = None
         self._avg_int = sign == 0 and self._tick_coef > 0 and self._tick_exp <= 0
         self._token_places = inst.token_decimals
         self._cash_places = inst.cash_decimals
@@ -116,10 +117,11 @@ class Economics:
             scale = Fraction(10 ** i.cash_decimals, 10 ** i.token_decimals)
             price = Fraction(i.ticks_to_price(ticks))
             if self.debt:
+                face_value, issue, maturity = i.debt_terms()
                 accrued = fi.accrued_interest_exact(
-                    i.coupon_rate, i.coupon_frequency, i.issue_date, i.maturity, settle,
+                    i.coupon_rate, i.coupon_frequency, issue, maturity, settle,
                     i.day_count) if i.kind == "bond" else Fraction(0)
-                face = Fraction(i.face_value)
+                face = Fraction(face_value)
                 cash = face * (price + accrued) / 100 * scale
                 acc = face * accrued / 100 * scale
             else:
@@ -141,9 +143,8 @@ class Economics:
         equal to fixed_income.trade_economics (the engine's per-fill call)."""
         if type(now_ns) is int:
             day = now_ns // _DAY_NS
-            if day == self._settle_day:
-                settle = self._settle
-            else:
+            settle = self._settle
+            if day != self._settle_day or settle is None:
                 settle = fi.settlement_date(trade_date(now_ns), self.inst.settlement_lag)
                 self._settle_day, self._settle = day, settle
         else:

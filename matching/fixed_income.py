@@ -387,7 +387,7 @@ class TradeEconomics:
 
 
 @lru_cache(maxsize=65536)
-def instrument_yield(inst: "Instrument", price_ticks: int, settle: date) -> Decimal | None:
+def instrument_yield(inst: Instrument, price_ticks: int, settle: date) -> Decimal | None:
     """Yield of a price in the instrument's convention, to 12 decimal places (a rate).
 
     Bills: money-market yield on their day count, or the discount rate when
@@ -395,25 +395,26 @@ def instrument_yield(inst: "Instrument", price_ticks: int, settle: date) -> Deci
     tokens and for a bond price with no yield in [-50 %, 200 %].
     """
     price = inst.ticks_to_price(price_ticks)
+    if inst.kind not in ("tbill", "bond"):
+        return None
+    _, issue, maturity = inst.debt_terms()
     try:
         if inst.kind == "tbill":
             if inst.yield_convention == "discount":
-                y = bill_discount_from_price(price, settle, inst.maturity)
+                y = bill_discount_from_price(price, settle, maturity)
             else:
-                y = bill_yield_from_price(price, settle, inst.maturity, inst.day_count)
-        elif inst.kind == "bond":
-            y = bond_yield(price, inst.coupon_rate, inst.coupon_frequency, inst.issue_date,
-                           inst.maturity, settle, inst.day_count)
+                y = bill_yield_from_price(price, settle, maturity, inst.day_count)
         else:
-            return None
+            y = bond_yield(price, inst.coupon_rate, inst.coupon_frequency, issue, maturity,
+                           settle, inst.day_count)
     except ValueError:
-        if inst.kind == "bond" and inst.issue_date <= settle < inst.maturity:
+        if inst.kind == "bond" and issue <= settle < maturity:
             return None               # a price beyond the yield bracket: no yield to show
         raise
     return y.quantize(Decimal("1e-12"), rounding=ROUND_HALF_EVEN)
 
 
-def trade_economics(inst: "Instrument", price_ticks: int, qty_lots: int,
+def trade_economics(inst: Instrument, price_ticks: int, qty_lots: int,
                     settle: date) -> TradeEconomics:
     """Price, quantity, accrued, cash and yield of a fill of ``qty_lots`` at ``price_ticks``.
 
@@ -425,15 +426,16 @@ def trade_economics(inst: "Instrument", price_ticks: int, qty_lots: int,
     if inst.kind == "commodity":
         amount = settlement_amount(qty, None, price, 0, inst.cash_decimals)
         return TradeEconomics(price, qty, None, None, amount, amount, None, settle)
-    if not inst.issue_date <= settle < inst.maturity:
+    face, issue, maturity = inst.debt_terms()
+    if not issue <= settle < maturity:
         raise ValueError(f"settlement {settle} is outside {inst.symbol}'s life "
-                         f"{inst.issue_date}..{inst.maturity}")
+                         f"{issue}..{maturity}")
     accrued = Fraction(0)
     if inst.kind == "bond":
-        accrued = accrued_interest_exact(inst.coupon_rate, inst.coupon_frequency,
-                                         inst.issue_date, inst.maturity, settle, inst.day_count)
-    amount = settlement_amount(qty, inst.face_value, price, accrued, inst.cash_decimals)
-    accrued_cash = round_half_even(Fraction(qty) * Fraction(inst.face_value) * accrued
+        accrued = accrued_interest_exact(inst.coupon_rate, inst.coupon_frequency, issue,
+                                         maturity, settle, inst.day_count)
+    amount = settlement_amount(qty, face, price, accrued, inst.cash_decimals)
+    accrued_cash = round_half_even(Fraction(qty) * Fraction(face) * accrued
                                    / 100 * minor)
     return TradeEconomics(
         price=price, qty=qty,

@@ -18,12 +18,12 @@ from __future__ import annotations
 import operator
 import re
 import tomllib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Context, Decimal
 from importlib import resources
 from os import PathLike
-from typing import Iterable, Iterator
 
 from matching.fixed_income import canonical_day_count
 
@@ -132,6 +132,13 @@ class Instrument:
         object.__setattr__(self, "_tick", Decimal(self.tick_size).as_integer_ratio())
         object.__setattr__(self, "_band", Decimal(self.band_pct).as_integer_ratio())
 
+    def debt_terms(self) -> tuple[Decimal, date, date]:
+        """A bill's or bond's face value, issue date and maturity (the loader requires all
+        three of every bill and bond); InstrumentError for a commodity token."""
+        if self.face_value is None or self.issue_date is None or self.maturity is None:
+            raise InstrumentError(f"{self.symbol} ({self.kind}) has no face value and life")
+        return self.face_value, self.issue_date, self.maturity
+
     @property
     def lot(self) -> Decimal:
         """Token quantity of one lot, e.g. 0.0001 for 4 token decimals."""
@@ -159,7 +166,8 @@ class Instrument:
         n = ticks if type(ticks) is int else _index(ticks, "ticks")
         if -10**40 < n < 10**40:
             return _EXACT.multiply(self.tick_size, n)
-        sign, digits, exp = self.tick_size.as_tuple()
+        _sign, digits, exp = self.tick_size.as_tuple()
+        assert type(exp) is int                  # a finite tick: not 'n', 'N' or 'F'
         return _scaled(n * int("".join(map(str, digits))), exp)
 
     def qty_to_lots(self, qty) -> int:
@@ -212,7 +220,7 @@ class Registry:
         self._add_all([(inst, f"instrument {inst.symbol}") for inst in instruments])
 
     @classmethod
-    def load_default(cls, user_file: str | PathLike | None = None) -> "Registry":
+    def load_default(cls, user_file: str | PathLike | None = None) -> Registry:
         """The shipped programme, plus the instruments of ``user_file`` if given."""
         reg = cls()
         text = resources.files("matching").joinpath("instruments.toml").read_text("utf-8")
@@ -411,9 +419,11 @@ def _parse(row: dict, cash: dict) -> Instrument:
     )
     if inst.band_pct >= 100:
         raise InstrumentError(f"field band_pct: must be below 100, got {inst.band_pct}")
-    if debt and not inst.issue_date < inst.maturity:
-        raise InstrumentError(f"field maturity: {inst.maturity} must be after issue_date "
-                              f"{inst.issue_date}")
+    if debt:
+        _, issue, maturity = inst.debt_terms()
+        if not issue < maturity:
+            raise InstrumentError(f"field maturity: {maturity} must be after issue_date "
+                                  f"{issue}")
     if kind == "bond":
         if inst.coupon_frequency not in (1, 2, 4, 12):
             raise InstrumentError(f"field coupon_frequency: must be 1, 2, 4 or 12, "

@@ -40,8 +40,9 @@ import shutil
 import struct
 import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from matching._frame import append_record
 
@@ -196,7 +197,7 @@ class Journal:
                 os.close(self.fd)
                 self.fd = -1
 
-    def __enter__(self) -> "Journal":
+    def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -246,7 +247,7 @@ def recover(path: str | os.PathLike) -> int:
     p = Path(path)
     end, last = 0, 0
     with open(p, "rb", buffering=1 << 20) as f:
-        for end, last, _ in _scan(f):
+        for end, last, _ in _scan(f):  # noqa: B007 - to the last intact record
             pass
         size = os.fstat(f.fileno()).st_size
         if end == size:

@@ -55,7 +55,8 @@ class InsufficientCash(LedgerError):
     """The account's available (or reserved, for a settlement) cash does not cover it."""
 
     def __init__(self, account: int, needed: int, available: int, asset: str = CASH):
-        super().__init__(f"account {account} needs {needed} {asset} units, has {available} available")
+        super().__init__(
+            f"account {account} needs {needed} {asset} units, has {available} available")
         self.account, self.asset = account, asset
         self.needed, self.available = needed, available
 
@@ -186,7 +187,7 @@ class Ledger:
         self.hold(account_id, asset, amount, ref, True)
 
     def reserve_tokens(self, account_id: int, symbol: str, lots: int, ref: int) -> None:
-        """Hold ``lots`` of ``symbol`` for order ``ref``; ``InsufficientTokens`` if not available."""
+        """Hold ``lots`` of ``symbol`` for order ``ref``; ``InsufficientTokens`` if short."""
         self.hold(account_id, _asset(symbol, "symbol"), lots, ref, False)
 
     def hold(self, account_id: int, asset: str, amount: int, ref: int, is_cash: bool) -> None:
@@ -329,7 +330,7 @@ class Ledger:
         bal[(seller, symbol)] -= lots
         bal[(buyer, symbol)] = bal.get((buyer, symbol), 0) + lots
         bal[(seller, cash_asset)] = bal.get((seller, cash_asset), 0) + cash_amount - fee_seller
-        if fees:
+        if fees and fee_account is not None:   # (None with fees was refused above)
             key = (fee_account, cash_asset)
             bal[key] = bal.get(key, 0) + fees
 
@@ -379,7 +380,7 @@ class Ledger:
         }
 
     @classmethod
-    def restore(cls, snap: dict) -> "Ledger":
+    def restore(cls, snap: dict) -> Ledger:
         """A new ledger from ``snapshot()``'s output, checked: a bad snapshot raises LedgerError."""
         led = cls()
         try:

@@ -6,7 +6,7 @@ are the JSON wire format of the MQTT gateway (feeds/codec.py).
 """
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from typing import Literal
 
 import msgspec
 
@@ -36,11 +36,11 @@ class NewOrderSingle(msgspec.Struct, tag_field="msg", tag="new_order", forbid_un
     side: SideName                       # 54
     qty: str                             # 38, in tokens (decimal string)
     ord_type: OrdTypeName = "limit"      # 40
-    price: Optional[str] = None          # 44, per 100 face for bills and bonds
+    price: str | None = None             # 44, per 100 face for bills and bonds
     time_in_force: TifName = "day"       # 59
-    expire_time: Optional[int] = None    # 126, ns since the epoch (GTD)
+    expire_time: int | None = None       # 126, ns since the epoch (GTD)
     post_only: bool = False              # 18=6 (participate, don't initiate)
-    min_qty: Optional[str] = None        # 110
+    min_qty: str | None = None           # 110
     stp: StpName = "cancel_incoming"     # self-trade prevention mode
 
 
@@ -62,7 +62,7 @@ class OrderCancelReplaceRequest(msgspec.Struct, tag_field="msg", tag="replace",
     qty: str                             # 38
 
 
-OrderMessage = Union[NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest]
+OrderMessage = NewOrderSingle | OrderCancelRequest | OrderCancelReplaceRequest
 
 
 class ExecutionReport(msgspec.Struct, tag_field="msg", tag="exec_report", omit_defaults=True,
@@ -78,23 +78,23 @@ class ExecutionReport(msgspec.Struct, tag_field="msg", tag="exec_report", omit_d
     seq: int                             # engine sequence of the input that caused it
     transact_time: int                   # 60, ns since the epoch
     order_id: str = ""                   # 37 (empty when rejected before an id was given)
-    orig_cl_ord_id: Optional[str] = None  # 41
-    account: Optional[int] = None        # 1
-    side: Optional[SideName] = None      # 54
-    price: Optional[str] = None          # 44
-    order_qty: Optional[str] = None      # 38
-    last_px: Optional[str] = None        # 31
-    last_qty: Optional[str] = None       # 32
+    orig_cl_ord_id: str | None = None    # 41
+    account: int | None = None           # 1
+    side: SideName | None = None         # 54
+    price: str | None = None             # 44
+    order_qty: str | None = None         # 38
+    last_px: str | None = None           # 31
+    last_qty: str | None = None          # 32
     cum_qty: str = "0"                   # 14
     leaves_qty: str = "0"                # 151
-    avg_px: Optional[str] = None         # 6
-    accrued_interest: Optional[str] = None   # 159, cash of this fill
-    settl_amount: Optional[str] = None       # 119, cash of this fill incl. accrued
-    yield_pct: Optional[str] = None          # 236, the fill's yield in percent
-    trade_id: Optional[str] = None           # 1003
-    liquidity: Optional[Literal["maker", "taker"]] = None   # 851
-    ord_rej_reason: Optional[str] = None     # 103 (reason code name)
-    text: Optional[str] = None               # 58, why, in words
+    avg_px: str | None = None            # 6
+    accrued_interest: str | None = None      # 159, cash of this fill
+    settl_amount: str | None = None          # 119, cash of this fill incl. accrued
+    yield_pct: str | None = None             # 236, the fill's yield in percent
+    trade_id: str | None = None              # 1003
+    liquidity: Literal["maker", "taker"] | None = None      # 851
+    ord_rej_reason: str | None = None        # 103 (reason code name)
+    text: str | None = None                  # 58, why, in words
     poss_resend: bool = False                # 97: a replay of an earlier outcome
 
 

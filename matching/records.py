@@ -66,7 +66,7 @@ class Event(NamedTuple):
 def events_from_array(arr: np.ndarray) -> list[Event]:
     """Convert an EVENT_DTYPE array to Event tuples (for tests and the engine)."""
     cols = [arr[f].tolist() for f in Event._fields]
-    return [Event(*row) for row in zip(*cols)]
+    return [Event(*row) for row in zip(*cols, strict=True)]
 
 
 def command_array(n: int) -> np.ndarray:

@@ -19,15 +19,24 @@ How a command runs:
 from __future__ import annotations
 
 import operator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 from sortedcontainers import SortedDict
 
 from matching.constants import (
-    MAX_ORDER_QTY, AmendPriority, CancelReason, EventType, Op, OrdType, RejectReason,
-    Side, StpMode, TimeInForce,
+    MAX_ORDER_QTY,
+    AmendPriority,
+    CancelReason,
+    EventType,
+    Op,
+    OrdType,
+    RejectReason,
+    Side,
+    StpMode,
+    TimeInForce,
 )
 from matching.records import COMMAND_DTYPE, EVENT_DTYPE, Event
 
@@ -151,6 +160,10 @@ class BookSide:
     def get(self, price: int) -> Level | None:
         return self._levels.get(self._key(price))
 
+    def resting(self, price: int) -> Level:
+        """The level of a resting order's price (it exists while the order rests)."""
+        return self._levels[self._key(price)]
+
     def level_for(self, price: int) -> Level:
         """The level at ``price``, opened if the price has no orders yet."""
         key = self._key(price)
@@ -227,7 +240,8 @@ class ReferenceBook:
         self.n_levels = n_levels
         self.capacity = capacity
         self.seq = 0                                     # seq of the last event emitted
-        self._sides = {Side.BUY: BookSide(Side.BUY), Side.SELL: BookSide(Side.SELL)}
+        self._sides: dict[int, BookSide] = {Side.BUY: BookSide(Side.BUY),
+                                            Side.SELL: BookSide(Side.SELL)}
         self._orders: dict[int, Order] = {}              # id index of the live orders
         self._pending: list[Event] = []                  # emitted, not yet taken
         self._touched: dict[tuple[int, int], None] = {}  # (side, price), first touch first
@@ -282,9 +296,9 @@ class ReferenceBook:
         if not isinstance(commands, np.ndarray) or commands.dtype != COMMAND_DTYPE:
             raise TypeError("process() takes a numpy array of matching.records.COMMAND_DTYPE")
         columns = [commands[name].tolist() for name in _FIELDS]
-        for row in zip(*columns):
+        for row in zip(*columns, strict=True):
             # The record already holds int64s and bytes: no narrowing needed.
-            self._apply(Command(*row[:6], bool(row[6]), *row[7:]))
+            self._apply(Command._make((*row[:6], bool(row[6]), *row[7:])))
         return _event_array(self.take_events())
 
     # ================================================================== queries
@@ -352,7 +366,8 @@ class ReferenceBook:
                     assert o.order_id == oid, f"order {o.order_id} filed as {oid} at {where}"
                     assert o.side == side and o.price == level.price, (
                         f"order {oid} ({o.side}, {o.price}) sits on {where}")
-                    assert 0 < o.leaves <= MAX_ORDER_QTY, f"order {oid} rests with leaves {o.leaves}"
+                    assert 0 < o.leaves <= MAX_ORDER_QTY, (
+                        f"order {oid} rests with leaves {o.leaves}")
                     assert self._orders.get(oid) is o, f"id index lost order {oid}"
                     on_levels += 1
         assert on_levels == len(self._orders), (
@@ -655,7 +670,7 @@ class ReferenceBook:
     def _take_off(self, order: Order) -> None:
         """Remove an order from its level (closing the level if it empties) and the index."""
         book_side = self._sides[order.side]
-        level = book_side.get(order.price)
+        level = book_side.resting(order.price)
         level.remove(order)
         book_side.close_if_empty(level)
         del self._orders[order.order_id]
@@ -663,7 +678,7 @@ class ReferenceBook:
 
     def _reduce(self, order: Order, qty: int) -> None:
         """Lower a resting order's open quantity in place (it keeps its priority)."""
-        self._sides[order.side].get(order.price).reduce(order, qty)
+        self._sides[order.side].resting(order.price).reduce(order, qty)
         self._touch(order)
 
     def _touch(self, order: Order) -> None:
@@ -708,6 +723,6 @@ def _event_array(events: list[Event]) -> np.ndarray:
     """Event tuples as an EVENT_DTYPE array."""
     out = np.zeros(len(events), dtype=EVENT_DTYPE)
     if events:
-        for name, column in zip(Event._fields, zip(*events)):
+        for name, column in zip(Event._fields, zip(*events, strict=True), strict=True):
             out[name] = column
     return out

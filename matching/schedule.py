@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 __all__ = ["SessionSchedule", "ScheduleError", "DAY_NAMES"]
 
@@ -61,13 +61,14 @@ class SessionSchedule:
             raise ScheduleError(f"weekdays must be some of 0 (Monday) .. 6, got {self.weekdays}")
 
     @classmethod
-    def parse(cls, spec: str) -> "SessionSchedule":
+    def parse(cls, spec: str) -> SessionSchedule:
         """``[HH:MM/]HH:MM-HH:MM[ ddd[-ddd]]``; the days default to mon-fri."""
         m = _SPEC.fullmatch(spec.strip())
         if m is None:
             raise ScheduleError(f"{spec!r} is not a session: write [pre-open/]open-close "
                                 "[days], e.g. '07:45/08:00-16:30 mon-fri' (UTC)")
         pre, opening, closing, first, last = m.groups()
+        days: tuple[int, ...]
         if first is None:
             days = (0, 1, 2, 3, 4)
         else:
@@ -88,7 +89,7 @@ class SessionSchedule:
         for at, action in ((self.pre_open, "pre_open"), (self.open, "open"),
                            (self.close, "close")):
             if at is not None:
-                moment = datetime.combine(day.date(), at, tzinfo=timezone.utc)
+                moment = datetime.combine(day.date(), at, tzinfo=UTC)
                 out.append((int(moment.timestamp()) * _NS, action))
         return out
 
@@ -98,10 +99,10 @@ class SessionSchedule:
         if until_ns <= after_ns:
             return []
         after_ns = max(after_ns, until_ns - 14 * 86_400 * _NS)
-        day = datetime.fromtimestamp(after_ns // _NS, timezone.utc).replace(
+        day = datetime.fromtimestamp(after_ns // _NS, UTC).replace(
             hour=0, minute=0, second=0, microsecond=0)
-        end = datetime.fromtimestamp(until_ns // _NS, timezone.utc)
-        out = []
+        end = datetime.fromtimestamp(until_ns // _NS, UTC)
+        out: list[tuple[int, str]] = []
         while day <= end:
             out.extend(b for b in self._day_boundaries(day) if after_ns < b[0] <= until_ns)
             day += timedelta(days=1)
