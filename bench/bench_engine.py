@@ -15,11 +15,10 @@ from datetime import UTC, datetime
 
 from matching._core import Book
 from matching.engine import _JOURNAL_ENCODER, Engine
-from matching.messages import JournalEntry
 from matching.instruments import Registry
 from matching.journal import Journal
 from matching.ledger import CASH, Ledger
-from matching.messages import NewOrderSingle, OrderCancelRequest
+from matching.messages import JournalEntry, NewOrderSingle, OrderCancelRequest
 
 T0 = int(datetime(2026, 11, 25, 10, tzinfo=UTC).timestamp()) * 10**9
 REG = Registry.load_default()

@@ -220,8 +220,11 @@ async def generator_ceiling(port: int, n: int = N, window: int = WINDOW) -> floa
         async with mqtt.client("127.0.0.1", port) as e:
             await e.subscribe("bench/in", qos=1)
             ready.set()
+            answers: set[asyncio.Future] = set()      # held until done (a task is weak)
             async for m in e.messages:          # answers pipelined, as the gateway does
-                asyncio.ensure_future(e.publish("bench/out", m.payload, qos=1))
+                answer = asyncio.ensure_future(e.publish("bench/out", m.payload, qos=1))
+                answers.add(answer)
+                answer.add_done_callback(answers.discard)
     ready = asyncio.Event()
     task = asyncio.create_task(echo(ready))
     await ready.wait()

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import threading
 import time
+from typing import Any
 
 from feeds.localproc import accepts
 
@@ -25,10 +26,10 @@ class InProcessBroker:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="amqtt-broker",
                                        daemon=True)
-        self.broker = None
+        self.broker: Any = None
 
     def start(self) -> None:
-        from feeds.broker import BrokerUnavailable     # feeds.broker imports this module
+        from feeds.broker import BrokerUnavailable  # feeds.broker imports this module
         self.thread.start()
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
@@ -56,7 +57,7 @@ class InProcessBroker:
         if self.broker is not None and self.loop.is_running():
             try:
                 asyncio.run_coroutine_threadsafe(self.broker.shutdown(), self.loop).result(5)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - shutting down: log whatever it was
                 log.warning("amqtt shutdown: %s", exc)
         self.broker = None
         if self.loop.is_running():

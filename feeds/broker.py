@@ -30,13 +30,9 @@ import ipaddress
 import logging
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
-import threading
 import time
 import weakref
-from typing import Any
 from urllib.parse import urlsplit
 
 try:
@@ -145,7 +141,7 @@ class EmbeddedBroker:
         self._child: _Child | None = None
         self._dir: tempfile.TemporaryDirectory | None = None
         self._finalizer: weakref.finalize | None = None
-        self._inproc: _InProcessBroker | None = None
+        self._inproc: InProcessBroker | None = None
 
     @property
     def secured(self) -> bool:

@@ -20,12 +20,12 @@ from pathlib import Path
 
 from feeds.broker import EmbeddedBroker, parse_broker_url
 from feeds.gateway import Gateway, GatewayConfig
-from matching.engine import Engine
-from matching.session import SESSION_ACTIONS
-from matching.instruments import Registry
 from matching import recovery
+from matching.engine import Engine
+from matching.instruments import Registry
 from matching.journal import Journal
 from matching.ledger import CASH, Ledger
+from matching.session import SESSION_ACTIONS
 
 log = logging.getLogger("tokenbook")
 
@@ -139,8 +139,13 @@ async def demo(args) -> int:
                     journal=Journal(Path(data.name) / "journal.log"))
     engine.write_snapshot(Path(data.name) / "snapshots")
     broker = None if args.broker else EmbeddedBroker().start()
-    host, port = parse_broker_url(args.broker) if args.broker else ("127.0.0.1", broker.port)
-    console.print(f"[bold]tokenbook demo[/]: {'private ' + broker.kind + ' at ' + broker.url if broker else args.broker}, "
+    if broker is None:
+        host, port = parse_broker_url(args.broker)
+        where = args.broker
+    else:
+        host, port = "127.0.0.1", broker.port
+        where = f"private {broker.kind} at {broker.url}"
+    console.print(f"[bold]tokenbook demo[/]: {where}, "
                   f"{len(registry)} instruments, {args.seconds:.0f} s of simulated brokers")
     stop = asyncio.Event()
     gateway = Gateway(engine, host, port)
@@ -160,7 +165,8 @@ async def demo(args) -> int:
 
             def tick(elapsed):
                 progress.update(task, completed=elapsed,
-                                info=f"{gateway.stats.received} msgs, {gateway.stats.trades} trades")
+                                info=f"{gateway.stats.received} msgs, "
+                                     f"{gateway.stats.trades} trades")
             await sim.run(args.seconds, progress=tick)
         await asyncio.sleep(1.0)                     # last market data in flight
     finally:

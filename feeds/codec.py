@@ -35,7 +35,6 @@ from typing import Any, Literal
 import msgspec
 
 from matching.errors import DecodeReject
-from matching.outputs import TradePrint
 from matching.messages import (
     ExecutionReport,
     NewOrderSingle,
@@ -43,6 +42,8 @@ from matching.messages import (
     OrderCancelRequest,
     OrderMessage,
 )
+from matching.outputs import TradePrint
+from matching.session import TradingStateName
 
 __all__ = [
     "NewOrderSingle", "OrderCancelRequest", "OrderCancelReplaceRequest", "OrderMessage",
@@ -136,9 +137,12 @@ class BBO(msgspec.Struct):
     ask_qty: str | None = None
 
 
+EngineStatusName = Literal["online", "offline", "not_accepting"]
+
+
 class EngineStatus(msgspec.Struct):
     """Retained engine status; ``offline`` is also the engine connection's last will."""
-    status: Literal["online", "offline", "not_accepting"]
+    status: EngineStatusName
     text: str = ""
     time: int = 0                 # ns since the epoch
 
@@ -147,7 +151,7 @@ class TradingStatus(msgspec.Struct):
     """Retained trading state of one instrument (FIX TradingSessionStatus in spirit):
     ``continuous`` takes orders; ``pre_open``, ``halted`` and ``closed`` reject them."""
     symbol: str
-    state: Literal["pre_open", "continuous", "halted", "closed"]
+    state: TradingStateName
     reason: str = ""
     seq: int = 0                  # engine sequence of the input that set it (0: start)
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from matching.schedule import SessionSchedule
 
@@ -58,9 +59,8 @@ class GatewayConfig:
     def __post_init__(self) -> None:
         cod = self.cancel_on_disconnect
         if cod != "*":
-            if isinstance(cod, str):
-                cod = (b for b in cod.split(",") if b)
-            object.__setattr__(self, "cancel_on_disconnect", frozenset(cod))
+            names = [b for b in cod.split(",") if b] if isinstance(cod, str) else cod
+            object.__setattr__(self, "cancel_on_disconnect", frozenset(names))
         object.__setattr__(self, "mqtt_options", MappingProxyType(dict(self.mqtt_options)))
         if self.max_batch < 1 or self.snapshot_every < 1:
             raise ValueError("max_batch and snapshot_every must be at least 1")

@@ -17,23 +17,29 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import msgspec
 
 from feeds import topics
 from feeds.codec import (
-    AdminReply, DecodeError, EngineStatus, TradingStatus, decode_admin_command,
-    decode_order_message, encode,
+    AdminReply,
+    DecodeError,
+    EngineStatus,
+    EngineStatusName,
+    TradingStatus,
+    decode_admin_command,
+    decode_order_message,
+    encode,
 )
 from feeds.config import GatewayConfig
 from feeds.depth import DepthBook
 from feeds.outbox import Outbox, Publish
 from matching.engine import Engine
 from matching.errors import EngineReject
-from matching.outputs import LevelChange, Outcome
 from matching.journal import JournalError
+from matching.outputs import LevelChange, Outcome
 
 log = logging.getLogger("tokenbook.gateway")
 
@@ -243,6 +249,7 @@ class GatewayCycle:
         journaled input (a close missed while down still expires DAY orders); a new venue
         takes the state its timetable says for now."""
         schedule = self.config.schedule
+        assert schedule is not None, "only called with a timetable"
         mark, self._schedule_mark = self._schedule_mark, now_ns
         if mark is not None:
             return schedule.boundaries(mark, now_ns)
@@ -336,7 +343,7 @@ class GatewayCycle:
                             True, "md"))
         return out
 
-    def status(self, status: str, text: str = "", now_ns: int = 0) -> Publish:
+    def status(self, status: EngineStatusName, text: str = "", now_ns: int = 0) -> Publish:
         """The retained engine status (online, not_accepting, offline) as a Publish."""
         return Publish(topics.STATUS, encode(EngineStatus(status, text, now_ns)), True,
                        "status")

@@ -16,7 +16,7 @@ import asyncio
 import gc
 import logging
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -120,7 +120,7 @@ class Gateway:
                             self.host, self.port, exc, delay)
                 try:
                     await asyncio.wait_for(stop.wait(), delay)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 delay = min(delay * 2, cfg.reconnect_max)
 
@@ -172,7 +172,7 @@ class Gateway:
         if queue.empty() and stop is not None:
             try:
                 batch.append(await asyncio.wait_for(queue.get(), timeout=0.05))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return batch
         while not queue.empty() and len(batch) < self.config.max_batch:
             batch.append(queue.get_nowait())
@@ -182,7 +182,7 @@ class Gateway:
         """Handle every message already received while no connection is up; what they
         produced stays in the outbox."""
         while not self._queue.empty():
-            batch = []
+            batch: list[tuple[str, bytes]] = []
             while not self._queue.empty() and len(batch) < self.config.max_batch:
                 batch.append(self._queue.get_nowait())
             self.cycle.outbox.restore(self.cycle.process(batch, self.config.clock()))
@@ -224,6 +224,7 @@ class Gateway:
             pub.result()
             return
         pub.cancel()
+        assert reader is not None, "only the reader can end the wait first"
         raise _lost(reader)
 
 

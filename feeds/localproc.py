@@ -60,8 +60,9 @@ class Child:
     """A broker process plus its watchdog: ``sh`` reading a pipe whose only writer is us.
 
     When this process dies in any way the kernel closes the write end, ``read`` returns and
-    the watchdog SIGTERMs the broker and removes its folder. Why not PR_SET_PDEATHSIG: mosquitto started as root
-    switches to the ``mosquitto`` user, and a credential change clears the death signal.
+    the watchdog SIGTERMs the broker and removes its folder. Why not PR_SET_PDEATHSIG:
+    mosquitto started as root switches to the ``mosquitto`` user, and a credential change
+    clears the death signal.
     """
 
     def __init__(self, argv: list[str], cwd: str, stderr_path: str):

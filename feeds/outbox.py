@@ -15,7 +15,7 @@ monotonic seconds. Three rules live here:
 from __future__ import annotations
 
 from collections import deque
-from typing import Iterable
+from collections.abc import Iterable
 
 import msgspec
 

@@ -11,7 +11,7 @@ delivery-versus-payment ledger step per fill.
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import msgspec
 
@@ -21,14 +21,18 @@ from matching.clordid import ClOrdIdMemory
 from matching.constants import EventType, OrdType, TimeInForce
 from matching.economics import Economics
 from matching.errors import BookReject, EngineReject, Rejection
+from matching.executions import Executions
 from matching.expiry import ExpiryIndex
 from matching.ledger import Ledger
 from matching.messages import (
-    Admin, JournalEntry, NewOrderSingle, OrderCancelReplaceRequest,
-    OrderCancelRequest, OrderMessage,
+    Admin,
+    JournalEntry,
+    NewOrderSingle,
+    OrderCancelReplaceRequest,
+    OrderCancelRequest,
+    OrderMessage,
 )
 from matching.orders import LiveOrder
-from matching.executions import Executions
 from matching.outputs import Outcome, SessionStatus, new_outcome
 from matching.reports import ReportBuilder
 from matching.risk import STP_MODES, PreTradeRisk
@@ -327,7 +331,8 @@ class Engine:
     def state_hash(self) -> str:
         """sha256 over sequence, counters, trading states, books, live orders and ledger."""
         doc = [
-            self.seq, [self.next_order_id, self.reports.next_exec_id, self.executions.next_trade_id],
+            self.seq,
+            [self.next_order_id, self.reports.next_exec_id, self.executions.next_trade_id],
             sorted((s, st.value) for s, st in self.session.state.items()),
             sorted((s, b.resting_orders()) for s, b in self.books.items()),
             [self.orders[oid].row() for oid in sorted(self.orders)],
@@ -357,7 +362,7 @@ class Engine:
     def recover(cls, instruments, *, snapshot_dir, journal_path, clock,
                 book_engine: str = "core", journal=None,
                 on_outcome: Callable[[Outcome], None] | None = None,
-                resend_window: int = RESEND_WINDOW) -> "Engine":
+                resend_window: int = RESEND_WINDOW) -> Engine:
         """Latest snapshot + the journal after it: the state the engine had acknowledged."""
         return recovery.recover(cls, instruments, snapshot_dir=snapshot_dir,
                                 journal_path=journal_path, clock=clock,
@@ -366,7 +371,7 @@ class Engine:
 
     @classmethod
     def from_snapshot(cls, instruments, payload: bytes, *, clock, book_engine: str = "core",
-                      resend_window: int = RESEND_WINDOW) -> "Engine":
+                      resend_window: int = RESEND_WINDOW) -> Engine:
         """An engine in the state ``payload`` (``snapshot()``) describes, with no journal."""
         engine = cls(instruments, Ledger(), clock=clock, book_engine=book_engine,
                      resend_window=resend_window)

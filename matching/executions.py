@@ -54,10 +54,7 @@ class Executions:
         self.conv = risk.conv
         self.next_trade_id = 1
         self.now = 0
-        self._out: Outcome | None = None
-        self._reports: list | None = None
-        self._trades: list | None = None
-        self._levels: list | None = None
+        self.end()
 
     def begin(self, out: Outcome, now) -> None:
         """The input numbered ``out.seq`` at ``now`` is being applied: its outputs go to
@@ -67,7 +64,8 @@ class Executions:
         self._reports, self._trades, self._levels = out.reports, out.trades, out.levels
 
     def end(self) -> None:
-        self._out = self._reports = self._trades = self._levels = None
+        """No input is being applied: outputs go to an idle outcome nobody reads."""
+        self.begin(Outcome(0), self.now)
 
     def tell(self, broker: str, report) -> None:
         """A report of the current input to ``broker`` (e.g. a pre-trade reject)."""

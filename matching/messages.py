@@ -12,8 +12,8 @@ import msgspec
 
 __all__ = [
     "NewOrderSingle", "OrderCancelRequest", "OrderCancelReplaceRequest", "OrderMessage",
-    "ExecutionReport", "Admin", "JournalEntry", "SideName", "OrdTypeName", "TifName", "StpName", "ExecTypeName",
-    "OrdStatusName",
+    "ExecutionReport", "Admin", "JournalEntry", "SideName", "OrdTypeName", "TifName", "StpName",
+    "ExecTypeName", "OrdStatusName",
 ]
 
 SideName = Literal["buy", "sell"]                                    # FIX 54
@@ -112,4 +112,4 @@ class JournalEntry(msgspec.Struct, array_like=True):
     seq: int
     time: int
     broker: str
-    msg: Union[NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest, Admin]
+    msg: NewOrderSingle | OrderCancelRequest | OrderCancelReplaceRequest | Admin

@@ -9,6 +9,8 @@ from __future__ import annotations
 import cython
 import msgspec
 
+from matching.session import TradingStateName
+
 __all__ = ["Outcome", "TradePrint", "LevelChange", "SessionStatus", "new_outcome"]
 
 
@@ -16,7 +18,7 @@ class SessionStatus(msgspec.Struct, frozen=True, gc=False):
     """An instrument's trading state, why (the operator's reason) and the input that set it
     (0: the venue's initial state)."""
     symbol: str
-    state: str
+    state: TradingStateName
     reason: str
     seq: int
 

@@ -8,13 +8,17 @@ and is refused only if it is legal for none (``docs/engine-rules.md``).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import Enum
-from typing import Iterable
+from typing import Literal
 
 from matching.errors import EngineReject, Rejection
 
-__all__ = ["TradingState", "TradingSession", "TRANSITIONS", "SESSION_ACTIONS",
-           "ADMIN_ACTIONS"]
+__all__ = ["TradingState", "TradingStateName", "TradingSession", "TRANSITIONS",
+           "SESSION_ACTIONS", "ADMIN_ACTIONS"]
+
+#: A trading state's wire name (TradingState's values).
+TradingStateName = Literal["pre_open", "continuous", "halted", "closed"]
 
 
 class TradingState(str, Enum):
@@ -41,7 +45,7 @@ TRANSITIONS: dict[str, tuple[frozenset[TradingState], TradingState]] = {
 SESSION_ACTIONS = tuple(TRANSITIONS)
 #: Every admin input: the session actions, plus the gateway's own expiry timer and
 #: cancel-on-disconnect.
-ADMIN_ACTIONS = SESSION_ACTIONS + ("expire", "cancel_broker")
+ADMIN_ACTIONS = (*SESSION_ACTIONS, "expire", "cancel_broker")
 _MARKET_NOT_OPEN = EngineReject.MARKET_NOT_OPEN.value
 
 
@@ -50,9 +54,9 @@ class TradingSession:
 
     def __init__(self, symbols: Iterable[str]):
         symbols = tuple(symbols)
-        self.state = {s: _CONT for s in symbols}
-        self.reason = {s: "" for s in symbols}
-        self.seq = {s: 0 for s in symbols}
+        self.state = dict.fromkeys(symbols, _CONT)
+        self.reason = dict.fromkeys(symbols, "")
+        self.seq = dict.fromkeys(symbols, 0)
 
     def require_open(self, symbol: str) -> None:
         """Raise MARKET_NOT_OPEN, with the operator's reason, unless ``symbol`` is

@@ -4,8 +4,8 @@
 
 Runs the fault harness (``reliability/faults.py``: kill -9 of the engine under load, broker
 killed and restarted on the same port, a stalled market-data subscriber, a journal on a
-full disk), then ``reliability/fuzz.py``'s ``campaign()`` and ``reliability/soak.py``'s ``soak()`` when
-those modules exist, and writes the figures as Markdown. Exit status 0 only if every
+full disk), then ``reliability/fuzz.py``'s ``campaign()`` and ``reliability/soak.py``'s
+``soak()`` when those modules exist, and writes the figures as Markdown. Exit status 0 only if every
 check held. ``--quick`` takes under ~2 minutes.
 """
 from __future__ import annotations
@@ -46,11 +46,11 @@ def _optional(module: str, func: str, seconds: float) -> dict | None:
 
 def run_all(quick: bool) -> dict:
     plan = {
-        "kills": dict(kills=3, rate=300, seed=1) if quick else dict(kills=10, rate=300, seed=1),
-        "broker": dict(restarts=1, seconds=4.0, rate=300, seed=2) if quick else
-        dict(restarts=3, seconds=12.0, rate=300, seed=2),
-        "slow": dict(orders=600) if quick else dict(orders=2000),
-        "disk": dict(before=100, after=50) if quick else dict(before=400, after=200),
+        "kills": {"kills": 3 if quick else 10, "rate": 300, "seed": 1},
+        "broker": {"restarts": 1, "seconds": 4.0, "rate": 300, "seed": 2} if quick else
+        {"restarts": 3, "seconds": 12.0, "rate": 300, "seed": 2},
+        "slow": {"orders": 600} if quick else {"orders": 2000},
+        "disk": {"before": 100, "after": 50} if quick else {"before": 400, "after": 200},
     }
     res: dict = {"quick": quick}
     t = time.monotonic()
@@ -85,6 +85,8 @@ def render(res: dict) -> str:
     lost_fills = k["fills_lost"] + b["fills_lost"]
     dup = k["duplicated"] + b["duplicated"]
     faults_n = k["kills"] + b["broker_restarts"] + 1 + 1 + ran_real
+    survived = sum(bool(x['ok']) * n for x, n in (
+        (k, k['kills']), (b, b['broker_restarts']), (s, 1), (d, 1), (dr, ran_real)))
     lines = [
         "# Reliability: faults survived, nothing lost",
         "",
@@ -97,7 +99,7 @@ def render(res: dict) -> str:
         "| what | figure |",
         "|---|---|",
         f"| faults injected / survived | {faults_n} / "
-        f"{sum(bool(x['ok']) * n for x, n in ((k, k['kills']), (b, b['broker_restarts']), (s, 1), (d, 1), (dr, ran_real)))} |",
+        f"{survived} |",
         f"| **acknowledged orders lost** | **{lost_orders}** |",
         f"| **fills lost / duplicated** | **{lost_fills} / {dup}** |",
         f"| kill -9 of `tokenbook serve` under load | {k['kills']} kills, load held "

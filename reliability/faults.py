@@ -38,17 +38,16 @@ import msgspec
 
 from feeds import mqtt, topics
 from feeds.broker import find_mosquitto
+from feeds.cli import DEMO_BROKERS, demo_ledger
+from feeds.client import BrokerClient, RequestTimeout
+from feeds.gateway import Gateway, GatewayConfig
 from feeds.localproc import accepts as _accepts
 from feeds.localproc import free_port as _free_port
-from feeds.client import BrokerClient, RequestTimeout
-from feeds.cli import DEMO_BROKERS, demo_ledger
-from feeds.gateway import Gateway, GatewayConfig
 from matching.engine import Engine
-from matching.messages import JournalEntry
 from matching.instruments import Registry
 from matching.journal import SNAP, Journal, read_journal
 from matching.ledger import CASH, Ledger
-from matching.messages import NewOrderSingle
+from matching.messages import JournalEntry, NewOrderSingle
 
 __all__ = ["Mosquitto", "Server", "Load", "verify", "kills_under_load", "broker_restart",
            "slow_subscriber", "disk_full", "disk_full_real"]
@@ -89,7 +88,7 @@ class Mosquitto:
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 10.0) -> "Mosquitto":
+    def start(self, timeout: float = 10.0) -> Mosquitto:
         deadline = time.monotonic() + timeout
         while True:                     # the old socket may linger a moment after a kill
             self.proc = subprocess.Popen(
@@ -147,7 +146,7 @@ class Mosquitto:
                 self.proc.kill()
                 self.proc.wait(5)
 
-    def __enter__(self) -> "Mosquitto":
+    def __enter__(self) -> Mosquitto:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -242,7 +241,7 @@ class Load:
         self._tasks: set[asyncio.Task] = set()
         self._n = 0
 
-    async def __aenter__(self) -> "Load":
+    async def __aenter__(self) -> Load:
         for b in self.brokers:
             c = BrokerClient(b, self.host, self.port, timeout=self.timeout,
                              retries=self.retries, client_id=f"faults-{b}")
@@ -371,7 +370,7 @@ def verify(data: str | os.PathLike, load: Load | None = None, *,
     bad_trades = sum(1 for t in trade_ids if trades[(t, "buy")] != 1 or trades[(t, "sell")] != 1)
     # The ledger: initial balances + the replayed fills, nothing twice, nothing missing.
     expect: Counter = Counter()
-    for b, r in reports:
+    for _b, r in reports:
         if r.exec_type != "trade" or r.side != "buy":
             continue
         inst = REG[r.symbol]
@@ -379,7 +378,7 @@ def verify(data: str | os.PathLike, load: Load | None = None, *,
         cash = int(Decimal(r.settl_amount) * 10**6)
         expect[(r.account, r.symbol)] += lots
         expect[(r.account, CASH)] -= cash
-    for b, r in reports:
+    for _b, r in reports:
         if r.exec_type == "trade" and r.side == "sell":
             inst = REG[r.symbol]
             expect[(r.account, r.symbol)] -= inst.qty_to_lots(Decimal(r.last_qty))
@@ -398,7 +397,8 @@ def verify(data: str | os.PathLike, load: Load | None = None, *,
         acked = {k: r for k, r in load.answers.items() if r.exec_type != "rejected"
                  or not r.exec_id.startswith("R")}
         lost_acks = [k for k, r in acked.items()
-                     if (r.exec_id, r.cl_ord_id) not in by_exec or k not in recovered.clordids.outcomes]
+                     if (r.exec_id, r.cl_ord_id) not in by_exec
+                     or k not in recovered.clordids.outcomes]
         # Reports a client received that the journal does not reproduce exactly.
         lost_reports = [(b, r.exec_id) for b, r in seen if r.exec_id.startswith("E") and (
             (r.exec_id, r.cl_ord_id) not in by_exec
@@ -518,7 +518,7 @@ async def broker_restart(restarts: int = 1, *, rate: float = 300, seed: int = 2,
                             tag="r") as load:
                 start = time.monotonic()
                 sender = asyncio.create_task(load.run(seconds))
-                for i in range(restarts):
+                for _i in range(restarts):
                     await asyncio.sleep(seconds / (restarts + 1))
                     broker.kill()
                     await asyncio.sleep(down)
@@ -550,7 +550,7 @@ def _all_seen(data: Path, load: Load) -> bool:
     """Whether the clients saw every report in the journal so far (a cheap re-check)."""
     try:
         _, _, reports, _ = replay_from_first(data)
-    except Exception:
+    except Exception:          # noqa: BLE001 - any failure to replay means "not equal"
         return False
     seen = {(b, r.exec_id, r.cl_ord_id) for b, r in load.seen()}
     return all((b, r.exec_id, r.cl_ord_id) in seen for b, r in reports if b in load.reports)
@@ -710,7 +710,7 @@ async def disk_full(before: int = 100, after: int = 50, *, seed: int = 4) -> dic
            "unanswered_after_failure": sum(1 for r in after_answers if r is None),
            "status": last.get("status"), "status_text": last.get("text", ""),
            "resends_after_failure_original": sum(
-               1 for (k, r) in zip(resend_keys, resends)
+               1 for (k, r) in zip(resend_keys, resends, strict=False)
                if r.poss_resend and r.exec_id == acked_before[k].exec_id),
            "resends_checked": len(resend_keys),
            "lost_after_restart": len(lost), "recovered_seq": recovered.seq,

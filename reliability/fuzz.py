@@ -168,7 +168,8 @@ def campaign(seconds: float = 30, seed: int = 0) -> dict:
             category = "engine_direct"
             broker, msg = fuzzgen.engine_direct(r)
             count(tried, category)
-            totals, before, exec_id = api_eng.ledger.totals(), frozen(api_eng), api_eng.reports.next_exec_id
+            totals, before = api_eng.ledger.totals(), frozen(api_eng)
+            exec_id = api_eng.reports.next_exec_id
             resend = (broker, msg.cl_ord_id) in api_eng.clordids.outcomes
             try:
                 out = api_eng.submit(broker, msg)
@@ -239,7 +240,7 @@ def campaign(seconds: float = 30, seed: int = 0) -> dict:
                       else "failed"] += 1
         if category == "rule_breaking" and (kind, reason) != ("rejected", want):
             rule_mismatch += 1
-            problems = problems + [f"rule {rule}: expected {want}, got {kind} {reason}"]
+            problems = [*problems, f"rule {rule}: expected {want}, got {kind} {reason}"]
         if problems:
             violated(category, payload, problems)
         if target is eng:
@@ -276,7 +277,8 @@ def campaign(seconds: float = 30, seed: int = 0) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m reliability.fuzz", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m reliability.fuzz",
+                                 description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -299,7 +301,8 @@ def main(argv=None) -> int:
     u = res["state_unchanged_checks"]
     print(f"state-unchanged checks: {u['passed']} passed, {u['failed']} failed")
     print(f"rule-breaking reason mismatches: {res['rule_breaking_reason_mismatches']}; "
-          f"rule engine unchanged after the campaign: {res['rule_engine_unchanged_after_campaign']}")
+          "rule engine unchanged after the campaign: "
+          f"{res['rule_engine_unchanged_after_campaign']}")
     print(f"crashes: {res['crashes']} {res['crashes_by_category'] or ''} "
           f"(gateway path: {res['crashes_gateway_path']})")
     for ex in res["crash_examples"]:

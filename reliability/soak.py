@@ -4,11 +4,11 @@
 
 This process runs the engine (journaled, group commit) and the MQTT gateway; the broker
 is a private mosquitto; the load client is a child process (so it does not take the
-engine's CPU, and the RSS sampled is the engine's and gateway's). The client publishes at a steady ``rate`` a
-mix that keeps the books bounded: passive GTC limits on four instruments (45 %), cancels
-of the oldest live one (25 %, more when too many are live), IOC orders that cross (20 %)
-and bad input (10 %: a wrong JSON type, an off-tick price, an unknown account, a cancel of
-an unknown id; each named by its ClOrdID so its Rejected report closes it). Every few
+engine's CPU, and the RSS sampled is the engine's and gateway's). The client publishes at
+a steady ``rate`` a mix that keeps the books bounded: passive GTC limits on four
+instruments (45 %), cancels of the oldest live one (25 %, more when too many are live),
+IOC orders that cross (20 %) and bad input (10 %: a wrong JSON type, an off-tick price,
+an unknown account, a cancel of an unknown id; each named by its ClOrdID so its Rejected report closes it). Every few
 seconds (``window``) it samples: the process's RSS (``VmRSS`` of /proc/self/status),
 order-to-ack latency p50/p99 in that window (publish to the first report for the
 ClOrdID), acks/s, and the engine's sizes (live orders, ClOrdID index, resend cache,
@@ -237,7 +237,7 @@ async def _client(port: int, seconds: float, rate: int, window: float, seed: int
         # Drain: an order still unanswered LOST_AFTER seconds after the load stops is lost;
         # one merely queued behind the load is not.
         drain_end = time.perf_counter() + LOST_AFTER
-        while sent and time.perf_counter() < drain_end:
+        while sent and time.perf_counter() < drain_end:  # noqa: ASYNC110 - a deadline poll
             await asyncio.sleep(0.05)
         rx.cancel()
     out.put({"done": True, "seconds": round(elapsed, 1), "sent": i, "acked": acks,
@@ -302,7 +302,8 @@ async def _soak(seconds: float, rate: int, window: float, seed: int, progress,
                 break
             # This process: engine, gateway and journal; sampled as the window closes.
             item.update(rss_mb=round(rss_kb() / 1024, 1), live_orders=len(engine.orders),
-                        clordid_index=len(engine.clordids.orders), resend_cache=len(engine.clordids.outcomes),
+                        clordid_index=len(engine.clordids.orders),
+                        resend_cache=len(engine.clordids.outcomes),
                         journal_mb=round(journal.path.stat().st_size / 2**20, 2),
                         **pauses.take())
             if census:
@@ -369,7 +370,8 @@ def soak(seconds: float = 120, rate: int = 500, *, window: float = 5.0, seed: in
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m reliability.soak", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m reliability.soak",
+                                 description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--rate", type=int, default=500)
     ap.add_argument("--window", type=float, default=5.0)
@@ -404,12 +406,13 @@ def main(argv=None) -> int:
     print(f"mix: {res['mix']}; rejections: {res['rejections_by_reason']}")
     print(f"gateway: {res['gateway']}; client waited {res['backpressure_wait_s']} s on "
           f"{MAX_IN_FLIGHT} in flight")
-    f, l = res["first_window"], res["last_window"]
+    f, last = res["first_window"], res["last_window"]
     if f:
-        print(f"drift first -> last window: RSS {f['rss_mb']} -> {l['rss_mb']} MB "
+        print(f"drift first -> last window: RSS {f['rss_mb']} -> {last['rss_mb']} MB "
               f"({d['rss_mb']:+} MB, {d['rss_mb_per_min']} MB/min, ~{d['rss_bytes_per_input']} "
-              f"bytes per input kept in the resend cache), p50 {f['p50_ms']} -> {l['p50_ms']} ms, "
-              f"p99 {f['p99_ms']} -> {l['p99_ms']} ms (x{d['p99_ratio']})")
+              f"bytes per input kept in the resend cache), "
+              f"p50 {f['p50_ms']} -> {last['p50_ms']} ms, "
+              f"p99 {f['p99_ms']} -> {last['p99_ms']} ms (x{d['p99_ratio']})")
     return 0
 
 

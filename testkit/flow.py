@@ -92,6 +92,8 @@ def digest(events: np.ndarray | Iterable[Event]) -> tuple[int, int, str]:
     else:
         rows = [(e.other_id, e.order_id, e.price, e.qty) for e in events
                 if e.type == EventType.TRADE]
-        makers, takers, prices, qtys = (list(c) for c in zip(*rows)) if rows else ([],) * 4
-    lines = "".join(f"{m},{t},{p},{q}\n" for m, t, p, q in zip(makers, takers, prices, qtys))
+        makers, takers, prices, qtys = ((list(c) for c in zip(*rows, strict=True)) if rows
+                                        else ([],) * 4)
+    lines = "".join(f"{m},{t},{p},{q}\n"
+                    for m, t, p, q in zip(makers, takers, prices, qtys, strict=True))
     return len(qtys), sum(qtys), hashlib.sha256(lines.encode()).hexdigest()[:16]

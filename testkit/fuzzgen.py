@@ -1,7 +1,8 @@
 """Bad-input generators for the fuzz campaign (``reliability/fuzz.py``), on ``random.Random``.
 
 The same categories as the hypothesis strategies of ``tests/reliability/test_fuzz.py``,
-which share this module's engine fixture (``build_engine``), its constants and ``frozen``: random bytes and text, arbitrary JSON,
+which share this module's engine fixture (``build_engine``), its constants and ``frozen``:
+random bytes and text, arbitrary JSON,
 oversized payloads, truncated and mutated messages, unicode identifiers, out-of-range
 numbers, deep nesting, rule-breaking orders (with the reason the engine must give),
 valid orders, resends, well-typed engine inputs with bad content, and MQTT topics.
@@ -14,9 +15,8 @@ from __future__ import annotations
 
 import random
 import string
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-
 
 from feeds.codec import MAX_ID_LEN, MAX_MESSAGE_BYTES
 from matching.engine import Engine
@@ -29,7 +29,7 @@ __all__ = ["T0", "HOUR", "REG", "INSTS", "ACCOUNTS", "OWN", "BROKERS", "OPEN_SYM
            "RULES", "rule_breaking", "engine_direct", "topic", "NASTY_NUMBERS",
            "NASTY_STRINGS"]
 
-T0 = int(datetime(2026, 11, 25, 10, tzinfo=timezone.utc).timestamp()) * 10**9
+T0 = int(datetime(2026, 11, 25, 10, tzinfo=UTC).timestamp()) * 10**9
 HOUR = 3600 * 10**9
 REG = Registry.load_default()
 INSTS = {i.symbol: i for i in REG}
@@ -87,7 +87,7 @@ def frozen(eng: Engine, ignore: tuple[str, str] | None = None) -> tuple:
     )
 
 
-from testkit.fuzzdata import NASTY_NUMBERS, NASTY_STRINGS, Raw, dump  # noqa: E402,F401
+from testkit.fuzzdata import NASTY_NUMBERS, NASTY_STRINGS, Raw, dump  # noqa: E402
 
 WEIRD_IDS = ["\u202eevil", "c\u0000", "\ud83d", "\U0001f4b8\U0001f4b8", "TB3M\u200b",
              "\u0391\u03b2", "\u05d0\u05d1", "TB3M ", " TB3M", "TB3M/x", "+", "#", "$SYS",
@@ -165,7 +165,7 @@ def valid_doc(r: random.Random, broker: str) -> dict:
         if r.random() < 0.2:
             doc["min_qty"] = "0.01"
         return doc
-    orig = r.choice(list(FIXTURE_IDS) + ["fz-unknown"])
+    orig = r.choice([*list(FIXTURE_IDS), "fz-unknown"])
     symbol = FIXTURE_IDS.get(orig, r.choice(OPEN_SYMBOLS))
     if kind == "cancel":
         return {"msg": "cancel", "cl_ord_id": cl, "orig_cl_ord_id": orig, "symbol": symbol}
@@ -412,7 +412,7 @@ def engine_direct(r: random.Random):
         return r.choice([r.randint(-2**63, 2**63 - 1), r.randint(-2**80, 2**80), 1, 2, 3])
 
     ids = lambda: r.choice([_fresh_id(r), _text(r), r.choice(list(FIXTURE_IDS))])  # noqa: E731
-    sym = lambda: r.choice(list(INSTS) + ["NOPE", "", _text(r, 6)])  # noqa: E731
+    sym = lambda: r.choice([*list(INSTS), "NOPE", "", _text(r, 6)])  # noqa: E731
     k = r.randrange(3)
     broker = r.choice(BROKERS)
     if k == 0:

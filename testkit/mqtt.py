@@ -22,7 +22,8 @@ import subprocess
 import sys
 import time
 import uuid
-from typing import Any, Awaitable, TypeVar
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import aiomqtt
 
@@ -100,7 +101,8 @@ async def next_message(client: aiomqtt.Client, timeout: float = 5.0) -> aiomqtt.
 _VANISHING = r"""
 import asyncio, sys
 import aiomqtt
-host, port, topic, payload, retain = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5] == "1"
+host, port, topic, payload = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+retain = sys.argv[5] == "1"
 async def main():
     will = aiomqtt.Will(topic, payload.encode(), qos=1, retain=retain)
     async with aiomqtt.Client(host, port, protocol=aiomqtt.ProtocolVersion.V5, will=will):
@@ -144,7 +146,7 @@ class VanishingClient:
             if f:
                 f.close()
 
-    async def __aenter__(self) -> "VanishingClient":
+    async def __aenter__(self) -> VanishingClient:
         try:
             await self.connected()
         except BaseException:

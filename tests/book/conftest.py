@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from matching.reference import ReferenceBook
-from testkit.books import ENGINES, LO, N, CheckedBook, load_book_cls
+from testkit.books import ENGINES, LO, CheckedBook, N, load_book_cls
 from testkit.flow import load_flow
 
 GEN = Path(os.environ.get("TOKENBOOK_GEN",

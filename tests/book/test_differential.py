@@ -10,13 +10,15 @@ Last, both books reproduce the known digest of the shared conformance flow.
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from matching.constants import MAX_ORDER_QTY, Op, OrdType, Side, StpMode, TimeInForce as T
+from matching.constants import MAX_ORDER_QTY, Op, OrdType, Side, StpMode
+from matching.constants import TimeInForce as T
 from matching.records import COMMAND_DTYPE, events_from_array
 from matching.reference import ReferenceBook
 from testkit.books import PublishedDepth, load_book_cls
@@ -90,7 +92,7 @@ def resolve(cmd, book):
     order's price, its "relative qty" the order's leaves plus a delta."""
     if isinstance(cmd[1], tuple):
         live = [o[0] for o in book.resting_orders()]
-        cmd = (cmd[0], live[cmd[1][1] % len(live)] if live else 1) + cmd[2:]
+        cmd = (cmd[0], live[cmd[1][1] % len(live)] if live else 1, *cmd[2:])
     if cmd[0] != Op.AMEND:
         return cmd
     live = book.order(cmd[1])
@@ -99,13 +101,13 @@ def resolve(cmd, book):
         price = live[1] if live else LO + 20
     if isinstance(qty, tuple):
         qty = max(1, live[2] + qty[1]) if live else 1
-    return cmd[:8] + (price, qty) + cmd[10:]
+    return (*cmd[:8], price, qty, *cmd[10:])
 
 
 def as_array(cmds) -> np.ndarray:
     """Commands as a COMMAND_DTYPE array, enum fields narrowed to the byte they travel as."""
     arr = np.zeros(len(cmds), dtype=COMMAND_DTYPE)
-    for name, column in zip(FIELDS, zip(*cmds)):
+    for name, column in zip(FIELDS, zip(*cmds, strict=False), strict=False):
         if name in ("op", "side", "ord_type", "tif", "stp"):
             column = [v if 0 <= v <= 254 else 255 for v in column]
         arr[name] = column
@@ -171,13 +173,13 @@ def test_batch_path_equals_per_command_path(engine, cmds, cuts):
 
     chunked, got = cls(LO, N), []
     bounds = sorted({0, len(arr), *(c for c in cuts if c <= len(arr))})
-    for start, stop in zip(bounds, bounds[1:]):
+    for start, stop in itertools.pairwise(bounds):
         got += events_from_array(chunked.process(arr[start:stop]))
     assert got == per_command
 
     mixed = cls(LO, N)                      # first half per command, rest as a batch
     half = len(resolved) // 2
-    for row in zip(*(arr[f][:half].tolist() for f in FIELDS)):
+    for row in zip(*(arr[f][:half].tolist() for f in FIELDS), strict=False):
         mixed.submit(*row)
     assert events_from_array(mixed.process(arr[half:])) == per_command
     for book in (whole, chunked, mixed):

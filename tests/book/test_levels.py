@@ -2,11 +2,24 @@
 the command first touched them, with the level's final state; and the depth a feed
 rebuilds from them always equals the book (the trap liquibook fell into: IOC rests,
 cancelled FOKs and market remainders must never linger in published depth)."""
-from matching.constants import CancelReason as C, EventType, OrdType, StpMode as S
+from matching.constants import CancelReason as C
+from matching.constants import EventType, OrdType
+from matching.constants import StpMode as S
 from matching.constants import TimeInForce as T
 from testkit.books import (
-    BUY, SELL, PublishedDepth, accepted, cancelled, decremented, expired, kept, level, lost,
-    recount, trade, user_cancelled,
+    BUY,
+    SELL,
+    PublishedDepth,
+    accepted,
+    cancelled,
+    decremented,
+    expired,
+    kept,
+    level,
+    lost,
+    recount,
+    trade,
+    user_cancelled,
 )
 
 

@@ -1,9 +1,20 @@
 """Order types and times in force: IOC, FOK, market, min quantity, post-only, DAY/GTD."""
 import pytest
 
-from matching.constants import CancelReason as C, OrdType, RejectReason as R, TimeInForce as T
+from matching.constants import CancelReason as C
+from matching.constants import OrdType
+from matching.constants import RejectReason as R
+from matching.constants import TimeInForce as T
 from testkit.books import (
-    BUY, SELL, accepted, cancelled, expired, level, lost, rejected, trade,
+    BUY,
+    SELL,
+    accepted,
+    cancelled,
+    expired,
+    level,
+    lost,
+    rejected,
+    trade,
 )
 
 MARKET = OrdType.MARKET

@@ -3,7 +3,14 @@ maker's price; how amends keep or lose time priority."""
 import pytest
 
 from testkit.books import (
-    BUY, SELL, accepted, kept, level, lost, trade, user_cancelled,
+    BUY,
+    SELL,
+    accepted,
+    kept,
+    level,
+    lost,
+    trade,
+    user_cancelled,
 )
 
 

@@ -7,11 +7,32 @@ import numpy as np
 import pytest
 
 from matching.constants import (
-    MAX_ORDER_QTY, CancelReason as C, Op, OrdType, RejectReason as R, TimeInForce as T,
+    MAX_ORDER_QTY,
+    Op,
+    OrdType,
+)
+from matching.constants import (
+    CancelReason as C,
+)
+from matching.constants import (
+    RejectReason as R,
+)
+from matching.constants import (
+    TimeInForce as T,
 )
 from matching.records import COMMAND_DTYPE
 from testkit.books import (
-    BUY, LO, N, SELL, CheckedBook, accepted, level, lost, rejected, trade, user_cancelled,
+    BUY,
+    LO,
+    SELL,
+    CheckedBook,
+    N,
+    accepted,
+    level,
+    lost,
+    rejected,
+    trade,
+    user_cancelled,
 )
 
 OP, ID, SIDE, TYPE, TIF, STP, POST, ACCT, PRICE, QTY, MINQ, EXP = range(12)
@@ -110,7 +131,8 @@ def test_the_good_command_is_valid_on_a_book_with_room(book_cls):
 
 
 @pytest.mark.parametrize("reason", NEW_ORDER, ids=lambda r: r.name)
-def test_each_way_to_break_a_new_rule_rejects_with_its_reason_and_changes_nothing(full_book, reason):
+def test_each_way_to_break_a_new_rule_rejects_with_its_reason_and_changes_nothing(
+        full_book, reason):
     for change in BREAKERS[reason]:
         cmd = _with(change)
         assert broken_rules(cmd)[0] == reason, cmd

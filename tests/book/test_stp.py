@@ -2,9 +2,19 @@
 self-trades, and the FOK/min_qty fillable walk sees STP exactly as matching would."""
 import pytest
 
-from matching.constants import CancelReason as C, OrdType, StpMode as S, TimeInForce as T
+from matching.constants import CancelReason as C
+from matching.constants import OrdType
+from matching.constants import StpMode as S
+from matching.constants import TimeInForce as T
 from testkit.books import (
-    BUY, SELL, accepted, cancelled, decremented, level, lost, trade,
+    BUY,
+    SELL,
+    accepted,
+    cancelled,
+    decremented,
+    level,
+    lost,
+    trade,
 )
 
 STP = C.SELF_TRADE

@@ -1,12 +1,13 @@
 """The engine's money fast paths equal the exact fixed-income arithmetic they cache."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from fractions import Fraction
 from math import ceil
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from matching import fixed_income as fi
 from matching.economics import Economics, _half_even
@@ -17,7 +18,7 @@ SYMBOLS = [i.symbol for i in REG]
 
 
 def _ns(d: date) -> int:
-    return int(datetime(d.year, d.month, d.day, 12, tzinfo=timezone.utc).timestamp()) * 10**9
+    return int(datetime(d.year, d.month, d.day, 12, tzinfo=UTC).timestamp()) * 10**9
 
 
 def _worst_case_by_formula(inst, ticks: int, lots: int) -> int:

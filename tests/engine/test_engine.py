@@ -1,5 +1,5 @@
 """The exchange engine: FIX reports, risk, idempotency, states, DvP, journal and recovery."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -7,11 +7,11 @@ from hypothesis import strategies as st
 
 from matching.engine import Engine
 from matching.instruments import Registry
-from matching.journal import Journal, read_journal
+from matching.journal import Journal, JournalError, read_journal
 from matching.ledger import CASH, Ledger
 from matching.messages import NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest
 
-T0 = int(datetime(2026, 11, 25, 10, tzinfo=timezone.utc).timestamp()) * 10**9
+T0 = int(datetime(2026, 11, 25, 10, tzinfo=UTC).timestamp()) * 10**9
 REG = Registry.load_default()
 USD = 10**6                                   # cash minor units per dollar
 
@@ -289,7 +289,7 @@ def test_journal_failure_stops_acknowledgements_with_a_reason(tmp_path):
     os.close(eng.journal.fd)
     eng.journal.fd = os.open(os.devnull, os.O_RDONLY)
     eng.submit("alpha", new("a1", 1, "TB3M", "buy", "1", "99.000"))
-    with pytest.raises(Exception):
+    with pytest.raises(JournalError):
         eng.commit()
     out = eng.submit("alpha", new("a2", 1, "TB3M", "buy", "1", "99.000"))
     assert out.reports[0][1].ord_rej_reason == "JOURNAL_UNAVAILABLE"

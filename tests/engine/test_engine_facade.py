@@ -1,6 +1,6 @@
 """What the engine tells its caller about each input: sequenced or not, why refused, the
 cash it settled, and the trading status with the input that set it."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ from matching.journal import Journal
 from matching.ledger import CASH, Ledger
 from matching.messages import NewOrderSingle
 
-T0 = int(datetime(2026, 11, 25, 10, tzinfo=timezone.utc).timestamp()) * 10**9
+T0 = int(datetime(2026, 11, 25, 10, tzinfo=UTC).timestamp()) * 10**9
 REG = Registry.load_default()
 
 

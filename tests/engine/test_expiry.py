@@ -1,6 +1,6 @@
 """The GTD timer: next_expiry() is the earliest expiry among live GTD orders, kept in a
 heap (O(log n)) that equals a scan of every live order whatever orders come and go."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,7 +11,7 @@ from matching.instruments import Registry
 from matching.ledger import CASH, Ledger
 from matching.messages import NewOrderSingle, OrderCancelRequest
 
-T0 = int(datetime(2026, 11, 25, 10, tzinfo=timezone.utc).timestamp()) * 10**9
+T0 = int(datetime(2026, 11, 25, 10, tzinfo=UTC).timestamp()) * 10**9
 REG = Registry.load_default()
 GTD = 6
 MS = 1_000_000

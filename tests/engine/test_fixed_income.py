@@ -1,6 +1,7 @@
 """Fixed-income arithmetic against published examples, hand calculations and properties."""
 from datetime import date, timedelta
-from decimal import Decimal as D, localcontext
+from decimal import Decimal as D
+from decimal import localcontext
 from fractions import Fraction as F
 
 import pytest
@@ -325,7 +326,7 @@ def test_accrued_grows_within_a_period_and_never_exceeds_a_coupon(bond):
     c, f, i, m, s, conv = bond
     assume(c > 0)
     ai = fi.accrued_interest_exact(c, f, i, m, s, conv)
-    prev, nxt = fi.previous_and_next_coupon(i, m, f, s)
+    _prev, nxt = fi.previous_and_next_coupon(i, m, f, s)
     full = 100 * F(c) / f
     if conv == "ACT/ACT ICMA":
         assert 0 <= ai < full

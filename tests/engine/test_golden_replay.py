@@ -26,7 +26,7 @@ def expected() -> list[dict]:
 
 
 def _first_difference(got: list[dict], want: list[dict]) -> str:
-    for i, (g, w) in enumerate(zip(got, want)):
+    for i, (g, w) in enumerate(zip(got, want, strict=False)):
         if g != w:
             return f"line {i}: got {g!r}\n  want {w!r}"
     return f"lengths differ: {len(got)} vs {len(want)}"

@@ -9,7 +9,11 @@ from hypothesis import strategies as st
 
 from matching import fixed_income as fi
 from matching.instruments import (
-    InstrumentError, OffLotError, OffTickError, Registry, isin_is_valid,
+    InstrumentError,
+    OffLotError,
+    OffTickError,
+    Registry,
+    isin_is_valid,
 )
 
 REG = Registry.load_default()
@@ -114,7 +118,8 @@ def test_a_price_off_tick_in_the_thirtieth_decimal_is_still_rejected():
 
 
 def test_off_lot_quantity_is_rejected_not_rounded():
-    with pytest.raises(OffLotError, match="quantity 1.00005 is finer than the lot 0.0001 of BD3Y"):
+    with pytest.raises(OffLotError,
+                       match=r"quantity 1\.00005 is finer than the lot 0\.0001 of BD3Y"):
         REG["BD3Y"].qty_to_lots("1.00005")
     assert REG["BD3Y"].qty_to_lots("1.0001") == 10001
 
@@ -249,7 +254,7 @@ def test_unknown_table_and_invalid_toml_name_the_file(tmp_path):
     with pytest.raises(InstrumentError, match=r"x.toml: unknown table\(s\) \['instruments'\]"):
         Registry().load(write(tmp_path, GOOD_BILL.replace("[[instrument]]", "[[instruments]]"),
                               "x.toml"))
-    with pytest.raises(InstrumentError, match="y.toml: not valid TOML"):
+    with pytest.raises(InstrumentError, match=r"y\.toml: not valid TOML"):
         Registry().load(write(tmp_path, "symbol = ", "y.toml"))
 
 

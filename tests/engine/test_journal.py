@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 import matching.journal as jmod
 from matching import _frame as cframe
 from matching.journal import (
-    HEADER, MAX_RECORD, Journal, JournalError, latest_snapshot, read_journal, recover,
+    HEADER,
+    MAX_RECORD,
+    Journal,
+    JournalError,
+    latest_snapshot,
+    read_journal,
+    recover,
     write_snapshot,
 )
 

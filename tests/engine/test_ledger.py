@@ -4,7 +4,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matching.ledger import (
-    CASH, InsufficientCash, InsufficientTokens, Ledger, LedgerError, UnknownAccount,
+    CASH,
+    InsufficientCash,
+    InsufficientTokens,
+    Ledger,
+    LedgerError,
+    UnknownAccount,
     UnknownReservation,
 )
 
@@ -259,10 +264,13 @@ def test_snapshot_restore_round_trip_keeps_state_and_behaviour(led):
 
 def test_digest_is_canonical_and_follows_the_state():
     a, b = Ledger(), Ledger()
-    a.open_account(1, "x"); a.open_account(2, "y")
-    b.open_account(2, "y"); b.open_account(1, "x")
+    a.open_account(1, "x")
+    a.open_account(2, "y")
+    b.open_account(2, "y")
+    b.open_account(1, "x")
     b.deposit(1, "BILL", 0)                                # an empty balance is no state
-    a.deposit(1, CASH, 5); b.deposit(1, CASH, 5)
+    a.deposit(1, CASH, 5)
+    b.deposit(1, CASH, 5)
     assert a.state_digest() == b.state_digest()
     b.deposit(1, CASH, 1)
     assert a.state_digest() != b.state_digest()

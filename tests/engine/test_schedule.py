@@ -1,5 +1,5 @@
 """The trading day's timetable: boundaries in UTC, and the gateway that applies them."""
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 
 import msgspec
 import pytest
@@ -7,12 +7,12 @@ import pytest
 from feeds.config import GatewayConfig
 from feeds.cycle import GatewayCycle
 from matching.engine import Engine
-from matching.session import TradingState
 from matching.instruments import Registry
 from matching.journal import Journal, write_snapshot
 from matching.ledger import CASH, Ledger
 from matching.messages import NewOrderSingle
 from matching.schedule import ScheduleError, SessionSchedule
+from matching.session import TradingState
 
 REG = Registry.load_default()
 
@@ -20,7 +20,7 @@ REG = Registry.load_default()
 def ns(text: str) -> int:
     """'2026-12-07 08:00' UTC (a Monday) as ns since the epoch."""
     return int(datetime.strptime(text, "%Y-%m-%d %H:%M").replace(
-        tzinfo=timezone.utc).timestamp()) * 10**9
+        tzinfo=UTC).timestamp()) * 10**9
 
 
 # ---------------------------------------------------------------------- the timetable

@@ -1,6 +1,6 @@
 """Trading states move only along the transition table; an illegal action is refused
 whole (nothing journaled, nothing changed) with the reason."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ from matching.ledger import CASH, Ledger
 from matching.messages import NewOrderSingle
 from matching.session import TRANSITIONS, TradingSession, TradingState
 
-T0 = int(datetime(2026, 11, 25, 10, tzinfo=timezone.utc).timestamp()) * 10**9
+T0 = int(datetime(2026, 11, 25, 10, tzinfo=UTC).timestamp()) * 10**9
 REG = Registry.load_default()
 
 
@@ -80,7 +80,7 @@ def test_a_venue_wide_action_legal_for_none_is_refused(eng):
 
 def test_the_table_covers_every_state_and_action():
     states = set(TradingState)
-    for action, (allowed, after) in TRANSITIONS.items():
+    for _action, (allowed, after) in TRANSITIONS.items():
         assert allowed <= states and after in states
     # From every state some action leads to continuous trading.
     for state in states:

@@ -31,7 +31,13 @@ from feeds.broker import EmbeddedBroker, _free_port, find_mosquitto
 from feeds.client import BrokerClient
 from feeds.gateway import Gateway, GatewayConfig
 from feeds.security import (
-    ACL_FILE, ENGINE_USER, MD_USER, OPERATOR_USER, client_options, hash_password, read_credentials,
+    ACL_FILE,
+    ENGINE_USER,
+    MD_USER,
+    OPERATOR_USER,
+    client_options,
+    hash_password,
+    read_credentials,
 )
 from matching.instruments import Registry
 from matching.ledger import CASH
@@ -189,7 +195,7 @@ def running_gateway(port: int, options: dict, **gw_kwargs):
         asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(asyncio.wait_for(gw.run(stop), 60))
-        except BaseException as exc:                     # reported to the test below
+        except BaseException as exc:  # noqa: BLE001 - reported to the test below
             error.append(exc)
         finally:
             loop.close()
@@ -349,6 +355,7 @@ def test_anonymous_unknown_user_and_wrong_password_are_refused(broker, users):
 
 def test_aiomqtt_clients_without_credentials_are_refused(broker, users):
     import aiomqtt
+
     from testkit.mqtt import connect, run
 
     async def attempt(**kw):
@@ -417,12 +424,13 @@ def test_only_the_operator_can_halt_trading(broker, users, gateway):
         assert md.publish(topics.ADMIN, halt).value == NOT_AUTHORIZED
         assert allowed(a.publish(topics.orders(A), order("op1", 1)))
         _, rep = a.wait_message(report_for("op1"), "A's order taken while trading is open")
-        assert json.loads(rep)["exec_type"] == "new" and gateway.engine.session.state["TB3M"].value \
-            == "continuous"
+        assert json.loads(rep)["exec_type"] == "new"
+        assert gateway.engine.trading_status("TB3M").state == "continuous"
         # The operator may, and reads the engine's reply; brokers do not see the replies.
         assert allowed(op.publish(topics.ADMIN, halt))
         _, reply = op.wait_message(lambda t, p: t == topics.ADMIN_REPLIES, "the reply")
-        assert json.loads(reply)["accepted"] and gateway.engine.session.state["TB3M"].value == "halted"
+        assert json.loads(reply)["accepted"]
+        assert gateway.engine.trading_status("TB3M").state == "halted"
         # The operator places no orders.
         assert op.publish(topics.orders(OPERATOR_USER), order("op2", 1)).value == NOT_AUTHORIZED
         assert allowed(a.publish(topics.orders(A), order("op3", 1)))
@@ -476,7 +484,7 @@ def test_only_the_engine_publishes_market_data_reports_status_and_presence(
         gateway.config = dataclasses.replace(gateway.config, cancel_on_disconnect="*")
         codes = {t: a.publish(t, b'"forged"', retain=True) for t in forged}
         codes[topics.presence(B)] = a.publish(topics.presence(B), b"offline", retain=True)
-        assert {t: rc.value for t, rc in codes.items()} == {t: NOT_AUTHORIZED for t in forged}
+        assert {t: rc.value for t, rc in codes.items()} == dict.fromkeys(forged, NOT_AUTHORIZED)
         # A real trade afterwards: its market data reaches md; nothing forged did.
         assert allowed(a.publish(topics.orders(A), order("hit", 1, "buy", price="99.800")))
         b.wait_message(lambda t, p: t == topics.exec_reports(B)

@@ -14,8 +14,8 @@ import types
 
 import aiomqtt
 import pytest
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from feeds import broker as broker_mod
 from feeds.broker import BrokerUnavailable, EmbeddedBroker, parse_broker_url

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import errno
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -17,16 +17,15 @@ from feeds.config import GatewayConfig
 from feeds.cycle import GatewayCycle
 from feeds.outbox import Outbox, Publish
 from matching.engine import Engine
-from testkit.mqtt import two_broker_engine
 from matching.journal import Journal, latest_snapshot
 from matching.messages import NewOrderSingle
 from matching.schedule import SessionSchedule
-
+from testkit.mqtt import two_broker_engine
 
 
 def ns(text: str) -> int:
     return int(datetime.strptime(text, "%Y-%m-%d %H:%M").replace(
-        tzinfo=timezone.utc).timestamp()) * 10**9
+        tzinfo=UTC).timestamp()) * 10**9
 
 
 class Clock:
@@ -68,7 +67,7 @@ def test_reports_come_out_only_once_the_journal_made_them_durable(tmp_path):
     execs = docs(pubs, "exec")
     assert max(r["seq"] for r in execs) <= journal.durable_seq
     assert [(p.topic.rsplit("/", 1)[-1], d["exec_type"]) for p, d in
-            zip([p for p in pubs if p.kind == "exec"], execs)] == [
+            zip([p for p in pubs if p.kind == "exec"], execs, strict=False)] == [
         ("alpha", "new"), ("beta", "new"), ("alpha", "trade"), ("beta", "trade")]
     assert [p.topic for p in pubs if p.kind != "exec"] == [
         topics.md("TB3M", "trades"), topics.md("TB3M", "depth"), topics.md("TB3M", "snapshot"),
@@ -136,7 +135,7 @@ def test_a_schedule_boundary_becomes_one_input_at_the_injected_time():
     cycle = GatewayCycle(engine(clock), GatewayConfig(
         schedule=SessionSchedule.parse("08:00-16:30"), clock=clock))
     first = cycle.process([], clock())
-    assert json.loads([p for p in first if p.topic == topics.md("TB3M", "state")][0]
+    assert json.loads(next(p for p in first if p.topic == topics.md("TB3M", "state"))
                       .payload)["state"] == "closed"    # a new venue: Friday's close
     clock.t = ns("2026-12-07 08:00")
     assert cycle.process([], ns("2026-12-07 07:59")) == []      # not yet, by the given now

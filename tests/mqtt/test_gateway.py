@@ -8,9 +8,9 @@ import time
 import pytest
 
 from feeds import topics
-from feeds.mqtt import client as mqtt_client
 from feeds.broker import EmbeddedBroker
 from feeds.gateway import Gateway, GatewayConfig
+from feeds.mqtt import client as mqtt_client
 from matching.engine import Engine
 from matching.instruments import Registry
 from testkit.mqtt import two_broker_engine
@@ -187,7 +187,8 @@ def test_cancel_on_disconnect_when_a_broker_process_dies(mqtt):
 
     async def body(client, gw):
         await client.subscribe(topics.exec_reports("alpha"), qos=1)
-        proc = subprocess.Popen([sys.executable, "-c", BROKER_PROCESS, str(mqtt.port)],
+        proc = subprocess.Popen([sys.executable, "-c", BROKER_PROCESS,  # noqa: ASYNC220
+                                 str(mqtt.port)],
                                 stdout=subprocess.PIPE)
         try:
             first = await collect(client, 1)                  # the New report
@@ -199,7 +200,7 @@ def test_cancel_on_disconnect_when_a_broker_process_dies(mqtt):
             proc.kill()
             proc.wait()
 
-    first, after = asyncio.run(with_gateway(mqtt, body, cancel_on_disconnect="*"))
+    _first, after = asyncio.run(with_gateway(mqtt, body, cancel_on_disconnect="*"))
     report = after[0][1]
     assert (report["exec_type"], report["cl_ord_id"]) == ("canceled", "cod1")
 
@@ -317,7 +318,8 @@ def test_tokenbook_admin_prints_the_reply_and_exits_by_its_verdict(mqtt, capsys)
     async def body(client, gw):
         halted = await admin_cli("halt", "GOLD")
         unknown = await admin_cli("halt", "NOPE")
-        return halted, unknown, gw.engine.session.state["GOLD"].value, gw.engine.session.reason["GOLD"]
+        status = gw.engine.trading_status("GOLD")
+        return halted, unknown, status.state, status.reason
 
     halted, unknown, state, why = asyncio.run(with_gateway(mqtt, body))
     out = capsys.readouterr().out.splitlines()

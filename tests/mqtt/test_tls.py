@@ -21,7 +21,11 @@ from feeds.broker import EmbeddedBroker
 from feeds.client import BrokerClient
 from feeds.gateway import Gateway, GatewayConfig
 from feeds.security import (
-    ACL_FILE, ENGINE_USER, ServerTLS, client_options, read_credentials,
+    ACL_FILE,
+    ENGINE_USER,
+    ServerTLS,
+    client_options,
+    read_credentials,
 )
 from matching.instruments import Registry
 from matching.messages import NewOrderSingle
@@ -155,7 +159,7 @@ def test_order_round_trip_through_the_gateway_over_tls(tls_broker, pki, creds):
 
 
 def test_clients_without_the_right_ca_or_without_tls_cannot_connect(tls_broker, pki, creds):
-    out, users = creds
+    _out, users = creds
     login = {"username": "alpha", "password": users["alpha"]}
 
     async def attempts():

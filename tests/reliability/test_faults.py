@@ -115,9 +115,8 @@ def test_resend_of_an_input_lost_with_the_journal_is_refused_not_answered():
     import os
     import tempfile
 
-    from matching.journal import Journal
-    from matching.messages import NewOrderSingle
     import matching.journal as jmod
+    from matching.journal import Journal
 
     with tempfile.TemporaryDirectory() as d:
         j = Journal(os.path.join(d, "j.log"))

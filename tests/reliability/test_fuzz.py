@@ -25,16 +25,32 @@ from hypothesis import strategies as st
 
 from feeds import topics
 from feeds.codec import (
-    DECIMAL_PATTERN, DECODE_REASONS, MAX_ID_LEN, MAX_MESSAGE_BYTES, DecodeError,
-    decode_order_message, encode, valid_cl_ord_id, valid_decimal,
+    DECIMAL_PATTERN,
+    DECODE_REASONS,
+    MAX_ID_LEN,
+    MAX_MESSAGE_BYTES,
+    DecodeError,
+    decode_order_message,
+    encode,
+    valid_cl_ord_id,
+    valid_decimal,
 )
 from feeds.config import GatewayConfig
 from feeds.cycle import GatewayCycle
 from matching.engine import Engine
 from matching.messages import NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest
+
 # The engine fixture, its constants and ``frozen`` are the fuzz campaign's (testkit/fuzzgen.py).
 from testkit.fuzzgen import (
-    ACCOUNTS, BROKERS, HOUR, INSTS, OPEN_SYMBOLS, OWN, T0, build_engine, frozen,
+    ACCOUNTS,
+    BROKERS,
+    HOUR,
+    INSTS,
+    OPEN_SYMBOLS,
+    OWN,
+    T0,
+    build_engine,
+    frozen,
 )
 
 FUZZ = settings(max_examples=150, deadline=None,
@@ -131,7 +147,8 @@ def through_gateway(eng: Engine, broker: str, payload) -> tuple[str, object, obj
         kind = "rejected"
     else:
         kind = "accepted"
-    assert list(eng.clordids.outcomes[(broker, msg.cl_ord_id)]) == [x for to, x in out.reports if to == broker]
+    told = [x for to, x in out.reports if to == broker]
+    assert list(eng.clordids.outcomes[(broker, msg.cl_ord_id)]) == told
     check_invariants(eng, totals)
     return kind, msg, r
 
@@ -388,7 +405,7 @@ def test_deeply_nested_json_is_refused(depth):
 def test_any_payload_through_decode_and_engine_gets_one_report_and_rejects_change_nothing(
         broker, item):
     eng = fresh_engine()
-    kind, _, report = through_gateway(eng, broker, item[1])
+    kind, _, _report = through_gateway(eng, broker, item[1])
     assert kind in ("refused", "rejected", "accepted", "replayed")
     if item[0] not in ("valid", "mutated", "unicode_ids", "truncated", "json_value"):
         assert kind == "refused"
@@ -521,7 +538,7 @@ RULES = ["off_tick", "off_lot", "below_min", "outside_band", "unknown_account",
 def test_rule_breaking_orders_are_rejected_with_their_reason_and_change_nothing(rule, data):
     broker, doc, reason = data.draw(rule_breaking(rule))
     eng = fresh_engine()
-    kind, msg, report = through_gateway(eng, broker, dump(doc))
+    kind, _msg, report = through_gateway(eng, broker, dump(doc))
     assert (kind, report.ord_rej_reason) == ("rejected", reason), (doc, report)
     # The ClOrdID of a rejected input answers a resend with the same reject.
     again, _, report2 = through_gateway(eng, broker, dump(doc))
@@ -546,7 +563,7 @@ def well_typed_messages():
     text = st.one_of(any_text, st.sampled_from(NASTY_STRINGS),
                      st.from_regex(DECIMAL_PATTERN, fullmatch=True))
     ids = st.one_of(fresh_id, any_text, st.sampled_from(["rest-buy", "part-sell", "post"]))
-    sym = st.one_of(st.sampled_from(list(INSTS) + ["NOPE", ""]), any_text)
+    sym = st.one_of(st.sampled_from([*list(INSTS), "NOPE", ""]), any_text)
     i64 = st.integers(-2**63, 2**63 - 1)
     return st.one_of(
         st.builds(NewOrderSingle, ids, st.one_of(st.sampled_from([1, 2, 3]), i64), sym,
@@ -733,7 +750,7 @@ def test_engine_submit_refuses_a_value_outside_the_fix_set(field, value):
     string, and the engine must reject it before reserving anything."""
     eng = fresh_engine()
     before, totals = frozen(eng), eng.ledger.totals()
-    args = dict(time_in_force="gtc", stp="none", ord_type="limit", price="99.270")
+    args = {"time_in_force": "gtc", "stp": "none", "ord_type": "limit", "price": "99.270"}
     side = "buy"
     if field == "side":
         side = value

@@ -11,9 +11,20 @@ from hypothesis import strategies as st
 
 from feeds import codec, topics
 from feeds.codec import (
-    BBO, DECODE_REASONS, MAX_MESSAGE_BYTES, DecodeError, DepthSnapshot, DepthUpdate,
-    EngineStatus, ExecutionReport, NewOrderSingle, OrderCancelReplaceRequest,
-    OrderCancelRequest, TradePrint, decode_order_message, encode,
+    BBO,
+    DECODE_REASONS,
+    MAX_MESSAGE_BYTES,
+    DecodeError,
+    DepthSnapshot,
+    DepthUpdate,
+    EngineStatus,
+    ExecutionReport,
+    NewOrderSingle,
+    OrderCancelReplaceRequest,
+    OrderCancelRequest,
+    TradePrint,
+    decode_order_message,
+    encode,
 )
 
 ORDER_TYPES = (NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest)

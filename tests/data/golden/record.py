@@ -23,7 +23,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))
 
 from matching.messages import (  # noqa: E402
-    NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest,
+    NewOrderSingle,
+    OrderCancelReplaceRequest,
+    OrderCancelRequest,
 )
 
 SEED = 20261203
@@ -53,7 +55,7 @@ class _Recorder:
         self.sent: list[tuple[str, str, str]] = []        # (broker, cl_ord_id, symbol)
         self.gtd: list[int] = []
         # Trading state per symbol, so admin inputs are legal transitions.
-        self.state = {s: "continuous" for s in SYMBOLS}
+        self.state = dict.fromkeys(SYMBOLS, "continuous")
 
     def _id(self) -> str:
         self.n += 1
@@ -95,7 +97,8 @@ class _Recorder:
         account = kw.pop("account", None) or rnd.choice(BROKERS[broker])
         side = kw.pop("side", None) or rnd.choice(("buy", "sell"))
         qty = kw.pop("qty", None) or f"{rnd.choice((1, 2, 3, 5, 10, 25))}.{rnd.randint(0, 99):02d}"
-        fields = dict(cl_ord_id=self._id(), account=account, symbol=symbol, side=side, qty=qty)
+        fields = {"cl_ord_id": self._id(), "account": account, "symbol": symbol,
+                  "side": side, "qty": qty}
         fields.update(kw)
         return broker, NewOrderSingle(**fields)
 
@@ -228,7 +231,7 @@ def record(n: int = N_INPUTS, seed: int = SEED) -> list[dict]:
 
 
 def main() -> None:
-    from testkit.golden import run_stream      # the replayer the test uses
+    from testkit.golden import run_stream  # the replayer the test uses
     inputs = record()
     with open(HERE / "inputs.jsonl", "w") as f:
         for line in inputs:
