@@ -8,13 +8,14 @@ engine's CPU, and the RSS sampled is the engine's and gateway's). The client pub
 a steady ``rate`` a mix that keeps the books bounded: passive GTC limits on four
 instruments (45 %), cancels of the oldest live one (25 %, more when too many are live),
 IOC orders that cross (20 %) and bad input (10 %: a wrong JSON type, an off-tick price,
-an unknown account, a cancel of an unknown id; each named by its ClOrdID so its Rejected report closes it). Every few
-seconds (``window``) it samples: the process's RSS (``VmRSS`` of /proc/self/status),
-order-to-ack latency p50/p99 in that window (publish to the first report for the
-ClOrdID), acks/s, and the engine's sizes (live orders, ClOrdID index, resend cache,
-journal bytes) and the garbage collector's pauses in each process (the longest, and the
-count of full collections: a latency spike that lines up with one is the GC's, not the
-engine's). Drift = last window vs first (memory, p99). Not part of the test suite.
+an unknown account, a cancel of an unknown id; each named by its ClOrdID so its Rejected
+report closes it). Every few seconds (``window``) it samples: the process's RSS
+(``VmRSS`` of /proc/self/status), order-to-ack latency p50/p99 in that window (publish to
+the first report for the ClOrdID), acks/s, and the engine's sizes (live orders, ClOrdID
+index, resend cache, journal bytes) and the garbage collector's pauses in each process
+(the longest, and the count of full collections: a latency spike that lines up with one
+is the GC's, not the engine's). Drift = last window vs first (memory, p99). Not part of
+the test suite.
 """
 from __future__ import annotations
 
