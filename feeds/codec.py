@@ -141,10 +141,20 @@ EngineStatusName = Literal["online", "offline", "not_accepting"]
 
 
 class EngineStatus(msgspec.Struct):
-    """Retained engine status; ``offline`` is also the engine connection's last will."""
+    """Retained engine status; ``offline`` is also the engine connection's last will.
+
+    The fields after ``time`` say which engine wrote it (``feeds.guard``: one engine per
+    venue): a random id per start, its host, pid and start time; it republishes the
+    status every ``heartbeat`` s while connected (``time`` is then the last heartbeat)."""
     status: EngineStatusName
     text: str = ""
     time: int = 0                 # ns since the epoch
+    instance: str = ""            # random id of this engine start ("" before identities)
+    host: str = ""
+    pid: int = 0
+    started: int = 0              # ns since the epoch
+    heartbeat: float = 0.0        # s between republished statuses while connected
+    keepalive: int = 0            # s, its MQTT keepalive
 
 
 class TradingStatus(msgspec.Struct):

@@ -7,7 +7,9 @@ client options) in one place, checked once, so neither side takes twenty keyword
 from __future__ import annotations
 
 import os
+import socket
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -51,6 +53,25 @@ class GatewayConfig:
     reconnect_give_up: float | None = None    # s without a connection before run() raises
     # Extra aiomqtt.Client arguments: username/password, tls_params (feeds.security).
     mqtt_options: Mapping[str, Any] = field(default_factory=dict)
+    keepalive: int = 10                   # s; the broker drops a silent engine after 1.5x
+    # MQTT 5 Receive Maximum announced in CONNECT: how many QoS 1 orders the broker may
+    # have in flight to the engine. A broker otherwise sends 20 (mosquitto's default
+    # max_inflight_messages) and queues the rest (max_queued_messages, 1000 by default),
+    # dropping a burst beyond that. 65535 is the protocol's maximum.
+    receive_maximum: int = 65535
+    # --- one engine per venue (feeds.guard)
+    # Before every connect with ``client_id``, check with a separate connection that no
+    # other engine serves the broker (its retained status), and step down when one does.
+    exclusive: bool = True
+    # This engine start's identity, carried by its retained status.
+    instance: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    started: int = field(default_factory=time.time_ns)
+    heartbeat: float = 2.0                # s between republished statuses while connected
+    # aiomqtt.Client arguments of that check's connection (None: ``mqtt_options`` with a
+    # throwaway client id). On a broker with ``use_username_as_clientid`` it must be
+    # another user than the engine's (feeds.security.STANDBY_USER), or the check itself
+    # would take the engine's session.
+    probe_options: Mapping[str, Any] | None = None
     # A server process moves what exists once it is up (modules, the recovered state) out
     # of the collector's sight (gc.freeze), so full collections pause the loop only for
     # what trading added since.
@@ -62,10 +83,26 @@ class GatewayConfig:
             names = [b for b in cod.split(",") if b] if isinstance(cod, str) else cod
             object.__setattr__(self, "cancel_on_disconnect", frozenset(names))
         object.__setattr__(self, "mqtt_options", MappingProxyType(dict(self.mqtt_options)))
+        if self.probe_options is not None:
+            object.__setattr__(self, "probe_options",
+                               MappingProxyType(dict(self.probe_options)))
         if self.max_batch < 1 or self.snapshot_every < 1:
             raise ValueError("max_batch and snapshot_every must be at least 1")
         if not 0 < self.reconnect_min <= self.reconnect_max:
             raise ValueError("reconnect_min must be > 0 and <= reconnect_max")
+        if not 1 <= self.receive_maximum <= 65535:
+            raise ValueError("receive_maximum must be 1-65535 (MQTT 5)")
+        if self.keepalive < 1 or not self.heartbeat > 0:
+            raise ValueError("keepalive must be >= 1 s and heartbeat > 0")
+        if not self.instance or not self.instance.isalnum():
+            raise ValueError(f"instance must be a non-empty alphanumeric id, got "
+                             f"{self.instance!r}")
+
+    def identity(self) -> dict[str, Any]:
+        """The fields of the retained status that say which engine wrote it."""
+        return {"instance": self.instance, "host": socket.gethostname(), "pid": os.getpid(),
+                "started": self.started, "heartbeat": self.heartbeat,
+                "keepalive": self.keepalive}
 
     def cancels_on_disconnect(self, broker: str) -> bool:
         """Whether ``broker``'s live orders are cancelled when its presence goes offline."""

@@ -344,9 +344,10 @@ class GatewayCycle:
         return out
 
     def status(self, status: EngineStatusName, text: str = "", now_ns: int = 0) -> Publish:
-        """The retained engine status (online, not_accepting, offline) as a Publish."""
-        return Publish(topics.STATUS, encode(EngineStatus(status, text, now_ns)), True,
-                       "status")
+        """The retained engine status (online, not_accepting, offline) as a Publish, with
+        this engine's identity (``GatewayConfig.identity``)."""
+        return Publish(topics.STATUS, encode(EngineStatus(
+            status, text, now_ns, **self.config.identity())), True, "status")
 
     def trading_status(self, symbol: str) -> TradingStatus:
         s = self.engine.trading_status(symbol)

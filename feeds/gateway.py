@@ -9,6 +9,17 @@ Faults: a lost broker connection is retried with a capped backoff on a persisten
 session (the broker keeps queueing orders meanwhile); what the cycle produced meanwhile
 waits in its outbox (``feeds.outbox``) and is published after reconnecting. On every
 connect the retained status, snapshots, BBOs and trading states are republished.
+
+One engine per venue (``feeds.guard``): before every connect a separate connection checks
+that no other engine serves the broker; while connected the retained status is
+republished every ``heartbeat`` s and other engines' statuses are read, and the engine
+that started later steps down (``AnotherEngine`` out of ``run``).
+
+Bursts: the CONNECT announces an MQTT 5 Receive Maximum of ``receive_maximum`` (65535),
+so the broker sends orders on at once instead of queueing all but 20 of them for the
+engine (and dropping past its ``max_queued_messages``); a reader task moves them into an
+unbounded queue as fast as the socket delivers. The broker's own limits that clients can
+see (CONNACK) are logged, and its dropped-message counter (``$SYS``) is watched.
 """
 from __future__ import annotations
 
@@ -17,24 +28,34 @@ import gc
 import logging
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from feeds import mqtt, topics
 from feeds.config import GatewayConfig
 from feeds.cycle import GatewayCycle, GatewayStats, Inbound
+from feeds.guard import AnotherEngine, VenueGuard, decode_status
 from feeds.outbox import Publish
 from matching.engine import Engine
 from matching.outputs import Outcome
 
 log = logging.getLogger("tokenbook.gateway")
 
-__all__ = ["Gateway", "GatewayConfig", "GatewayStats"]
+__all__ = ["Gateway", "GatewayConfig", "GatewayStats", "AnotherEngine"]
 
 #: Publishes handed to paho at once; a cycle's worth is usually far fewer.
 CHUNK = 5000
+#: mosquitto's count of messages it dropped (a client's queue full, ...), and its version.
+SYS_DROPPED = "$SYS/broker/publish/messages/dropped"
+SYS_VERSION = "$SYS/broker/version"
+#: Below these CONNACK values the broker limits the engine (logged as warnings).
+MIN_BROKER_RECEIVE_MAXIMUM = 20          # mosquitto's default max_inflight_messages
+MIN_BROKER_PACKET_SIZE = 1 << 20         # a deep book's retained snapshot must fit
 
 
 class Gateway:
@@ -51,9 +72,20 @@ class Gateway:
     """
 
     def __init__(self, engine: Engine, host: str, port: int,
-                 config: GatewayConfig | None = None, *, recovered: Iterable[Outcome] = ()):
+                 config: GatewayConfig | None = None, *, recovered: Iterable[Outcome] = (),
+                 guard: VenueGuard | None = None):
         self.cycle = GatewayCycle(engine, config, recovered=recovered)
         self.host, self.port = host, port
+        # The check before every connect (None: not exclusive). A caller that checked
+        # already (tokenbook serve, before recovering) passes its guard.
+        self.guard = guard if guard is not None or not self.config.exclusive else \
+            VenueGuard.for_config(host, port, self.config)
+        self.broker_version = ""
+        self._connack: dict[str, object] = {}
+        self.broker_dropped = 0                  # messages the broker said it dropped
+        self._dropped: int | None = None          # the broker's dropped counter, last seen
+        self._sys_first = False                   # next counter is the first of a connection
+        self._last_status = 0.0
         self.ready = asyncio.Event()
         self.connected = False
         # Messages received (and PUBACKed by paho) but not yet handled: survives reconnects.
@@ -86,19 +118,38 @@ class Gateway:
         will = aiomqtt.Will(lw.topic, lw.payload, qos=1, retain=True)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = cfg.session_expiry
+        props.ReceiveMaximum = cfg.receive_maximum
         options = {"identifier": cfg.client_id, "will": will, "clean_start": False,
-                   "properties": props, **cfg.mqtt_options}
-        return mqtt.client(self.host, self.port, **options)
+                   "properties": props, "keepalive": cfg.keepalive, **cfg.mqtt_options}
+        client = mqtt.client(self.host, self.port, **options)
+        # aiomqtt drops the CONNACK properties (the broker's limits): keep them.
+        paho_client = client._client
+        on_connect: Any = paho_client.on_connect
+
+        def keep_connack(c, userdata, flags, reason_code, properties=None):
+            self._connack = properties.json() if properties is not None else {}
+            on_connect(c, userdata, flags, reason_code, properties)
+        paho_client.on_connect = keep_connack
+        return client
 
     async def run(self, stop: asyncio.Event) -> None:
         cfg = self.config
         delay, down_since = cfg.reconnect_min, None
         while True:
             try:
+                if self.guard is not None:
+                    verdict = await self.guard.check()
+                    log.debug("venue check: %s", verdict.why)
                 async with self._client() as client:
                     delay, down_since = cfg.reconnect_min, None
                     await self._serve(client, stop)
                     return
+            except AnotherEngine as exc:
+                self.connected = False
+                self._drain_offline()       # journal what was taken in; this engine stops
+                log.error("%s; %d messages journaled but unanswered", exc,
+                          len(self.cycle.outbox))
+                raise
             except aiomqtt.MqttError as exc:
                 if self.connected:
                     self._lost_at = time.monotonic()
@@ -132,9 +183,14 @@ class Gateway:
         try:
             for p in self.cycle.retained(self.config.clock()):
                 await client.publish(p.topic, p.payload, qos=1, retain=p.retain)
+            self._last_status = time.monotonic()
             await client.subscribe(topics.ORDERS_WILDCARD, qos=1)
             await client.subscribe(topics.PRESENCE_WILDCARD, qos=1)
             await client.subscribe(topics.ADMIN, qos=1)
+            if self.guard is not None:      # other engines' statuses, never our own
+                await client.subscribe(topics.STATUS,
+                                       options=SubscribeOptions(qos=1, noLocal=True))
+            await self._watch_broker(client)
             reader = asyncio.create_task(self._read(client, self._queue))
             self.connected = True
             if self.config.freeze_gc and not self.ready.is_set():
@@ -147,6 +203,8 @@ class Gateway:
                     raise _lost(reader)
                 batch = await self._next_batch(self._queue, stop)
                 await self._cycle(client, batch, reader)
+                if time.monotonic() - self._last_status >= self.config.heartbeat:
+                    await self._publish_status(client)
             # Graceful shutdown: stop intake, flush what was taken in, then go offline.
             await client.unsubscribe(topics.ORDERS_WILDCARD)
             await asyncio.sleep(0.05)
@@ -163,8 +221,74 @@ class Gateway:
 
     async def _read(self, client: aiomqtt.Client, queue: asyncio.Queue) -> None:
         async for message in client.messages:
-            queue.put_nowait((message.topic.value, message.payload))
+            topic = message.topic.value
+            if topic == topics.STATUS:
+                # AnotherEngine out of here ends the reader: the engine steps down.
+                if self.guard is not None and self.guard.on_status(
+                        decode_status(message.payload)):
+                    await self._publish_status(client)
+            elif topic.startswith("$SYS/"):
+                self._broker_stat(topic, message.payload)
+            else:
+                queue.put_nowait((topic, message.payload))
         raise aiomqtt.MqttError("message stream ended")
+
+    async def _publish_status(self, client: aiomqtt.Client) -> None:
+        """Republish the retained status (the heartbeat; or after another's replaced it)."""
+        self._last_status = time.monotonic()
+        cycle = self.cycle
+        st = cycle.status("online" if cycle.accepting else "not_accepting",
+                          cycle.status_text, self.config.clock())
+        await client.publish(st.topic, st.payload, qos=1, retain=True)
+
+    # ------------------------------------------------------------------ the broker's limits
+    async def _watch_broker(self, client: aiomqtt.Client) -> None:
+        """Log the broker's limits from its CONNACK, and subscribe to its dropped-message
+        counter (mosquitto's ``$SYS``; refused by an ACL without it, absent elsewhere)."""
+        ack = self._connack
+        if self._connects == 1:
+            log.info("broker limits (CONNACK): %s; max_queued_messages cannot be read by a "
+                     "client (see README, 'Broker limits')",
+                     ", ".join(f"{k} {v}" for k, v in sorted(ack.items())) or "none given")
+        receive_max = ack.get("ReceiveMaximum")
+        if isinstance(receive_max, int) and receive_max < MIN_BROKER_RECEIVE_MAXIMUM:
+            log.warning("the broker takes only %d QoS 1 messages in flight per client "
+                        "(max_inflight_messages < %d): publishing is throttled and MQTT "
+                        "3.1.1 subscribers fall behind sooner", receive_max,
+                        MIN_BROKER_RECEIVE_MAXIMUM)
+        size = ack.get("MaximumPacketSize")
+        if isinstance(size, int) and size < MIN_BROKER_PACKET_SIZE:
+            log.warning("the broker refuses packets over %d bytes (max_packet_size): a deep "
+                        "book's retained snapshot may not fit", size)
+        if ack.get("RetainAvailable") == 0:
+            log.warning("the broker keeps no retained messages: new subscribers get no "
+                        "snapshot, BBO, trading state or engine status")
+        self._sys_first = True
+        codes = await client.subscribe([(SYS_DROPPED, SubscribeOptions(qos=0)),
+                                        (SYS_VERSION, SubscribeOptions(qos=0))])
+        if self._connects == 1 and all(not isinstance(c, ReasonCode) or c.is_failure
+                                       for c in codes):
+            log.warning("cannot read the broker's $SYS counters (not mosquitto, or its ACL "
+                        "denies them): messages the broker drops will not be noticed")
+
+    def _broker_stat(self, topic: str, payload) -> None:
+        text = bytes(payload or b"").decode("ascii", "replace").strip()
+        if topic == SYS_VERSION:
+            if text != self.broker_version:
+                self.broker_version = text
+                log.info("broker: %s", text)
+            return
+        if topic != SYS_DROPPED or not text.isdigit():
+            return
+        dropped, before, away = int(text), self._dropped, self._sys_first
+        self._dropped, self._sys_first = dropped, False
+        if before is not None and dropped > before:
+            self.broker_dropped += dropped - before
+            log.warning("the broker dropped %d messages (%d since it started)%s: a client's "
+                        "queue was full (max_queued_messages / max_queued_bytes): market data "
+                        "for a slow subscriber, or orders for this engine while it was away; "
+                        "see README, 'Broker limits'", dropped - before, dropped,
+                        " while the engine was disconnected" if away else "")
 
     async def _next_batch(self, queue: asyncio.Queue, stop: asyncio.Event | None) -> list:
         """The next cycle's messages: wait briefly for one, then take what is queued."""
@@ -228,11 +352,12 @@ class Gateway:
         raise _lost(reader)
 
 
-def _lost(reader: asyncio.Task) -> aiomqtt.MqttError:
-    """The MqttError that ended a connection's reader task."""
+def _lost(reader: asyncio.Task) -> Exception:
+    """The MqttError that ended a connection's reader task (or AnotherEngine: the engine
+    steps down)."""
     if reader.cancelled():
         return aiomqtt.MqttError("reader cancelled")
     exc = reader.exception()
-    if isinstance(exc, aiomqtt.MqttError):
+    if isinstance(exc, (aiomqtt.MqttError, AnotherEngine)):
         return exc
     return aiomqtt.MqttError(f"connection lost: {exc!r}")
