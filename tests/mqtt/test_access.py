@@ -35,6 +35,7 @@ from feeds.security import (
     ENGINE_USER,
     MD_USER,
     OPERATOR_USER,
+    STANDBY_USER,
     client_options,
     hash_password,
     read_credentials,
@@ -100,7 +101,9 @@ class Peer:
         self.messages: list[tuple[str, bytes]] = []
         self.acks: dict[int, object] = {}
         self.subacks: dict[int, list] = {}
+        self.disconnects = 0
         self.c.on_connect = self._on_connect
+        self.c.on_disconnect = self._on_disconnect
         self.c.on_message = self._on_message
         self.c.on_publish = self._on_publish
         self.c.on_subscribe = self._on_subscribe
@@ -109,6 +112,11 @@ class Peer:
         with self.cond:
             if self.connack is None:
                 self.connack = rc
+            self.cond.notify_all()
+
+    def _on_disconnect(self, c, ud, flags, rc, props):
+        with self.cond:
+            self.disconnects += 1
             self.cond.notify_all()
 
     def _on_message(self, c, ud, msg):
@@ -248,8 +256,8 @@ def report_for(cl):
 # ---------------------------------------------------------------------- the files
 def test_make_credentials_writes_private_files_for_every_user(secrets_dir):
     out, users = secrets_dir
-    assert set(users) == {ENGINE_USER, MD_USER, OPERATOR_USER, A, B}
-    assert len(set(users.values())) == 5 and all(len(p) >= 32 for p in users.values())
+    assert set(users) == {ENGINE_USER, STANDBY_USER, MD_USER, OPERATOR_USER, A, B}
+    assert len(set(users.values())) == 6 and all(len(p) >= 32 for p in users.values())
     assert stat.S_IMODE((out / "credentials").stat().st_mode) == 0o600
     passwd = (out / "passwd").read_text().splitlines()
     assert sorted(line.split(":", 1)[0] for line in passwd) == sorted(users)
@@ -259,6 +267,7 @@ def test_make_credentials_writes_private_files_for_every_user(secrets_dir):
     conf = (out / "tokenbook.conf").read_text()
     assert "allow_anonymous false" in conf and f"password_file {out / 'passwd'}" in conf
     assert f"acl_file {out / 'acl'}" in conf
+    assert "use_username_as_clientid true" in conf
     # Refuses to clobber, and refuses reserved or unsafe broker names.
     again = subprocess.run([sys.executable, str(SCRIPT), "--out", str(out), A],
                            capture_output=True, text=True, timeout=60)
@@ -543,3 +552,100 @@ def test_tokenbook_serve_connects_with_the_credentials_file(broker, users, secre
             proc.kill()
             proc.wait()
         proc.stdout.close()
+
+
+# ---------------------------------------------------------------------- no displacing
+@contextmanager
+def script_broker(work: Path, *brokers: str):
+    """mosquitto run from the tokenbook.conf that scripts/make-credentials writes."""
+    port = _free_port()
+    users = make_credentials(work, *brokers, extra=("--port", str(port)))
+    proc = subprocess.Popen([find_mosquitto(), "-c", str(work / "tokenbook.conf")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + WAIT
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            try:
+                __import__("socket").create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "broker did not start"
+                time.sleep(0.02)
+        yield port, users
+    finally:
+        proc.terminate()
+        proc.wait(5)
+        proc.stderr.close()
+
+
+def _session(port, user, password, client_id, *, clean_start):
+    """A paho MQTT 5 client with a persistent session (expiry 1 h) unless clean_start."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    p = Peer(port, user, password)
+    p.c._client_id = client_id.encode()
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    p.c.connect("127.0.0.1", port, keepalive=30, clean_start=clean_start, properties=props)
+    p.c.loop_start()
+    p._wait(lambda: p.connack is not None, what="CONNACK")
+    assert p.connack == 0, p.connack
+    return p
+
+
+def test_no_broker_can_displace_the_engine_the_operator_or_another_broker():
+    """On the generated broker configuration, broker A connects with every client id it
+    could steal (the engine's, the operator's, broker B's persistent session), keeping
+    and cleaning sessions: nobody is disconnected, and B still gets what was queued for it
+    while it was away. (mosquitto otherwise lets any authenticated client take over any
+    client id: use_username_as_clientid makes the client id the user name.)"""
+    with tempfile.TemporaryDirectory(prefix="tokenbook-conf-") as tmp:
+        os.chmod(tmp, 0o711)
+        with script_broker(Path(tmp) / "w", A, B) as (port, users):
+            _no_displacing(port, users)
+
+
+def _no_displacing(port: int, users: dict[str, str]) -> None:
+    engine_opts = client_options(username=ENGINE_USER, password=users[ENGINE_USER])
+    standby = client_options(username=STANDBY_USER, password=users[STANDBY_USER])
+    with running_gateway(port, engine_opts, probe_options=standby) as gw, \
+            peer(port, OPERATOR_USER, users[OPERATOR_USER]) as op:
+        op.subscribe(topics.ADMIN_REPLIES)
+        # B rests an order on a persistent session, then goes away; a fill is queued for it.
+        b = _session(port, B, users[B], "beta-desk", clean_start=False)
+        b.subscribe(topics.exec_reports(B))
+        assert allowed(b.publish(topics.orders(B), order("b-rest", 2, "sell", price="99.300")))
+        b.wait_message(report_for("b-rest"), "B's ack")
+        b.close()
+        with peer(port, A, users[A]) as a:
+            a.subscribe(topics.exec_reports(A))
+            assert allowed(a.publish(topics.orders(A), order("a-hit", 1, "buy",
+                                                              price="99.300")))
+            a.wait_message(lambda t, p: report_for("a-hit")(t, p)
+                           and json.loads(p)["exec_type"] == "trade", "A's fill")
+        # A tries every client id it could take, with and without the queued session.
+        for client_id in (gw.config.client_id, ENGINE_USER, STANDBY_USER, OPERATOR_USER,
+                          op.c._client_id.decode(), B, "beta-desk"):
+            for clean in (False, True):
+                thief = _session(port, A, users[A], client_id, clean_start=clean)
+                thief.subscribe("#")
+                time.sleep(0.1)
+                thief.close()
+                assert not [t for t, _ in thief.messages if t.startswith(
+                    ("tokenbook/v1/exec/" + B, "tokenbook/v1/orders/"))], client_id
+        # Nobody was disconnected: the engine never reconnected and still answers ...
+        assert gw.stats.reconnects == 0 and gw.connected
+        assert op.disconnects == 0
+        halt = json.dumps({"action": "halt", "symbol": "TB6M", "request_id": "d1"}).encode()
+        assert allowed(op.publish(topics.ADMIN, halt))
+        op.wait_message(lambda t, p: t == topics.ADMIN_REPLIES, "the engine's reply")
+        # ... and B finds its fill waiting in its session.
+        b = _session(port, B, users[B], "beta-desk", clean_start=False)
+        try:
+            _, fill = b.wait_message(lambda t, p: t == topics.exec_reports(B)
+                                     and json.loads(p)["exec_type"] == "trade", "B's fill")
+            assert json.loads(fill)["cl_ord_id"] == "b-rest"
+        finally:
+            b.close()
