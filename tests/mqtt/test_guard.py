@@ -115,6 +115,58 @@ def order(cl: str, account: int = 1001) -> bytes:
                        "symbol": "TB3M", "side": "buy", "qty": "1", "price": "99.000"}).encode()
 
 
+# ---------------------------------------------------------------------- tokenbook serve
+def test_a_second_engine_on_the_same_broker_refuses_and_the_first_is_undisturbed(
+        broker, tmp_path):
+    with watcher(broker.port, topics.STATUS, topics.exec_reports("alpha")) as w, \
+            serving(broker.url, tmp_path / "one") as first:
+        first_status = w.wait(online_status_of(w, first.pid), "the first engine online")
+        assert first_status.instance and first_status.host and first_status.started
+        t0 = time.monotonic()
+        second = subprocess.run(tokenbook("serve", "--broker", broker.url, "--data",
+                                          str(tmp_path / "two"), "--seconds", "20"),
+                                cwd=ROOT, capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - t0
+        assert second.returncode == 4, second.stderr
+        last = second.stderr.strip().splitlines()[-1]
+        assert "refusing to start: another engine serves this venue" in last
+        assert f"instance {first_status.instance}" in last and f"pid {first.pid}" in last
+        assert "Traceback" not in second.stderr and took < 10
+        assert not (tmp_path / "two" / "journal.log").exists()   # it opened nothing
+        # The first one still serves: an order is acknowledged, its status is still the
+        # retained one, and it never lost its connection.
+        w.publish(topics.orders("alpha"), order("after-second"))
+        w.wait(lambda: any(t == topics.exec_reports("alpha") and b"after-second" in p
+                           for t, p, _ in list(w.messages)), "the first engine's ack")
+        assert w.status().instance == first_status.instance
+        assert first.poll() is None
+        first.send_signal(signal.SIGTERM)
+        out, err = first.communicate(timeout=15)
+        assert first.returncode == 0, err
+        assert "lost mqtt" not in err and "reconnecting" not in err and "served 1 messages" in out
+
+
+def test_a_killed_engine_does_not_block_a_restart(broker, tmp_path):
+    with watcher(broker.port, topics.STATUS) as w:
+        with serving(broker.url, tmp_path / "one") as first:
+            w.wait(online_status_of(w, first.pid), "the first engine online")
+            first.kill()                                   # no shutdown: its will says offline
+            first.wait(10)
+        w.wait(lambda: (st := w.status()) is not None and st.status == "offline",
+               "the dead engine's will")
+        t0 = time.monotonic()
+        with serving(broker.url, tmp_path / "one") as again:
+            w.wait(online_status_of(w, again.pid), "the restarted engine online", timeout=10)
+            assert time.monotonic() - t0 < 10
+
+
+def test_take_over_is_refused_for_now(tmp_path):
+    res = subprocess.run(tokenbook("serve", "--take-over", "--data", str(tmp_path / "d")),
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2
+    assert res.stderr.count("\n") == 1 and "--take-over is not available yet" in res.stderr
+
+
 # ---------------------------------------------------------------------- the check itself
 def _fake_status(status: str, instance: str, **kw) -> bytes:
     fields = {"host": "elsewhere", "pid": 4242, "started": time.time_ns() - 10**9,
