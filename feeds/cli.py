@@ -87,7 +87,10 @@ def _broker_url(url: str) -> tuple[str, int]:
 
 def _broker_error(url: str, exc: BaseException, user: str | None = None) -> CliError:
     """The one line for a broker that cannot be used."""
+    from feeds.guard import CheckRefused
     who = f" as {user}" if user else ""
+    if isinstance(exc, CheckRefused):
+        return CliError(EXIT_BROKER, f"the MQTT broker at {url}: {exc}")
     if isinstance(exc, MqttConnectError):
         return CliError(EXIT_BROKER, f"the MQTT broker at {url} refused the connection{who}: "
                                      f"{exc} (check --credentials / --username)")

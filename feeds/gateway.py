@@ -181,16 +181,7 @@ class Gateway:
         self.cycle.connected(time.monotonic(), self._lost_at)
         reader: asyncio.Task | None = None
         try:
-            for p in self.cycle.retained(self.config.clock()):
-                await client.publish(p.topic, p.payload, qos=1, retain=p.retain)
-            self._last_status = time.monotonic()
-            await client.subscribe(topics.ORDERS_WILDCARD, qos=1)
-            await client.subscribe(topics.PRESENCE_WILDCARD, qos=1)
-            await client.subscribe(topics.ADMIN, qos=1)
-            if self.guard is not None:      # other engines' statuses, never our own
-                await client.subscribe(topics.STATUS,
-                                       options=SubscribeOptions(qos=1, noLocal=True))
-            await self._watch_broker(client)
+            await _unless_lost(client, self._announce(client))
             reader = asyncio.create_task(self._read(client, self._queue))
             self.connected = True
             if self.config.freeze_gc and not self.ready.is_set():
@@ -218,6 +209,18 @@ class Gateway:
         finally:
             if reader is not None:
                 reader.cancel()
+
+    async def _announce(self, client: aiomqtt.Client) -> None:
+        """A new connection's first steps: the retained state, then the subscriptions."""
+        for p in self.cycle.retained(self.config.clock()):
+            await client.publish(p.topic, p.payload, qos=1, retain=p.retain)
+        self._last_status = time.monotonic()
+        await client.subscribe(topics.ORDERS_WILDCARD, qos=1)
+        await client.subscribe(topics.PRESENCE_WILDCARD, qos=1)
+        await client.subscribe(topics.ADMIN, qos=1)
+        if self.guard is not None:          # other engines' statuses, never our own
+            await client.subscribe(topics.STATUS, options=SubscribeOptions(qos=1, noLocal=True))
+        await self._watch_broker(client)
 
     async def _read(self, client: aiomqtt.Client, queue: asyncio.Queue) -> None:
         async for message in client.messages:
@@ -350,6 +353,26 @@ class Gateway:
         pub.cancel()
         assert reader is not None, "only the reader can end the wait first"
         raise _lost(reader)
+
+
+async def _unless_lost(client: aiomqtt.Client, step) -> None:
+    """Await ``step`` unless the connection drops first: aiomqtt would wait out its
+    timeout (10 s) for a SUBACK or PUBACK that cannot come (e.g. when another client
+    took the session over while this one was subscribing)."""
+    lost = client._disconnected
+    task = asyncio.ensure_future(step)
+    try:
+        done, _ = await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        raise
+    if task in done:
+        task.result()
+        return
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    cause = lost.exception() if not lost.cancelled() else None
+    raise aiomqtt.MqttError(f"connection lost while connecting ({cause or 'disconnected'})")
 
 
 def _lost(reader: asyncio.Task) -> Exception:

@@ -56,7 +56,7 @@ from feeds.codec import EngineStatus
 
 log = logging.getLogger("tokenbook.guard")
 
-__all__ = ["AnotherEngine", "Verdict", "VenueGuard", "describe", "decode_status",
+__all__ = ["AnotherEngine", "CheckRefused", "Verdict", "VenueGuard", "describe", "decode_status",
            "liveness_window", "LIVE"]
 
 #: Statuses of an engine that is connected and serving.
@@ -85,6 +85,10 @@ def liveness_window(st: EngineStatus, keepalive: float, heartbeat: float) -> flo
     gives up on it and sends its will) plus one heartbeat. Its own values if it gave them,
     else ``keepalive`` and ``heartbeat``."""
     return 1.5 * (st.keepalive or keepalive) + (st.heartbeat or heartbeat)
+
+
+class CheckRefused(aiomqtt.MqttError):
+    """The broker let the check connect but not read the status (its ACL)."""
 
 
 class AnotherEngine(RuntimeError):
@@ -156,7 +160,12 @@ class VenueGuard:
                 pass
 
     async def _check(self, client: aiomqtt.Client) -> Verdict:
-        await client.subscribe(topics.STATUS, qos=1)
+        codes = await client.subscribe(topics.STATUS, qos=1)
+        if any(getattr(c, "is_failure", False) for c in codes):
+            # A check that cannot read the status would see no engine at all.
+            raise CheckRefused(f"the broker refused the venue check's subscription to "
+                                    f"{topics.STATUS} ({codes[0]}): its ACL must let the "
+                                    f"check's user read it")
         # The broker sends the retained status right after the first SUBACK: once the
         # second SUBACK is in, the first's retained message has been queued.
         await client.subscribe(topics.STATUS, qos=1)

@@ -649,3 +649,17 @@ def _no_displacing(port: int, users: dict[str, str]) -> None:
             assert json.loads(fill)["cl_ord_id"] == "b-rest"
         finally:
             b.close()
+
+
+def test_tokenbook_serve_with_wrong_credentials_is_one_line_and_exit_3(broker, users,
+                                                                       tmp_path):
+    creds = tmp_path / "creds"
+    creds.write_text(f"{ENGINE_USER}:{users[ENGINE_USER]}\n{STANDBY_USER}:wrong\n")
+    creds.chmod(0o600)
+    res = subprocess.run([sys.executable, "-m", "feeds.cli", "serve", "--broker", broker.url,
+                          "--credentials", str(creds), "--data", str(tmp_path / "d")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 3 and "Traceback" not in res.stderr
+    [line] = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert f"refused the connection as {STANDBY_USER}" in line
+    assert not (tmp_path / "d" / "journal.log").exists()

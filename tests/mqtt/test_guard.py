@@ -252,7 +252,9 @@ def test_two_engines_started_together_leave_exactly_one(broker, same_client_id):
         gws = [gateway(0), gateway(1)]
         stop = asyncio.Event()
         tasks = [asyncio.create_task(g.run(stop)) for g in gws]
+        t0 = time.monotonic()
         await asyncio.wait(tasks, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        took = time.monotonic() - t0
         await asyncio.sleep(1.0)                        # a few heartbeats more: still one
         survivors = [g for g, t in zip(gws, tasks, strict=True) if not t.done()]
         errors = [t.exception() for t in tasks if t.done()]
@@ -262,10 +264,11 @@ def test_two_engines_started_together_leave_exactly_one(broker, same_client_id):
                 retained = decode_status((await anext(aiter(c.messages))).payload)
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
-        return gws, survivors, errors, retained
+        return took, survivors, errors, retained
 
-    _, survivors, errors, retained = run(body(), 30)
+    took, survivors, errors, retained = run(body(), 30)
     assert len(survivors) == 1 and len(errors) == 1, errors
+    assert took < 5                                     # a few heartbeats, no timeouts
     assert isinstance(errors[0], AnotherEngine)
     assert retained.instance == survivors[0].config.instance and retained.status == "online"
     assert survivors[0].connected
