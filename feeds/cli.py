@@ -21,6 +21,7 @@ from pathlib import Path
 from feeds.broker import EmbeddedBroker, parse_broker_url
 from feeds.gateway import Gateway, GatewayConfig
 from matching import recovery
+from matching.datadir import DataDirLocked
 from matching.engine import Engine
 from matching.instruments import Registry
 from matching.journal import Journal
@@ -67,7 +68,10 @@ async def serve(args) -> int:
     if args.tls_ca and not args.broker:
         raise SystemExit("--tls-ca needs --broker (the embedded broker has no TLS listener)")
     registry = Registry.load_default(args.instruments)
-    engine, recovered = open_engine(args, registry)
+    try:
+        engine, recovered = open_engine(args, registry)
+    except DataDirLocked as exc:            # a second serve on the same --data: one line
+        raise SystemExit(f"tokenbook serve: {exc}") from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -97,7 +101,7 @@ async def serve(args) -> int:
         print(f"served {gateway.stats.received} messages, {gateway.stats.trades} trades; "
               f"state {engine.state_hash()[:16]} at sequence {engine.seq}")
     finally:
-        engine.journal.close()
+        engine.close()                      # the journal, then the data directory's lock
         if embedded:
             embedded.stop()
     return 0
