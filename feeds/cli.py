@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import fcntl
 import logging
 import os
 import signal
@@ -36,6 +37,7 @@ from aiomqtt.exceptions import MqttConnectError
 from feeds.broker import BrokerUnavailable, EmbeddedBroker, parse_broker_url
 from feeds.gateway import Gateway, GatewayConfig
 from matching import __version__, recovery
+from matching.datadir import LOCK_NAME, DataDirError, DataDirLocked
 from matching.engine import Engine
 from matching.instruments import InstrumentError, Registry
 from matching.journal import Journal
@@ -219,6 +221,9 @@ def prepare_serve(args) -> ServePlan:
     data = Path(args.data)
     if data.exists() and not data.is_dir():
         raise CliError(EXIT_DATA, f"--data {data} is not a directory")
+    held_by = data_dir_holder(data)
+    if held_by is not None:             # the same message as the lock's own refusal
+        raise CliError(EXIT_DATA, str(DataDirLocked(data, held_by or None)))
     try:
         plan = venue.check(data, registry, accounts, accounts_file=args.accounts,
                            instruments_file=args.instruments)
@@ -235,6 +240,29 @@ def prepare_serve(args) -> ServePlan:
         schedule=args.session)
     source = venue.DEMO if accounts is None else str(Path(args.accounts).resolve())
     return ServePlan(registry, accounts, config, plan, source)
+
+
+def data_dir_holder(data: Path) -> int | None:
+    """If another process holds ``data``'s lock (``matching.datadir``): its pid (0 if
+    unknown); else None. Looks without taking the lock or starting an epoch, so a second
+    serve on the same --data is refused before it checks the broker or reads anything."""
+    path = data / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None                     # no lock file: nobody has opened it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return None
+        try:
+            return int(os.pread(fd, 32, 0).decode().strip() or 0)
+        except (OSError, ValueError, UnicodeDecodeError):
+            return 0
+    finally:
+        os.close(fd)                    # also drops the shared lock, if it was taken
+    return None
 
 
 def record_venue(args, prep: ServePlan, engine: Engine) -> bool:
@@ -282,7 +310,9 @@ async def serve(args) -> int:
             raise _broker_error(url, exc, probe_user.get("username")) from None
         try:
             engine, recovered = open_engine(args, registry, accounts)
-        except Exception as exc:
+        except DataDirError as exc:     # another serve holds this --data, a bad epoch file
+            raise CliError(EXIT_DATA, str(exc)) from None
+        except Exception as exc:        # any other failure to open the venue: one line
             log.debug("opening %s failed", data, exc_info=True)
             raise CliError(EXIT_DATA, f"cannot open the venue in {data}: "
                                       f"{type(exc).__name__}: {exc}") from None
@@ -306,7 +336,7 @@ async def serve(args) -> int:
               f"state {engine.state_hash()[:16]} at sequence {engine.seq}", flush=True)
     finally:
         if engine is not None:
-            engine.journal.close()
+            engine.close()                  # the journal, then the data directory's lock
         if embedded:
             embedded.stop()
     return EXIT_OK
@@ -338,7 +368,7 @@ def print_banner(args, *, url, embedded, config, verdict, engine, recovered, pla
         f"tokenbook {__version__} serve: the venue at {url} ({where}), topics "
         f"{topics.ROOT}/#, as {who}{tls}",
         f"  engine       instance {config.instance} pid {os.getpid()}; {verdict}",
-        f"  data         {Path(args.data).resolve()}: {state}",
+        f"  data         {Path(args.data).resolve()}: {state}; epoch {engine.epoch}",
         f"  accounts     {len(led.accounts)} ({id_ranges(led.accounts)}) of "
         f"{len(brokers)} brokers ({', '.join(f'{b} {n}' for b, n in sorted(brokers.items()))})"
         f", from {acct_from}",

@@ -11,7 +11,8 @@ a price. The order-entry and report structs are the engine's own types
                                      OrderCancelRequest "cancel" (35=F),
                                      OrderCancelReplaceRequest "replace" (35=G)
     to one broker                    ExecutionReport "exec_report" (35=8)
-    market data                      TradePrint, DepthUpdate, DepthSnapshot, BBO
+    market data                      MdTrade (TradePrint + epoch), DepthUpdate,
+                                     DepthSnapshot, BBO
     engine                           EngineStatus, TradingStatus (per instrument)
     operator                         AdminCommand in, AdminReply out
 
@@ -47,7 +48,8 @@ from matching.session import TradingStateName
 
 __all__ = [
     "NewOrderSingle", "OrderCancelRequest", "OrderCancelReplaceRequest", "OrderMessage",
-    "ExecutionReport", "TradePrint", "DepthUpdate", "DepthSnapshot", "BBO", "EngineStatus",
+    "ExecutionReport", "TradePrint", "MdTrade", "DepthUpdate", "DepthSnapshot", "BBO",
+    "EngineStatus",
     "DecodeError", "decode_order_message", "TradingStatus", "AdminCommand", "AdminReply",
     "decode_admin_command", "encode", "valid_decimal", "valid_cl_ord_id",
     "DECODE_REASONS", "MAX_MESSAGE_BYTES", "MAX_ID_LEN", "DECIMAL_PATTERN",
@@ -113,10 +115,14 @@ class DepthUpdate(msgspec.Struct):
 
     ``levels`` are ``[side, price, qty, count]``; qty ``"0"`` (count 0) means the level is
     gone. A subscriber that sees a gap in ``seq`` resyncs from the retained snapshot.
+    ``epoch`` (on every market-data message): the venue's start (``matching.datadir``);
+    a higher one means the venue restarted: resync from that epoch's snapshot. ``seq``
+    never goes backwards, across restarts too.
     """
     symbol: str
     seq: int
     levels: list[tuple[SideName, str, str, int]]
+    epoch: int = 0
 
 
 class DepthSnapshot(msgspec.Struct):
@@ -125,6 +131,7 @@ class DepthSnapshot(msgspec.Struct):
     seq: int
     bids: list[tuple[str, str, int]]
     asks: list[tuple[str, str, int]]
+    epoch: int = 0
 
 
 class BBO(msgspec.Struct):
@@ -135,9 +142,16 @@ class BBO(msgspec.Struct):
     bid_qty: str | None = None
     ask: str | None = None
     ask_qty: str | None = None
+    epoch: int = 0
 
 
 EngineStatusName = Literal["online", "offline", "not_accepting"]
+
+
+class MdTrade(TradePrint, frozen=True, gc=False):
+    """A trade print as published on ``md/{symbol}/trades``: the engine's TradePrint and
+    the venue's ``epoch``."""
+    epoch: int = 0
 
 
 class EngineStatus(msgspec.Struct):
@@ -164,6 +178,7 @@ class TradingStatus(msgspec.Struct):
     state: TradingStateName
     reason: str = ""
     seq: int = 0                  # engine sequence of the input that set it (0: start)
+    epoch: int = 0                # the venue's start that published it
 
 
 class AdminCommand(msgspec.Struct, forbid_unknown_fields=True):

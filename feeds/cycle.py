@@ -10,8 +10,16 @@ one whose topic names no broker is counted and logged.
 
 A journal that cannot be written stops the engine taking orders: the retained status says
 ``not_accepting`` with the reason, and every order is answered Rejected
-JOURNAL_UNAVAILABLE instead of being acknowledged. No MQTT library is imported here: the
-transport (``feeds.gateway``) moves the bytes and tells the cycle when it (re)connected.
+JOURNAL_UNAVAILABLE instead of being acknowledged.
+
+Market data survives restarts: the cycle's depth books start from the engine's books (as
+recovered), every md message carries the engine's ``epoch`` (its start of the venue), and
+the per-symbol depth sequence starts above anything an earlier epoch published
+(``feeds.depth.start_seq``), so the first connect's retained snapshots, BBOs and states
+replace the previous run's and a subscriber sees a restart, not a stale or backward feed.
+
+No MQTT library is imported here: the transport (``feeds.gateway``) moves the bytes and
+tells the cycle when it (re)connected.
 """
 from __future__ import annotations
 
@@ -28,13 +36,14 @@ from feeds.codec import (
     DecodeError,
     EngineStatus,
     EngineStatusName,
+    MdTrade,
     TradingStatus,
     decode_admin_command,
     decode_order_message,
     encode,
 )
 from feeds.config import GatewayConfig
-from feeds.depth import DepthBook
+from feeds.depth import DepthBook, start_seq
 from feeds.outbox import Outbox, Publish
 from matching.engine import Engine
 from matching.errors import EngineReject
@@ -95,7 +104,12 @@ class GatewayCycle:
         self.engine = engine
         self.config = config or GatewayConfig()
         self.stats = GatewayStats()
-        self.depth = {s: DepthBook(s) for s in engine.symbols}
+        # Market data starts from the engine's books as they stand (recovered ones after a
+        # restart), in this start's epoch, at a sequence above any published before.
+        self.epoch = engine.epoch
+        md_seq = start_seq(engine.seq, self.epoch)
+        self.depth = {s: DepthBook.of(s, engine.depth_levels(s), md_seq, self.epoch)
+                      for s in engine.symbols}
         self.outbox = Outbox(self.config.resend_window, self.config.resend_max)
         self.accepting = True
         self.status_text = ""
@@ -281,7 +295,7 @@ class GatewayCycle:
 
     def _stage(self, outcomes: list[Outcome]) -> None:
         """Reports and trades in engine order; depth coalesced per symbol for the cycle."""
-        put, stats = self.outbox.put, self.stats
+        put, stats, epoch = self.outbox.put, self.stats, self.epoch
         levels: dict[str, list[LevelChange]] = {}
         for out in outcomes:
             for broker, report in out.reports:
@@ -299,7 +313,9 @@ class GatewayCycle:
             if out.trades:
                 tb, vol = stats.trades_by_symbol, stats.volume_lots
                 for trade in out.trades:
-                    put(Publish(topics.md(trade.symbol, "trades"), encode(trade), False,
+                    # TradePrint's fields, then the epoch (mypy cannot count a *tuple).
+                    tick = MdTrade(*msgspec.structs.astuple(trade), epoch)  # type: ignore[call-arg]
+                    put(Publish(topics.md(trade.symbol, "trades"), encode(tick), False,
                                 "trade"))
                     stats.trades += 1
                     tb[trade.symbol] = tb.get(trade.symbol, 0) + 1
@@ -333,7 +349,9 @@ class GatewayCycle:
 
     def retained(self, now_ns: int) -> list[Publish]:
         """The retained state a (re)connect publishes first: the engine status, then every
-        instrument's depth snapshot, BBO and trading state."""
+        instrument's depth snapshot, BBO and trading state. On a gateway's first connect
+        after a restart this replaces what the previous epoch retained: the books as
+        recovered, at a higher sequence, with the new epoch."""
         out = [self.status("online" if self.accepting else "not_accepting",
                            self.status_text, now_ns)]
         for symbol, book in self.depth.items():
@@ -351,4 +369,4 @@ class GatewayCycle:
 
     def trading_status(self, symbol: str) -> TradingStatus:
         s = self.engine.trading_status(symbol)
-        return TradingStatus(s.symbol, s.state, s.reason, s.seq)
+        return TradingStatus(s.symbol, s.state, s.reason, s.seq, self.epoch)

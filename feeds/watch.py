@@ -1,7 +1,10 @@
 """Market-data subscriber: rebuilds each book from depth increments, checks sequences.
 
-A gap in a symbol's depth sequence marks it out of sync; the next retained snapshot with
-a sequence at or past the gap resyncs it. ``render`` draws the books with rich.
+A book is in sync only after a snapshot and while every depth update followed the one
+before (``seq`` + 1). A gap marks it out of sync; so does a new ``epoch`` (the venue
+restarted: ``matching.datadir``): the next snapshot valid at or past what was seen (for a
+restart: the new epoch's, which the gateway retains at its first connect) resyncs it.
+Messages of an older epoch are ignored. ``render`` draws the books with rich.
 """
 from __future__ import annotations
 
@@ -30,26 +33,52 @@ class BookView:
     in_sync: bool = False
     gaps: int = 0
     resyncs: int = 0
+    restarts: int = 0             # new epochs seen after the first
+    epoch: int = -1               # the venue's start the book is from (-1: none seen yet)
+    need: int = 0                 # while out of sync: the seq a snapshot must reach
     volume: Decimal = Decimal(0)
     n_trades: int = 0
     state: str = "continuous"     # trading state (retained md/{symbol}/state)
     state_reason: str = ""
 
+    def current(self, doc: dict) -> bool:
+        """Whether ``doc`` is of the epoch the book follows. A newer epoch: the venue
+        restarted, the book is out of sync until that epoch's snapshot; an older one is
+        stale (False: ignore it)."""
+        epoch = doc.get("epoch", 0)
+        if epoch == self.epoch:
+            return True
+        if epoch < self.epoch:
+            return False
+        if self.epoch >= 0:
+            self.restarts += 1
+        self.epoch, self.in_sync, self.need = epoch, False, 0
+        return True
+
     def on_snapshot(self, doc: dict) -> None:
-        if self.in_sync and doc["seq"] <= self.seq:
+        if not self.current(doc):
             return
+        seq = doc["seq"]
+        if seq < (self.seq + 1 if self.in_sync else self.need):
+            return                              # not newer than what the book has seen
         self.bids = {p: (q, c) for p, q, c in doc["bids"]}
         self.asks = {p: (q, c) for p, q, c in doc["asks"]}
         if not self.in_sync and self.seq >= 0:
             self.resyncs += 1
-        self.seq, self.in_sync = doc["seq"], True
+        self.seq, self.in_sync, self.need = seq, True, 0
 
     def on_depth(self, doc: dict) -> None:
-        if not self.in_sync or doc["seq"] <= self.seq:
+        if not self.current(doc):
             return
-        if doc["seq"] != self.seq + 1:
+        seq = doc["seq"]
+        if not self.in_sync:
+            self.need = max(self.need, seq)     # a snapshot this new includes it
+            return
+        if seq <= self.seq:
+            return
+        if seq != self.seq + 1:
             self.gaps += 1                      # wait for a snapshot past the gap
-            self.in_sync = False
+            self.in_sync, self.need = False, seq
             return
         for side, price, qty, count in doc["levels"]:
             levels = self.bids if side == "buy" else self.asks
@@ -57,9 +86,14 @@ class BookView:
                 levels.pop(price, None)
             else:
                 levels[price] = (qty, count)
-        self.seq = doc["seq"]
+        self.seq = seq
+
+    def on_state(self, doc: dict) -> None:
+        if self.current(doc):
+            self.state, self.state_reason = doc["state"], doc.get("reason", "")
 
     def on_trade(self, doc: dict) -> None:
+        self.current(doc)                       # a trade is a fact whatever its epoch
         self.trades.appendleft(doc)
         self.volume += Decimal(doc["qty"])
         self.n_trades += 1
@@ -90,7 +124,7 @@ class MarketView:
         elif channel == "trades":
             book.on_trade(doc)
         elif channel == "state":
-            book.state, book.state_reason = doc["state"], doc.get("reason", "")
+            book.on_state(doc)
 
 
 def _yield_of(registry, symbol: str, price: str) -> str:
@@ -135,10 +169,13 @@ def render(view: MarketView, symbols: list[str] | None = None, depth: int = 5,
         if b is None:
             continue
         health = "in sync" if b.in_sync else "RESYNCING"
+        epoch = f"  epoch {b.epoch}" if b.epoch > 0 else ""
         state = "" if b.state == "continuous" else \
             f"{b.state.upper()}{f' ({b.state_reason})' if b.state_reason else ''}  "
-        t = Table(title=f"{symbol}  {state}seq {b.seq}  {health}  gaps {b.gaps}  "
-                        f"trades {b.n_trades}  volume {b.volume}", title_justify="left")
+        restarts = f"restarts {b.restarts}  " if b.restarts else ""
+        t = Table(title=f"{symbol}  {state}seq {b.seq}  {health}{epoch}  gaps {b.gaps}  "
+                        f"{restarts}trades {b.n_trades}  volume {b.volume}",
+                  title_justify="left")
         cols = ["bid qty", "bid", "ask", "ask qty", "last trades (price x qty @ yield)"]
         if registry is not None:
             cols = ["bid yield", *cols[:3], "ask yield", *cols[3:]]

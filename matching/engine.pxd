@@ -19,7 +19,7 @@ from matching.risk cimport PreTradeRisk
 from matching.session cimport TradingSession
 
 # Module constants of the hot path as C values (the .py assigns them as usual).
-cdef long long _LIMIT, _MARKET, _IOC, _FOK, _DAY, _GTD, _EV_REJECTED
+cdef long long _LIMIT, _MARKET, _IOC, _FOK, _DAY, _GTD, _EV_REJECTED, _BUY, _SELL
 cdef Py_ssize_t _TYPE, _REASON
 cdef dict _REJECT_NAMES
 
@@ -46,6 +46,7 @@ cdef class Engine:
     cdef public Executions executions
     cdef public object now
     cdef public bint _replaying
+    cdef public object data_dir
 
     @cython.locals(out=Outcome, reports=list, executions=Executions)
     cpdef _sequenced(self, broker, msg, now)

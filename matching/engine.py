@@ -18,7 +18,7 @@ import msgspec
 from matching import recovery
 from matching.book import OrderBook, make_book
 from matching.clordid import ClOrdIdMemory
-from matching.constants import EventType, OrdType, TimeInForce
+from matching.constants import EventType, OrdType, Side, TimeInForce
 from matching.economics import Economics
 from matching.errors import BookReject, EngineReject, Rejection
 from matching.executions import Executions
@@ -33,7 +33,7 @@ from matching.messages import (
     OrderMessage,
 )
 from matching.orders import LiveOrder
-from matching.outputs import Outcome, SessionStatus, new_outcome
+from matching.outputs import LevelChange, Outcome, SessionStatus, new_outcome
 from matching.reports import ReportBuilder
 from matching.risk import STP_MODES, PreTradeRisk
 from matching.session import ADMIN_ACTIONS, TradingSession
@@ -46,6 +46,7 @@ _IOC = int(TimeInForce.IOC)
 _FOK = int(TimeInForce.FOK)
 _DAY = int(TimeInForce.DAY)
 _GTD = int(TimeInForce.GTD)
+_BUY, _SELL = int(Side.BUY), int(Side.SELL)
 # A book event row's type and reason (take_event_rows: matching.records.Event's order).
 _TYPE, _REASON = 1, 3
 _EV_REJECTED = int(EventType.REJECTED)
@@ -93,6 +94,9 @@ class Engine:
                                      self.expiry, self.economics)
         self.now = 0
         self._replaying = False
+        # The data directory this engine holds (matching.datadir; None: an engine in
+        # memory or on a bare journal); ``recovery.open_engine`` sets it and the epoch.
+        self.data_dir = None
 
     # ------------------------------------------------------------------ inputs
     def submit(self, broker: str, msg: OrderMessage, *, now: int | None = None) -> Outcome:
@@ -297,6 +301,27 @@ class Engine:
 
     # ------------------------------------------------------------------ queries
     @property
+    def epoch(self) -> int:
+        """The venue's start this engine runs in (``matching.datadir``: 1 for a new venue,
+        +1 per restart; 0 without a data directory). Not engine state: it numbers
+        ``R<epoch>.<n>`` rejects and goes on market data so subscribers see a restart."""
+        return self.reports.epoch
+
+    @epoch.setter
+    def epoch(self, epoch: int) -> None:
+        self.reports.epoch = epoch
+
+    def depth_levels(self, symbol: str) -> list[LevelChange]:
+        """Every price level of ``symbol``'s book as it stands, bids best first then asks
+        best first, as LevelChanges (what a market-data layer rebuilds itself from)."""
+        book, conv = self.books[symbol], self.conv[symbol]
+        n = len(book)
+        return [LevelChange(symbol, name, conv.price(ticks), conv.qty(lots), count, ticks,
+                            lots)
+                for side, name in ((_BUY, "buy"), (_SELL, "sell"))
+                for ticks, lots, count in book.depth(side, n)]
+
+    @property
     def symbols(self) -> tuple[str, ...]:
         """Every listed instrument, in the registry's order."""
         return tuple(self.instruments)
@@ -341,6 +366,13 @@ class Engine:
         return hashlib.sha256(msgspec.msgpack.encode(doc)).hexdigest()
 
     # ------------------------------------------------------------------ persistence
+    def close(self) -> None:
+        """Close the journal and release the data directory (another engine may open it)."""
+        if self.journal is not None:
+            self.journal.close()
+        if self.data_dir is not None:
+            self.data_dir.close()
+
     def use_ledger(self, ledger: Ledger) -> None:
         """Hold ``ledger`` instead (a restored one): every part that settles or reserves."""
         self.ledger = self.risk.ledger = self.executions.ledger = ledger

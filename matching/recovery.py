@@ -3,7 +3,8 @@
 A snapshot is every piece of engine state as of one sequence number (msgpack); recovery
 is the latest snapshot plus the journal after it, replayed through the same code path as
 live inputs (so the state hash equals the live engine's). ``open_engine`` is what
-``tokenbook serve`` starts from: recover a data directory, or found a new venue in it.
+``tokenbook serve`` starts from: lock a data directory and start a new epoch in it
+(``matching.datadir``), then recover it, or found a new venue in it.
 """
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 
 import msgspec
 
+from matching.datadir import DataDir
 from matching.journal import Journal, latest_snapshot, read_journal, write_snapshot
 from matching.ledger import Ledger
 from matching.messages import ExecutionReport, JournalEntry
@@ -109,20 +110,36 @@ def recover(engine_cls, instruments, *, snapshot_dir, journal_path, clock,
 def open_engine(engine_cls, data, registry, *, new_ledger: Callable[[], Ledger],
                 fsync: str = "group", clock: Callable[[], int] = time.time_ns,
                 resend_tail: int = RESEND_TAIL):
-    """Recover from the data directory ``data`` if it holds a snapshot; else found a new
-    venue there with ``new_ledger()`` and snapshot it at once. Returns the engine and
-    the outcomes of the last ``resend_tail`` replayed inputs (the gateway resends them)."""
-    data = Path(data)
-    data.mkdir(parents=True, exist_ok=True)
-    snaps, journal_path = data / "snapshots", data / "journal.log"
-    journal = Journal(journal_path, fsync=fsync)
-    if latest_snapshot(snaps) is not None:
-        tail: deque = deque(maxlen=resend_tail)
-        engine = recover(engine_cls, registry, snapshot_dir=snaps, journal_path=journal_path,
-                         clock=clock, journal=journal, on_outcome=tail.append)
-        log.info("recovered to sequence %d (state %s); resending the reports of the last "
-                 "%d inputs", engine.seq, engine.state_hash()[:16], len(tail))
-        return engine, list(tail)
-    engine = engine_cls(registry, new_ledger(), clock=clock, journal=journal)
-    engine.write_snapshot(snaps)
-    return engine, []
+    """Lock the data directory ``data`` and start a new epoch in it (``DataDirLocked`` if
+    another engine holds it: nothing touched), then recover from it if it holds a
+    snapshot, else found a new venue there with ``new_ledger()`` and snapshot it at once.
+    Returns the engine (holding the directory until ``engine.close()`` or the process
+    ends; ``engine.epoch`` this start's) and the outcomes of the last ``resend_tail``
+    replayed inputs (the gateway resends them)."""
+    data_dir = DataDir.open(data)
+    try:
+        snaps, journal_path = data_dir.snapshots, data_dir.journal_path
+        journal = Journal(journal_path, fsync=fsync)
+        try:
+            if latest_snapshot(snaps) is not None:
+                tail: deque = deque(maxlen=resend_tail)
+                engine = recover(engine_cls, registry, snapshot_dir=snaps,
+                                 journal_path=journal_path, clock=clock, journal=journal,
+                                 on_outcome=tail.append)
+                recovered = list(tail)
+                log.info("recovered to sequence %d (state %s), epoch %d; resending the "
+                         "reports of the last %d inputs", engine.seq,
+                         engine.state_hash()[:16], data_dir.epoch, len(recovered))
+            else:
+                engine = engine_cls(registry, new_ledger(), clock=clock, journal=journal)
+                engine.write_snapshot(snaps)
+                recovered = []
+        except BaseException:
+            journal.close()
+            raise
+    except BaseException:
+        data_dir.close()
+        raise
+    engine.epoch = data_dir.epoch
+    engine.data_dir = data_dir
+    return engine, recovered

@@ -14,6 +14,7 @@ cdef class ReportBuilder:
     cdef public dict economics
     cdef public long long next_exec_id
     cdef public long long unparsed_rejects
+    cdef public long long epoch
 
     @cython.locals(economics=Economics)
     cpdef avg_px(self, LiveOrder o, Conversions conv)

@@ -207,7 +207,7 @@ def test_serve_says_where_it_serves_and_what_it_loaded(tmp_path):
     out = res.stdout
     assert f"tokenbook {__version__} serve: the venue at mqtt://127.0.0.1:" in out
     assert "a private mosquitto" in out and "topics tokenbook/v1/#" in out
-    assert f"data         {tmp_path / 'd'}: a new venue, founded now" in out
+    assert f"data         {tmp_path / 'd'}: a new venue, founded now; epoch 1" in out
     assert "accounts     8 (1001-1003, 2001-2002, 3001, 9001-9002) of 4 brokers" in out
     assert "!!! DEMO ACCOUNTS" in out and "DEMO accounts" in res.stderr
     assert "instruments  7 (TB3M, TB6M, TB12M, BD3Y, BD5Y, BD10Y, GOLD)" in out
@@ -265,3 +265,23 @@ def test_a_data_directory_from_before_venue_json_is_checked_against_its_snapshot
     ok = tokenbook("serve", "--data", str(data), "--instruments", extra, "--seconds", "0.3")
     assert ok.returncode == 0 and "DEMO ACCOUNTS" in ok.stdout
     assert (data / "venue.json").exists()
+
+
+@pytest.mark.network
+def test_a_data_directory_in_use_is_one_line_and_exit_5(tmp_path):
+    """Two serves on one --data (each with its own broker): the second is refused because
+    the first holds the data directory's lock, with its pid, before it checks anything
+    else on the broker or reads the data."""
+    data = tmp_path / "d"
+    first = subprocess.Popen([*TOKENBOOK, "serve", "--data", str(data), "--seconds", "30"],
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             text=True)
+    try:
+        assert "tokenbook" in first.stdout.readline()          # the banner: it is serving
+        line = one_line_error(tokenbook("serve", "--data", str(data), "--log-level",
+                                        "error"), EXIT_DATA)
+        assert "is in use by another tokenbook serve" in line and str(first.pid) in line
+    finally:
+        first.terminate()
+        first.wait(15)
+        first.stdout.close()

@@ -122,7 +122,8 @@ def test_an_operator_halt_is_journaled_replied_and_its_state_retained():
     assert (reply["request_id"], reply["accepted"], reply["seq"]) == ("h1", True, 1)
     [state] = [p for p in pubs if p.topic == topics.md("TB3M", "state")]
     assert state.retain and json.loads(state.payload) == {
-        "symbol": "TB3M", "state": "halted", "reason": "issuer notice", "seq": 1}
+        "symbol": "TB3M", "state": "halted", "reason": "issuer notice", "seq": 1,
+        "epoch": 0}
     [rej] = docs(cycle.process([order("alpha", "o1", "buy")], 2), "exec")
     assert rej["ord_rej_reason"] == "MARKET_NOT_OPEN"
     again = {p.topic: json.loads(p.payload) for p in cycle.retained(3)}

@@ -258,7 +258,8 @@ def test_halt_rejects_new_orders_with_the_reason_and_resume_reopens(mqtt):
 
     reply, state, refused, resumed, taken, other = asyncio.run(with_gateway(mqtt, body))
     assert reply["request_id"] == "h1" and reply["accepted"] and reply["seq"] == 1
-    assert state == {"symbol": "TB3M", "state": "halted", "reason": "issuer notice", "seq": 1}
+    assert state == {"symbol": "TB3M", "state": "halted", "reason": "issuer notice", "seq": 1,
+                     "epoch": 0}
     assert refused["ord_rej_reason"] == "MARKET_NOT_OPEN" and "issuer notice" in refused["text"]
     assert resumed["accepted"] and resumed["seq"] == 3
     assert taken["exec_type"] == "new" and taken["cl_ord_id"] == "h-o2"
