@@ -163,7 +163,8 @@ class Gateway:
 
     async def _read(self, client: aiomqtt.Client, queue: asyncio.Queue) -> None:
         async for message in client.messages:
-            queue.put_nowait((message.topic.value, message.payload))
+            # The retain flag too: a retained presence is not news (feeds.cycle).
+            queue.put_nowait((message.topic.value, message.payload, message.retain))
         raise aiomqtt.MqttError("message stream ended")
 
     async def _next_batch(self, queue: asyncio.Queue, stop: asyncio.Event | None) -> list:
@@ -182,7 +183,7 @@ class Gateway:
         """Handle every message already received while no connection is up; what they
         produced stays in the outbox."""
         while not self._queue.empty():
-            batch: list[tuple[str, bytes]] = []
+            batch: list[Inbound] = []
             while not self._queue.empty() and len(batch) < self.config.max_batch:
                 batch.append(self._queue.get_nowait())
             self.cycle.outbox.restore(self.cycle.process(batch, self.config.clock()))
