@@ -3,13 +3,18 @@
     async with BrokerClient("alpha", "127.0.0.1", 1883) as c:
         ack = await c.submit(NewOrderSingle("c1", 1001, "TB3M", "buy", "1", price="99.015"))
         print(ack.exec_type, ack.leaves_qty)
+        try:
+            await c.cancel("c2", "c1", "TB3M")
+        except CancelRejected as exc:         # FIX 35=9: the order is as it was
+            print(exc.reject.cxl_rej_reason, exc.reject.ord_status, exc.reject.text)
         async for report in c.reports():      # fills, cancels, expiries as they come
             ...
 
-A request not answered in ``timeout`` seconds is sent again with the same ClOrdID (the
-engine answers a resend with the original outcome), after reconnecting if needed. The
-session is persistent (stable client id), so reports are queued by the broker while the
-client is briefly disconnected.
+A request not answered in ``timeout`` seconds is sent again, the same message flagged
+PossDup (FIX 43), after reconnecting if needed: the engine answers a resend with the
+original outcome. Every request needs a ClOrdID new for the trading day; one already used
+is refused as a duplicate. The session is persistent (stable client id), so reports are
+queued by the broker while the client is briefly disconnected.
 """
 from __future__ import annotations
 
@@ -25,19 +30,33 @@ from paho.mqtt.properties import Properties
 from feeds import mqtt, topics
 from feeds.codec import encode
 from matching.messages import (
+    EngineReport,
     ExecutionReport,
     NewOrderSingle,
+    OrderCancelReject,
     OrderCancelReplaceRequest,
     OrderCancelRequest,
+    OrderMessage,
 )
 
 log = logging.getLogger("tokenbook.client")
 
-__all__ = ["BrokerClient", "RequestTimeout"]
+__all__ = ["BrokerClient", "RequestTimeout", "CancelRejected"]
 
 
 class RequestTimeout(Exception):
     """No report for a ClOrdID after every retry."""
+
+
+class CancelRejected(Exception):
+    """The venue refused a cancel or replace: ``reject`` is its OrderCancelReject (FIX
+    35=9, with ``cxl_rej_reason``, the order's current ``ord_status`` and ``text``)."""
+
+    def __init__(self, reject: OrderCancelReject):
+        super().__init__(f"{reject.cxl_rej_response_to} {reject.cl_ord_id!r} of "
+                         f"{reject.orig_cl_ord_id!r} refused: {reject.cxl_rej_reason}: "
+                         f"{reject.text}")
+        self.reject = reject
 
 
 class BrokerClient:
@@ -47,9 +66,10 @@ class BrokerClient:
     ``session_expiry`` seconds): while this client is briefly disconnected the broker
     queues its execution reports and delivers them on reconnect. A lost connection is
     retried with a capped backoff; after reconnecting, every request still unanswered is
-    sent again with its ClOrdID (a restarted broker may have lost it; the engine answers a
-    resend with the original outcome). Reports seen twice (QoS 1 redelivery, a resend's
-    PossResend copy) reach ``reports()`` once.
+    sent again with its ClOrdID, flagged PossDup (a restarted broker may have lost it; the
+    engine answers a resend with the original outcome). Reports seen twice (QoS 1
+    redelivery, a resend's PossResend copy) reach ``reports()`` once. ``reports()`` has the
+    OrderCancelRejects too; ``cancel`` and ``replace`` raise theirs as CancelRejected.
     """
 
     def __init__(self, broker: str, host: str, port: int, *, timeout: float = 2.0,
@@ -67,14 +87,14 @@ class BrokerClient:
         # Extra aiomqtt.Client arguments: username/password, tls_params (feeds.mqtt).
         self.mqtt_options = dict(mqtt_options or {})
         self._waiters: dict[str, asyncio.Future] = {}
-        self._pending: dict[str, object] = {}          # unanswered requests by ClOrdID
+        self._pending: dict[str, OrderMessage] = {}    # unanswered requests by ClOrdID
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._queue: asyncio.Queue[ExecutionReport] = asyncio.Queue()
+        self._queue: asyncio.Queue[EngineReport] = asyncio.Queue()
         self._client: aiomqtt.Client | None = None
         self._reader: asyncio.Task | None = None
         self._connected = asyncio.Event()
         self._closing = False
-        self._decoder = msgspec.json.Decoder(ExecutionReport)
+        self._decoder = msgspec.json.Decoder(EngineReport)
         self.reconnects = 0
         self.duplicates = 0
         self._resends: set[asyncio.Future] = set()
@@ -141,7 +161,8 @@ class BrokerClient:
         lost it, or the broker restarted without it)."""
         for msg in list(self._pending.values()):
             # The loop keeps only weak references to tasks: hold each until it is done.
-            task = asyncio.ensure_future(self._publish_quietly(c, msg))
+            task = asyncio.ensure_future(self._publish_quietly(
+                c, msgspec.structs.replace(msg, poss_dup=True)))
             self._resends.add(task)
             task.add_done_callback(self._resends.discard)
 
@@ -160,7 +181,9 @@ class BrokerClient:
         waiter = self._waiters.pop(report.cl_ord_id, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(report)
-        key = (report.exec_id, report.cl_ord_id)
+        # A cancel reject has no ExecID; its input's sequence number names it.
+        key = ((report.exec_id if type(report) is ExecutionReport else f"9:{report.seq}"),
+               report.cl_ord_id)
         if key in self._seen:
             self.duplicates += 1
             return
@@ -169,14 +192,16 @@ class BrokerClient:
             self._seen.popitem(last=False)
         self._queue.put_nowait(report)
 
-    async def _request(self, msg) -> ExecutionReport:
-        """Send and await the first report for the message's ClOrdID, resending if needed.
+    async def _request(self, msg) -> EngineReport:
+        """Send and await the first report for the message's ClOrdID, resending if needed
+        (flagged PossDup after the first send).
 
         ``retries`` unanswered sends of ``timeout`` seconds each; a send that fails because
         the connection broke does not use up a try, but the whole request still ends after
         ``timeout * retries`` seconds.
         """
         self._pending[msg.cl_ord_id] = msg
+        payload, again = encode(msg), encode(msgspec.structs.replace(msg, poss_dup=True))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout * self.retries
         tries, broken = 0, 0
@@ -189,8 +214,9 @@ class BrokerClient:
                         await self._connected.wait()
                         if self._client is None:        # lost again: retry like a failed publish
                             raise aiomqtt.MqttError("not connected")
-                        await self._client.publish(topics.orders(self.broker), encode(msg),
+                        await self._client.publish(topics.orders(self.broker), payload,
                                                    qos=1)
+                        payload = again
                         return await fut
                 except (TimeoutError, aiomqtt.MqttError, AttributeError) as exc:
                     if fut.done() and not fut.cancelled():
@@ -210,15 +236,29 @@ class BrokerClient:
 
     async def submit(self, order: NewOrderSingle) -> ExecutionReport:
         """Place an order; returns its New (or Rejected) report."""
-        return await self._request(order)
+        report = await self._request(order)
+        assert type(report) is ExecutionReport, report      # a new order is never 35=9
+        return report
 
     async def cancel(self, cl_ord_id: str, orig_cl_ord_id: str, symbol: str) -> ExecutionReport:
-        return await self._request(OrderCancelRequest(cl_ord_id, orig_cl_ord_id, symbol))
+        """Cancel the order ``orig_cl_ord_id`` (FIX 35=F); returns its Canceled report, or
+        raises CancelRejected with the venue's OrderCancelReject (the order is as it was)."""
+        return self._done(await self._request(
+            OrderCancelRequest(cl_ord_id, orig_cl_ord_id, symbol)))
 
     async def replace(self, cl_ord_id: str, orig_cl_ord_id: str, symbol: str, price: str,
                       qty: str) -> ExecutionReport:
-        return await self._request(
-            OrderCancelReplaceRequest(cl_ord_id, orig_cl_ord_id, symbol, price, qty))
+        """Replace the order ``orig_cl_ord_id`` (FIX 35=G; ``qty``: the new total); returns
+        its Replaced report, or raises CancelRejected (the order is as it was)."""
+        return self._done(await self._request(
+            OrderCancelReplaceRequest(cl_ord_id, orig_cl_ord_id, symbol, price, qty)))
+
+    @staticmethod
+    def _done(report: EngineReport) -> ExecutionReport:
+        if type(report) is OrderCancelReject:
+            raise CancelRejected(report)
+        assert type(report) is ExecutionReport, report
+        return report
 
     def send_nowait(self, msg) -> asyncio.Task:
         """Fire a request without awaiting its answer (its reports still reach reports())."""
@@ -227,7 +267,7 @@ class BrokerClient:
         return asyncio.ensure_future(self._client.publish(topics.orders(self.broker),
                                                           encode(msg), qos=1))
 
-    def pending_reports(self) -> list[ExecutionReport]:
+    def pending_reports(self) -> list[EngineReport]:
         """Every report received and not yet taken, without waiting."""
         out = []
         while not self._queue.empty():
@@ -235,6 +275,7 @@ class BrokerClient:
         return out
 
     async def reports(self):
-        """Every report for this broker, in arrival order."""
+        """Every report for this broker, in arrival order: ExecutionReports and
+        OrderCancelRejects (``msg`` tells them apart: ``exec_report``, ``cancel_reject``)."""
         while True:
             yield await self._queue.get()

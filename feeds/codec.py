@@ -3,14 +3,18 @@
 Every wire message is a ``msgspec.Struct`` encoded as JSON (``msgspec.json``). Field names
 are FIX's in snake case; the FIX tag is in a comment next to each field. Prices,
 quantities and amounts are decimal strings, never JSON numbers, so no float ever touches
-a price. The order-entry and report structs are the engine's own types
-(``matching/messages.py``, ``TradePrint`` in ``matching/engine.py``), re-exported here so
+a price; times are FIX UTCTimestamp strings in UTC with nanoseconds
+(``2026-12-02T18:00:00.123456789Z``, ``matching.messages.utc_timestamp``), since a
+19-digit integer is past what JavaScript and jq hold exactly: only sequence numbers are
+integers. The order-entry and report structs are the engine's own types
+(``matching/messages.py``, ``TradePrint`` in ``matching/outputs.py``), re-exported here so
 ``feeds.codec`` is the one place that says what goes on the wire:
 
     order entry (tagged by ``msg``)  NewOrderSingle "new_order" (35=D),
                                      OrderCancelRequest "cancel" (35=F),
                                      OrderCancelReplaceRequest "replace" (35=G)
-    to one broker                    ExecutionReport "exec_report" (35=8)
+    to one broker                    ExecutionReport "exec_report" (35=8),
+                                     OrderCancelReject "cancel_reject" (35=9)
     market data                      MdTrade (TradePrint + epoch), DepthUpdate,
                                      DepthSnapshot, BBO
     engine                           EngineStatus, TradingStatus (per instrument)
@@ -18,9 +22,10 @@ a price. The order-entry and report structs are the engine's own types
 
 FIX tags used: 1 Account, 6 AvgPx, 11 ClOrdID, 14 CumQty, 17 ExecID, 18 ExecInst
 (post-only), 31 LastPx, 32 LastQty, 37 OrderID, 38 OrderQty, 39 OrdStatus, 40 OrdType,
-41 OrigClOrdID, 44 Price, 54 Side, 55 Symbol, 58 Text, 59 TimeInForce, 60 TransactTime,
-103 OrdRejReason, 110 MinQty, 119 SettlAmount, 126 ExpireTime, 150 ExecType,
-151 LeavesQty, 159 AccruedInterest, 236 Yield.
+41 OrigClOrdID, 43 PossDupFlag, 44 Price, 54 Side, 55 Symbol, 58 Text, 59 TimeInForce,
+60 TransactTime, 97 PossResend, 102 CxlRejReason, 103 OrdRejReason, 110 MinQty,
+119 SettlAmount, 126 ExpireTime, 150 ExecType, 151 LeavesQty, 159 AccruedInterest,
+236 Yield, 434 CxlRejResponseTo.
 
 ``decode_order_message`` never raises: any input gives either a typed order message or a
 ``DecodeError`` with a reason code, a human-readable text and, when the bytes reveal them,
@@ -39,17 +44,19 @@ from matching.errors import DecodeReject
 from matching.messages import (
     ExecutionReport,
     NewOrderSingle,
+    OrderCancelReject,
     OrderCancelReplaceRequest,
     OrderCancelRequest,
     OrderMessage,
+    utc_timestamp,
 )
 from matching.outputs import TradePrint
 from matching.session import TradingStateName
 
 __all__ = [
     "NewOrderSingle", "OrderCancelRequest", "OrderCancelReplaceRequest", "OrderMessage",
-    "ExecutionReport", "TradePrint", "MdTrade", "DepthUpdate", "DepthSnapshot", "BBO",
-    "EngineStatus",
+    "ExecutionReport", "OrderCancelReject", "TradePrint", "MdTrade", "DepthUpdate",
+    "DepthSnapshot", "BBO", "EngineStatus", "utc_timestamp",
     "DecodeError", "decode_order_message", "TradingStatus", "AdminCommand", "AdminReply",
     "decode_admin_command", "encode", "valid_decimal", "valid_cl_ord_id",
     "DECODE_REASONS", "MAX_MESSAGE_BYTES", "MAX_ID_LEN", "DECIMAL_PATTERN",
@@ -162,7 +169,7 @@ class EngineStatus(msgspec.Struct):
     status every ``heartbeat`` s while connected (``time`` is then the last heartbeat)."""
     status: EngineStatusName
     text: str = ""
-    time: int = 0                 # ns since the epoch
+    time: str = ""                # UTCTimestamp (utc_timestamp); empty in the last will
     instance: str = ""            # random id of this engine start ("" before identities)
     host: str = ""
     pid: int = 0

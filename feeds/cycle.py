@@ -6,7 +6,8 @@ boundaries and the GTD expiry due at ``now_ns``, group-commits the journal once,
 then stages the cycle's execution reports, trades, coalesced depth, operator replies and
 new trading states in the outbox; it returns what may be published now. Nothing is
 dropped: a message that does not decode gets a Rejected report on its sender's exec topic;
-one whose topic names no broker is counted and logged.
+one whose topic names no broker is counted and logged. A refused cancel or replace is an
+OrderCancelReject on the same topic (counted with the rejects, by its CxlRejReason).
 
 A journal that cannot be written stops the engine taking orders: the retained status says
 ``not_accepting`` with the reason, and every order is answered Rejected
@@ -41,6 +42,7 @@ from feeds.codec import (
     decode_admin_command,
     decode_order_message,
     encode,
+    utc_timestamp,
 )
 from feeds.config import GatewayConfig
 from feeds.depth import DepthBook, start_seq
@@ -48,14 +50,16 @@ from feeds.outbox import Outbox, Publish
 from matching.engine import Engine
 from matching.errors import EngineReject
 from matching.journal import JournalError
+from matching.messages import OrderCancelReject
 from matching.outputs import LevelChange, Outcome
 
 log = logging.getLogger("tokenbook.gateway")
 
 __all__ = ["GatewayCycle", "GatewayStats", "Inbound"]
 
-#: One inbound MQTT PUBLISH: (topic, payload).
-Inbound = tuple[str, bytes]
+#: One inbound MQTT PUBLISH: (topic, payload) or (topic, payload, retained). ``retained``:
+#: the broker delivered a stored retained message (a new subscription), not a live one.
+Inbound = tuple[str, bytes] | tuple[str, bytes, bool]
 _PRESENCE = topics.PRESENCE_WILDCARD[:-1]
 _CLOSING = ("filled", "canceled", "expired")
 
@@ -68,9 +72,12 @@ class GatewayStats:
     unattributable: int = 0
     cycles: int = 0
     published: int = 0
-    reports: int = 0
+    reports: int = 0              # execution reports sent (cancel rejects not included)
     trades: int = 0
+    # Rejects by OrdRejReason, and cancel rejects by CxlRejReason (for OTHER: the code of
+    # the rule the replace broke, which starts its text).
     reject_reasons: dict[str, int] = field(default_factory=dict)
+    cancel_rejects: int = 0       # OrderCancelRejects (refused cancels and replaces)
     acks: int = 0                 # New reports: orders the engine took
     closed: int = 0               # reports that ended an order (filled, canceled, expired)
     reconnects: int = 0           # connections lost and tried again
@@ -133,8 +140,8 @@ class GatewayCycle:
         # The first cycle's timetable catch-up starts at the last input before it.
         resumed_at = engine.now if self._schedule_mark is None else 0
         outcomes: list[Outcome] = []
-        for topic, payload in batch:
-            out = self._handle(topic, payload)
+        for inbound in batch:
+            out = self._handle(*inbound)
             if out is not None:
                 outcomes.append(out)
         if self.config.schedule is not None:
@@ -194,10 +201,10 @@ class GatewayCycle:
             r.cl_ord_id, r.symbol)
 
     # ------------------------------------------------------------------ inbound messages
-    def _handle(self, topic: str, payload) -> Outcome | None:
+    def _handle(self, topic: str, payload, retained: bool = False) -> Outcome | None:
         """One inbound message to the engine: its Outcome, or None if it made no input."""
         if topic.startswith(_PRESENCE):
-            return self._presence(topic.rsplit("/", 1)[-1], payload)
+            return self._presence(topic.rsplit("/", 1)[-1], payload, retained)
         if topic == topics.ADMIN:
             return self._operator(payload)
         self.stats.received += 1
@@ -214,13 +221,17 @@ class GatewayCycle:
             return self.engine.refuse(broker, msg.reason, msg.text, msg.cl_ord_id, msg.symbol)
         return self.engine.submit(broker, msg)
 
-    def _presence(self, broker: str, payload) -> Outcome | None:
-        """Cancel-on-disconnect: a broker's presence went offline (its last will fired)."""
+    def _presence(self, broker: str, payload, retained: bool = False) -> Outcome | None:
+        """Cancel-on-disconnect: a broker's presence went offline (its last will fired).
+
+        A retained presence (delivered because the gateway subscribed) is the last one the
+        broker stored, maybe from before this gateway started: it never cancels; a
+        retained ``online`` still releases held reports (the client is connected now)."""
         state = _bytes(payload).strip()
         if state == b"online":
             self.outbox.release(broker)       # it is subscribed again: send what was held
-        if not (state == b"offline" and self.config.cancels_on_disconnect(broker)
-                and topics.valid_name(broker)):
+        if retained or not (state == b"offline" and self.config.cancels_on_disconnect(broker)
+                            and topics.valid_name(broker)):
             return None
         if not self.engine.has_live_orders(broker):
             return None
@@ -301,6 +312,13 @@ class GatewayCycle:
             for broker, report in out.reports:
                 put(Publish(topics.exec_reports(broker), encode(report), False, "exec",
                             broker))
+                if type(report) is OrderCancelReject:
+                    stats.cancel_rejects += 1
+                    reason = report.cxl_rej_reason
+                    if reason == "OTHER":               # the rule the replace broke
+                        reason = report.text.split(":", 1)[0]
+                    stats.reject_reasons[reason] = stats.reject_reasons.get(reason, 0) + 1
+                    continue
                 stats.reports += 1
                 exec_type = report.exec_type
                 if exec_type == "new":
@@ -364,8 +382,9 @@ class GatewayCycle:
     def status(self, status: EngineStatusName, text: str = "", now_ns: int = 0) -> Publish:
         """The retained engine status (online, not_accepting, offline) as a Publish, with
         this engine's identity (``GatewayConfig.identity``)."""
+        stamp = utc_timestamp(now_ns) if now_ns else ""       # none in the last will
         return Publish(topics.STATUS, encode(EngineStatus(
-            status, text, now_ns, **self.config.identity())), True, "status")
+            status, text, stamp, **self.config.identity())), True, "status")
 
     def trading_status(self, symbol: str) -> TradingStatus:
         s = self.engine.trading_status(symbol)

@@ -233,7 +233,8 @@ class Gateway:
             elif topic.startswith("$SYS/"):
                 self._broker_stat(topic, message.payload)
             else:
-                queue.put_nowait((topic, message.payload))
+                # The retain flag too: a retained presence is not news (feeds.cycle).
+                queue.put_nowait((topic, message.payload, message.retain))
         raise aiomqtt.MqttError("message stream ended")
 
     async def _publish_status(self, client: aiomqtt.Client) -> None:
@@ -309,7 +310,7 @@ class Gateway:
         """Handle every message already received while no connection is up; what they
         produced stays in the outbox."""
         while not self._queue.empty():
-            batch: list[tuple[str, bytes]] = []
+            batch: list[Inbound] = []
             while not self._queue.empty() and len(batch) < self.config.max_batch:
                 batch.append(self._queue.get_nowait())
             self.cycle.outbox.restore(self.cycle.process(batch, self.config.clock()))

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from feeds.client import BrokerClient
+from feeds.client import BrokerClient, CancelRejected
 from matching import fixed_income as fi
 from matching.instruments import Instrument, Registry
-from matching.messages import NewOrderSingle, SideName
+from matching.messages import ExecutionReport, NewOrderSingle, SideName
 
 __all__ = ["YieldCurve", "Simulation", "SimStats"]
 
@@ -113,18 +113,25 @@ class Simulation:
                 for side, px in sides:
                     key = (inst.symbol, side)
                     cl = self._cl("mm")
+                    ack: ExecutionReport | None
                     if key in self.quotes:
-                        ack = await client.replace(cl, self.quotes[key], inst.symbol, px, size)
+                        try:
+                            ack = await client.replace(cl, self.quotes[key], inst.symbol, px,
+                                                       size)
+                        except CancelRejected:          # the quote traded away meanwhile
+                            ack = None
                     else:
                         ack = await client.submit(NewOrderSingle(
                             cl, acct, inst.symbol, side, size, price=px, time_in_force="gtc",
                             stp="cancel_resting"))
                     self.stats.count("market_maker")
-                    if ack.exec_type in ("new", "replaced"):
+                    if ack is not None and ack.exec_type in ("new", "replaced"):
                         self.quotes[key] = cl
                     else:
                         self.quotes.pop(key, None)
             for r in client.pending_reports():
+                if not isinstance(r, ExecutionReport):
+                    continue                            # a cancel reject: nothing changed
                 if r.exec_type == "trade" and r.last_qty:
                     sign = 1 if r.side == "buy" else -1
                     self.inventory[r.symbol] += sign * Decimal(r.last_qty)

@@ -48,10 +48,14 @@ cdef class Engine:
     cdef public bint _replaying
     cdef public object data_dir
 
-    @cython.locals(out=Outcome, reports=list, executions=Executions)
+    @cython.locals(out=Outcome, executions=Executions, duplicate=cython.bint)
     cpdef _sequenced(self, broker, msg, now)
     cdef _apply(self, broker, msg)
     cdef _reject(self, broker, m, reason, text)
+    cdef _cancel_reject(self, broker, m, reason, text)
+    @cython.locals(o=LiveOrder)
+    cdef _cancel_reject_of(self, broker, m, reason, text, stamp)
+    cdef _duplicate(self, broker, m)
     @cython.locals(o=LiveOrder)
     cdef _new_order(self, broker, m)
     @cython.locals(o=LiveOrder)

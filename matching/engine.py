@@ -7,6 +7,14 @@ durable watermark). The engine is the facade over its parts: ``risk`` (pre-trade
 ``reports`` (FIX execution reports), ``expiry`` (the GTD timer) and ``recovery``
 (snapshots and replay); it turns the books' events into reports, market data and one
 delivery-versus-payment ledger step per fill.
+
+A ClOrdID names one message per broker and trading day (FIX). ``submit`` answers an exact
+resend (the same content, or flagged PossDup) of an input still in the resend window with
+its original outcome, unsequenced; any other message reusing a ClOrdID used today is a
+duplicate, sequenced and refused without touching anything (a new order: Rejected
+DUPLICATE_ORDER; a cancel or replace: an OrderCancelReject DUPLICATE_CL_ORD_ID). A
+refused cancel or replace is answered with an OrderCancelReject (35=9), never with an
+execution report.
 """
 from __future__ import annotations
 
@@ -20,7 +28,7 @@ from matching.book import OrderBook, make_book
 from matching.clordid import ClOrdIdMemory
 from matching.constants import EventType, OrdType, Side, TimeInForce
 from matching.economics import Economics
-from matching.errors import BookReject, EngineReject, Rejection
+from matching.errors import BookReject, CancelReject, EngineCancel, EngineReject, Rejection
 from matching.executions import Executions
 from matching.expiry import ExpiryIndex
 from matching.ledger import Ledger
@@ -31,8 +39,10 @@ from matching.messages import (
     OrderCancelReplaceRequest,
     OrderCancelRequest,
     OrderMessage,
+    OrdStatusName,
+    utc_timestamp,
 )
-from matching.orders import LiveOrder
+from matching.orders import LiveOrder, id_str
 from matching.outputs import LevelChange, Outcome, SessionStatus, new_outcome
 from matching.reports import ReportBuilder
 from matching.risk import STP_MODES, PreTradeRisk
@@ -52,6 +62,10 @@ _TYPE, _REASON = 1, 3
 _EV_REJECTED = int(EventType.REJECTED)
 _REJECT_NAMES = {m.number: m.value for m in BookReject}
 _JOURNAL_UNAVAILABLE = EngineReject.JOURNAL_UNAVAILABLE.value
+_DUPLICATE_ORDER = EngineReject.DUPLICATE_ORDER.value
+_DUPLICATE_CL_ORD_ID = CancelReject.DUPLICATE_CL_ORD_ID.value
+_CXL_OTHER = CancelReject.OTHER.value
+_CANCEL_ON_DISCONNECT = EngineCancel.CANCEL_ON_DISCONNECT.value
 _JOURNAL_ENCODER = msgspec.msgpack.Encoder()
 
 
@@ -62,9 +76,9 @@ def _reject_name(code: int) -> str:
 class Engine:
     """All books of one venue behind one sequencer; see the module docstring."""
 
-    #: Inputs whose outcome a resent ClOrdID gets back verbatim. Client retries come within
-    #: seconds; past the window an accepted order's ClOrdID still refuses a second order
-    #: (DUPLICATE_CL_ORD_ID), so memory is bounded and nothing doubles.
+    #: Inputs whose outcome an exact resend gets back verbatim. Client retries come within
+    #: seconds; past the window a ClOrdID used today still refuses a second message
+    #: (DUPLICATE_ORDER), so memory is bounded and nothing doubles.
     RESEND_WINDOW = 100_000
 
     def __init__(self, instruments: Iterable, ledger: Ledger, *, clock: Callable[[], int],
@@ -85,7 +99,7 @@ class Engine:
         self.risk = PreTradeRisk(self.instruments, self.economics, ledger, self.session,
                                  self.clordids)
         self.conv = self.risk.conv
-        self.reports = ReportBuilder(self.economics)
+        self.reports = ReportBuilder(self.economics, 1, 0, self.conv)
         self.expiry = ExpiryIndex()
         self.seq = 0
         self.orders: dict[int, LiveOrder] = {}
@@ -101,9 +115,9 @@ class Engine:
     # ------------------------------------------------------------------ inputs
     def submit(self, broker: str, msg: OrderMessage, *, now: int | None = None) -> Outcome:
         """Handle one order-entry message from ``broker``; never raises on bad content."""
-        told = self.clordids.told(broker, msg.cl_ord_id)
+        told = self.clordids.resend(broker, msg)
         if told is not None:
-            # A resent ClOrdID gets its original outcome again, not a second order.
+            # An exact resend gets its original outcome again, not a second input.
             return Outcome(self.seq, [(broker, msgspec.structs.replace(r, poss_resend=True))
                                       for r in told], replayed=True)
         return self._sequenced(broker, msg, now)
@@ -128,7 +142,8 @@ class Engine:
     def refuse(self, broker: str, reason: str, text: str, cl_ord_id: str | None = None,
                symbol: str | None = None) -> Outcome:
         """A Rejected report for a message that never became an input (it did not decode)."""
-        report = self.reports.unparsed(reason, text, cl_ord_id, symbol, self.seq, self.clock())
+        report = self.reports.unparsed(reason, text, cl_ord_id, symbol, self.seq,
+                                       utc_timestamp(self.clock()))
         return Outcome(self.seq, [(broker, report)])
 
     def commit(self) -> int:
@@ -139,7 +154,9 @@ class Engine:
         return self.journal.durable_seq
 
     def _sequenced(self, broker: str, msg, now) -> Outcome:
-        """Number, journal and apply one input; what it told its sender is remembered."""
+        """Number, journal and apply one input; what it told its sender is remembered,
+        unless it reused a ClOrdID (a duplicate, refused: the ClOrdID keeps its first
+        outcome)."""
         journal = self.journal
         if journal is not None and journal.failed is not None:
             # Nothing may be acknowledged that cannot be persisted: refuse, change nothing.
@@ -153,24 +170,29 @@ class Engine:
         out = new_outcome(seq)
         executions = self.executions
         executions.begin(out, self.now)
+        duplicate = False
         try:
-            self._apply(broker, msg)
+            if broker and (broker, msg.cl_ord_id) in self.clordids.orders:
+                duplicate = True
+                self._duplicate(broker, msg)
+            else:
+                self._apply(broker, msg)
         finally:
             executions.end()
-        if broker:
-            reports = out.reports
-            if len(reports) == 1 and reports[0][0] == broker:
-                told = (reports[0][1],)           # the usual case: one report, its sender's
-            else:
-                told = tuple([r for b, r in reports if b == broker])
-            self.clordids.remember(broker, msg.cl_ord_id, told)
+        if broker and not duplicate:
+            self.clordids.remember(broker, msg, out.reports)
         return out
 
     def _unpersistable(self, broker: str, msg, text: str) -> Outcome:
         """An input refused whole because the journal is down (JOURNAL_UNAVAILABLE)."""
         if not broker or isinstance(msg, Admin):
             return Outcome(self.seq, refused=text)
-        out = self.refuse(broker, _JOURNAL_UNAVAILABLE, text, msg.cl_ord_id, msg.symbol)
+        if isinstance(msg, NewOrderSingle):
+            out = self.refuse(broker, _JOURNAL_UNAVAILABLE, text, msg.cl_ord_id, msg.symbol)
+        else:
+            out = Outcome(self.seq, [(broker, self._cancel_reject_of(
+                broker, msg, _CXL_OTHER, f"{_JOURNAL_UNAVAILABLE}: {text}",
+                utc_timestamp(self.clock())))])
         out.refused = text
         return out
 
@@ -188,7 +210,41 @@ class Engine:
             raise TypeError(f"not an engine input: {type(msg).__name__}")
 
     def _reject(self, broker: str, m, reason: str, text: str) -> None:
-        self.executions.tell(broker, self.reports.reject(m, reason, text, self.seq, self.now))
+        """A new order refused: its Rejected report."""
+        self.executions.tell(broker, self.reports.reject(m, reason, text, self.seq,
+                                                         self.executions.stamp))
+
+    def _cancel_reject(self, broker: str, m, reason: str, text: str) -> None:
+        """A cancel or replace refused: its OrderCancelReject."""
+        self.executions.tell(broker, self._cancel_reject_of(broker, m, reason, text,
+                                                            self.executions.stamp))
+
+    def _cancel_reject_of(self, broker: str, m, reason: str, text: str, stamp: str):
+        """The OrderCancelReject of ``m`` with the status of the order it names now:
+        live, done today (OrderID known), or none of the sender's (``rejected``)."""
+        order_id = account = None
+        status: OrdStatusName = "rejected"
+        oid = self.clordids.order_of(broker, m.orig_cl_ord_id)
+        if oid:
+            o = self.orders.get(oid)
+            if o is None:
+                done = self.clordids.status_of(oid)
+                if done is not None:
+                    order_id, status = str(oid), done
+            elif o.symbol == m.symbol:
+                order_id, account = id_str(o), o.account
+                status = "partially_filled" if o.cum_qty else "new"
+        return self.reports.cancel_reject(
+            m, "cancel" if isinstance(m, OrderCancelRequest) else "replace", reason, text,
+            order_id, account, status, self.seq, stamp)
+
+    def _duplicate(self, broker: str, m) -> None:
+        """A message reusing a ClOrdID of today (not a resend): refused, nothing touched."""
+        text = f"ClOrdID {m.cl_ord_id!r} already used today"
+        if isinstance(m, NewOrderSingle):
+            self._reject(broker, m, _DUPLICATE_ORDER, text)
+        else:
+            self._cancel_reject(broker, m, _DUPLICATE_CL_ORD_ID, text)
 
     # ------------------------------------------------------------------ orders
     def _new_order(self, broker: str, m: NewOrderSingle) -> None:
@@ -220,7 +276,7 @@ class Engine:
         try:
             o = self.risk.find(broker, m, self.orders)
         except Rejection as r:
-            self._reject(broker, m, r.reason, r.text)
+            self._cancel_reject(broker, m, r.reason, r.text)
             return
         self.clordids.bind(broker, m.cl_ord_id, o.order_id)
         o.orig_cl_ord_id, o.cl_ord_id = o.cl_ord_id, m.cl_ord_id
@@ -230,9 +286,14 @@ class Engine:
     def _replace(self, broker: str, m: OrderCancelReplaceRequest) -> None:
         try:
             o = self.risk.find(broker, m, self.orders)
+        except Rejection as r:
+            self._cancel_reject(broker, m, r.reason, r.text)
+            return
+        try:
             price, total, new_leaves = self.risk.replace_terms(o, m)
         except Rejection as r:
-            self._reject(broker, m, r.reason, r.text)
+            # The order stays as it was; the reason names the rule the new terms broke.
+            self._cancel_reject(broker, m, _CXL_OTHER, f"{r.reason}: {r.text}")
             return
         book = self.books[o.symbol]
         book.amend(o.order_id, price, new_leaves)
@@ -241,7 +302,7 @@ class Engine:
             # The book refused the amend (e.g. post-only would take): the order stays as it was.
             self.executions.resize_reservation(o)
             reason = _reject_name(events[0][_REASON])
-            self._reject(broker, m, reason, f"replace refused by the book: {reason}")
+            self._cancel_reject(broker, m, _CXL_OTHER, f"{reason}: replace refused by the book")
             return
         self.clordids.bind(broker, m.cl_ord_id, o.order_id)
         o.orig_cl_ord_id, o.cl_ord_id = o.cl_ord_id, m.cl_ord_id
@@ -253,11 +314,14 @@ class Engine:
     def _admin(self, a: Admin) -> None:
         action = a.action
         if action == "cancel_broker":
+            # Cancel-on-disconnect: the reports say so (CANCEL_ON_DISCONNECT, not USER).
             for o in sorted((o for o in self.orders.values() if o.broker == a.broker),
                             key=lambda o: o.order_id):
                 if o.order_id in self.orders:
-                    self.books[o.symbol].cancel(o.order_id)
-                    self._drain(o.symbol)
+                    book = self.books[o.symbol]
+                    book.cancel(o.order_id)
+                    self.executions.handle(o.symbol, book.take_event_rows(),
+                                           _CANCEL_ON_DISCONNECT)
             return
         symbols = [a.symbol] if a.symbol else list(self.instruments)
         if action == "expire":

@@ -1,19 +1,23 @@
 """Every reject and cancel code the venue sends, one StrEnum per layer, each code with a
 number in its layer's range and the text a broker reads.
 
-A code's value is its wire name (``ord_rej_reason`` or a cancel report's ``text``); its
-``number`` places it in a layer: 1-99 the book's rejects (the core's own codes), 101-199
-the book's cancel reasons (100 + the core's code), 201-299 the engine's pre-trade and
-input rejects, 301-399 the wire decoder's. A name used by two layers (INVALID_QUANTITY in
-the book and the engine, INVALID_FIELD in the engine and the codec) means the same rule
-broken, caught where it is first checkable. ``docs/engine-rules.md`` lists them all.
+A code's value is its wire name (``ord_rej_reason``, a cancel report's ``text``, or an
+OrderCancelReject's ``cxl_rej_reason``); its ``number`` places it in a layer: 1-99 the
+book's rejects (the core's own codes), 101-199 the book's cancel reasons (100 + the core's
+code), 201-299 the engine's pre-trade and input rejects, 301-399 the wire decoder's,
+400-499 the reasons of an OrderCancelReject (400 + FIX CxlRejReason), 501-599 the
+cancels the engine makes itself. A name used by two layers (INVALID_QUANTITY in the book
+and the engine, INVALID_FIELD in the engine and the codec, UNKNOWN_ORDER in the book and a
+cancel reject) means the same rule broken, caught where it is first checkable. Number 217
+(the engine's UNKNOWN_ORDER before cancel rejects were OrderCancelRejects) is retired.
+``docs/engine-rules.md`` lists them all.
 """
 from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["BookReject", "BookCancel", "EngineReject", "DecodeReject", "Rejection",
-           "book_reject", "book_cancel", "LAYERS"]
+__all__ = ["BookReject", "BookCancel", "EngineReject", "DecodeReject", "CancelReject",
+           "EngineCancel", "Rejection", "book_reject", "book_cancel", "LAYERS"]
 
 
 class _Code(StrEnum):
@@ -63,8 +67,8 @@ class BookCancel(_Code):
 class EngineReject(_Code):
     """An input the engine refused before the book saw it (docs/engine-rules.md: the
     checks in the order they run)."""
-    DUPLICATE_CL_ORD_ID = ("DUPLICATE_CL_ORD_ID", 201,
-                           "the ClOrdID was already used today by this broker")
+    DUPLICATE_ORDER = ("DUPLICATE_ORDER", 201,
+                       "the ClOrdID was already used today by this broker (FIX: Duplicate Order)")
     UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL", 202, "the instrument is not listed"
     MARKET_NOT_OPEN = "MARKET_NOT_OPEN", 203, "the instrument is not in continuous trading"
     UNKNOWN_ACCOUNT = "UNKNOWN_ACCOUNT", 204, "the account does not belong to the broker"
@@ -80,7 +84,6 @@ class EngineReject(_Code):
     INVALID_EXPIRE_TIME = "INVALID_EXPIRE_TIME", 214, "GTD needs an expiry in the future"
     INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS", 215, "not enough available cash to reserve"
     INSUFFICIENT_TOKENS = "INSUFFICIENT_TOKENS", 216, "not enough available tokens to reserve"
-    UNKNOWN_ORDER = "UNKNOWN_ORDER", 217, "no live order with that OrigClOrdID and symbol"
     NOT_REPLACEABLE = "NOT_REPLACEABLE", 218, "only resting limit orders can be replaced"
     JOURNAL_UNAVAILABLE = ("JOURNAL_UNAVAILABLE", 219,
                            "the engine cannot persist inputs, so it takes none")
@@ -96,10 +99,30 @@ class DecodeReject(_Code):
     DECODER_FAULT = "DECODER_FAULT", 304, "the decoder failed on this payload (a venue bug)"
 
 
+class CancelReject(_Code):
+    """Why a cancel or replace was refused: an OrderCancelReject's ``cxl_rej_reason``
+    (numbers: 400 + FIX CxlRejReason, tag 102)."""
+    TOO_LATE_TO_CANCEL = ("TOO_LATE_TO_CANCEL", 400,
+                          "the order is already done (filled, canceled, expired or rejected)")
+    UNKNOWN_ORDER = ("UNKNOWN_ORDER", 401,
+                     "the sender has no order with that OrigClOrdID on that symbol today")
+    DUPLICATE_CL_ORD_ID = ("DUPLICATE_CL_ORD_ID", 406,
+                           "the request's ClOrdID was already used today by this broker")
+    OTHER = ("OTHER", 499,
+             "a replace broke a rule of its own: the text starts with that rule's code")
+
+
+class EngineCancel(_Code):
+    """Why the engine itself took a live order off (a canceled report's ``text``)."""
+    CANCEL_ON_DISCONNECT = ("CANCEL_ON_DISCONNECT", 501,
+                            "its broker's connection dropped (cancel-on-disconnect)")
+
+
 #: Every layer, with its number range.
 LAYERS: tuple[tuple[type[_Code], range], ...] = (
     (BookReject, range(1, 100)), (BookCancel, range(101, 200)),
     (EngineReject, range(201, 300)), (DecodeReject, range(301, 400)),
+    (CancelReject, range(400, 500)), (EngineCancel, range(501, 600)),
 )
 
 _BOOK_REJECTS = {m.number: m for m in BookReject}

@@ -4,6 +4,7 @@
 matching/executions.py is the source of truth and still runs uncompiled."""
 cimport cython
 
+from matching.clordid cimport ClOrdIdMemory
 from matching.economics cimport Economics, FillEconomics
 from matching.expiry cimport ExpiryIndex
 from matching.ledger cimport Ledger
@@ -18,6 +19,7 @@ cdef long long _EV_LEVEL, _EV_ACCEPTED, _EV_TRADE, _EV_CANCELLED, _EV_EXPIRED
 cdef long long _EV_DECREMENTED, _EV_AMENDED, _EV_REJECTED
 cdef Py_ssize_t _TYPE, _SIDE, _REASON, _ORDER_ID, _OTHER_ID, _PRICE, _QTY, _LEAVES
 cdef dict _SIDE_NAMES, _CANCEL_NAMES, _REJECT_NAMES
+cdef long long _NS
 
 
 cdef class Executions:
@@ -28,23 +30,29 @@ cdef class Executions:
     cdef public ExpiryIndex expiry
     cdef public dict economics
     cdef public dict conv
+    cdef public ClOrdIdMemory clordids
     cdef public long long next_trade_id
     cdef public object now
+    cdef public str stamp
+    cdef public long long _second
+    cdef public str _prefix
     cdef public Outcome _out
     cdef public list _reports
     cdef public list _trades
     cdef public list _levels
 
     cpdef begin(self, Outcome out, now)
+    @cython.locals(second=cython.longlong)
+    cdef str _stamp(self, long long now)
     cpdef end(self)
     cpdef tell(self, broker, report)
     cpdef resize_reservation(self, LiveOrder o)
     @cython.locals(conv=Conversions, orders=dict, e=tuple, t=cython.longlong, o=LiveOrder,
                    reports=ReportBuilder, seq=cython.longlong)
-    cpdef handle(self, symbol, list events)
+    cpdef handle(self, symbol, list events, cancel_text=*)
     cdef str _status(self, LiveOrder o)
     @cython.locals(economics=Economics, fill=FillEconomics, buyer=LiveOrder,
                    seller=LiveOrder, o=LiveOrder, reports=ReportBuilder)
     cdef _fill(self, LiveOrder taker, LiveOrder maker, long long price, long long lots,
                Conversions conv)
-    cdef _close(self, LiveOrder o)
+    cdef _close(self, LiveOrder o, status)

@@ -4,7 +4,9 @@ Each event becomes an execution report (to the order's broker), a level change (
 depth) or a fill; a fill settles delivery-versus-payment in one ledger step (tokens
 seller -> buyer, cash buyer -> seller, both out of the orders' reservations), then
 reports to both sides and prints on the tape. An order that is done releases what it
-still holds. The engine calls ``begin`` before an input and ``end`` after it.
+still holds, and the ClOrdID memory keeps its last OrdStatus for the day (a cancel that
+comes too late is told it). The engine calls ``begin`` before an input and ``end`` after
+it.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import cython
 from matching.constants import EventType, Side, TimeInForce
 from matching.errors import BookCancel, BookReject
 from matching.ledger import CASH, Ledger
+from matching.messages import utc_timestamp
 from matching.orders import Conversions, LiveOrder
 from matching.outputs import LevelChange, Outcome, TradePrint
 
@@ -35,6 +38,7 @@ _TYPE, _SIDE, _REASON, _ORDER_ID, _OTHER_ID, _PRICE, _QTY, _LEAVES = 1, 2, 3, 4,
 _CANCEL_NAMES = {m.number - 100: m.value for m in BookCancel}
 _REJECT_NAMES = {m.number: m.value for m in BookReject}
 _SELF_TRADE = BookCancel.SELF_TRADE.value
+_NS = 1_000_000_000
 
 
 @cython.cclass
@@ -42,7 +46,9 @@ class Executions:
     """Turns book events into reports, fills and market data for the current input.
 
     ``orders`` is the engine's dict of live orders (shared: an order leaves it when it is
-    done); ``next_trade_id`` numbers the venue's trades (state: snapshots keep it)."""
+    done); ``next_trade_id`` numbers the venue's trades (state: snapshots keep it);
+    ``now`` is the input's time (ns) and ``stamp`` the same as a UTCTimestamp (reports'
+    TransactTime, the tape's time)."""
 
     def __init__(self, orders: dict, ledger: Ledger, risk, reports, expiry, economics: dict):
         self.orders = orders
@@ -52,16 +58,32 @@ class Executions:
         self.expiry = expiry
         self.economics = economics
         self.conv = risk.conv
+        self.clordids = risk.clordids
         self.next_trade_id = 1
         self.now = 0
+        self.stamp = utc_timestamp(0)
+        self._second = 0
+        self._prefix = _prefix_of(self.stamp)
         self.end()
 
     def begin(self, out: Outcome, now) -> None:
         """The input numbered ``out.seq`` at ``now`` is being applied: its outputs go to
-        ``out``."""
+        ``out``, its reports' TransactTime is ``stamp``."""
         self._out = out
-        self.now = now
+        if now != self.now:
+            self.now = now
+            self.stamp = self._stamp(now)
         self._reports, self._trades, self._levels = out.reports, out.trades, out.levels
+
+    def _stamp(self, now) -> str:
+        """``utc_timestamp(now)``, the second's prefix cached (formatted once a second)."""
+        if now < 0:
+            return utc_timestamp(now)
+        second = now // _NS
+        if second != self._second:
+            self._second = second
+            self._prefix = _prefix_of(utc_timestamp(now))
+        return f"{self._prefix}{now % _NS:09d}Z"
 
     def end(self) -> None:
         """No input is being applied: outputs go to an idle outcome nobody reads."""
@@ -79,13 +101,14 @@ class Executions:
             self.ledger.release(o.order_id, reserved - need)
             o.reserved = need
 
-    def handle(self, symbol: str, events: list) -> None:
+    def handle(self, symbol: str, events: list, cancel_text=None) -> None:
         """Turn the book's events (``take_event_rows``: tuples in records.Event's field
-        order) into reports, settlements and market data."""
+        order) into reports, settlements and market data. ``cancel_text``: the reason a
+        canceled report gives instead of the book's (the engine's own cancels)."""
         conv = self.conv[symbol]
         orders = self.orders
         reports = self.reports
-        seq, now = self._out.seq, self.now
+        seq, stamp = self._out.seq, self.stamp
         for e in events:
             t = e[_TYPE]
             if t == _EV_LEVEL:
@@ -99,33 +122,34 @@ class Executions:
                 raise AssertionError(f"book event for unknown order {e}")
             if t == _EV_ACCEPTED:
                 o.status = "new"
-                r = reports.order(o, "new", "new", None, None, conv, seq, now)
+                r = reports.order(o, "new", "new", None, None, conv, seq, stamp)
             elif t == _EV_TRADE:
                 self._fill(o, orders[e[_OTHER_ID]], e[_PRICE], e[_QTY], conv)
                 continue
             elif t == _EV_CANCELLED or t == _EV_EXPIRED:
                 o.leaves = 0
                 status = "expired" if t == _EV_EXPIRED else "canceled"
-                r = reports.order(o, status, status, _CANCEL_NAMES[e[_REASON]], None, conv,
-                                  seq, now)
-                self._close(o)
+                r = reports.order(o, status, status, _CANCEL_NAMES[e[_REASON]]
+                                  if cancel_text is None else cancel_text, None, conv, seq, stamp)
+                self._close(o, status)
             elif t == _EV_DECREMENTED:
                 o.leaves = e[_LEAVES]
                 o.qty -= e[_QTY]
                 o.qty_str = None
                 self.resize_reservation(o)
                 r = reports.order(o, "restated", self._status(o), _SELF_TRADE, None, conv,
-                                  seq, now)
+                                  seq, stamp)
             elif t == _EV_AMENDED:
                 o.leaves = e[_LEAVES]
                 o.price = e[_PRICE]
                 o.price_str = None
                 self.resize_reservation(o)
-                r = reports.order(o, "replaced", self._status(o), None, None, conv, seq, now)
+                r = reports.order(o, "replaced", self._status(o), None, None, conv, seq, stamp)
             elif t == _EV_REJECTED:
                 reason = _REJECT_NAMES[e[_REASON]]
-                r = reports.order(o, "rejected", "rejected", reason, reason, conv, seq, now)
-                self._close(o)
+                o.leaves = 0                    # a rejected order has nothing left (FIX)
+                r = reports.order(o, "rejected", "rejected", reason, reason, conv, seq, stamp)
+                self._close(o, "rejected")
             else:  # pragma: no cover - the event types above are the book's whole set
                 raise AssertionError(f"unknown book event {e}")
             self._reports.append((o.broker, r))
@@ -158,18 +182,24 @@ class Executions:
             o.leaves -= lots
             self.resize_reservation(o)
             self._reports.append((o.broker, reports.fill(o, fill, trade_id, liquidity, conv,
-                                                         self._out.seq, self.now)))
+                                                         self._out.seq, self.stamp)))
             if o.leaves == 0:
-                self._close(o)
+                self._close(o, "filled" if o.cum_qty == o.qty else "canceled")
         self._trades.append(TradePrint(
-            symbol, trade_id, self._out.seq, self.now, fill.price, fill.qty, price, lots,
+            symbol, trade_id, self._out.seq, self.stamp, fill.price, fill.qty, price, lots,
             _SIDE_NAMES[taker.side], fill.yield_pct))
 
-    def _close(self, o: LiveOrder) -> None:
-        """The order is done: release whatever it still holds."""
+    def _close(self, o: LiveOrder, status: str) -> None:
+        """The order is done with OrdStatus ``status``: release whatever it still holds."""
+        self.clordids.finish(o.order_id, status)
         reserved = o.reserved
         if reserved > 0:
             self.ledger.release(o.order_id, reserved)
             o.reserved = 0
         if self.orders.pop(o.order_id, None) is not None and o.tif == _GTD:
             self.expiry.ended(self.orders)
+
+
+def _prefix_of(stamp: str) -> str:
+    """A UTCTimestamp up to its nanoseconds (``2026-12-02T18:00:00.``)."""
+    return stamp[:len(stamp) - 10]

@@ -1,19 +1,25 @@
 """Order entry and execution reports with FIX semantics: the engine's inputs and outputs.
 
 Field names are FIX's in snake case (FIX tag in the comment), so a broker recognises
-them; prices and quantities travel as decimal strings, never floats. The same structs
-are the JSON wire format of the MQTT gateway (feeds/codec.py).
+them; prices and quantities travel as decimal strings, never floats, and times as FIX
+UTCTimestamp strings in UTC with nanoseconds (``utc_timestamp``): a 19-digit integer is
+past what JavaScript and jq hold exactly. Only sequence numbers are integers. The same
+structs are the JSON wire format of the MQTT gateway (feeds/codec.py).
 """
 from __future__ import annotations
 
+import calendar
+import re
+import time
 from typing import Literal
 
 import msgspec
 
 __all__ = [
     "NewOrderSingle", "OrderCancelRequest", "OrderCancelReplaceRequest", "OrderMessage",
-    "ExecutionReport", "Admin", "JournalEntry", "SideName", "OrdTypeName", "TifName", "StpName",
-    "ExecTypeName", "OrdStatusName",
+    "ExecutionReport", "OrderCancelReject", "EngineReport", "Admin", "JournalEntry",
+    "SideName", "OrdTypeName", "TifName", "StpName", "ExecTypeName", "OrdStatusName",
+    "CxlRejResponseTo", "utc_timestamp", "parse_utc_timestamp",
 ]
 
 SideName = Literal["buy", "sell"]                                    # FIX 54
@@ -25,6 +31,44 @@ ExecTypeName = Literal["new", "trade", "canceled", "replaced", "rejected", "expi
                        "restated"]                                   # FIX 150
 OrdStatusName = Literal["new", "partially_filled", "filled", "canceled", "replaced",
                         "rejected", "expired"]                       # FIX 39
+CxlRejResponseTo = Literal["cancel", "replace"]                      # FIX 434
+
+_NS = 10**9
+# The last second formatted and its prefix, one tuple so a reader never pairs a second
+# with another second's prefix.
+_stamp_cache: tuple[int, str] = (-1, "")
+
+
+def utc_timestamp(ns: int) -> str:
+    """FIX UTCTimestamp of ``ns`` nanoseconds since the epoch, in UTC with nanoseconds:
+    ``2026-12-02T18:00:00.123456789Z``. The second's prefix is cached: the engine's inputs
+    come in time order, so it is formatted about once a second (one string per input)."""
+    global _stamp_cache
+    second, nanos = divmod(ns, _NS)
+    cached, prefix = _stamp_cache
+    if second != cached:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+        _stamp_cache = (second, prefix)
+    return f"{prefix}{nanos:09d}Z"
+
+
+_UTC_TIMESTAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z")
+
+
+def parse_utc_timestamp(text: str) -> int:
+    """Nanoseconds since the epoch of a FIX UTCTimestamp (``utc_timestamp``'s format; 0 to
+    9 fraction digits); ValueError if ``text`` is not one."""
+    m = _UTC_TIMESTAMP.fullmatch(text) if isinstance(text, str) else None
+    if m is None:
+        raise ValueError(f"not a UTC timestamp like 2026-12-02T18:00:00.123456789Z: {text!r}")
+    seconds = calendar.timegm(time.strptime(m[1], "%Y-%m-%dT%H:%M:%S"))
+    return seconds * _NS + int((m[2] or "").ljust(9, "0"))
+
+
+def _zero() -> str:
+    # A factory, not a default: omit_defaults leaves a default value off the wire, and a
+    # Rejected report must carry CumQty, LeavesQty and AvgPx (FIX) even when they are 0.
+    return "0"
 
 
 class NewOrderSingle(msgspec.Struct, tag_field="msg", tag="new_order", forbid_unknown_fields=True,
@@ -42,6 +86,7 @@ class NewOrderSingle(msgspec.Struct, tag_field="msg", tag="new_order", forbid_un
     post_only: bool = False              # 18=6 (participate, don't initiate)
     min_qty: str | None = None           # 110
     stp: StpName = "cancel_incoming"     # self-trade prevention mode
+    poss_dup: bool = False               # 43 PossDupFlag: possibly sent before (a retry)
 
 
 class OrderCancelRequest(msgspec.Struct, tag_field="msg", tag="cancel", forbid_unknown_fields=True,
@@ -50,6 +95,7 @@ class OrderCancelRequest(msgspec.Struct, tag_field="msg", tag="cancel", forbid_u
     cl_ord_id: str                       # 11
     orig_cl_ord_id: str                  # 41
     symbol: str                          # 55
+    poss_dup: bool = False               # 43 PossDupFlag
 
 
 class OrderCancelReplaceRequest(msgspec.Struct, tag_field="msg", tag="replace",
@@ -60,6 +106,7 @@ class OrderCancelReplaceRequest(msgspec.Struct, tag_field="msg", tag="replace",
     symbol: str                          # 55
     price: str                           # 44
     qty: str                             # 38
+    poss_dup: bool = False               # 43 PossDupFlag
 
 
 OrderMessage = NewOrderSingle | OrderCancelRequest | OrderCancelReplaceRequest
@@ -76,7 +123,7 @@ class ExecutionReport(msgspec.Struct, tag_field="msg", tag="exec_report", omit_d
     cl_ord_id: str                       # 11
     symbol: str                          # 55
     seq: int                             # engine sequence of the input that caused it
-    transact_time: int                   # 60, ns since the epoch
+    transact_time: str                   # 60, UTCTimestamp (utc_timestamp)
     order_id: str = ""                   # 37 (empty when rejected before an id was given)
     orig_cl_ord_id: str | None = None    # 41
     account: int | None = None           # 1
@@ -85,9 +132,11 @@ class ExecutionReport(msgspec.Struct, tag_field="msg", tag="exec_report", omit_d
     order_qty: str | None = None         # 38
     last_px: str | None = None           # 31
     last_qty: str | None = None          # 32
-    cum_qty: str = "0"                   # 14
-    leaves_qty: str = "0"                # 151
-    avg_px: str | None = None            # 6
+    # CumQty, LeavesQty and AvgPx are on every report (FIX), 0 with the instrument's
+    # decimals when there is nothing (a plain "0" for an instrument that is not listed).
+    cum_qty: str = msgspec.field(default_factory=_zero)      # 14
+    leaves_qty: str = msgspec.field(default_factory=_zero)   # 151
+    avg_px: str = msgspec.field(default_factory=_zero)       # 6, price decimals at least
     accrued_interest: str | None = None      # 159, cash of this fill
     settl_amount: str | None = None          # 119, cash of this fill incl. accrued
     yield_pct: str | None = None             # 236, the fill's yield in percent
@@ -96,6 +145,31 @@ class ExecutionReport(msgspec.Struct, tag_field="msg", tag="exec_report", omit_d
     ord_rej_reason: str | None = None        # 103 (reason code name)
     text: str | None = None                  # 58, why, in words
     poss_resend: bool = False                # 97: a replay of an earlier outcome
+
+
+class OrderCancelReject(msgspec.Struct, tag_field="msg", tag="cancel_reject",
+                        omit_defaults=True, gc=False):
+    """FIX 35=9: a cancel or replace the venue refused, sent to its sender; the order (if
+    there is one) is as it was. ``ord_status`` is the order's status now (``rejected`` when
+    no order of the sender's has that OrigClOrdID); ``cxl_rej_reason`` is a
+    ``matching.errors.CancelReject`` code and ``text`` says why in words (for ``OTHER``,
+    it starts with the rule's code, e.g. ``OUTSIDE_PRICE_BAND: ...``)."""
+    cl_ord_id: str                       # 11, the cancel's or replace's own
+    orig_cl_ord_id: str                  # 41
+    symbol: str                          # 55
+    ord_status: OrdStatusName            # 39, the order's current status
+    cxl_rej_response_to: CxlRejResponseTo    # 434
+    cxl_rej_reason: str                  # 102 (CancelReject code name)
+    text: str                            # 58
+    seq: int                             # engine sequence of the input that caused it
+    transact_time: str                   # 60, UTCTimestamp
+    order_id: str | None = None          # 37, when the order is known
+    account: int | None = None           # 1, when the order is known
+    poss_resend: bool = False            # 97: a replay of an earlier outcome
+
+
+#: What the engine sends one broker about its orders (``Outcome.reports``).
+EngineReport = ExecutionReport | OrderCancelReject
 
 
 class Admin(msgspec.Struct, tag_field="msg", tag="admin", forbid_unknown_fields=True):

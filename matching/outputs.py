@@ -28,7 +28,7 @@ class TradePrint(msgspec.Struct, frozen=True, gc=False):
     symbol: str
     trade_id: str
     seq: int
-    time: int
+    time: str                 # UTCTimestamp (matching.messages.utc_timestamp)
     price: str
     qty: str
     price_ticks: int
@@ -56,7 +56,7 @@ class Outcome:
     ``sequenced``: the input got sequence number ``seq`` and was journaled (False for a
     resend answered from memory, a message that never decoded, or an input the engine
     refused whole, ``refused`` then saying why). ``reports``: ``(broker,
-    ExecutionReport)`` pairs; ``trades``: TradePrint; ``levels``: LevelChange;
+    ExecutionReport or OrderCancelReject)`` pairs; ``trades``: TradePrint; ``levels``: LevelChange;
     ``settled_cash``: cash minor units buyers paid in this input's fills.
     Compiled, an extension type with C slots (engine.pxd): one is made per input."""
     __slots__ = ("seq", "reports", "trades", "levels", "replayed", "sequenced", "refused",

@@ -18,7 +18,7 @@ import msgspec
 from matching.datadir import DataDir
 from matching.journal import Journal, latest_snapshot, read_journal, write_snapshot
 from matching.ledger import Ledger
-from matching.messages import ExecutionReport, JournalEntry
+from matching.messages import JournalEntry
 from matching.orders import LiveOrder
 
 __all__ = ["snapshot_of", "restore_into", "replay", "recover", "open_engine",
@@ -34,7 +34,6 @@ RESEND_TAIL = 2000
 
 def snapshot_of(engine) -> bytes:
     """Everything needed to rebuild ``engine`` exactly, as of ``engine.seq``."""
-    by_clordid, outcomes = engine.clordids.snapshot()
     return msgspec.msgpack.encode({
         "seq": engine.seq, "now": engine.now,
         "counters": [engine.next_order_id, engine.reports.next_exec_id,
@@ -42,14 +41,9 @@ def snapshot_of(engine) -> bytes:
         **engine.session.snapshot(),
         "books": {s: b.resting_orders() for s, b in engine.books.items()},
         "orders": [o.row() for o in engine.orders.values()],
-        "by_clordid": by_clordid,
-        "outcomes": outcomes,
+        **engine.clordids.snapshot(),
         "ledger": engine.ledger.snapshot(),
     })
-
-
-def _reports(rows) -> list:
-    return msgspec.convert(rows, list[ExecutionReport])
 
 
 def restore_into(engine, payload: bytes) -> None:
@@ -68,7 +62,7 @@ def restore_into(engine, payload: bytes) -> None:
         book.take_events()
     engine.orders.update({row[0]: LiveOrder(*row) for row in snap["orders"]})
     engine.expiry.rebuild(engine.orders)
-    engine.clordids.restore(snap["by_clordid"], snap["outcomes"], _reports)
+    engine.clordids.restore(snap)
     engine.use_ledger(Ledger.restore(snap["ledger"]))
 
 

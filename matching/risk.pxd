@@ -26,7 +26,7 @@ cdef class PreTradeRisk:
     @cython.locals(conv=Conversions, economics=Economics)
     cpdef LiveOrder admit(self, broker, m, order_id, now)
     cdef _require_account(self, broker, account, inst)
-    cdef _hold(self, account, asset, amount, ref, bint is_cash)
+    cdef _hold(self, account, asset, amount, ref, bint is_cash, inst, more)
     @cython.locals(o=LiveOrder)
     cpdef LiveOrder find(self, broker, m, dict orders)
     cpdef tuple replace_terms(self, LiveOrder o, m)

@@ -1,9 +1,12 @@
 """Pre-trade risk: every check an order or a replace passes before its book sees it.
 
 The checks run in the order ``docs/engine-rules.md`` lists; the first that fails raises
-``Rejection`` with its ``EngineReject`` code, and nothing has changed. The reservation
-(cash for a buy, tokens for a sell) is the last check of a new order, so an order id is
-used only by an order that passed all of them.
+``Rejection`` with its ``EngineReject`` code (``CancelReject`` when a cancel or replace
+names no order it may change), and nothing has changed. The first check, that the
+message's ClOrdID is new today, is the engine's (``Engine._sequenced``: a reused one is a
+resend or a duplicate). The reservation (cash for a buy, tokens for a sell) is the last
+check of a new order, so an order id is used only by an order that passed all of them.
+A shortfall says the amounts in the asset's units (``990.005000 USDC``, ``51.0000 TB3M``).
 """
 from __future__ import annotations
 
@@ -12,9 +15,9 @@ import cython
 from matching.clordid import ClOrdIdMemory
 from matching.constants import OrdType, Side, StpMode, TimeInForce
 from matching.economics import Economics
+from matching.errors import CancelReject, Rejection
 from matching.errors import EngineReject as R
-from matching.errors import Rejection
-from matching.ledger import CASH, Ledger, LedgerError
+from matching.ledger import CASH, InsufficientCash, InsufficientTokens, Ledger, LedgerError
 from matching.orders import Conversions, LiveOrder
 from matching.session import TradingSession
 
@@ -32,14 +35,25 @@ _GTD = int(TimeInForce.GTD)
 _LIMIT_CODE = int(OrdType.LIMIT)
 _MARKET = int(OrdType.MARKET)
 # Plain str values of the codes (a StrEnum member is built once, compared as a str).
-_DUPLICATE, _UNKNOWN_SYMBOL = R.DUPLICATE_CL_ORD_ID.value, R.UNKNOWN_SYMBOL.value
+_UNKNOWN_SYMBOL = R.UNKNOWN_SYMBOL.value
 _UNKNOWN_ACCOUNT, _NOT_WHITELISTED = R.UNKNOWN_ACCOUNT.value, R.NOT_WHITELISTED.value
 _NOT_ELIGIBLE, _INVALID_FIELD = R.NOT_ELIGIBLE.value, R.INVALID_FIELD.value
 _INVALID_QUANTITY, _BELOW_MIN_QTY = R.INVALID_QUANTITY.value, R.BELOW_MIN_QTY.value
 _INVALID_MIN_QTY, _MISSING_PRICE = R.INVALID_MIN_QTY.value, R.MISSING_PRICE.value
 _OUTSIDE_BAND, _INVALID_EXPIRE = R.OUTSIDE_PRICE_BAND.value, R.INVALID_EXPIRE_TIME.value
 _FUNDS, _TOKENS = R.INSUFFICIENT_FUNDS.value, R.INSUFFICIENT_TOKENS.value
-_UNKNOWN_ORDER, _NOT_REPLACEABLE = R.UNKNOWN_ORDER.value, R.NOT_REPLACEABLE.value
+_NOT_REPLACEABLE = R.NOT_REPLACEABLE.value
+_UNKNOWN_ORDER = CancelReject.UNKNOWN_ORDER.value
+_TOO_LATE = CancelReject.TOO_LATE_TO_CANCEL.value
+
+
+def _units(amount: int, places: int) -> str:
+    """``amount`` minor units (lots, cash minor units) as a decimal with ``places`` digits."""
+    if places <= 0:
+        return str(amount)
+    digits = str(abs(amount)).rjust(places + 1, "0")
+    point = len(digits) - places
+    return f"{'-' if amount < 0 else ''}{digits[:point]}.{digits[point:]}"
 
 
 @cython.cclass
@@ -61,11 +75,9 @@ class PreTradeRisk:
 
     # ------------------------------------------------------------------ new order
     def admit(self, broker: str, m, order_id: int, now: int) -> LiveOrder:
-        """Every check of a NewOrderSingle, in order; returns the order (id ``order_id``)
-        with its reservation taken."""
+        """Every check of a NewOrderSingle after its ClOrdID's (the engine's), in order;
+        returns the order (id ``order_id``) with its reservation taken."""
         cl_ord_id = m.cl_ord_id
-        if self.clordids.used(broker, cl_ord_id):
-            raise Rejection(_DUPLICATE, f"ClOrdID {cl_ord_id!r} already used")
         symbol = m.symbol
         inst = self.instruments.get(symbol)
         if inst is None:
@@ -123,10 +135,10 @@ class PreTradeRisk:
         if side == _BUY:
             economics: Economics = self.economics[symbol]
             amount = economics.worst_case_cash(price, lots)
-            self._hold(account, CASH, amount, order_id, True)
+            self._hold(account, CASH, amount, order_id, True, inst, "")
         else:
             amount = lots
-            self._hold(account, symbol, amount, order_id, False)
+            self._hold(account, symbol, amount, order_id, False, inst, "")
         return LiveOrder(order_id, broker, cl_ord_id, account, symbol, side, ord_type, price,
                          lots, tif, expire, 0, 0, lots, amount)
 
@@ -143,24 +155,32 @@ class PreTradeRisk:
             raise Rejection(_NOT_ELIGIBLE, f"{inst.symbol} is for "
                             f"{'/'.join(sorted(inst.eligibility))} investors only")
 
-    def _hold(self, account, asset: str, amount, ref, is_cash: bool) -> None:
-        """Reserve for order ``ref``; a shortfall becomes the order's Rejection."""
+    def _hold(self, account, asset: str, amount, ref, is_cash: bool, inst, more: str) -> None:
+        """Reserve for order ``ref``; a shortfall becomes the order's Rejection, its
+        amounts in the asset's units (``inst``: the order's instrument; ``more``: what the
+        need is for, if not the order itself)."""
         try:
             self.ledger.hold(account, asset, amount, ref, is_cash)
         except LedgerError as exc:
-            raise Rejection(_FUNDS if is_cash else _TOKENS, str(exc)) from None
+            raise Rejection(_FUNDS if is_cash else _TOKENS, _shortfall(exc, inst, more)) from None
 
     # ------------------------------------------------------------------ cancel / replace
     def find(self, broker: str, m, orders: dict) -> LiveOrder:
-        """The live order a cancel or replace names by OrigClOrdID, after its own ClOrdID
-        passed the duplicate check."""
-        if self.clordids.used(broker, m.cl_ord_id):
-            raise Rejection(_DUPLICATE, f"ClOrdID {m.cl_ord_id!r} already used")
+        """The live order a cancel or replace names by OrigClOrdID (its own ClOrdID is new
+        today: the engine checked); else a ``CancelReject`` Rejection, TOO_LATE_TO_CANCEL
+        if the order is done today, UNKNOWN_ORDER if the sender has no such order on that
+        symbol."""
         oid = self.clordids.order_of(broker, m.orig_cl_ord_id)
-        o = orders.get(oid) if oid is not None else None
-        if o is None or o.symbol != m.symbol:
-            raise Rejection(_UNKNOWN_ORDER, f"no live order {m.orig_cl_ord_id!r} on {m.symbol}")
-        return o
+        if oid:
+            o = orders.get(oid)
+            if o is not None:
+                if o.symbol == m.symbol:
+                    return o
+            else:
+                status = self.clordids.status_of(oid)
+                if status is not None:
+                    raise Rejection(_TOO_LATE, f"order {m.orig_cl_ord_id!r} is already {status}")
+        raise Rejection(_UNKNOWN_ORDER, f"no order {m.orig_cl_ord_id!r} on {m.symbol}")
 
     def replace_terms(self, o: LiveOrder, m) -> tuple:
         """The checks of a replace of ``o``; returns ``(price ticks, total lots, new
@@ -171,7 +191,8 @@ class PreTradeRisk:
         price = self.ticks(symbol, m.price)
         lo, hi = self.bands[symbol]
         if not lo <= price <= hi:
-            raise Rejection(_OUTSIDE_BAND, f"price {m.price} is outside the band")
+            raise Rejection(_OUTSIDE_BAND, f"price {m.price} is outside the band "
+                            f"{inst.ticks_to_price(lo)}..{inst.ticks_to_price(hi)}")
         if o.ord_type != _LIMIT_CODE:
             raise Rejection(_NOT_REPLACEABLE, "only resting limit orders can be replaced")
         total = self.lots(symbol, m.qty)
@@ -197,7 +218,8 @@ class PreTradeRisk:
 
     def _reserve_more(self, o: LiveOrder, amount) -> None:
         is_cash = o.side == _BUY
-        self._hold(o.account, CASH if is_cash else o.symbol, amount, o.order_id, is_cash)
+        self._hold(o.account, CASH if is_cash else o.symbol, amount, o.order_id, is_cash,
+                   self.instruments[o.symbol], " more for the replace")
         o.reserved += amount
 
     # ------------------------------------------------------------------ conversions
@@ -210,3 +232,15 @@ class PreTradeRisk:
         conv: Conversions = self.conv[symbol]
         ticks = conv.ticks.get(price)
         return ticks if ticks is not None else conv.to_ticks(price)
+
+
+def _shortfall(exc: LedgerError, inst, more: str) -> str:
+    """The why of a reservation the ledger refused, in currency or token units."""
+    if isinstance(exc, InsufficientCash):
+        unit, places = inst.cash_token, inst.cash_decimals
+    elif isinstance(exc, InsufficientTokens):
+        unit, places = inst.symbol, inst.token_decimals
+    else:
+        return str(exc)
+    return (f"account {exc.account} needs {_units(exc.needed, places)} {unit}{more}, "
+            f"has {_units(exc.available, places)} {unit} available")

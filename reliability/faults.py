@@ -47,7 +47,7 @@ from matching.engine import Engine
 from matching.instruments import Registry
 from matching.journal import SNAP, Journal, read_journal
 from matching.ledger import CASH, Ledger
-from matching.messages import JournalEntry, NewOrderSingle
+from matching.messages import JournalEntry, NewOrderSingle, utc_timestamp
 
 __all__ = ["Mosquitto", "Server", "Load", "verify", "kills_under_load", "broker_restart",
            "slow_subscriber", "disk_full", "disk_full_real"]
@@ -178,6 +178,7 @@ class Server:
     async def wait_online(self, since_ns: int, timeout: float = 20.0) -> None:
         """Until the engine's retained status says online, published after ``since_ns``."""
         host, port = "127.0.0.1", int(self.broker_url.rsplit(":", 1)[1])
+        since = utc_timestamp(since_ns)
         async with asyncio.timeout(timeout):
             while True:
                 try:
@@ -185,7 +186,8 @@ class Server:
                         await c.subscribe(topics.STATUS, qos=1)
                         async for m in c.messages:
                             st = json.loads(m.payload)
-                            if st["status"] == "online" and st["time"] >= since_ns:
+                            # UTCTimestamps: fixed width, so text order is time order.
+                            if st["status"] == "online" and st["time"] >= since:
                                 return
                             if self.proc.poll() is not None:
                                 raise RuntimeError(f"serve exited: {self.tail()}")

@@ -22,10 +22,15 @@ from feeds.codec import MAX_ID_LEN, MAX_MESSAGE_BYTES
 from matching.engine import Engine
 from matching.instruments import Registry
 from matching.ledger import CASH, Ledger
-from matching.messages import NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest
+from matching.messages import (
+    NewOrderSingle,
+    OrderCancelReject,
+    OrderCancelReplaceRequest,
+    OrderCancelRequest,
+)
 
 __all__ = ["T0", "HOUR", "REG", "INSTS", "ACCOUNTS", "OWN", "BROKERS", "OPEN_SYMBOLS",
-           "build_engine", "frozen", "dump", "Raw", "CATEGORIES",
+           "build_engine", "frozen", "kind_of", "reason_of", "dump", "Raw", "CATEGORIES",
            "RULES", "rule_breaking", "engine_direct", "topic", "NASTY_NUMBERS",
            "NASTY_STRINGS"]
 
@@ -85,6 +90,21 @@ def frozen(eng: Engine, ignore: tuple[str, str] | None = None) -> tuple:
         sorted(kv for kv in eng.clordids.orders.items() if kv[0] != ignore),
         eng.ledger.state_digest(),
     )
+
+
+def kind_of(report) -> str:
+    """What an answer is: its ExecType, or ``cancel_reject`` (an OrderCancelReject)."""
+    return "cancel_reject" if type(report) is OrderCancelReject else report.exec_type
+
+
+def reason_of(report) -> str | None:
+    """The rule a refusal names: its OrdRejReason, or its CxlRejReason (for ``OTHER``,
+    the code its text starts with: the replace rule that was broken)."""
+    if type(report) is not OrderCancelReject:
+        return report.ord_rej_reason
+    if report.cxl_rej_reason == "OTHER":
+        return report.text.split(":", 1)[0]
+    return report.cxl_rej_reason
 
 
 from testkit.fuzzdata import NASTY_NUMBERS, NASTY_STRINGS, Raw, dump  # noqa: E402
@@ -358,7 +378,7 @@ def rule_breaking(r: random.Random, rule: str | None = None,
     elif rule == "cancel_filled":
         broker = "beta"
         doc = {"msg": "cancel", "cl_ord_id": cl, "orig_cl_ord_id": "beta-buy", "symbol": "BD3Y"}
-        reason = "UNKNOWN_ORDER"
+        reason = "TOO_LATE_TO_CANCEL"
     elif rule == "replace_below_filled":
         doc = replace("part-sell", "BD3Y", "100.250", str(Decimal(r.randint(0, 15_000)) / 10**4))
         reason = "INVALID_QUANTITY"

@@ -9,7 +9,12 @@ from matching.engine import Engine
 from matching.instruments import Registry
 from matching.journal import Journal, JournalError, read_journal
 from matching.ledger import CASH, Ledger
-from matching.messages import NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest
+from matching.messages import (
+    NewOrderSingle,
+    OrderCancelReject,
+    OrderCancelReplaceRequest,
+    OrderCancelRequest,
+)
 
 T0 = int(datetime(2026, 11, 25, 10, tzinfo=UTC).timestamp()) * 10**9
 REG = Registry.load_default()
@@ -67,7 +72,7 @@ def test_fill_reports_both_sides_and_settles_delivery_versus_payment(eng):
                             ("beta", "trade", "filled", "b1")]
     maker, taker = out.reports[1][1], out.reports[2][1]
     assert (maker.last_px, maker.last_qty, maker.cum_qty, maker.leaves_qty, maker.avg_px) == (
-        "100.250", "1.5000", "1.5000", "0.5000", "100.25")
+        "100.250", "1.5000", "1.5000", "0.5000", "100.250")
     assert (maker.liquidity, taker.liquidity) == ("maker", "taker")
     # 1.5 tokens x 1000 face x (100.25 + AI) / 100, AI = 2 x 163/183 per 100 on 25 Nov 2026.
     assert taker.settl_amount == "1530.471311" and taker.accrued_interest == "26.721311"
@@ -188,7 +193,10 @@ def test_replace_below_the_filled_quantity_is_rejected(eng):
     eng.submit("alpha", new("s1", 1, "TB3M", "sell", "2", "99.100"))
     eng.submit("beta", new("b1", 2, "TB3M", "buy", "1", "99.100"))
     out = eng.submit("alpha", OrderCancelReplaceRequest("s2", "s1", "TB3M", "99.100", "1"))
-    assert out.reports[0][1].ord_rej_reason == "INVALID_QUANTITY"
+    [(_, r)] = out.reports
+    assert isinstance(r, OrderCancelReject)         # 35=9: the order stays as it was
+    assert (r.cxl_rej_reason, r.ord_status) == ("OTHER", "partially_filled")
+    assert r.text.startswith("INVALID_QUANTITY: ")
 
 
 def test_market_order_trades_within_the_band_and_never_rests(eng):
@@ -348,7 +356,7 @@ def test_resends_past_the_window_never_make_a_second_order(tmp_path):
         assert recent.replayed and recent.reports[0][1].exec_id == firsts[9].reports[0][1].exec_id
         old = e.submit("alpha", new("w0", 1, "TB3M", "buy", "1", "99.000"))
         [(_, r)] = old.reports
-        assert r.exec_type == "rejected" and r.ord_rej_reason == "DUPLICATE_CL_ORD_ID"
+        assert r.exec_type == "rejected" and r.ord_rej_reason == "DUPLICATE_ORDER"
         assert len(e.orders) == live
         assert len(e.clordids.outcomes) == 4
 

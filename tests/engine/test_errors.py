@@ -3,7 +3,15 @@ the book's numbered as the core's, and every code the venue sends is listed."""
 from pathlib import Path
 
 from matching.constants import CancelReason, RejectReason
-from matching.errors import LAYERS, BookCancel, BookReject, DecodeReject, EngineReject
+from matching.errors import (
+    LAYERS,
+    BookCancel,
+    BookReject,
+    CancelReject,
+    DecodeReject,
+    EngineCancel,
+    EngineReject,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,19 +38,27 @@ def test_the_codec_sends_only_decode_codes():
 
 
 def test_every_code_the_venue_sent_on_the_golden_stream_is_listed():
-    """Rejects carry a listed reject code, cancels and expiries a listed cancel reason."""
+    """Rejects carry a listed reject code, cancels and expiries a listed cancel reason,
+    cancel rejects a listed CxlRejReason (OTHER's text: a listed code, then why)."""
     from testkit import golden
     rejects = {m.value for m in (*BookReject, *EngineReject, *DecodeReject)}
-    cancels = {m.value for m in BookCancel}
-    seen_rejects, seen_cancels = set(), set()
+    cancels = {m.value for m in (*BookCancel, *EngineCancel)}
+    cxl = {m.value for m in CancelReject}
+    seen_rejects, seen_cancels, seen_cxl, seen_other = set(), set(), set(), set()
     for line in golden.load_expected():
         for _, r in line.get("reports", ()):
-            if r["exec_type"] == "rejected":
+            if r["msg"] == "cancel_reject":
+                seen_cxl.add(r["cxl_rej_reason"])
+                if r["cxl_rej_reason"] == "OTHER":
+                    seen_other.add(r["text"].split(":", 1)[0])
+            elif r["exec_type"] == "rejected":
                 seen_rejects.add(r["ord_rej_reason"])
             elif r["exec_type"] in ("canceled", "expired", "restated"):
                 seen_cancels.add(r["text"])
     assert seen_rejects and seen_rejects <= rejects, seen_rejects - rejects
     assert seen_cancels and seen_cancels <= cancels, seen_cancels - cancels
+    assert seen_cxl and seen_cxl <= cxl, seen_cxl - cxl
+    assert seen_other and seen_other <= rejects, seen_other - rejects
 
 
 def test_every_code_is_documented():

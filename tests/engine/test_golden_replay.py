@@ -45,13 +45,22 @@ def test_golden_stream_covers_every_input_kind(inputs, expected):
     kinds = {r["kind"] for r in inputs}
     msgs = {r["msg"]["msg"] for r in inputs if r["kind"] == "submit"}
     actions = {r["action"] for r in inputs if r["kind"] == "admin"}
-    reasons = {r[1].get("ord_rej_reason") for line in expected for r in line.get("reports", [])}
+    reports = [r for line in expected for _, r in line.get("reports", [])]
+    reasons = {r.get("ord_rej_reason") for r in reports}
+    cancel_rejects = {(r["cxl_rej_response_to"], r["cxl_rej_reason"]) for r in reports
+                      if r["msg"] == "cancel_reject"}
     assert kinds == {"submit", "admin", "refuse"}
     assert msgs == {"new_order", "cancel", "replace"}
     assert actions >= {"pre_open", "open", "halt", "resume", "close", "expire", "cancel_broker"}
-    assert {"DUPLICATE_CL_ORD_ID", "MARKET_NOT_OPEN", "INSUFFICIENT_FUNDS", "UNKNOWN_ORDER",
-            "POST_ONLY_WOULD_TAKE", "NOT_ELIGIBLE", "MALFORMED_JSON"} <= reasons
+    assert {"DUPLICATE_ORDER", "MARKET_NOT_OPEN", "INSUFFICIENT_FUNDS", "POST_ONLY_WOULD_TAKE",
+            "NOT_ELIGIBLE", "MALFORMED_JSON"} <= reasons
+    assert {("cancel", "UNKNOWN_ORDER"), ("cancel", "TOO_LATE_TO_CANCEL"),
+            ("cancel", "DUPLICATE_CL_ORD_ID"), ("replace", "UNKNOWN_ORDER"),
+            ("replace", "TOO_LATE_TO_CANCEL"), ("replace", "OTHER")} <= cancel_rejects
+    assert any(r.get("text") == "CANCEL_ON_DISCONNECT" for r in reports)
+    # Resends: the same message, or flagged PossDup, answered from memory.
     assert any(line.get("replayed") for line in expected)
+    assert any(r["kind"] == "submit" and r["msg"].get("poss_dup") for r in inputs)
 
 
 def test_golden_snapshot_midway_continues_identically(inputs, expected):
@@ -76,17 +85,18 @@ def test_golden_snapshot_midway_continues_identically(inputs, expected):
 
 def _in_epoch_zero(line: dict) -> dict:
     """``line`` with its recorded R<n> ids as R0.<n> (a copy: the fixture is shared)."""
-    if not any(r["exec_id"].startswith("R") for _, r in line.get("reports", ())):
+    def unparsed(r: dict) -> bool:          # a cancel reject has no exec id
+        return r.get("exec_id", "").startswith("R") and "." not in r["exec_id"]
+    if not any(unparsed(r) for _, r in line.get("reports", ())):
         return line
-    reports = [[b, {**r, "exec_id": f"R0.{r['exec_id'][1:]}"}
-                if r["exec_id"].startswith("R") and "." not in r["exec_id"] else r]
+    reports = [[b, {**r, "exec_id": f"R0.{r['exec_id'][1:]}"} if unparsed(r) else r]
                for b, r in line["reports"]]
     return {**line, "reports": reports}
 
 
 def _unnumbered(line: dict) -> dict:
     for _, report in line.get("reports", ()):
-        if report["exec_id"].startswith("R"):
+        if report.get("exec_id", "").startswith("R"):            # a cancel reject has none
             report["exec_id"] = "R"
     return line
 

@@ -101,7 +101,8 @@ def test_a_journal_failure_refuses_orders_and_says_not_accepting(tmp_path, monke
     [status] = [p for p in first if p.kind == "status"]
     doc = json.loads(status.payload)
     assert status.retain and {k: doc[k] for k in ("status", "text", "time")} == {
-        "status": "not_accepting", "text": cycle.status_text, "time": 5}
+        "status": "not_accepting", "text": cycle.status_text,
+        "time": "1970-01-01T00:00:00.000000005Z"}
     assert doc["instance"] == cycle.config.instance         # which engine says so
     assert "No space left" in cycle.status_text
     assert not docs(first, "exec")                      # a1 was not durable: no New report
@@ -240,6 +241,54 @@ def test_cancel_on_disconnect_by_presence_offline(cod, cancelled):
     pubs = cycle.process([(topics.presence("alpha"), b"offline")], 2)
     got = [(d["cl_ord_id"], d["exec_type"]) for d in docs(pubs, "exec")]
     assert got == ([("c1", "canceled")] if cancelled else [])
+
+
+def test_a_retained_offline_presence_never_cancels():
+    """A stale ``offline`` stored from before this gateway started reaches it on subscribe
+    (retained): not a disconnect. A live one (the last will firing now) is."""
+    cycle = GatewayCycle(engine(), GatewayConfig(cancel_on_disconnect="alpha"))
+    cycle.process([order("alpha", "c1", "buy", time_in_force="gtc")], 1)
+    assert docs(cycle.process([(topics.presence("alpha"), b"offline", True)], 2), "exec") == []
+    assert cycle.engine.has_live_orders("alpha")
+    [cancel] = docs(cycle.process([(topics.presence("alpha"), b"offline", False)], 3), "exec")
+    assert (cancel["cl_ord_id"], cancel["exec_type"], cancel["text"]) == (
+        "c1", "canceled", "CANCEL_ON_DISCONNECT")
+
+
+def test_a_retained_online_presence_still_releases_held_reports():
+    cycle = GatewayCycle(engine(), GatewayConfig(hold_reports=2.0))
+    cycle.process([order("alpha", "s1", "sell")], 1)
+    cycle.connected(100.0, 99.0)
+    cycle.process([order("beta", "b1", "buy")], 2)
+    [fill] = docs(cycle.process([(topics.presence("alpha"), b"online", True)], 3), "exec")
+    assert fill["cl_ord_id"] == "s1"
+
+
+def test_a_refused_cancel_goes_out_as_a_cancel_reject_and_is_counted():
+    cycle = GatewayCycle(engine())
+    cycle.process([order("alpha", "a1", "buy", time_in_force="gtc")], 1)
+    cancel = (topics.orders("alpha"), json.dumps({
+        "msg": "cancel", "cl_ord_id": "c1", "orig_cl_ord_id": "nope", "symbol": "TB3M"}).encode())
+    replace = (topics.orders("alpha"), json.dumps({
+        "msg": "replace", "cl_ord_id": "r1", "orig_cl_ord_id": "a1", "symbol": "TB3M",
+        "price": "99.0001", "qty": "1"}).encode())
+    pubs = cycle.process([cancel, replace], 2)
+    got = [(p.topic, d["msg"], d["cxl_rej_reason"], d["ord_status"])
+           for p, d in zip(pubs, docs(pubs), strict=True) if p.kind == "exec"]
+    assert got == [(topics.exec_reports("alpha"), "cancel_reject", "UNKNOWN_ORDER", "rejected"),
+                   (topics.exec_reports("alpha"), "cancel_reject", "OTHER", "new")]
+    assert cycle.stats.cancel_rejects == 2 and cycle.stats.acks == cycle.stats.reports == 1
+    assert cycle.stats.reject_reasons == {"UNKNOWN_ORDER": 1, "INVALID_PRICE": 1}
+    # A resend of the refused cancel gets the same cancel reject, marked PossResend.
+    [again] = docs(cycle.process([cancel], 3), "exec")
+    assert again["msg"] == "cancel_reject" and again["poss_resend"] is True
+
+
+def test_the_engine_status_time_is_a_utc_timestamp():
+    cycle = GatewayCycle(engine())
+    status = json.loads(cycle.retained(1_796_234_400_123_456_789)[0].payload)
+    assert status["time"] == "2026-12-02T18:00:00.123456789Z"
+    assert json.loads(cycle.status("offline", "engine gone").payload)["time"] == ""
 
 
 def test_the_cycle_imports_no_mqtt_library():

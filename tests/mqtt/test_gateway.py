@@ -13,6 +13,7 @@ from feeds.gateway import Gateway, GatewayConfig
 from feeds.mqtt import client as mqtt_client
 from matching.engine import Engine
 from matching.instruments import Registry
+from matching.messages import NewOrderSingle
 from testkit.mqtt import two_broker_engine
 
 pytestmark = pytest.mark.network
@@ -203,6 +204,73 @@ def test_cancel_on_disconnect_when_a_broker_process_dies(mqtt):
     _first, after = asyncio.run(with_gateway(mqtt, body, cancel_on_disconnect="*"))
     report = after[0][1]
     assert (report["exec_type"], report["cl_ord_id"]) == ("canceled", "cod1")
+
+
+def test_a_fresh_gateway_ignores_a_stale_retained_offline_presence(mqtt):
+    """``serve --cancel-on-disconnect alpha`` started after alpha's last will fired (the
+    broker keeps that ``offline`` retained) must not cancel alpha's recovered orders."""
+    engine = two_broker_engine()
+    ack = engine.submit("alpha", NewOrderSingle("keep", 1, "TB3M", "buy", "1", price="99.000",
+                                                time_in_force="gtc"))
+    assert ack.reports[0][1].exec_type == "new"
+
+    async def body():
+        async with client_for(mqtt.port) as client:
+            await client.publish(topics.presence("alpha"), b"offline", qos=1, retain=True)
+            await client.subscribe(topics.exec_reports("alpha"), qos=1)
+            await client.subscribe(topics.exec_reports("beta"), qos=1)
+            gw = Gateway(engine, "127.0.0.1", mqtt.port, GatewayConfig(
+                client_id=f"engine-{time.time_ns()}", cancel_on_disconnect="alpha"))
+            stop = asyncio.Event()
+            task = asyncio.create_task(gw.run(stop))
+            try:
+                async with asyncio.timeout(20):
+                    await gw.ready.wait()
+                    # The retained presence reached the gateway on subscribe, before this.
+                    await client.publish(topics.orders("beta"),
+                                         order("b1", 2, "buy", "1", "98.000"), qos=1)
+                    return await collect(client, 1), gw.stats.reports
+            finally:
+                stop.set()
+                await asyncio.wait_for(task, 10)
+                await client.publish(topics.presence("alpha"), b"", qos=1, retain=True)
+
+    [(topic, doc)], reports = asyncio.run(body())
+    assert topic == topics.exec_reports("beta") and doc["cl_ord_id"] == "b1" and reports == 1
+    assert [o.cl_ord_id for o in engine.orders.values() if o.broker == "alpha"] == ["keep"]
+
+
+def test_broker_client_raises_a_cancel_reject_and_streams_it(mqtt):
+    from feeds.client import BrokerClient, CancelRejected
+
+    async def body(client, gw):
+        async with BrokerClient("alpha", "127.0.0.1", mqtt.port,
+                                client_id=f"alpha-{time.time_ns()}") as c:
+            ack = await c.submit(NewOrderSingle("k1", 1, "TB3M", "buy", "1", price="99.000",
+                                                time_in_force="gtc"))
+            with pytest.raises(CancelRejected) as unknown:
+                await c.cancel("k2", "nope", "TB3M")
+            with pytest.raises(CancelRejected) as off_tick:
+                await c.replace("k3", "k1", "TB3M", "99.0001", "1")
+            canceled = await c.cancel("k4", "k1", "TB3M")
+            with pytest.raises(CancelRejected) as late:
+                await c.cancel("k5", "k1", "TB3M")
+            await asyncio.sleep(0.2)
+            return ack, unknown.value.reject, off_tick.value.reject, canceled, \
+                late.value.reject, c.pending_reports()
+
+    ack, unknown, off_tick, canceled, late, stream = asyncio.run(with_gateway(mqtt, body))
+    assert ack.exec_type == "new" and canceled.exec_type == "canceled"
+    assert (unknown.cxl_rej_reason, unknown.ord_status, unknown.order_id) == (
+        "UNKNOWN_ORDER", "rejected", None)
+    assert (off_tick.cxl_rej_reason, off_tick.ord_status, off_tick.order_id) == (
+        "OTHER", "new", ack.order_id)
+    assert off_tick.text.startswith("INVALID_PRICE") and off_tick.cxl_rej_response_to == \
+        "replace"
+    assert (late.cxl_rej_reason, late.ord_status) == ("TOO_LATE_TO_CANCEL", "canceled")
+    assert [type(r).__name__ for r in stream] == [
+        "ExecutionReport", "OrderCancelReject", "OrderCancelReject", "ExecutionReport",
+        "OrderCancelReject"]
 
 
 def test_gateway_writes_periodic_snapshots_that_recover_the_state(mqtt, tmp_path):

@@ -20,7 +20,7 @@ import pytest
 
 from feeds import topics
 from feeds.broker import EmbeddedBroker
-from feeds.codec import EngineStatus, encode
+from feeds.codec import EngineStatus, encode, utc_timestamp
 from feeds.gateway import Gateway, GatewayConfig
 from feeds.guard import AnotherEngine, VenueGuard, decode_status
 from testkit.mqtt import connect, run, two_broker_engine
@@ -171,7 +171,7 @@ def test_take_over_is_refused_for_now(tmp_path):
 def _fake_status(status: str, instance: str, **kw) -> bytes:
     fields = {"host": "elsewhere", "pid": 4242, "started": time.time_ns() - 10**9,
               "heartbeat": 0.2, "keepalive": 1, **kw}
-    return encode(EngineStatus(status, "", time.time_ns(), instance, **fields))
+    return encode(EngineStatus(status, "", utc_timestamp(time.time_ns()), instance, **fields))
 
 
 def _guard(port, **kw) -> VenueGuard:

@@ -4,11 +4,14 @@ the topic parser, and the wire codec's round trip.
 
 Properties, for every input:
 - nothing raises;
-- the sender gets exactly one acknowledgement of its input (a Rejected report with a
-  reason code and a text, or the New / Canceled / Replaced of what it asked for);
+- the sender gets exactly one acknowledgement of its input (a Rejected report or an
+  OrderCancelReject with a reason code and a text, or the New / Canceled / Replaced of
+  what it asked for);
 - a rejected input changes nothing but the sequence counters (seq, exec id; a refused
-  payload not even those): books, live orders, ClOrdID index, trading states, ledger;
-- a resent ClOrdID gets its original outcome back and changes nothing at all;
+  payload not even those) and marks its ClOrdID used: books, live orders, the rest of the
+  ClOrdID index, trading states, ledger;
+- an exact resend gets its original outcome back and changes nothing at all; any other
+  message with a used ClOrdID is refused as a duplicate;
 - every asset's ledger total is conserved, reservations match the live orders' and the
   books hold exactly the live orders.
 """
@@ -51,6 +54,8 @@ from testkit.fuzzgen import (
     T0,
     build_engine,
     frozen,
+    kind_of,
+    reason_of,
 )
 
 FUZZ = settings(max_examples=150, deadline=None,
@@ -116,39 +121,50 @@ def through_gateway(eng: Engine, broker: str, payload) -> tuple[str, object, obj
         assert frozen(eng) == before
         check_invariants(eng, totals)
         return "refused", msg, r
-    resend = (broker, msg.cl_ord_id) in eng.clordids.outcomes
+    key = (broker, msg.cl_ord_id)
+    before_but_key = frozen(eng, key)
+    resend = eng.clordids.resend(broker, msg)
+    used = eng.clordids.used(*key)
     out = eng.submit(broker, msg)
     assert out.reports, "an input without any report"
-    if resend:
+    if resend is not None:
         assert out.replayed and out.reports == [
-            (broker, msgspec.structs.replace(r, poss_resend=True))
-            for r in eng.clordids.outcomes[(broker, msg.cl_ord_id)]]
+            (broker, msgspec.structs.replace(r, poss_resend=True)) for r in resend]
         assert (eng.seq, eng.reports.next_exec_id, eng.next_order_id) == (seq, exec_id, order_id)
         assert frozen(eng) == before
         check_invariants(eng, totals)
         return "replayed", msg, out.reports[0][1] if out.reports else None
     assert eng.seq == seq + 1 and not out.replayed
     mine = [r for to, r in out.reports if to == broker and r.cl_ord_id == msg.cl_ord_id
-            and r.exec_type in ("rejected", ACK[type(msg)])]
+            and kind_of(r) in ("rejected", "cancel_reject", ACK[type(msg)])]
     assert len(mine) == 1, out.reports                 # exactly one acknowledgement
     [r] = mine
     assert r.seq == eng.seq and r.symbol == msg.symbol
-    if r.exec_type == "rejected":
+    if kind_of(r) in ("rejected", "cancel_reject"):
         assert out.reports == [(broker, r)] and not out.trades and not out.levels
-        assert r.ord_rej_reason and r.text and r.ord_status == "rejected"
-        assert eng.reports.next_exec_id == exec_id + 1
+        assert reason_of(r) and r.text
+        if kind_of(r) == "rejected":
+            assert isinstance(msg, NewOrderSingle) and r.ord_status == "rejected"
+            assert r.leaves_qty.strip("0.") == ""        # a rejected order has nothing left
+            assert eng.reports.next_exec_id == exec_id + 1
+        else:                                          # a cancel reject takes no ExecID
+            assert not isinstance(msg, NewOrderSingle)
+            assert eng.reports.next_exec_id == exec_id
+        if used:
+            assert reason_of(r) in ("DUPLICATE_ORDER", "DUPLICATE_CL_ORD_ID")
         # A pre-trade reject takes no order id; a new order the book refused (post-only
-        # IOC, ...) had taken one, and its ClOrdID stays used, like a filled order's.
-        assert eng.next_order_id == order_id + (1 if r.order_id else 0)
-        if r.order_id:
-            assert isinstance(msg, NewOrderSingle)
-            assert eng.clordids.orders[(broker, msg.cl_ord_id)] == int(r.order_id)
-        assert frozen(eng, (broker, msg.cl_ord_id) if r.order_id else None) == before
+        # IOC, ...) had taken one. Either way its ClOrdID is used for the day from now on.
+        order_given = kind_of(r) == "rejected" and bool(r.order_id)
+        assert eng.next_order_id == order_id + (1 if order_given else 0)
+        if not used:
+            assert eng.clordids.orders[key] == (int(r.order_id) if order_given else 0)
+        assert frozen(eng, key) == before_but_key
         kind = "rejected"
     else:
         kind = "accepted"
-    told = [x for to, x in out.reports if to == broker]
-    assert list(eng.clordids.outcomes[(broker, msg.cl_ord_id)]) == told
+    if not used:
+        told = [x for to, x in out.reports if to == broker]
+        assert list(eng.clordids.told(*key)) == told
     check_invariants(eng, totals)
     return kind, msg, r
 
@@ -491,7 +507,7 @@ def rule_breaking(draw, rule: str) -> tuple[str, dict, str]:
                          "symbol": draw(st.sampled_from(["TB6M", "GOLD", "NOPE"]))}, "UNKNOWN_ORDER"
     elif rule == "cancel_filled":
         return "beta", {"msg": "cancel", "cl_ord_id": cl, "orig_cl_ord_id": "beta-buy",
-                        "symbol": "BD3Y"}, "UNKNOWN_ORDER"
+                        "symbol": "BD3Y"}, "TOO_LATE_TO_CANCEL"
     elif rule == "replace_below_filled":
         qty = str(Decimal(draw(st.integers(0, 15_000))) / 10**4)     # 1.5 already filled
         return "alpha", {"msg": "replace", "cl_ord_id": cl, "orig_cl_ord_id": "part-sell",
@@ -539,10 +555,21 @@ def test_rule_breaking_orders_are_rejected_with_their_reason_and_change_nothing(
     broker, doc, reason = data.draw(rule_breaking(rule))
     eng = fresh_engine()
     kind, _msg, report = through_gateway(eng, broker, dump(doc))
-    assert (kind, report.ord_rej_reason) == ("rejected", reason), (doc, report)
-    # The ClOrdID of a rejected input answers a resend with the same reject.
+    assert (kind, reason_of(report)) == ("rejected", reason), (doc, report)
+    # The ClOrdID of a rejected input answers a resend with the same reject...
     again, _, report2 = through_gateway(eng, broker, dump(doc))
-    assert again == "replayed" and report2.exec_id == report.exec_id and report2.poss_resend
+    assert again == "replayed" and report2 == msgspec.structs.replace(report, poss_resend=True)
+    # ... and refuses a corrected message as a duplicate: a ClOrdID is used once a day.
+    fixed = {**doc, "symbol": "TB3M", "price": "99.000", "qty": "1", "account": OWN[broker][0]}
+    if doc["msg"] != "new_order":
+        fixed.update(orig_cl_ord_id="rest-buy" if broker == "alpha" else "beta-rest",
+                     symbol="TB3M" if broker == "alpha" else "TB6M")
+        fixed.pop("account")
+        if doc["msg"] == "cancel":
+            fixed.pop("price"), fixed.pop("qty")
+    third, _, report3 = through_gateway(eng, broker, dump(fixed))
+    assert third == "rejected" and reason_of(report3) in ("DUPLICATE_ORDER",
+                                                          "DUPLICATE_CL_ORD_ID"), report3
 
 
 @FUZZ
@@ -553,7 +580,7 @@ def test_resending_any_input_gives_the_original_outcome_and_changes_nothing(brok
     hash_after = eng.state_hash()
     again = through_gateway(eng, broker, dump(doc))
     assert again[0] == "replayed" and eng.state_hash() == hash_after
-    assert first[2].exec_id == again[2].exec_id
+    assert again[2] == msgspec.structs.replace(first[2], poss_resend=True)
 
 
 # ------------------------------------------------------------------ engine API, well-typed
@@ -583,19 +610,21 @@ def well_typed_messages():
 @given(st.sampled_from(BROKERS), well_typed_messages())
 def test_engine_submit_never_raises_on_well_typed_bad_content(broker, msg):
     eng = fresh_engine()
-    before, totals, exec_id = frozen(eng), eng.ledger.totals(), eng.reports.next_exec_id
-    resend = (broker, msg.cl_ord_id) in eng.clordids.outcomes
+    key = (broker, msg.cl_ord_id)
+    before, totals, exec_id = frozen(eng, key), eng.ledger.totals(), eng.reports.next_exec_id
+    resend = eng.clordids.resend(broker, msg) is not None
     out = eng.submit(broker, msg)
     assert out.reports
     if not resend:
         mine = [r for to, r in out.reports if to == broker and r.cl_ord_id == msg.cl_ord_id
-                and r.exec_type in ("rejected", ACK[type(msg)])]
+                and kind_of(r) in ("rejected", "cancel_reject", ACK[type(msg)])]
         assert len(mine) == 1
-        if mine[0].exec_type == "rejected":
-            assert mine[0].ord_rej_reason and mine[0].text
-            # As above: a book refusal (post-only market, ...) keeps its ClOrdID used.
-            used = (broker, msg.cl_ord_id) if mine[0].order_id else None
-            assert eng.reports.next_exec_id == exec_id + 1 and frozen(eng, used) == before
+        if kind_of(mine[0]) in ("rejected", "cancel_reject"):
+            assert reason_of(mine[0]) and mine[0].text
+            # As above: a refused message's ClOrdID is used from now on.
+            took = 1 if kind_of(mine[0]) == "rejected" else 0
+            assert eng.reports.next_exec_id == exec_id + took
+            assert frozen(eng, key) == before
     check_invariants(eng, totals)
 
 
@@ -612,7 +641,7 @@ def test_engine_submit_refuses_a_gtd_expire_time_beyond_int64(expire_time):
     out = eng.submit("alpha", msg)
     [(to, r)] = [x for x in out.reports if x[1].cl_ord_id == "big-exp"][:1]
     assert to == "alpha" and r.exec_type == "rejected" and r.ord_rej_reason and r.text
-    assert frozen(eng) == before
+    assert frozen(eng, ("alpha", "big-exp")) == before        # its ClOrdID is used now
     check_invariants(eng, totals)
 
 
@@ -661,10 +690,10 @@ def test_gateway_handler_never_raises_and_answers_every_attributable_message(str
             assert gw.stats.unattributable == stats[1] + 1
         else:
             assert out is not None and out.reports
-            assert sum(1 for to, r in out.reports if to == broker and r.exec_type in (
-                "rejected", "new", "canceled", "replaced")) >= 1
-            assert all(r.exec_type != "rejected" or (r.ord_rej_reason and r.text)
-                       for _, r in out.reports)
+            assert sum(1 for to, r in out.reports if to == broker and kind_of(r) in (
+                "rejected", "cancel_reject", "new", "canceled", "replaced")) >= 1
+            assert all(kind_of(r) not in ("rejected", "cancel_reject")
+                       or (reason_of(r) and r.text) for _, r in out.reports)
         check_invariants(eng, totals)
 
 
@@ -759,5 +788,5 @@ def test_engine_submit_refuses_a_value_outside_the_fix_set(field, value):
     out = eng.submit("alpha", NewOrderSingle("bad-enum", 1, "TB3M", side, "1", **args))
     [(to, r)] = out.reports
     assert to == "alpha" and r.exec_type == "rejected" and r.ord_rej_reason == "INVALID_FIELD"
-    assert frozen(eng) == before
+    assert frozen(eng, ("alpha", "bad-enum")) == before       # its ClOrdID is used now
     check_invariants(eng, totals)

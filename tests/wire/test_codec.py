@@ -61,7 +61,7 @@ def test_order_entry_is_tagged_and_prices_travel_as_strings():
 
 def test_execution_report_round_trips_with_every_field():
     r = ExecutionReport(
-        "E1", "trade", "partially_filled", "c1", "TB3M", 5, 1_700_000_000_000_000_000,
+        "E1", "trade", "partially_filled", "c1", "TB3M", 5, "2023-11-14T22:13:20.000000001Z",
         order_id="O1", orig_cl_ord_id="c0", account=7, side="buy", price="99.2",
         order_qty="3", last_px="99.1", last_qty="1", cum_qty="1", leaves_qty="2",
         avg_px="99.1", accrued_interest="0.0125", settl_amount="99.1125", yield_pct="4.125",
@@ -75,19 +75,23 @@ def test_execution_report_round_trips_with_every_field():
 
 
 def test_rejected_report_carries_code_and_text():
-    r = ExecutionReport("R1", "rejected", "rejected", "c1", "TB3M", 0, 1,
-                        ord_rej_reason="INVALID_FIELD", text="price must be ...")
+    r = ExecutionReport("R1", "rejected", "rejected", "c1", "TB3M", 0,
+                        "1970-01-01T00:00:00.000000001Z", ord_rej_reason="INVALID_FIELD",
+                        text="price must be ...")
     assert msgspec.json.decode(encode(r), type=ExecutionReport) == r
+    # CumQty, LeavesQty and AvgPx are on the wire even when 0 (FIX requires them).
+    doc = json.loads(encode(r))
+    assert (doc["cum_qty"], doc["leaves_qty"], doc["avg_px"]) == ("0", "0", "0")
 
 
 @pytest.mark.parametrize("obj", [
-    TradePrint("TB3M", "T1", 4, 1_700_000_000_000_000_000, "99.1", "1.5", 9910, 150, "buy",
-               "4.01"),
+    TradePrint("TB3M", "T1", 4, "2023-11-14T22:13:20.000000000Z", "99.1", "1.5", 9910, 150,
+               "buy", "4.01"),
     DepthUpdate("TB3M", 12, [("buy", "99.1", "2", 1), ("sell", "99.2", "0", 0)]),
     DepthSnapshot("TB3M", 12, [("99.1", "2", 1)], [("99.2", "1", 1), ("99.3", "5", 2)]),
     BBO("TB3M", 12, "99.1", "2", "99.2", "1"),
     BBO("TB3M", 0),
-    EngineStatus("not_accepting", "journal full", 5),
+    EngineStatus("not_accepting", "journal full", "1970-01-01T00:00:00.000000005Z"),
 ], ids=lambda o: type(o).__name__)
 def test_market_data_and_status_round_trip(obj):
     assert msgspec.json.decode(encode(obj), type=type(obj)) == obj

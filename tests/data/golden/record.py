@@ -39,6 +39,14 @@ REFS = {"TB3M": 99_270, "BD5Y": 100_190, "GOLD": 11_000}        # reference pric
 TICK = {"TB3M": "0.001", "BD5Y": "0.001", "GOLD": "0.01"}
 
 
+def _doc(msg) -> dict:
+    """A message as recorded: its JSON, without a PossDup flag that is not set."""
+    doc = json.loads(msgspec.json.encode(msg))
+    if not doc.get("poss_dup"):
+        doc.pop("poss_dup", None)
+    return doc
+
+
 def _price(symbol: str, ticks: int) -> str:
     places = len(TICK[symbol]) - 2
     return f"{ticks // 10**places}.{ticks % 10**places:0{places}d}"
@@ -50,6 +58,10 @@ class _Recorder:
 
     def __init__(self, seed: int):
         self.rnd = random.Random(seed)
+        # Choices added later draw from their own generator, so the stream's other inputs
+        # stayed the same draws (a re-record's diff shows only what the engine changed).
+        self.extra = random.Random(seed + 1)
+        self.msgs: dict[tuple[str, str], dict] = {}         # what each ClOrdID first sent
         self.now = START_NS
         self.n = 0
         self.sent: list[tuple[str, str, str]] = []        # (broker, cl_ord_id, symbol)
@@ -87,8 +99,9 @@ class _Recorder:
     def _submit(self, broker: str, msg) -> dict:
         cl = msg.cl_ord_id
         self.sent.append((broker, cl, msg.symbol))
-        return {"kind": "submit", "broker": broker, "now": self.now,
-                "msg": json.loads(msgspec.json.encode(msg))}
+        doc = _doc(msg)
+        self.msgs.setdefault((broker, cl), doc)
+        return {"kind": "submit", "broker": broker, "now": self.now, "msg": doc}
 
     def _order(self, **kw) -> tuple[str, NewOrderSingle]:
         rnd = self.rnd
@@ -148,7 +161,9 @@ class _Recorder:
                                                               price, qty))
 
     def _resend(self) -> dict:
-        """The same message again under a ClOrdID already sent (a client's retry)."""
+        """A ClOrdID already sent, again: the same message (a client's retry), the same
+        flagged PossDup, or another message under it (a new order, or a cancel of another
+        order: duplicates), within or past the resend window."""
         old = [s for s in self.sent[:-500] if s[2] in REFS]
         if old and self.rnd.random() < 0.4:
             broker, cl, symbol = self.rnd.choice(old)    # past the resend window
@@ -156,8 +171,16 @@ class _Recorder:
             broker, cl, symbol = self._pick()
         _, msg = self._order(broker=broker, symbol=symbol, price=_price(symbol, REFS[symbol]))
         msg = msgspec.structs.replace(msg, cl_ord_id=cl)
-        return {"kind": "submit", "broker": broker, "now": self.now,
-                "msg": json.loads(msgspec.json.encode(msg))}
+        doc = _doc(msg)
+        first = self.msgs.get((broker, cl))
+        k = self.extra.random()
+        if first is not None and k < 0.65:
+            doc = dict(first, poss_dup=True) if k >= 0.45 else first    # a retry
+        elif first is not None and k < 0.75:
+            other = self.extra.choice([s for s in self.sent[-30:] if s[0] == broker] or
+                                      [(broker, "none", symbol)])
+            doc = _doc(OrderCancelRequest(cl, other[1], other[2]))
+        return {"kind": "submit", "broker": broker, "now": self.now, "msg": doc}
 
     def _admin(self, symbol: str) -> dict:
         rnd = self.rnd
