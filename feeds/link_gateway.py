@@ -121,6 +121,7 @@ class _Link(asyncio.Protocol):
         self.online, self.unsubscribed, self.drained = (asyncio.Event(), asyncio.Event(),
                                                         asyncio.Event())
         self.phase = "connect"            # connect, retained, subscribe, online, closing
+        self.pending: list[mqtt5.PublishPacket] = []      # received, not yet cycled
         self.retained_left: set[int] = set()
         self.sub_id = 0
         self._timer: asyncio.TimerHandle | None = None
@@ -167,6 +168,8 @@ class LinkGateway:
     ``run`` stays up across broker restarts and returns after a graceful stop (intake
     unsubscribed, the outbox flushed, status ``offline``, DISCONNECT).
     """
+    #: Let a cycle wait while the last one's publishes wait for the broker's window.
+    defer = True
 
     def __init__(self, engine: Engine, host: str, port: int,
                  config: GatewayConfig | None = None, *, recovered: Iterable[Outcome] = ()):
@@ -209,8 +212,6 @@ class LinkGateway:
                     self._lost_at = time.monotonic()
                     delay, down_since = cfg.reconnect_min, None
                 self._online = self.connected = False
-                # Unacknowledged publishes wait in the outbox for the next connection.
-                self.cycle.outbox.restore(self.session.connection_lost())
                 if stop.is_set():
                     log.warning("gateway stopped while disconnected (%s); %d messages "
                                 "unpublished (journaled)", exc, len(self.cycle.outbox))
@@ -263,6 +264,12 @@ class LinkGateway:
         finally:
             stopped.cancel()
             link.end(LinkError("connection closed by the gateway"))
+            # Unacknowledged publishes wait in the outbox for the next connection, and
+            # what was received but not cycled yet is journaled now (not PUBACKed: the
+            # broker sends it again, answered from the ClOrdID memory).
+            self.cycle.outbox.restore(self.session.connection_lost())
+            if link.pending and isinstance(link.closed.result(), _DOWN):
+                self._drain_offline(link)
 
     async def _shutdown(self, link: _Link) -> None:
         """Graceful stop: no more orders, flush what was made, ``offline``, DISCONNECT."""
@@ -272,6 +279,8 @@ class LinkGateway:
         link.flush(now)
         await self._until(link, link.unsubscribed, SHUTDOWN_WAIT[0])
         link.phase = "closing"
+        if link.pending:
+            self._take_in(link, time.monotonic(), force=True)
         outbox.release_all()
         s.publish(outbox.take())
         s.publish([self.cycle.status("offline", "shut down", self.config.clock())])
@@ -306,8 +315,9 @@ class LinkGateway:
             if s.events:
                 self._events(link, now)
             if messages:
-                self._cycle(messages, now)
-                s.ack_received()              # after the commit: see feeds.link
+                link.pending += messages
+            if link.pending:
+                self._take_in(link, now)
         except LinkError as exc:
             link.flush(now)                   # the DISCONNECT the session queued, if any
             link.end(exc)
@@ -323,7 +333,9 @@ class LinkGateway:
         s, now = self.session, time.monotonic()
         try:
             s.tick(now)
-            if link.phase == "online":
+            if link.pending:
+                self._take_in(link, now, force=True)
+            elif link.phase == "online":
                 self.cycle.outbox.release_due(now)
                 publishes = self.cycle.process([], self.config.clock())
                 if publishes:
@@ -338,8 +350,30 @@ class LinkGateway:
             return
         link.flush(now)
 
+    def _take_in(self, link: _Link, now: float, force: bool = False) -> None:
+        """The messages received so far through the cycle, then PUBACKed (after the
+        commit: see feeds.link). While publishes of the last cycle still wait for room in
+        the broker's window (mosquitto announces 20), the next cycle waits too, unless
+        ``force``d (tick) or ``max_batch`` is reached: the PUBACK round trips then run
+        without an fsync between them, and the next cycle takes all that came meanwhile
+        with one commit."""
+        s = self.session
+        if s.queue and self.defer and not force and len(link.pending) < self.config.max_batch:
+            return
+        link.flush(now)                       # the window's refill goes before the fsync
+        messages, link.pending = link.pending, []
+        self._cycle(messages, now)
+        s.ack_received()
+
+    def _drain_offline(self, link: _Link) -> None:
+        messages, link.pending = link.pending, []
+        cycle, step = self.cycle, self.config.max_batch
+        batch = [(m.topic, m.payload) for m in messages]
+        for i in range(0, len(batch), step):
+            cycle.outbox.restore(cycle.process(batch[i:i + step], self.config.clock()))
+
     def _cycle(self, messages: list[mqtt5.PublishPacket], now: float) -> None:
-        """The read's messages through the cycle, ``max_batch`` at a time."""
+        """Messages through the cycle, ``max_batch`` at a time."""
         cycle, s, cfg = self.cycle, self.session, self.config
         cycle.outbox.release_due(now)
         batch = [(m.topic, m.payload) for m in messages]
@@ -378,7 +412,7 @@ class LinkGateway:
             self._check_drained(link)
 
     def _check_drained(self, link: _Link) -> None:
-        if not self.session.inflight and not self.session.queue:
+        if not self.session.inflight and not self.session.queue and not link.pending:
             link.drained.set()
 
     def _subscribe(self, link: _Link) -> None:

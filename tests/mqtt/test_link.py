@@ -324,3 +324,46 @@ def test_one_read_is_one_cycle_one_commit_and_one_write():
         link.end(LinkError("test over"))
 
     asyncio.run(body())
+
+
+def test_a_cycle_waits_while_the_last_ones_publishes_wait_for_the_brokers_window():
+    """Receive Maximum 2: the orders read while reports still wait for room are not
+    cycled (no commit) until the PUBACKs have let those out; then one cycle takes them."""
+    async def body():
+        gw = LinkGateway(two_broker_engine(), "127.0.0.1", 1, GatewayConfig(hold_reports=0))
+        link, t = _Link(gw, asyncio.get_running_loop()), FakeTransport()
+        link.connection_made(t)
+        gw.session.options = link_options(gw.config, gw.cycle.status("offline"))
+        gw.session.connect(0.0)
+        link.data_received(connack(receive_max=2))
+        while not link.online.is_set():              # ack whatever is sent until online
+            out = packets(b"".join(t.writes))
+            t.writes.clear()
+            acks = [mqtt5.PubAckPacket(p.packet_id).write() for p in out
+                    if isinstance(p, mqtt5.PublishPacket)]
+            subs = [mqtt5.SubAckPacket(p.packet_id, [
+                mqtt5.SubAckReasonCode.GRANTED_QOS_AT_LEAST_ONCE] * 3).write()
+                for p in out if isinstance(p, mqtt5.SubscribePacket)]
+            link.data_received(b"".join(acks + subs))
+        t.writes.clear()
+
+        def orders(first, n):
+            return b"".join(mqtt5.PublishPacket(topics.orders("alpha"), order(f"c{i}"),
+                                                qos=QOS1, packet_id=200 + i).write()
+                            for i in range(first, first + n))
+        cycles = gw.stats.cycles
+        link.data_received(orders(0, 2))             # 2 reports + 3 md: 3 wait for room
+        assert gw.stats.cycles == cycles + 1 and len(gw.session.queue) == 3
+        link.data_received(orders(2, 3))             # window busy: no cycle yet
+        assert gw.stats.cycles == cycles + 1 and len(link.pending) == 3
+        sent = [p for p in packets(b"".join(t.writes)) if isinstance(p, mqtt5.PublishPacket)]
+        link.data_received(b"".join(mqtt5.PubAckPacket(p.packet_id).write() for p in sent))
+        assert len(gw.session.queue) == 1 and len(link.pending) == 3    # still busy
+        sent = [p for p in packets(b"".join(t.writes)) if isinstance(p, mqtt5.PublishPacket)]
+        t.writes.clear()
+        link.data_received(b"".join(mqtt5.PubAckPacket(p.packet_id).write()
+                                    for p in sent[-2:]))
+        assert gw.stats.cycles == cycles + 2 and not link.pending   # one cycle for all 3
+        link.end(LinkError("test over"))
+
+    asyncio.run(body())
