@@ -1,7 +1,7 @@
 """The engine's MQTT 5 session with its broker, sans-I/O: bytes in, bytes out, no socket.
 
 ``Session`` keeps what one MQTT 5 client session is, across connections: packet ids, the
-publishes in flight (QoS 1, PUBACK tracked by packet id, reason codes kept), the server's
+QoS 1 publishes in flight (PUBACK tracked by packet id, reason codes kept), the server's
 limits from CONNACK (Receive Maximum, Maximum Packet Size, Server Keep Alive) and the
 keepalive timers as plain values. The transport (``feeds.link_gateway``) feeds it what
 one socket read returned and writes what ``data_to_send`` returns in one write::
@@ -13,33 +13,28 @@ one socket read returned and writes what ``data_to_send`` returns in one write::
     s.ack_received()                         # PUBACK what ``feed`` returned (after commit)
     transport.write(s.data_to_send(now))
 
-and drains ``s.acked`` (publishes PUBACKed with a success code), ``s.refused`` (PUBACK
-reason code >= 0x80, or too large for the server: never retried) and ``s.events``
-(CONNACK, SUBACK, UNSUBACK, inbound QoS 2 refused) after each ``feed``. Failures of the
-connection (CONNACK refusal, DISCONNECT from the server, protocol errors, keepalive
-timeout) raise ``LinkError``, with a DISCONNECT queued where the client owes one.
+then drains ``s.acked`` (PUBACKed with a success code), ``s.refused`` (reason code >=
+0x80, or too large for the server: never retried) and ``s.events`` (CONNACK, SUBACK,
+UNSUBACK, inbound QoS 2 refused). A failed connection (CONNACK refusal, DISCONNECT from
+the server, protocol error, keepalive timeout) raises ``LinkError``, with the DISCONNECT
+the client owes queued.
 
-Across a reconnect: ``connection_lost`` returns every unacknowledged publish in send
-order (the caller puts them back in its outbox) and remembers the packet id of those that
-were in flight; when one is published again it goes with that packet id and DUP set, as
-MQTT 5 asks of a persistent session (clean_start false). What the caller dropped
-meanwhile (stale retained state) is forgotten with ``forget``.
+Across a reconnect ``connection_lost`` returns every unacknowledged publish in send order
+(the caller puts them back in its outbox) and remembers the packet ids of those in
+flight: published again, they go with that id and DUP, as MQTT 5 asks of a persistent
+session. ``forget`` drops the ids of those the caller dropped (stale retained state).
 
-Refused by design (the gateway needs neither): QoS 2 and topic aliases. CONNECT announces
-Topic Alias Maximum 0 and every subscription is at most QoS 1, so a conforming server
-sends neither; a QoS 2 PUBLISH anyway is answered PUBREC 0x83 (Implementation specific
-error: the server stops the flow, nothing is handed to the engine, the connection stays up)
-and reported in ``events``; a PUBLISH with a topic alias is a protocol error (DISCONNECT
-0x94 Topic Alias invalid).
-
-Inbound QoS 1 messages are PUBACKed when the caller says so (``ack_received``): the gateway
-does it after the cycle's group commit, so a message the engine never journaled is still
-the broker's and comes again (DUP) after a crash; the engine answers a resent ClOrdID with
-its original outcome.
+Refused by design: QoS 2 and topic aliases. CONNECT says Topic Alias Maximum 0 and every
+subscription is at most QoS 1, so a conforming server sends neither; a QoS 2 PUBLISH
+anyway is answered PUBREC 0x83 (Implementation specific error: the flow ends there,
+nothing reaches the engine, the connection stays up) and reported in ``events``; a topic
+alias is a protocol error (DISCONNECT 0x94). Inbound QoS 1 is PUBACKed when the caller
+says (``ack_received``): the gateway does it after its group commit, so a message the
+engine never journaled is still the broker's and comes again (DUP) after a crash; the
+engine answers a resent ClOrdID with its original outcome.
 """
 from __future__ import annotations
 
-import logging
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -48,8 +43,6 @@ from typing import NamedTuple, NoReturn
 import mqtt5
 
 from feeds.outbox import Publish
-
-log = logging.getLogger("tokenbook.link")
 
 __all__ = ["LinkError", "LinkOptions", "Refused", "InboundRefused", "Session",
            "RECEIVE_MAXIMUM", "connect_packet"]
@@ -66,7 +59,6 @@ PROTOCOL_ERROR = 0x82
 MALFORMED_PACKET = 0x81
 PACKET_TOO_LARGE = 0x95
 TOPIC_ALIAS_INVALID = 0x94
-PACKET_ID_NOT_FOUND = 0x92
 
 
 class LinkError(Exception):
@@ -96,7 +88,8 @@ class InboundRefused(NamedTuple):
 class LinkOptions:
     """What CONNECT says. ``will``: the last will (QoS 1; retained as the Publish says).
     ``max_packet_size``: the largest packet the gateway accepts (None: no limit announced).
-    ``connect_timeout``: seconds for the CONNACK."""
+    ``connect_timeout``: seconds for the CONNACK. ``clean_start`` only for a throwaway
+    session (a probe, a load generator): the gateway's is persistent."""
     client_id: str
     username: str | None = None
     password: str | None = None
@@ -105,10 +98,11 @@ class LinkOptions:
     will: Publish | None = None
     max_packet_size: int | None = None
     connect_timeout: float = 10.0
+    clean_start: bool = False
 
 
 def connect_packet(opts: LinkOptions) -> bytes:
-    """CONNECT (MQTT 5, clean_start false) with Receive Maximum 65535 said explicitly.
+    """CONNECT (MQTT 5) with Receive Maximum 65535 said explicitly.
 
     mqtt5 leaves the property out at 65535, its default in the standard; mosquitto then
     takes its own ``max_inflight_messages`` (20) instead. So the packet is written with
@@ -120,25 +114,19 @@ def connect_packet(opts: LinkOptions) -> bytes:
     packet = mqtt5.ConnectPacket(
         opts.client_id, username=opts.username,
         password=None if opts.password is None else opts.password.encode(),
-        clean_start=False, will=will, keep_alive=opts.keepalive,
+        clean_start=opts.clean_start, will=will, keep_alive=opts.keepalive,
         session_expiry_interval=opts.session_expiry, receive_max=RECEIVE_MAXIMUM - 1,
         topic_alias_max=0, max_packet_size=opts.max_packet_size)
     data = bytearray(packet.write())
-    props = _header_length(data) + 10           # protocol name, level, flags, keep alive
-    at = data.find(b"\x21\xff\xfe", props)
+    header = 2
+    while data[header - 1] & 0x80:              # the remaining length's bytes
+        header += 1
+    at = data.find(b"\x21\xff\xfe", header + 10)  # after name, level, flags, keep alive
     data[at + 2] = 0xFF
     again, _ = mqtt5.read(memoryview(bytes(data)))
     assert isinstance(again, mqtt5.ConnectPacket) and again.receive_max == RECEIVE_MAXIMUM \
         and again.client_id == opts.client_id, "CONNECT patch went wrong"
     return bytes(data)
-
-
-def _header_length(data: bytes | bytearray) -> int:
-    """Bytes of a complete packet's fixed header (type byte + remaining length)."""
-    i = 1
-    while data[i] & 0x80:
-        i += 1
-    return i + 1
 
 
 class Session:
@@ -176,7 +164,7 @@ class Session:
     def connect(self, now: float) -> None:
         """A new connection: CONNECT queued, a CONNACK due within ``connect_timeout``."""
         self.state, self._rest, self._out = "connecting", b"", [connect_packet(self.options)]
-        self._to_ack, self._ping_at = [], None
+        self._to_ack, self._ping_at, self.keepalive = [], None, self.options.keepalive
         self._sent_at = self._received_at = now
         self._connack_due = now + self.options.connect_timeout
 

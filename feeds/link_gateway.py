@@ -1,26 +1,24 @@
 """The MQTT gateway's fast transport: an asyncio Protocol around ``feeds.link.Session``.
 
 Same job and API as ``feeds.gateway.Gateway`` (aiomqtt), without a task, a future or a
-paho callback per message: what one socket read holds is parsed at once (the Rust
-``mqtt5`` codec), handed to the cycle as one batch (``GatewayCycle.process``: the engine,
-one group commit), and every publish it made, the PUBACKs of the inputs it took and
-whatever the session owes go out in one ``transport.write``. Publishes are pipelined up
-to the broker's Receive Maximum (CONNACK) and tracked by packet id; CONNECT announces the
-gateway's own Receive Maximum, 65535, so the broker never queues for it.
+paho callback per message: what a socket read holds is parsed at once (the Rust ``mqtt5``
+codec) and handed to the cycle as one batch (``GatewayCycle.process``: the engine, one
+group commit); its publishes and the inputs' PUBACKs go out in one ``transport.write``.
+Publishes are pipelined up to the broker's Receive Maximum and tracked by packet id;
+CONNECT says the gateway's own, 65535, so the broker never queues for it. While the last
+cycle's publishes still wait for room in the broker's window (mosquitto's is 20), the
+next cycle waits for them: PUBACK reads then cost no fsync, and one commit takes all that
+came meanwhile.
 
 The session is the aiomqtt gateway's: persistent (clean_start false, ``session_expiry``),
-the last will sets the retained status ``offline``, keepalive PINGREQ/PINGRESP, a lost
-connection retried with capped backoff (``reconnect_min`` .. ``reconnect_max``,
-``reconnect_give_up``); a publish leaves the outbox only when PUBACKed, and those in flight
-at a loss go again with their packet id and DUP. On every connect, the retained status,
-snapshots, BBOs and states are republished and acknowledged before subscribing (then
-``ready``), and reports wait for their brokers (holds) as the cycle says.
-
-A PUBACK with a reason code >= 0x80 (0x87 Not authorized: the ACL refused it) is logged
-and counted in ``stats.publish_refused`` / ``stats.refused_reasons``; the item is done
-(never retried). ``mqtt_options`` takes what ``feeds.security.client_options`` makes
-(``username``, ``password``, ``tls_params``) and ``tls_context``, ``keepalive``,
-``timeout``, ``max_packet_size``; TLS verifies the chain and the host name dialled.
+the last will sets the retained status ``offline``, keepalive PINGREQ/PINGRESP, capped
+backoff (``reconnect_min`` .. ``reconnect_max``, ``reconnect_give_up``); a publish leaves
+the outbox only when PUBACKed, and those in flight at a loss go again with their packet
+id and DUP. On every connect the retained status, snapshots, BBOs and states are
+republished and acknowledged before subscribing (then ``ready``); holds as the cycle says.
+A PUBACK >= 0x80 (0x87 Not authorized: the ACL refused it) is logged and counted
+(``stats.publish_refused``, ``stats.refused_reasons``) and never retried. Options and TLS:
+``feeds.link_options``.
 """
 from __future__ import annotations
 
@@ -28,9 +26,8 @@ import asyncio
 import dataclasses
 import gc
 import logging
-import ssl
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import mqtt5
@@ -38,21 +35,20 @@ import mqtt5
 from feeds import topics
 from feeds.config import GatewayConfig
 from feeds.cycle import GatewayCycle, GatewayStats
-from feeds.link import InboundRefused, LinkError, LinkOptions, Session
+from feeds.link import InboundRefused, LinkError, Session
+from feeds.link_options import link_options, ssl_context
 from feeds.outbox import Publish
 from matching.engine import Engine
 from matching.outputs import Outcome
 
 log = logging.getLogger("tokenbook.gateway")
 
-__all__ = ["LinkGateway", "LinkStats", "link_options", "ssl_context"]
+__all__ = ["LinkGateway", "LinkStats"]
 
 #: Seconds between idle cycles (holds, timetable, GTD expiry) and keepalive checks.
 TICK = 0.05
 #: Seconds a graceful shutdown waits for UNSUBACK, then for the last PUBACKs.
 SHUTDOWN_WAIT = (2.0, 10.0)
-_OPTIONS = frozenset({"username", "password", "tls_params", "tls_context", "keepalive",
-                      "timeout", "max_packet_size"})
 _DOWN = (LinkError, OSError, TimeoutError)
 
 
@@ -65,44 +61,9 @@ class LinkStats(GatewayStats):
     connects: int = 0
 
 
-def ssl_context(options: Mapping[str, Any]) -> ssl.SSLContext | None:
-    """The client TLS context of ``mqtt_options``: ``tls_context`` as given, or one built
-    from ``tls_params`` (aiomqtt.TLSParameters) as paho would, always checking the host
-    name unless certificates are not checked at all; None without TLS."""
-    if options.get("tls_context") is not None:
-        return options["tls_context"]
-    tp = options.get("tls_params")
-    if tp is None:
-        return None
-    ctx = ssl.SSLContext(getattr(tp, "tls_version", None) or ssl.PROTOCOL_TLS_CLIENT)
-    reqs = getattr(tp, "cert_reqs", None)
-    reqs = ssl.CERT_REQUIRED if reqs is None else reqs
-    if getattr(tp, "certfile", None):
-        ctx.load_cert_chain(tp.certfile, tp.keyfile, getattr(tp, "keyfile_password", None))
-    if reqs == ssl.CERT_NONE:
-        ctx.check_hostname = False
-    ctx.verify_mode = reqs
-    if reqs != ssl.CERT_NONE:
-        ctx.check_hostname = True
-    if getattr(tp, "ca_certs", None):
-        ctx.load_verify_locations(tp.ca_certs)
-    else:
-        ctx.load_default_certs()
-    if getattr(tp, "ciphers", None):
-        ctx.set_ciphers(tp.ciphers)
-    return ctx
-
-
-def link_options(config: GatewayConfig, will: Publish | None) -> LinkOptions:
-    """CONNECT's content from a GatewayConfig; unknown ``mqtt_options`` are refused."""
-    opts = config.mqtt_options
-    unknown = set(opts) - _OPTIONS
-    if unknown:
-        raise ValueError(f"mqtt_options {sorted(unknown)} are not supported by the link "
-                         f"transport (it takes {sorted(_OPTIONS)})")
-    return LinkOptions(config.client_id, opts.get("username"), opts.get("password"),
-                       int(opts.get("keepalive", 60)), config.session_expiry, will,
-                       opts.get("max_packet_size"), float(opts.get("timeout") or 10.0))
+def _batch(messages: list[mqtt5.PublishPacket]) -> list[tuple[str, bytes]]:
+    """The cycle's batch items (``feeds.cycle.Inbound``) of received PUBLISH packets."""
+    return [(m.topic, m.payload) for m in messages]
 
 
 async def _first(*futures: asyncio.Future[Any], timeout: float | None = None) -> None:
@@ -368,7 +329,7 @@ class LinkGateway:
     def _drain_offline(self, link: _Link) -> None:
         messages, link.pending = link.pending, []
         cycle, step = self.cycle, self.config.max_batch
-        batch = [(m.topic, m.payload) for m in messages]
+        batch = _batch(messages)
         for i in range(0, len(batch), step):
             cycle.outbox.restore(cycle.process(batch[i:i + step], self.config.clock()))
 
@@ -376,7 +337,7 @@ class LinkGateway:
         """Messages through the cycle, ``max_batch`` at a time."""
         cycle, s, cfg = self.cycle, self.session, self.config
         cycle.outbox.release_due(now)
-        batch = [(m.topic, m.payload) for m in messages]
+        batch = _batch(messages)
         step = cfg.max_batch
         for i in range(0, len(batch), step):
             s.publish(cycle.process(batch[i:i + step], cfg.clock()))

@@ -20,7 +20,8 @@ from feeds.link import (
     Session,
     connect_packet,
 )
-from feeds.link_gateway import LinkGateway, _Link, link_options
+from feeds.link_gateway import LinkGateway, _Link
+from feeds.link_options import link_options
 from feeds.outbox import Publish
 from testkit.mqtt import two_broker_engine
 
