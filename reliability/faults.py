@@ -5,8 +5,10 @@ the checks behind them; ``tests/reliability/test_faults.py`` asserts on small ru
 
 Everything runs on loopback: a private mosquitto (``Mosquitto``, restartable on the same
 port), the engine as ``python -m feeds.cli serve --data DIR`` in a child process
-(``Server``), and brokers as ``feeds.client.BrokerClient`` (``Load``). The checks read the
-engine's own files afterwards:
+(``Server``; ``python -m feeds.transports --transport link serve ...`` for the link
+transport: every scenario takes ``transport``, "aiomqtt" or "link"), and brokers as
+``feeds.client.BrokerClient`` (``Load``). The checks read the engine's own files
+afterwards:
 
 - ``verify(data, ...)``: recovery (latest snapshot + journal) equals a fresh replay of the
   whole journal from the first snapshot (state hash); every report a client received is
@@ -40,9 +42,10 @@ from feeds import mqtt, topics
 from feeds.broker import find_mosquitto
 from feeds.cli import DEMO_BROKERS, demo_ledger
 from feeds.client import BrokerClient, RequestTimeout
-from feeds.gateway import Gateway, GatewayConfig
+from feeds.config import GatewayConfig
 from feeds.localproc import accepts as _accepts
 from feeds.localproc import free_port as _free_port
+from feeds.transports import make_gateway
 from matching.engine import Engine
 from matching.instruments import Registry
 from matching.journal import SNAP, Journal, read_journal
@@ -158,8 +161,8 @@ class Server:
     """``tokenbook serve --broker URL --data DIR`` in a child process."""
 
     def __init__(self, broker_url: str, data: str | os.PathLike, *, snapshot_every: int = 400,
-                 fsync: str = "group"):
-        self.broker_url, self.data = broker_url, Path(data)
+                 fsync: str = "group", transport: str = "aiomqtt"):
+        self.broker_url, self.data, self.transport = broker_url, Path(data), transport
         self.snapshot_every, self.fsync = snapshot_every, fsync
         self.proc: subprocess.Popen | None = None
         self.log = self.data.parent / f"{self.data.name}-serve.log"
@@ -168,7 +171,9 @@ class Server:
     def start(self) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "feeds.cli", "serve", "--broker", self.broker_url,
+            [sys.executable, "-m", *(("feeds.cli",) if self.transport == "aiomqtt" else
+                                     ("feeds.transports", "--transport", self.transport)),
+             "serve", "--broker", self.broker_url,
              "--data", str(self.data), "--fsync", self.fsync,
              "--snapshot-every", str(self.snapshot_every)],
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=open(self.log, "ab"),
@@ -457,7 +462,7 @@ async def resend_check(load: Load, n: int = 20, seed: int = 5) -> dict:
 # ---------------------------------------------------------------------- scenarios
 async def kills_under_load(kills: int = 3, *, rate: float = 300, seed: int = 1,
                            between: tuple[float, float] = (0.6, 1.6),
-                           workdir: str | None = None) -> dict:
+                           workdir: str | None = None, transport: str = "aiomqtt") -> dict:
     """SIGKILL the engine process ``kills`` times at random moments under load, restart it
     on the same --data each time, then check everything (see ``verify``)."""
     rng = random.Random(seed)
@@ -465,7 +470,7 @@ async def kills_under_load(kills: int = 3, *, rate: float = 300, seed: int = 1,
     data = Path(tmp.name) / "data"
     down: list[float] = []
     with Mosquitto(max_queued=100_000) as broker:
-        server = Server(broker.url, data)
+        server = Server(broker.url, data, transport=transport)
         try:
             t0 = time.time_ns()
             server.start()
@@ -504,14 +509,15 @@ async def kills_under_load(kills: int = 3, *, rate: float = 300, seed: int = 1,
 
 
 async def broker_restart(restarts: int = 1, *, rate: float = 300, seed: int = 2,
-                         seconds: float = 4.0, down: float = 0.3) -> dict:
+                         seconds: float = 4.0, down: float = 0.3,
+                         transport: str = "aiomqtt") -> dict:
     """SIGKILL mosquitto mid-stream and start it again on the same port ``restarts`` times;
     the engine (child process) and clients must reconnect by themselves. Every order must
     get one outcome, and each client must see every report the engine made for it."""
     tmp = tempfile.TemporaryDirectory(prefix="tokenbook-brk-")
     data = Path(tmp.name) / "data"
     with Mosquitto(max_queued=100_000) as broker:
-        server = Server(broker.url, data)
+        server = Server(broker.url, data, transport=transport)
         try:
             t0 = time.time_ns()
             server.start()
@@ -559,15 +565,15 @@ def _all_seen(data: Path, load: Load) -> bool:
 
 
 async def slow_subscriber(orders: int = 600, *, payload_pad: int = 0, seed: int = 3,
-                          max_queued: int = 200) -> dict:
+                          max_queued: int = 200, transport: str = "aiomqtt") -> dict:
     """A raw socket subscribes to tokenbook/v1/md/# with QoS 1 and never reads again.
 
     The same ``orders`` are timed with and without it; the engine must keep acknowledging
     at a similar rate while mosquitto queues (then drops) for the stalled one.
     """
     with Mosquitto(max_queued=max_queued) as broker:
-        base = await _timed_orders(broker, orders, seed, stalled=False)
-        slow = await _timed_orders(broker, orders, seed + 1, stalled=True)
+        base = await _timed_orders(broker, orders, seed, stalled=False, transport=transport)
+        slow = await _timed_orders(broker, orders, seed + 1, stalled=True, transport=transport)
         dropped = await broker.sys_value("$SYS/broker/publish/messages/dropped",
                                          timeout=4.0, until=lambda v: v > 0)
     return {"orders": orders, "baseline_orders_per_s": round(base["rate"], 1),
@@ -594,11 +600,13 @@ def _stalled_socket(port: int) -> socket.socket:
     return sock
 
 
-async def _timed_orders(broker: Mosquitto, n: int, seed: int, stalled: bool) -> dict:
+async def _timed_orders(broker: Mosquitto, n: int, seed: int, stalled: bool,
+                        transport: str = "aiomqtt") -> dict:
     tmp = tempfile.TemporaryDirectory(prefix="tokenbook-slow-")
     journal = Journal(Path(tmp.name) / "journal.log", fsync="none")
     engine = Engine(REG, demo_ledger(REG), clock=time.time_ns, journal=journal)
-    gw = Gateway(engine, "127.0.0.1", broker.port, GatewayConfig(client_id=f"slow-gw-{seed}"))
+    gw = make_gateway(engine, "127.0.0.1", broker.port,
+                      GatewayConfig(client_id=f"slow-gw-{seed}"), transport=transport)
     stop = asyncio.Event()
     task = asyncio.create_task(gw.run(stop))
     sock = None
@@ -651,7 +659,8 @@ def _recover_acked(data: Path, acked: dict) -> tuple[Engine, list]:
     return recovered, lost
 
 
-async def disk_full(before: int = 100, after: int = 50, *, seed: int = 4) -> dict:
+async def disk_full(before: int = 100, after: int = 50, *, seed: int = 4,
+                    transport: str = "aiomqtt") -> dict:
     """The journal's writes start failing with ENOSPC mid-stream (os.write patched in the
     journal's module): the engine must refuse from then on (JOURNAL_UNAVAILABLE, status
     not_accepting with the reason), acknowledge nothing it could not persist, and a
@@ -663,7 +672,8 @@ async def disk_full(before: int = 100, after: int = 50, *, seed: int = 4) -> dic
     engine = Engine(REG, demo_ledger(REG), clock=time.time_ns, journal=journal)
     engine.write_snapshot(data / "snapshots")
     with Mosquitto() as broker:
-        gw = Gateway(engine, "127.0.0.1", broker.port, GatewayConfig(client_id=f"full-gw-{seed}"))
+        gw = make_gateway(engine, "127.0.0.1", broker.port,
+                          GatewayConfig(client_id=f"full-gw-{seed}"), transport=transport)
         stop = asyncio.Event()
         task = asyncio.create_task(gw.run(stop))
         real_write, real_sync = jmod.os.write, jmod.os.fdatasync
@@ -725,7 +735,7 @@ async def disk_full(before: int = 100, after: int = 50, *, seed: int = 4) -> dic
 
 
 async def disk_full_real(size_kb: int = 96, after: int = 50, *, seed: int = 5,
-                         cap: int = 20_000) -> dict:
+                         cap: int = 20_000, transport: str = "aiomqtt") -> dict:
     """The journal's file system really fills up: the data folder is a ``size_kb`` tmpfs
     (mounting one needs root; elsewhere the result says why it did not run). Orders go in
     until the engine says ``not_accepting``, then ``after`` more: all must be refused
@@ -746,9 +756,9 @@ async def disk_full_real(size_kb: int = 96, after: int = 50, *, seed: int = 5,
         engine.write_snapshot(mnt / "snapshots")
         statuses: list[dict] = []
         with Mosquitto() as broker:
-            gw = Gateway(engine, "127.0.0.1", broker.port, GatewayConfig(
+            gw = make_gateway(engine, "127.0.0.1", broker.port, GatewayConfig(
                 client_id=f"tmpfs-gw-{seed}", snapshot_dir=mnt / "snapshots",
-                snapshot_every=200))
+                snapshot_every=200), transport=transport)
             stop = asyncio.Event()
             task = asyncio.create_task(gw.run(stop))
             try:

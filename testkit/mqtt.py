@@ -29,12 +29,13 @@ import aiomqtt
 
 from feeds import mqtt
 from feeds.broker import EmbeddedBroker, parse_broker_url
+from feeds.transports import TRANSPORTS
 from matching.engine import Engine
 from matching.instruments import Registry
 from matching.ledger import CASH, Ledger
 
-__all__ = ["mqtt_broker", "mosquitto_url", "run", "connect", "unique_topic", "next_message",
-           "VanishingClient", "two_broker_engine"]
+__all__ = ["mqtt_broker", "mosquitto_url", "transport", "run", "connect", "unique_topic",
+           "next_message", "VanishingClient", "two_broker_engine"]
 
 T = TypeVar("T")
 
@@ -54,6 +55,12 @@ if pytest is not None:
     def mosquitto_url(mqtt_broker) -> str:
         """``mqtt://127.0.0.1:PORT`` of the module's private broker."""
         return mqtt_broker.url
+
+    @pytest.fixture(params=TRANSPORTS)
+    def transport(request) -> str:
+        """The gateway's MQTT transport under test: every test taking it runs on both
+        (``feeds.transports.make_gateway``)."""
+        return request.param
 
 
 def two_broker_engine(clock=time.time_ns, journal=None):

@@ -29,7 +29,7 @@ import pytest
 from feeds import topics
 from feeds.broker import EmbeddedBroker, _free_port, find_mosquitto
 from feeds.client import BrokerClient
-from feeds.gateway import Gateway, GatewayConfig
+from feeds.config import GatewayConfig
 from feeds.security import (
     ACL_FILE,
     ENGINE_USER,
@@ -40,6 +40,7 @@ from feeds.security import (
     hash_password,
     read_credentials,
 )
+from feeds.transports import make_gateway
 from matching.instruments import Registry
 from matching.ledger import CASH
 from matching.messages import NewOrderSingle
@@ -191,10 +192,12 @@ def peer(port, username=None, password=None, **kw):
 
 # ---------------------------------------------------------------------- engine + gateway
 @contextmanager
-def running_gateway(port: int, options: dict, **gw_kwargs):
-    """The real Gateway + Engine on its own thread and event loop, as ``tokenbook-engine``."""
-    gw = Gateway(two_broker_engine(), "127.0.0.1", port, GatewayConfig(
-        client_id=f"engine-{uuid.uuid4().hex[:8]}", mqtt_options=options, **gw_kwargs))
+def running_gateway(port: int, options: dict, transport: str = "link", **gw_kwargs):
+    """The real gateway (on ``transport``) + Engine on its own thread and event loop, as
+    ``tokenbook-engine``."""
+    gw = make_gateway(two_broker_engine(), "127.0.0.1", port, GatewayConfig(
+        client_id=f"engine-{uuid.uuid4().hex[:8]}", mqtt_options=options, **gw_kwargs),
+        transport=transport)
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
     error: list[BaseException] = []
@@ -231,10 +234,11 @@ def users(secrets_dir):
 
 
 @pytest.fixture()
-def gateway(broker, secrets_dir):
+def gateway(broker, secrets_dir, transport):
+    """The gateway as ``tokenbook-engine``, on each transport in turn."""
     out, _ = secrets_dir
     opts = client_options(credentials=out / "credentials", username=ENGINE_USER)
-    with running_gateway(broker.port, opts) as gw:
+    with running_gateway(broker.port, opts, transport) as gw:
         yield gw
 
 
@@ -527,10 +531,11 @@ def test_broker_client_works_within_the_acl(broker, users, gateway, secrets_dir)
 
 
 def test_tokenbook_serve_connects_with_the_credentials_file(broker, users, secrets_dir,
-                                                            tmp_path):
+                                                            tmp_path, transport):
     out, _ = secrets_dir
     proc = subprocess.Popen(
-        [sys.executable, "-m", "feeds.cli", "serve", "--broker", broker.url,
+        [sys.executable, "-m", "feeds.transports", "--transport", transport,
+         "serve", "--broker", broker.url,
          "--credentials", str(out / "credentials"), "--data", str(tmp_path / "data"),
          "--seconds", "4"],
         cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -610,7 +615,7 @@ def test_no_broker_can_displace_the_engine_the_operator_or_another_broker():
 def _no_displacing(port: int, users: dict[str, str]) -> None:
     engine_opts = client_options(username=ENGINE_USER, password=users[ENGINE_USER])
     standby = client_options(username=STANDBY_USER, password=users[STANDBY_USER])
-    with running_gateway(port, engine_opts, probe_options=standby) as gw, \
+    with running_gateway(port, engine_opts, "aiomqtt", probe_options=standby) as gw, \
             peer(port, OPERATOR_USER, users[OPERATOR_USER]) as op:
         op.subscribe(topics.ADMIN_REPLIES)
         # B rests an order on a persistent session, then goes away; a fill is queued for it.
@@ -663,3 +668,42 @@ def test_tokenbook_serve_with_wrong_credentials_is_one_line_and_exit_3(broker, u
     [line] = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert f"refused the connection as {STANDBY_USER}" in line
     assert not (tmp_path / "d" / "journal.log").exists()
+
+
+# ---------------------------------------------------------------------- refused publishes
+def test_a_publish_the_acl_refuses_is_reported_and_not_retried(secrets_dir, users, tmp_path,
+                                                               caplog):
+    """The link transport keeps PUBACK reason codes: with an ACL that lets the engine write
+    alpha's reports only, beta's report comes back 0x87 Not authorized, is counted and
+    logged once, leaves the outbox and is never sent again; the gateway goes on."""
+    import logging
+    out, _ = secrets_dir
+    acl = tmp_path / "acl"
+    shipped = ACL_FILE.read_text()
+    assert "topic write tokenbook/v1/exec/+\n" in shipped
+    acl.write_text(shipped.replace("topic write tokenbook/v1/exec/+\n",
+                                   "topic write tokenbook/v1/exec/alpha\n"))
+    opts = client_options(credentials=out / "credentials", username=ENGINE_USER)
+    with EmbeddedBroker(password_file=out / "passwd", acl_file=acl) as b, \
+            caplog.at_level(logging.ERROR, logger="tokenbook.gateway"), \
+            running_gateway(b.port, opts, "link") as gw, \
+            peer(b.port, A, users[A]) as a, peer(b.port, B, users[B]) as bb:
+        a.subscribe(topics.exec_reports(A))
+        bb.subscribe(topics.exec_reports(B))
+        assert allowed(bb.publish(topics.orders(B), order("denied", 2, "sell", price="99.500")))
+        deadline = time.monotonic() + WAIT
+        while gw.stats.publish_refused == 0:
+            assert time.monotonic() < deadline, "no refusal reported"
+            time.sleep(0.01)
+        assert allowed(a.publish(topics.orders(A), order("fine", 1)))
+        a.wait_message(report_for("fine"), "alpha's report: the gateway goes on")
+        time.sleep(0.5)                                  # a retry would show by now
+        stats, owed = gw.stats, len(gw.cycle.outbox)
+        in_flight = len(gw.session.inflight) + len(gw.session.queue)
+    assert stats.publish_refused == 1 and stats.published >= 1, stats
+    assert stats.refused_reasons == {"NOT_AUTHORIZED (0x87)": 1}
+    assert owed == 0 and in_flight == 0
+    assert bb.topics_seen() == []
+    logged = [r.getMessage() for r in caplog.records if "refused the publish" in r.getMessage()]
+    assert logged == [f"broker refused the publish on {topics.exec_reports(B)}: "
+                      "NOT_AUTHORIZED (0x87); not retried"]

@@ -9,8 +9,10 @@ import pytest
 
 from feeds import topics
 from feeds.broker import EmbeddedBroker
-from feeds.gateway import Gateway, GatewayConfig
+from feeds.config import GatewayConfig
+from feeds.gateway import Gateway
 from feeds.mqtt import client as mqtt_client
+from feeds.transports import make_gateway
 from matching.engine import Engine
 from matching.instruments import Registry
 from matching.messages import NewOrderSingle
@@ -35,11 +37,13 @@ def order(cl, acct, side, qty, price, symbol="TB3M", **kw):
                        "side": side, "qty": qty, "price": price, **kw}).encode()
 
 
-async def with_gateway(mqtt, body, timeout=20, **config):
-    """Run ``body(client, gateway)`` against a live gateway; always shut it down."""
+async def with_gateway(mqtt, body, timeout=20, transport="link", **config):
+    """Run ``body(client, gateway)`` against a live gateway on ``transport``; always shut
+    it down."""
     engine = two_broker_engine()
-    gw = Gateway(engine, "127.0.0.1", mqtt.port,
-                 GatewayConfig(client_id=f"engine-{time.time_ns()}", **config))
+    gw = make_gateway(engine, "127.0.0.1", mqtt.port,
+                      GatewayConfig(client_id=f"engine-{time.time_ns()}", **config),
+                      transport=transport)
     stop = asyncio.Event()
     task = asyncio.create_task(gw.run(stop))
     try:
@@ -61,7 +65,7 @@ async def collect(client, n, match=lambda topic: True):
                 return out
 
 
-def test_order_fill_reaches_both_brokers_the_tape_and_depth(mqtt):
+def test_order_fill_reaches_both_brokers_the_tape_and_depth(mqtt, transport):
     async def body(client, gw):
         await client.subscribe(topics.exec_reports("alpha"), qos=1)
         await client.subscribe(topics.exec_reports("beta"), qos=1)
@@ -70,7 +74,7 @@ def test_order_fill_reaches_both_brokers_the_tape_and_depth(mqtt):
         await client.publish(topics.orders("beta"), order("b1", 2, "buy", "1.5", "99.150"), qos=1)
         return await collect(client, 5)
 
-    msgs = asyncio.run(with_gateway(mqtt, body))
+    msgs = asyncio.run(with_gateway(mqtt, body, transport=transport))
     got = [(t.rsplit("/", 1)[-1], m.get("exec_type"), m.get("ord_status")) for t, m in msgs]
     assert got == [("alpha", "new", "new"), ("beta", "new", "new"),
                    ("alpha", "trade", "partially_filled"), ("beta", "trade", "filled"),
@@ -80,7 +84,7 @@ def test_order_fill_reaches_both_brokers_the_tape_and_depth(mqtt):
     assert msgs[3][1]["leaves_qty"] == "0.0000" and msgs[2][1]["cum_qty"] == "1.5000"
 
 
-def test_bad_messages_are_rejected_to_the_sender_and_the_gateway_goes_on(mqtt):
+def test_bad_messages_are_rejected_to_the_sender_and_the_gateway_goes_on(mqtt, transport):
     bad = [b"not json", order("f", 1, "buy", "1", 99.1), order("u", 1, "buy", "1", "1", "NOPE"),
            order("x", 2, "buy", "1", "99.000"), b'{"msg":"cancel"}']
 
@@ -91,7 +95,7 @@ def test_bad_messages_are_rejected_to_the_sender_and_the_gateway_goes_on(mqtt):
         await client.publish(topics.orders("alpha"), order("ok", 1, "buy", "1", "99.000"), qos=1)
         return await collect(client, len(bad) + 1), gw.stats
 
-    msgs, stats = asyncio.run(with_gateway(mqtt, body))
+    msgs, stats = asyncio.run(with_gateway(mqtt, body, transport=transport))
     reasons = [m["ord_rej_reason"] for _, m in msgs[:-1]]
     assert reasons == ["MALFORMED_JSON", "INVALID_FIELD", "UNKNOWN_SYMBOL", "UNKNOWN_ACCOUNT",
                        "INVALID_FIELD"]
@@ -99,7 +103,7 @@ def test_bad_messages_are_rejected_to_the_sender_and_the_gateway_goes_on(mqtt):
     assert msgs[-1][1]["exec_type"] == "new" and stats.decode_rejects == 3
 
 
-def test_message_on_a_topic_with_no_valid_broker_is_counted_not_lost(mqtt):
+def test_message_on_a_topic_with_no_valid_broker_is_counted_not_lost(mqtt, transport):
     async def body(client, gw):
         await client.publish("tokenbook/v1/orders/no spaces", order("z", 1, "buy", "1", "99"),
                              qos=1)
@@ -108,11 +112,11 @@ def test_message_on_a_topic_with_no_valid_broker_is_counted_not_lost(mqtt):
         await collect(client, 1)
         return gw.stats
 
-    stats = asyncio.run(with_gateway(mqtt, body))
+    stats = asyncio.run(with_gateway(mqtt, body, transport=transport))
     assert stats.unattributable == 1 and stats.received == 2
 
 
-def test_reports_keep_order_and_depth_rebuilds_the_book(mqtt):
+def test_reports_keep_order_and_depth_rebuilds_the_book(mqtt, transport):
     n = 120
 
     async def body(client, gw):
@@ -132,7 +136,8 @@ def test_reports_keep_order_and_depth_rebuilds_the_book(mqtt):
                 break
         return reports, depth, gw.engine.books["TB6M"]
 
-    reports, depth, book = asyncio.run(with_gateway(mqtt, body, timeout=30))
+    reports, depth, book = asyncio.run(with_gateway(mqtt, body, transport=transport,
+                                                    timeout=30))
     assert [r["cl_ord_id"] for r in reports] == [f"o{i}" for i in range(n)]
     assert [d["seq"] for d in depth] == list(range(1, len(depth) + 1))
     levels = {}
@@ -149,12 +154,12 @@ def test_reports_keep_order_and_depth_rebuilds_the_book(mqtt):
     assert levels == expect
 
 
-def test_status_is_retained_online_then_offline_after_shutdown(mqtt):
+def test_status_is_retained_online_then_offline_after_shutdown(mqtt, transport):
     async def body(client, gw):
         await client.subscribe(topics.STATUS, qos=1)
         return (await collect(client, 1))[0][1]["status"]
 
-    assert asyncio.run(with_gateway(mqtt, body)) == "online"
+    assert asyncio.run(with_gateway(mqtt, body, transport=transport)) == "online"
 
     async def after():
         async with client_for(mqtt.port) as client:
@@ -181,7 +186,7 @@ time.sleep(60)
 """
 
 
-def test_cancel_on_disconnect_when_a_broker_process_dies(mqtt):
+def test_cancel_on_disconnect_when_a_broker_process_dies(mqtt, transport):
     import signal
     import subprocess
     import sys
@@ -201,7 +206,8 @@ def test_cancel_on_disconnect_when_a_broker_process_dies(mqtt):
             proc.kill()
             proc.wait()
 
-    _first, after = asyncio.run(with_gateway(mqtt, body, cancel_on_disconnect="*"))
+    _first, after = asyncio.run(with_gateway(mqtt, body, transport=transport,
+                                             cancel_on_disconnect="*"))
     report = after[0][1]
     assert (report["exec_type"], report["cl_ord_id"]) == ("canceled", "cod1")
 
@@ -273,7 +279,7 @@ def test_broker_client_raises_a_cancel_reject_and_streams_it(mqtt):
         "OrderCancelReject"]
 
 
-def test_gateway_writes_periodic_snapshots_that_recover_the_state(mqtt, tmp_path):
+def test_gateway_writes_periodic_snapshots_that_recover_the_state(mqtt, transport, tmp_path):
     from matching.journal import Journal, latest_snapshot
 
     async def body(client, gw):
@@ -285,8 +291,8 @@ def test_gateway_writes_periodic_snapshots_that_recover_the_state(mqtt, tmp_path
         await collect(client, 12)
         return gw.engine
 
-    engine = asyncio.run(with_gateway(mqtt, body, snapshot_dir=tmp_path / "snaps",
-                                      snapshot_every=5))
+    engine = asyncio.run(with_gateway(mqtt, body, transport=transport,
+                                      snapshot_dir=tmp_path / "snaps", snapshot_every=5))
     seq, _ = latest_snapshot(tmp_path / "snaps")
     assert 5 <= seq <= 12
     rec = Engine.recover(REG, snapshot_dir=tmp_path / "snaps",
@@ -309,7 +315,7 @@ async def next_on(client, topic, pred=lambda m: True):
                 return doc
 
 
-def test_halt_rejects_new_orders_with_the_reason_and_resume_reopens(mqtt):
+def test_halt_rejects_new_orders_with_the_reason_and_resume_reopens(mqtt, transport):
     async def body(client, gw):
         for t in (topics.ADMIN_REPLIES, topics.md("TB3M", "state"), topics.exec_reports("alpha")):
             await client.subscribe(t, qos=1)
@@ -324,7 +330,8 @@ def test_halt_rejects_new_orders_with_the_reason_and_resume_reopens(mqtt):
         taken = await next_on(client, topics.exec_reports("alpha"))
         return reply, state, refused, resumed, taken, gw.engine.session.state["TB6M"].value
 
-    reply, state, refused, resumed, taken, other = asyncio.run(with_gateway(mqtt, body))
+    reply, state, refused, resumed, taken, other = asyncio.run(
+        with_gateway(mqtt, body, transport=transport))
     assert reply["request_id"] == "h1" and reply["accepted"] and reply["seq"] == 1
     assert state == {"symbol": "TB3M", "state": "halted", "reason": "issuer notice", "seq": 1,
                      "epoch": 0}
@@ -334,7 +341,7 @@ def test_halt_rejects_new_orders_with_the_reason_and_resume_reopens(mqtt):
     assert other == "continuous"                      # a halt of one bill leaves the rest
 
 
-def test_close_expires_resting_day_orders_and_publishes_closed_states(mqtt):
+def test_close_expires_resting_day_orders_and_publishes_closed_states(mqtt, transport):
     async def body(client, gw):
         for t in (topics.ADMIN_REPLIES, topics.md("BD5Y", "state"), topics.exec_reports("alpha")):
             await client.subscribe(t, qos=1)
@@ -349,7 +356,7 @@ def test_close_expires_resting_day_orders_and_publishes_closed_states(mqtt):
         state = await next_on(client, topics.md("BD5Y", "state"), lambda d: d["state"] == "closed")
         return acks, expired, reply, state, sorted(o.cl_ord_id for o in gw.engine.orders.values())
 
-    acks, expired, reply, state, live = asyncio.run(with_gateway(mqtt, body))
+    acks, expired, reply, state, live = asyncio.run(with_gateway(mqtt, body, transport=transport))
     assert [a["exec_type"] for a in acks] == ["new", "new"]
     assert (expired["cl_ord_id"], expired["exec_type"], expired["ord_status"]) == \
         ("d1", "expired", "expired")
@@ -357,7 +364,7 @@ def test_close_expires_resting_day_orders_and_publishes_closed_states(mqtt):
     assert live == ["g1"]                               # GTC outlives the session
 
 
-def test_bad_operator_commands_are_refused_and_journal_nothing(mqtt):
+def test_bad_operator_commands_are_refused_and_journal_nothing(mqtt, transport):
     bad = [b"not json", admin("liquidate", "TB3M", request_id="b2"),
            admin("halt", "NOPE", request_id="b3"), admin("halt", "TB3M", request_id="b4", x=1),
            admin("halt", "TB 3M", request_id="b5")]
@@ -369,14 +376,14 @@ def test_bad_operator_commands_are_refused_and_journal_nothing(mqtt):
         replies = [await next_on(client, topics.ADMIN_REPLIES) for _ in bad]
         return replies, gw.engine.seq, gw.stats.admin_refused, gw.engine.session.state["TB3M"].value
 
-    replies, seq, refused, state = asyncio.run(with_gateway(mqtt, body))
+    replies, seq, refused, state = asyncio.run(with_gateway(mqtt, body, transport=transport))
     assert [r["request_id"] for r in replies] == ["", "b2", "b3", "b4", "b5"]
     assert not any(r["accepted"] for r in replies) and all(r["text"] for r in replies)
     assert "unknown instrument 'NOPE'" in replies[2]["text"]
     assert seq == 0 and refused == 5 and state == "continuous"
 
 
-def test_tokenbook_admin_prints_the_reply_and_exits_by_its_verdict(mqtt, capsys):
+def test_tokenbook_admin_prints_the_reply_and_exits_by_its_verdict(mqtt, transport, capsys):
     from feeds.cli import main
 
     def admin_cli(*argv):            # the real command line, on a thread of its own
@@ -390,7 +397,7 @@ def test_tokenbook_admin_prints_the_reply_and_exits_by_its_verdict(mqtt, capsys)
         status = gw.engine.trading_status("GOLD")
         return halted, unknown, status.state, status.reason
 
-    halted, unknown, state, why = asyncio.run(with_gateway(mqtt, body))
+    halted, unknown, state, why = asyncio.run(with_gateway(mqtt, body, transport=transport))
     out = capsys.readouterr().out.splitlines()
     assert (halted, unknown, state, why) == (0, 1, "halted", "auction call")
     assert out[0] == "accepted: halt GOLD (auction call) (sequence 1)"

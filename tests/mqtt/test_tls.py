@@ -19,7 +19,7 @@ import pytest
 
 from feeds.broker import EmbeddedBroker
 from feeds.client import BrokerClient
-from feeds.gateway import Gateway, GatewayConfig
+from feeds.config import GatewayConfig
 from feeds.security import (
     ACL_FILE,
     ENGINE_USER,
@@ -27,6 +27,7 @@ from feeds.security import (
     client_options,
     read_credentials,
 )
+from feeds.transports import make_gateway
 from matching.instruments import Registry
 from matching.messages import NewOrderSingle
 from testkit.mqtt import connect, run, two_broker_engine
@@ -116,15 +117,16 @@ def test_the_certificates_are_what_the_test_means(pki):
     assert "IP Address:127.0.0.1" in text
 
 
-def test_order_round_trip_through_the_gateway_over_tls(tls_broker, pki, creds):
+def test_order_round_trip_through_the_gateway_over_tls(tls_broker, pki, creds, transport):
     out, _ = creds
     cred = out / "credentials"
     engine = two_broker_engine()
 
     async def body():
-        gw = Gateway(engine, "127.0.0.1", tls_broker.port, GatewayConfig(
-            client_id="engine-tls", mqtt_options=client_options(
-                credentials=cred, username=ENGINE_USER, tls_ca=pki["ca"])))
+        gw = make_gateway(engine, "127.0.0.1", tls_broker.port, GatewayConfig(
+            client_id=f"engine-tls-{transport}", mqtt_options=client_options(
+                credentials=cred, username=ENGINE_USER, tls_ca=pki["ca"])),
+            transport=transport)
         stop = asyncio.Event()
         task = asyncio.create_task(gw.run(stop))
         try:
@@ -193,6 +195,33 @@ def test_a_certificate_for_another_host_name_is_refused(pki, creds):
                                                   tls_ca=pki["ca"])), 10)
     assert got.startswith("refused") and "CERTIFICATE_VERIFY_FAILED" in got, got
     assert "hostname" in got.lower() or "IP address mismatch" in got, got
+
+
+def test_the_gateway_does_not_connect_to_a_broker_it_cannot_verify(pki, creds, tls_broker,
+                                                                    transport):
+    """Another CA, or the right CA for another host name: the gateway gives up (after
+    ``reconnect_give_up``) with the verification error, never online."""
+    out, _ = creds
+    cred = out / "credentials"
+
+    async def attempt(port, ca):
+        gw = make_gateway(two_broker_engine(), "127.0.0.1", port, GatewayConfig(
+            client_id=f"engine-bad-tls-{transport}", reconnect_min=0.05, reconnect_max=0.1,
+            reconnect_give_up=0.3, mqtt_options=client_options(
+                credentials=cred, username=ENGINE_USER, tls_ca=ca)), transport=transport)
+        try:
+            await gw.run(asyncio.Event())
+        except Exception as exc:      # noqa: BLE001 - either transport's error type
+            return gw.ready.is_set(), str(exc)
+        return gw.ready.is_set(), "returned"
+
+    wrong_ca = run(attempt(tls_broker.port, pki["other_ca"]), 15)
+    with EmbeddedBroker(password_file=out / "passwd", acl_file=ACL_FILE,
+                        tls=pki["elsewhere"]) as b:
+        wrong_host = run(attempt(b.port, pki["ca"]), 15)
+    for ready, error in (wrong_ca, wrong_host):
+        assert not ready and "CERTIFICATE_VERIFY_FAILED" in error, error
+    assert "hostname" in wrong_host[1].lower() or "IP address mismatch" in wrong_host[1]
 
 
 def test_embedded_tls_broker_config_has_no_plain_listener(tls_broker):

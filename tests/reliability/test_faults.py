@@ -3,7 +3,9 @@
 - kill -9 of ``tokenbook serve`` under load, restarted on the same --data;
 - mosquitto SIGKILLed mid-stream and started again on the same port;
 - a market-data subscriber that subscribed with QoS 1 and never reads;
-- the journal's disk fills up (ENOSPC) mid-stream.
+- the journal's disk fills up (ENOSPC) mid-stream;
+
+each on both MQTT transports of the gateway (``transport``: aiomqtt and link).
 
 The checks compare what clients received with a fresh replay of the engine's journal from
 its first snapshot (see ``reliability.faults.verify``).
@@ -15,8 +17,9 @@ import time
 
 import pytest
 
+from feeds.config import GatewayConfig
 from feeds.cycle import GatewayCycle
-from feeds.gateway import Gateway, GatewayConfig
+from feeds.transports import make_gateway
 from matching.engine import Engine
 from matching.ledger import Ledger
 from reliability import faults
@@ -25,8 +28,9 @@ from testkit.mqtt import run
 pytestmark = pytest.mark.network
 
 
-def test_kill_9_under_load_loses_nothing_acknowledged():
-    r = run(faults.kills_under_load(kills=2, rate=250, seed=11), timeout=60)
+def test_kill_9_under_load_loses_nothing_acknowledged(transport):
+    r = run(faults.kills_under_load(kills=2, rate=250, seed=11, transport=transport),
+            timeout=60)
     assert r["kills"] == 2 and r["orders_sent"] > 200
     assert r["unanswered"] == 0, r
     assert r["acked_checked"] == r["answered"] > 200
@@ -41,8 +45,9 @@ def test_kill_9_under_load_loses_nothing_acknowledged():
     assert r["not_in_journal"] == 0 and r["ok"]
 
 
-def test_broker_killed_and_restarted_on_the_same_port_mid_stream():
-    r = run(faults.broker_restart(restarts=1, rate=250, seconds=3.0, seed=12), timeout=60)
+def test_broker_killed_and_restarted_on_the_same_port_mid_stream(transport):
+    r = run(faults.broker_restart(restarts=1, rate=250, seconds=3.0, seed=12,
+                                  transport=transport), timeout=60)
     assert r["orders_sent"] > 200 and r["client_reconnects"] >= 3
     assert r["unanswered"] == 0 and r["not_in_journal"] == 0, r
     assert r["duplicate_inputs"] == 0 and r["duplicated"] == 0
@@ -51,16 +56,16 @@ def test_broker_killed_and_restarted_on_the_same_port_mid_stream():
     assert r["lost"] == 0 and r["state_hash_equal"] and r["ok"]
 
 
-def test_stalled_market_data_subscriber_does_not_stall_the_engine():
-    r = run(faults.slow_subscriber(orders=500, seed=13), timeout=60)
+def test_stalled_market_data_subscriber_does_not_stall_the_engine(transport):
+    r = run(faults.slow_subscriber(orders=500, seed=13, transport=transport), timeout=60)
     assert r["acked_with_stall"] == 500
     assert r["stalled_still_connected"]              # it was there all along, not read
     assert r["broker_dropped_for_stalled"] > 0       # mosquitto dropped for it instead
     assert r["ratio"] >= 0.4, r                      # ~1.0 measured; noisy 2-core machine
 
 
-def test_disk_full_refuses_instead_of_acknowledging():
-    r = run(faults.disk_full(before=80, after=40, seed=14), timeout=60)
+def test_disk_full_refuses_instead_of_acknowledging(transport):
+    r = run(faults.disk_full(before=80, after=40, seed=14, transport=transport), timeout=60)
     assert r["acked_before_failure"] == 80
     assert r["acked_after_failure"] == 0
     assert r["refused_journal_unavailable"] == r["sent_after_failure"] == 40
@@ -69,15 +74,16 @@ def test_disk_full_refuses_instead_of_acknowledging():
     assert r["lost_after_restart"] == 0 and r["state_hash_equal"] and r["ok"]
 
 
-def test_gateway_publishes_what_it_made_while_disconnected():
+def test_gateway_publishes_what_it_made_while_disconnected(transport):
     """Unit-level: outcomes made while the broker is gone wait in the outbox, and the
     gateway comes back by itself (run() does not return on a lost connection)."""
     async def body():
         with faults.Mosquitto() as broker:
             ledger = faults.demo_ledger(faults.REG)
-            gw = Gateway(Engine(faults.REG, ledger, clock=time.time_ns), "127.0.0.1",
-                         broker.port, GatewayConfig(client_id="outbox-gw", hold_reports=0.2,
-                                                    reconnect_max=0.2))
+            gw = make_gateway(Engine(faults.REG, ledger, clock=time.time_ns), "127.0.0.1",
+                              broker.port, GatewayConfig(client_id="outbox-gw",
+                                                         hold_reports=0.2, reconnect_max=0.2),
+                              transport=transport)
             stop = asyncio.Event()
             task = asyncio.create_task(gw.run(stop))
             await asyncio.wait_for(gw.ready.wait(), 10)

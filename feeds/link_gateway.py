@@ -1,0 +1,425 @@
+"""The MQTT gateway's fast transport: an asyncio Protocol around ``feeds.link.Session``.
+
+Same job and API as ``feeds.gateway.Gateway`` (aiomqtt), without a task, a future or a
+paho callback per message: what a socket read holds is parsed at once (the Rust ``mqtt5``
+codec) and handed to the cycle as one batch (``GatewayCycle.process``: the engine, one
+group commit); its publishes and the inputs' PUBACKs go out in one ``transport.write``.
+Publishes are pipelined up to the broker's Receive Maximum and tracked by packet id;
+CONNECT says the gateway's own, 65535, so the broker never queues for it. While the last
+cycle's publishes still wait for room in the broker's window (mosquitto's is 20), the
+next cycle waits for them: PUBACK reads then cost no fsync, and one commit takes all that
+came meanwhile.
+
+The session is the aiomqtt gateway's: persistent (clean_start false, ``session_expiry``),
+the last will sets the retained status ``offline``, keepalive PINGREQ/PINGRESP, capped
+backoff (``reconnect_min`` .. ``reconnect_max``, ``reconnect_give_up``); a publish leaves
+the outbox only when PUBACKed, and those in flight at a loss go again with their packet
+id and DUP. On every connect the retained status, snapshots, BBOs and states are
+republished and acknowledged before subscribing (then ``ready``); holds as the cycle says.
+A PUBACK >= 0x80 (0x87 Not authorized: the ACL refused it) is logged and counted
+(``stats.publish_refused``, ``stats.refused_reasons``) and never retried. Options and TLS:
+``feeds.link_options``.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import gc
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import aiomqtt
+import mqtt5
+
+from feeds import topics
+from feeds.config import GatewayConfig
+from feeds.cycle import GatewayCycle, GatewayStats
+from feeds.guard import VenueGuard
+from feeds.link import InboundRefused, LinkError, Session
+from feeds.link_options import link_options, ssl_context
+from feeds.outbox import Publish
+from matching.engine import Engine
+from matching.outputs import Outcome
+
+log = logging.getLogger("tokenbook.gateway")
+
+__all__ = ["LinkGateway", "LinkStats"]
+
+#: Seconds between idle cycles (holds, timetable, GTD expiry) and keepalive checks.
+TICK = 0.05
+#: Seconds a graceful shutdown waits for UNSUBACK, then for the last PUBACKs.
+SHUTDOWN_WAIT = (2.0, 10.0)
+# The connection is down (and the venue check's own connection, an aiomqtt one).
+_DOWN = (LinkError, OSError, TimeoutError, aiomqtt.MqttError)
+
+
+@dataclasses.dataclass
+class LinkStats(GatewayStats):
+    """The cycle's counters plus what only this transport sees."""
+    publish_refused: int = 0                 # PUBACK >= 0x80 (or too large): not retried
+    refused_reasons: dict[str, int] = dataclasses.field(default_factory=dict)
+    inbound_refused: int = 0                 # QoS 2 PUBLISH answered PUBREC 0x83
+    connects: int = 0
+
+
+def _batch(messages: list[mqtt5.PublishPacket]) -> list[tuple[str, bytes]]:
+    """The cycle's batch items (``feeds.cycle.Inbound``) of received PUBLISH packets."""
+    return [(m.topic, m.payload) for m in messages]
+
+
+async def _first(*futures: asyncio.Future[Any], timeout: float | None = None) -> None:
+    """Until the first of ``futures`` is done (or ``timeout`` s)."""
+    waits: set[asyncio.Future[Any]] = set(futures)
+    await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+
+
+class _Link(asyncio.Protocol):
+    """One connection: the socket's events go to the gateway; ``closed`` gets its end."""
+
+    def __init__(self, gw: LinkGateway, loop: asyncio.AbstractEventLoop):
+        self.gw, self.loop = gw, loop
+        self.transport: asyncio.Transport | None = None
+        self.closed: asyncio.Future[BaseException | None] = loop.create_future()
+        self.online, self.unsubscribed, self.drained = (asyncio.Event(), asyncio.Event(),
+                                                        asyncio.Event())
+        self.phase = "connect"            # connect, retained, subscribe, online, closing
+        self.pending: list[mqtt5.PublishPacket] = []      # received, not yet cycled
+        self.retained_left: set[int] = set()
+        self.sub_id = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.gw._received(self, data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.end(LinkError(f"connection lost: {exc}" if exc else "connection closed"))
+
+    def end(self, exc: BaseException) -> None:
+        """The connection is over (``exc`` says why): stop ticking, close the socket."""
+        self.gw.connected = False
+        if self._timer is not None:
+            self._timer.cancel()
+        if not self.closed.done():
+            self.closed.set_result(exc)
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def flush(self, now: float) -> None:
+        data = self.gw.session.data_to_send(now)
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def tick(self) -> None:
+        self._timer = self.loop.call_later(TICK, self.tick)
+        self.gw._tick(self)
+
+    def raise_if_closed(self) -> None:
+        if self.closed.done():
+            exc = self.closed.result()
+            raise exc if exc is not None else LinkError("connection closed")
+
+
+class LinkGateway:
+    """Connects an Engine to an MQTT broker; ``await gateway.run(stop_event)``.
+
+    The API of ``feeds.gateway.Gateway``: ``ready`` (set once online: retained state
+    republished, subscribed), ``connected``, ``stats``, ``cycle``, ``config``, ``engine``.
+    ``run`` stays up across broker restarts and returns after a graceful stop (intake
+    unsubscribed, the outbox flushed, status ``offline``, DISCONNECT).
+    """
+    #: Let a cycle wait while the last one's publishes wait for the broker's window.
+    defer = True
+
+    def __init__(self, engine: Engine, host: str, port: int,
+                 config: GatewayConfig | None = None, *, recovered: Iterable[Outcome] = (),
+                 guard: VenueGuard | None = None):
+        self.cycle = GatewayCycle(engine, config, recovered=recovered)
+        self.cycle.stats = LinkStats()
+        self.host, self.port = host, port
+        # One engine per venue (feeds.guard): the check before every connect (None: not
+        # exclusive); a caller that checked already (tokenbook serve) passes its guard.
+        self.guard = guard if guard is not None or not self.config.exclusive else \
+            VenueGuard.for_config(host, port, self.config)
+        self.ready = asyncio.Event()
+        self.connected = False
+        self.session = Session(link_options(self.config, None))
+        self._lost_at = 0.0
+        self._online = False              # the current connection got as far as SUBACK
+
+    @property
+    def config(self) -> GatewayConfig:
+        return self.cycle.config
+
+    @config.setter
+    def config(self, config: GatewayConfig) -> None:
+        """Swap in another config; the next cycle and connection use it."""
+        self.cycle.config = config
+
+    @property
+    def stats(self) -> LinkStats:
+        return self.cycle.stats  # type: ignore[return-value]
+
+    @property
+    def engine(self) -> Engine:
+        return self.cycle.engine
+
+    # ------------------------------------------------------------------ run
+    async def run(self, stop: asyncio.Event) -> None:
+        cfg = self.config
+        delay, down_since = cfg.reconnect_min, None
+        while True:
+            try:
+                if self.guard is not None:
+                    verdict = await self.guard.check()      # AnotherEngine: this one stops
+                    log.debug("venue check: %s", verdict.why)
+                await self._serve(stop)
+                return
+            except _DOWN as exc:
+                if self._online:              # this connection was up: a fresh backoff
+                    self._lost_at = time.monotonic()
+                    delay, down_since = cfg.reconnect_min, None
+                self._online = self.connected = False
+                if stop.is_set():
+                    log.warning("gateway stopped while disconnected (%s); %d messages "
+                                "unpublished (journaled)", exc, len(self.cycle.outbox))
+                    return
+                now = time.monotonic()
+                down_since = down_since or now
+                if cfg.reconnect_give_up is not None and \
+                        now - down_since > cfg.reconnect_give_up:
+                    raise
+                self.stats.reconnects += 1
+                log.warning("gateway lost mqtt://%s:%d (%s); reconnecting in %.2f s",
+                            self.host, self.port, exc, delay)
+                try:
+                    await asyncio.wait_for(stop.wait(), delay)
+                except TimeoutError:
+                    pass
+                delay = min(delay * 2, cfg.reconnect_max)
+
+    async def _serve(self, stop: asyncio.Event) -> None:
+        """One connection's life: CONNECT, retained state, subscribe, cycles, shutdown."""
+        loop = asyncio.get_running_loop()
+        cfg = self.config
+        opts = link_options(cfg, self.cycle.status("offline", "engine gone"))
+        self.session.options = opts
+        tls = ssl_context(cfg.mqtt_options)
+        link = _Link(self, loop)
+        async with asyncio.timeout(opts.connect_timeout):
+            await loop.create_connection(lambda: link, self.host, self.port, ssl=tls,
+                                         server_hostname=self.host if tls else None)
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            now = time.monotonic()
+            self.session.connect(now)
+            link.flush(now)
+            link.tick()
+            online = asyncio.ensure_future(link.online.wait())
+            await _first(online, link.closed, stopped)
+            online.cancel()
+            link.raise_if_closed()
+            if not link.online.is_set():
+                return                        # stopped while connecting: the will says so
+            if cfg.freeze_gc and not self.ready.is_set():
+                gc.collect()
+                gc.freeze()
+            self.ready.set()
+            log.info("gateway online at mqtt://%s:%d", self.host, self.port)
+            await _first(link.closed, stopped)
+            link.raise_if_closed()
+            await self._shutdown(link)
+        finally:
+            stopped.cancel()
+            link.end(LinkError("connection closed by the gateway"))
+            # Unacknowledged publishes wait in the outbox for the next connection, and
+            # what was received but not cycled yet is journaled now (not PUBACKed: the
+            # broker sends it again, answered from the ClOrdID memory).
+            self.cycle.outbox.restore(self.session.connection_lost())
+            if link.pending and isinstance(link.closed.result(), _DOWN):
+                self._drain_offline(link)
+
+    async def _shutdown(self, link: _Link) -> None:
+        """Graceful stop: no more orders, flush what was made, ``offline``, DISCONNECT."""
+        s, outbox = self.session, self.cycle.outbox
+        now = time.monotonic()
+        s.unsubscribe([topics.ORDERS_WILDCARD])
+        link.flush(now)
+        await self._until(link, link.unsubscribed, SHUTDOWN_WAIT[0])
+        link.phase = "closing"
+        if link.pending:
+            self._take_in(link, time.monotonic(), force=True)
+        outbox.release_all()
+        s.publish(outbox.take())
+        s.publish([self.cycle.status("offline", "shut down", self.config.clock())])
+        link.flush(time.monotonic())
+        self._check_drained(link)
+        await self._until(link, link.drained, SHUTDOWN_WAIT[1])
+        if not link.drained.is_set():
+            log.warning("gateway stopping with %d publishes unacknowledged (journaled)",
+                        len(s.inflight) + len(s.queue))
+        s.disconnect()
+        link.flush(time.monotonic())
+        log.info("gateway offline: %s", self.stats)
+
+    async def _until(self, link: _Link, event: asyncio.Event, timeout: float) -> None:
+        waiter = asyncio.ensure_future(event.wait())
+        try:
+            await _first(waiter, link.closed, timeout=timeout)
+        finally:
+            waiter.cancel()
+        link.raise_if_closed()
+
+    # ------------------------------------------------------------------ socket events
+    def _received(self, link: _Link, data: bytes) -> None:
+        """One socket read: the session parses it, the cycle takes its messages, one write."""
+        s, now = self.session, time.monotonic()
+        try:
+            messages = s.feed(data, now)
+            if s.acked:
+                self._acked(link, now)
+            if s.refused:
+                self._refused(link)
+            if s.events:
+                self._events(link, now)
+            if messages:
+                link.pending += messages
+            if link.pending:
+                self._take_in(link, now)
+        except LinkError as exc:
+            link.flush(now)                   # the DISCONNECT the session queued, if any
+            link.end(exc)
+            return
+        except Exception as exc:              # a bug: run() raises it, no retry
+            log.exception("gateway transport failed")
+            link.end(exc)
+            return
+        link.flush(now)
+
+    def _tick(self, link: _Link) -> None:
+        """Every TICK: keepalive, then (online) an idle cycle: holds, timetable, expiry."""
+        s, now = self.session, time.monotonic()
+        try:
+            s.tick(now)
+            if link.pending:
+                self._take_in(link, now, force=True)
+            elif link.phase == "online":
+                self.cycle.outbox.release_due(now)
+                publishes = self.cycle.process([], self.config.clock())
+                if publishes:
+                    s.publish(publishes)
+        except LinkError as exc:
+            link.flush(now)
+            link.end(exc)
+            return
+        except Exception as exc:              # a bug: run() raises it, no retry
+            log.exception("gateway cycle failed")
+            link.end(exc)
+            return
+        link.flush(now)
+
+    def _take_in(self, link: _Link, now: float, force: bool = False) -> None:
+        """The messages received so far through the cycle, then PUBACKed (after the
+        commit: see feeds.link). While publishes of the last cycle still wait for room in
+        the broker's window (mosquitto announces 20), the next cycle waits too, unless
+        ``force``d (tick) or ``max_batch`` is reached: the PUBACK round trips then run
+        without an fsync between them, and the next cycle takes all that came meanwhile
+        with one commit."""
+        s = self.session
+        if s.queue and self.defer and not force and len(link.pending) < self.config.max_batch:
+            return
+        link.flush(now)                       # the window's refill goes before the fsync
+        messages, link.pending = link.pending, []
+        self._cycle(messages, now)
+        s.ack_received()
+
+    def _drain_offline(self, link: _Link) -> None:
+        messages, link.pending = link.pending, []
+        cycle, step = self.cycle, self.config.max_batch
+        batch = _batch(messages)
+        for i in range(0, len(batch), step):
+            cycle.outbox.restore(cycle.process(batch[i:i + step], self.config.clock()))
+
+    def _cycle(self, messages: list[mqtt5.PublishPacket], now: float) -> None:
+        """Messages through the cycle, ``max_batch`` at a time."""
+        cycle, s, cfg = self.cycle, self.session, self.config
+        cycle.outbox.release_due(now)
+        batch = _batch(messages)
+        step = cfg.max_batch
+        for i in range(0, len(batch), step):
+            s.publish(cycle.process(batch[i:i + step], cfg.clock()))
+
+    def _acked(self, link: _Link, now: float) -> None:
+        s = self.session
+        acked, s.acked = s.acked, []
+        self.cycle.outbox.delivered(acked, now)
+        self.stats.published += len(acked)
+        if link.phase != "online":
+            self._done(link, acked)
+
+    def _refused(self, link: _Link) -> None:
+        s, stats = self.session, self.stats
+        refused, s.refused = s.refused, []
+        for r in refused:
+            stats.publish_refused += 1
+            stats.refused_reasons[r.text] = stats.refused_reasons.get(r.text, 0) + 1
+            log.error("broker refused the publish on %s: %s; not retried", r.publish.topic,
+                      r.text)
+        if link.phase != "online":
+            self._done(link, [r.publish for r in refused])
+
+    def _done(self, link: _Link, publishes: list[Publish]) -> None:
+        """Connect phase: once the retained state is acknowledged, subscribe; closing:
+        note when everything is."""
+        if link.phase == "retained":
+            for p in publishes:
+                link.retained_left.discard(id(p))
+            if not link.retained_left:
+                self._subscribe(link)
+        elif link.phase == "closing":
+            self._check_drained(link)
+
+    def _check_drained(self, link: _Link) -> None:
+        if not self.session.inflight and not self.session.queue and not link.pending:
+            link.drained.set()
+
+    def _subscribe(self, link: _Link) -> None:
+        link.phase = "subscribe"
+        link.sub_id = self.session.subscribe(
+            [topics.ORDERS_WILDCARD, topics.PRESENCE_WILDCARD, topics.ADMIN])
+
+    def _events(self, link: _Link, now: float) -> None:
+        s, stats = self.session, self.stats
+        events, s.events = s.events, []
+        for e in events:
+            if isinstance(e, mqtt5.ConnAckPacket):
+                stats.connects += 1
+                self.cycle.connected(now, self._lost_at)
+                outbox = self.cycle.outbox
+                s.forget([*outbox.pending, *(p for q in outbox.held.values() for p in q)])
+                retained = self.cycle.retained(self.config.clock())
+                link.phase, link.retained_left = "retained", {id(p) for p in retained}
+                s.publish(retained)
+                if not retained:
+                    self._subscribe(link)
+            elif isinstance(e, mqtt5.SubAckPacket) and e.packet_id == link.sub_id:
+                bad = [(f, c) for f, c in zip((topics.ORDERS_WILDCARD, topics.PRESENCE_WILDCARD,
+                                               topics.ADMIN), e.reason_codes, strict=False)
+                       if int(c) >= 0x80]
+                if bad or len(e.reason_codes) != 3:
+                    raise LinkError(f"subscription refused: {bad or e.reason_codes}",
+                                    int(bad[0][1]) if bad else 0x82)
+                link.phase = "online"
+                self.connected = self._online = True
+                s.publish(self.cycle.outbox.take())
+                link.online.set()
+            elif isinstance(e, mqtt5.UnsubAckPacket):
+                link.unsubscribed.set()
+            elif isinstance(e, InboundRefused):
+                stats.inbound_refused += 1
+                log.error("refused a QoS %d message on %s: the gateway takes QoS 0 and 1 "
+                          "(PUBREC 0x%02X)", e.qos, e.topic, e.code)

@@ -1,0 +1,74 @@
+"""Which MQTT transport carries the gateway: ``make_gateway(..., transport="link")``.
+
+Two transports with one API (constructor, ``run(stop)``, ``ready``, ``connected``,
+``stats``, ``cycle``, ``config``, ``engine``):
+
+- ``link`` (``feeds.link_gateway.LinkGateway``): an asyncio Protocol and the ``mqtt5``
+  codec; one socket read = one cycle = one group commit = one write. ~5x the orders/s.
+- ``aiomqtt`` (``feeds.gateway.Gateway``): aiomqtt/paho, one task per publish.
+
+Until ``tokenbook serve`` takes ``--transport`` itself, ``python -m feeds.transports
+--transport link serve ...`` runs the command line with the gateway it names (the fault
+harness and the benchmarks start servers that way).
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import Protocol
+
+from feeds.config import GatewayConfig
+from feeds.cycle import GatewayCycle, GatewayStats
+from matching.engine import Engine
+from matching.outputs import Outcome
+
+__all__ = ["TRANSPORTS", "DEFAULT_TRANSPORT", "GatewayLike", "gateway_class", "make_gateway"]
+
+TRANSPORTS = ("link", "aiomqtt")
+DEFAULT_TRANSPORT = "link"
+
+
+class GatewayLike(Protocol):
+    """What callers of either transport use."""
+    cycle: GatewayCycle
+    connected: bool
+
+    @property
+    def config(self) -> GatewayConfig: ...
+    @property
+    def stats(self) -> GatewayStats: ...
+    @property
+    def engine(self) -> Engine: ...
+    async def run(self, stop) -> None: ...
+
+
+def gateway_class(transport: str = DEFAULT_TRANSPORT) -> type:
+    """The gateway class of ``transport`` ("link" or "aiomqtt")."""
+    if transport == "link":
+        from feeds.link_gateway import LinkGateway
+        return LinkGateway
+    if transport == "aiomqtt":
+        from feeds.gateway import Gateway
+        return Gateway
+    raise ValueError(f"unknown MQTT transport {transport!r}: one of {', '.join(TRANSPORTS)}")
+
+
+def make_gateway(engine: Engine, host: str, port: int, config: GatewayConfig | None = None,
+                 *, recovered: Iterable[Outcome] = (), transport: str = DEFAULT_TRANSPORT):
+    """A gateway for ``engine`` at ``host:port`` on the transport named."""
+    return gateway_class(transport)(engine, host, port, config, recovered=recovered)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``[--transport NAME] ARGS...``: ``tokenbook ARGS...`` with that gateway."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    transport = DEFAULT_TRANSPORT
+    if args[:1] == ["--transport"] and len(args) > 1:
+        transport, args = args[1], args[2:]
+    import feeds.cli
+    feeds.cli.Gateway = gateway_class(transport)  # type: ignore[assignment,misc]
+    return feeds.cli.main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
