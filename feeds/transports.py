@@ -7,13 +7,11 @@ Two transports with one API (constructor, ``run(stop)``, ``ready``, ``connected`
   codec; one socket read = one cycle = one group commit = one write. ~5x the orders/s.
 - ``aiomqtt`` (``feeds.gateway.Gateway``): aiomqtt/paho, one task per publish.
 
-Until ``tokenbook serve`` takes ``--transport`` itself, ``python -m feeds.transports
---transport link serve ...`` runs the command line with the gateway it names (the fault
-harness and the benchmarks start servers that way).
+``tokenbook serve --transport link|aiomqtt`` picks one (default aiomqtt, whose status
+heartbeat lets a second engine refuse at once; the link has no heartbeat yet).
 """
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -54,21 +52,8 @@ def gateway_class(transport: str = DEFAULT_TRANSPORT) -> type:
 
 
 def make_gateway(engine: Engine, host: str, port: int, config: GatewayConfig | None = None,
-                 *, recovered: Iterable[Outcome] = (), transport: str = DEFAULT_TRANSPORT):
+                 *, recovered: Iterable[Outcome] = (), transport: str = DEFAULT_TRANSPORT,
+                 guard=None):
     """A gateway for ``engine`` at ``host:port`` on the transport named."""
-    return gateway_class(transport)(engine, host, port, config, recovered=recovered)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``[--transport NAME] ARGS...``: ``tokenbook ARGS...`` with that gateway."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    transport = DEFAULT_TRANSPORT
-    if args[:1] == ["--transport"] and len(args) > 1:
-        transport, args = args[1], args[2:]
-    import feeds.cli
-    feeds.cli.Gateway = gateway_class(transport)  # type: ignore[assignment,misc]
-    return feeds.cli.main(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return gateway_class(transport)(engine, host, port, config, recovered=recovered,
+                                    guard=guard)

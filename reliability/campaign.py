@@ -157,7 +157,7 @@ def render(res: dict) -> str:
         "Passive fills across a kill -9: a cycle may die between its journal commit and its "
         "publish, and the resting side of a fill sends no resend of its own. At restart "
         "`tokenbook serve` republishes (PossResend) the reports of the last "
-        "`feeds.cli.RESEND_TAIL` replayed inputs, so the row above counts them; clients "
+        "`matching.recovery.RESEND_TAIL` replayed inputs, so the row above counts them; clients "
         "drop the ones they already saw by ExecID.",
         "",
         "<details><summary>all figures (JSON)</summary>",

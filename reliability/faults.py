@@ -5,10 +5,9 @@ the checks behind them; ``tests/reliability/test_faults.py`` asserts on small ru
 
 Everything runs on loopback: a private mosquitto (``Mosquitto``, restartable on the same
 port), the engine as ``python -m feeds.cli serve --data DIR`` in a child process
-(``Server``; ``python -m feeds.transports --transport link serve ...`` for the link
-transport: every scenario takes ``transport``, "aiomqtt" or "link"), and brokers as
-``feeds.client.BrokerClient`` (``Load``). The checks read the engine's own files
-afterwards:
+(``Server``; ``--transport link`` for the link transport: every scenario takes
+``transport``, "aiomqtt" or "link"), and brokers as ``feeds.client.BrokerClient``
+(``Load``). The checks read the engine's own files afterwards:
 
 - ``verify(data, ...)``: recovery (latest snapshot + journal) equals a fresh replay of the
   whole journal from the first snapshot (state hash); every report a client received is
@@ -40,11 +39,11 @@ import msgspec
 
 from feeds import mqtt, topics
 from feeds.broker import find_mosquitto
-from feeds.cli import DEMO_BROKERS, demo_ledger
 from feeds.client import BrokerClient, RequestTimeout
 from feeds.config import GatewayConfig
 from feeds.localproc import accepts as _accepts
 from feeds.localproc import free_port as _free_port
+from feeds.serve import DEMO_BROKERS, demo_ledger
 from feeds.transports import make_gateway
 from matching.engine import Engine
 from matching.instruments import Registry
@@ -171,9 +170,8 @@ class Server:
     def start(self) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", *(("feeds.cli",) if self.transport == "aiomqtt" else
-                                     ("feeds.transports", "--transport", self.transport)),
-             "serve", "--broker", self.broker_url,
+            [sys.executable, "-m", "feeds.cli", "serve", "--transport", self.transport,
+             "--broker", self.broker_url,
              "--data", str(self.data), "--fsync", self.fsync,
              "--snapshot-every", str(self.snapshot_every)],
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=open(self.log, "ab"),

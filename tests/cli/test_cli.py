@@ -18,13 +18,8 @@ import pytest
 
 from feeds import topics
 from feeds.broker import EmbeddedBroker, _free_port
-from feeds.cli import (
-    EXIT_BROKER,
-    EXIT_DATA,
-    EXIT_OK,
-    EXIT_USAGE,
-    build_parser,
-)
+from feeds.cli import build_parser
+from feeds.exits import EXIT_BROKER, EXIT_DATA, EXIT_OK, EXIT_USAGE
 from matching import __version__
 
 ROOT = Path(__file__).resolve().parents[2]

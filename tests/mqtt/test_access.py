@@ -534,8 +534,8 @@ def test_tokenbook_serve_connects_with_the_credentials_file(broker, users, secre
                                                             tmp_path, transport):
     out, _ = secrets_dir
     proc = subprocess.Popen(
-        [sys.executable, "-m", "feeds.transports", "--transport", transport,
-         "serve", "--broker", broker.url,
+        [sys.executable, "-m", "feeds.cli", "serve", "--transport", transport,
+         "--broker", broker.url,
          "--credentials", str(out / "credentials"), "--data", str(tmp_path / "data"),
          "--seconds", "4"],
         cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

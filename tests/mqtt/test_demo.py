@@ -6,7 +6,7 @@ import io
 import pytest
 from rich.console import Console
 
-from feeds.cli import demo
+from feeds.demo import demo
 from feeds.watch import BookView, MarketView, render
 
 
