@@ -158,6 +158,7 @@ def _drive(binary: Path, port: int, t_in: str, t_out: str, n: int, warmup: int,
     if latencies is not None:
         cmd += ["-L", str(latencies)]
     cmd += ["127.0.0.1", str(port), t_in, t_out]
+    wall0 = time.time()
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=2 * expected + 30,
                          stdin=subprocess.DEVNULL)
     lines = run.stdout.strip().splitlines()
@@ -165,7 +166,31 @@ def _drive(binary: Path, port: int, t_in: str, t_out: str, n: int, warmup: int,
     if run.returncode or "error" in figures:
         raise RuntimeError(f"mqtt_rt drive failed (exit {run.returncode}): "
                            f"{figures or run.stderr.strip()[-500:]}")
+    figures["wall"] = [wall0, time.time()]
+    figures["others_cores"] = _others(figures)
     return figures
+
+
+def _others(fig: dict) -> float:
+    """Cores busy with processes other than the broker, the peer and this driver during the
+    measured window (the host's busy ticks minus theirs), over its length."""
+    theirs = [t for t in fig["cpu_ticks"].values() if t >= 0]
+    busy = fig.get("host_busy_ticks", -1)
+    if busy < 0 or len(theirs) < len(fig["cpu_ticks"]) or fig["elapsed_s"] <= 0:
+        return float("nan")
+    ours = sum(theirs) + fig["self_cpu_s"] * fig["clk_tck"]
+    return max(0.0, (busy - ours) / fig["clk_tck"] / fig["elapsed_s"])
+
+
+def _pauses(events: list, wall: Sequence[float]) -> dict:
+    """What paused the gateway's loop between ``wall[0]`` and ``wall[1]`` (gateway_proc's
+    ``--events``): stalls of 20 ms or more, full collections, snapshots written."""
+    inside = [e for e in events if wall[0] <= e[1] <= wall[1]]
+    stalls = [e[2] for e in inside if e[0] == "stall"]
+    gcs = [e[2] for e in inside if e[0] == "gc2"]
+    return {"stalls": len(stalls), "stall_max_ms": max(stalls, default=0.0),
+            "stall_total_ms": sum(stalls), "gc2": len(gcs), "gc2_max_ms": max(gcs, default=0.0),
+            "snapshots": sum(e[0] == "snapshot" for e in inside)}
 
 
 def _cpu_us(fig: dict, pid: int, n: int) -> float:
@@ -283,7 +308,7 @@ def measure(sizes: Sizes = FULL, transport: str = "aiomqtt", *, cc: str = "gcc",
             gw_proc = kids.start("gateway", [
                 sys.executable, "-m", "bench.native.gateway_proc", "--port", str(b.port),
                 "--data", str(work / "data"), "--resting", str(sizes.resting),
-                "--transport", transport], timeout or 300)
+                "--transport", transport, "--events", str(work / "events.json")], timeout or 300)
             run.gateway = gw_proc.pid
         except _ChildFailed as exc:
             if exc.code != NOT_AVAILABLE:
@@ -309,6 +334,14 @@ def measure(sizes: Sizes = FULL, transport: str = "aiomqtt", *, cc: str = "gcc",
             R.update(_latency_and_load(sizes, run, work, R["gateway"]["per_s"]["median"], say))
             tail = kids.end(gw_proc).strip().splitlines()
             R["gateway_process"] = json.loads(tail[-1]) if tail else {}
+            events_file = work / "events.json"
+            events = json.loads(events_file.read_text()) if events_file.exists() else []
+            R["pauses"] = {"peak": [_pauses(events, f["wall"]) for f in gateway],
+                           "half": [_pauses(events, w) for w in R["half"].pop("walls")]}
+            for point in R["sweep"]:
+                point["pauses"] = _pauses(events, point.pop("wall"))
+
+        R["others_cores"] = _stat([f["others_cores"] for f in native + generator + gateway])
     R["conditions"]["loadavg_end"] = os.getloadavg()[0]
     R["seconds"] = time.perf_counter() - t_start
     return R
@@ -363,7 +396,9 @@ def _latency_and_load(sizes: Sizes, run: _Sitting, work: Path, peak: float,
         return {"achieved_per_s": _stat([f["per_s"] for f in runs]),
                 **{f"{k}_ms": _stat([f[f"{k}_us"] / 1e3 for f in runs])
                    for k in ("p50", "p99", "p999", "max")}}
-    out = {"half": {"rate": half, "gateway": latency(hg), "native": latency(hn)},
+    out = {"half": {"rate": half, "gateway": latency(hg), "native": latency(hn),
+                    "walls": [f["wall"] for f in hg],
+                    "others_cores": _stat([f["others_cores"] for f in hg + hn])},
            "latencies_ms": {"gateway_half": lat_g, "native_half": lat_n}}
     out["half"]["gateway"]["cpu_us"] = {
         "gateway": _stat([_cpu_us(f, run.gateway, f["n"]) for f in hg]),
@@ -375,7 +410,9 @@ def _latency_and_load(sizes: Sizes, run: _Sitting, work: Path, peak: float,
         say(f"offered load {frac:g} x peak: {rate:,.0f} orders/s, {n:,} orders")
         f = run.orders(n, min(50, n // 10), 10 * n, f"s{i}", rate=rate)
         sweep.append({"fraction": frac, "offered_per_s": rate, "achieved_per_s": f["per_s"],
-                      "p50_ms": f["p50_us"] / 1e3, "p99_ms": f["p99_us"] / 1e3})
+                      "p50_ms": f["p50_us"] / 1e3, "p99_ms": f["p99_us"] / 1e3,
+                      "gateway_cpu_us": _cpu_us(f, run.gateway, f["n"]),
+                      "others_cores": f["others_cores"], "wall": f["wall"]})
     out["sweep"] = sweep
     return out
 
@@ -405,6 +442,16 @@ def _pc(x: float) -> str:
     return f"{x * 100:.0f}%"
 
 
+def _pauses_text(runs: list[dict]) -> str:
+    stalls = sum(r["stalls"] for r in runs)
+    longest = max((r["stall_max_ms"] for r in runs), default=0.0)
+    gcs = sum(r["gc2"] for r in runs)
+    gc_max = max((r["gc2_max_ms"] for r in runs), default=0.0)
+    snaps = sum(r["snapshots"] for r in runs)
+    return (f"{stalls} ({longest:.0f} ms), {gcs} ({gc_max:.0f} ms), {snaps} "
+            f"in {len(runs)} runs")
+
+
 def markdown(R: dict, heading: str = "##") -> list[str]:
     """The figures of ``measure`` as Markdown lines (a section headed ``heading``)."""
     title = f"{heading} MQTT against the native ceiling"
@@ -420,7 +467,9 @@ def markdown(R: dict, heading: str = "##") -> list[str]:
         f"{nat.get('libmosquitto', '?')}, {c['gcc']} -O2 · Python {c['python']}, aiomqtt "
         f"{c['aiomqtt']} · journal on {c.get('journal_fs', '?')} · MQTT 5, QoS 1, TCP_NODELAY, "
         f"every client in its own process · "
-        f"medians of {s['reps']} interleaved runs, ranges lowest-highest run.", "",
+        f"medians of {s['reps']} interleaved runs, ranges lowest-highest run. Other processes "
+        f"on the host kept {R['others_cores']['median']:.2f} cores busy (median over the "
+        f"rounds; {_rng(R['others_cores'], _f2)}).", "",
         "| what | median | range |", "|---|---:|---|",
         f"| native ceiling: C libmosquitto driver -> broker -> C echo -> broker -> driver, "
         f"round trips/s, {k} in flight | **{_n(nat['per_s']['median'])}** | "
@@ -464,11 +513,18 @@ def markdown(R: dict, heading: str = "##") -> list[str]:
         f"| CPU per order at half the peak, gateway / broker (us) | "
         f"{hg['cpu_us']['gateway']['median']:.0f} / {hg['cpu_us']['broker']['median']:.1f} | "
         f"gateway {_rng(hg['cpu_us']['gateway'])} |",
+        f"| the gateway's loop in the half-peak runs: blocked >= 20 ms (longest), full "
+        f"collections (longest), snapshots written | {_pauses_text(R['pauses']['half'])} | "
+        f"other processes {h['others_cores']['median']:.2f} cores |",
         "",
-        "| offered orders/s (x peak) | achieved orders/s | p50 ms | p99 ms |",
-        "|---:|---:|---:|---:|",
+        "| offered orders/s (x peak) | achieved orders/s | p50 ms | p99 ms | gateway CPU "
+        "us/order | loop blocked >= 20 ms (longest ms) | other processes, cores |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
         *[f"| {_n(p['offered_per_s'])} ({p['fraction']:g}) | {_n(p['achieved_per_s'])} | "
-          f"{p['p50_ms']:.2f} | {p['p99_ms']:.2f} |" for p in R["sweep"]],
+          f"{p['p50_ms']:.2f} | {p['p99_ms']:.2f} | {p['gateway_cpu_us']:.0f} | "
+          f"{p['pauses']['stalls']} ({p['pauses']['stall_max_ms']:.0f})"
+          f"{' snapshot' if p['pauses']['snapshots'] else ''} | {p['others_cores']:.2f} |"
+          for p in R["sweep"]],
         "",
         f"Per round: {s['native_n']:,} native round trips, {s['generator_n']:,} generator "
         f"orders, {s['gateway_n']:,} gateway orders, each after {s['warmup']:,} unmeasured; "
@@ -478,7 +534,12 @@ def markdown(R: dict, heading: str = "##") -> list[str]:
         f"later reports on average). Gateway process: {proc.get('received', '?'):,} messages, "
         f"{proc.get('trades', '?'):,} trades, {proc.get('cycles', '?'):,} cycles, rejects "
         f"{proc.get('reject_reasons') or 'none'}; seeding {s['resting']:,} orders took "
-        f"{proc.get('seed_s', 0):.1f} s. Sitting: {R['seconds']:.0f} s.", "",
+        f"{proc.get('seed_s', 0):.1f} s; snapshots every 100,000 inputs, as serve. Its loop in "
+        f"the peak runs: blocked >= 20 ms (longest), full collections (longest), snapshots: "
+        f"{_pauses_text(R['pauses']['peak'])}. The loop is blocked when one cycle takes "
+        f"long (a batch of up to 500 orders when a backlog builds), by a collection or a "
+        f"snapshot. Sitting: "
+        f"{R['seconds']:.0f} s.", "",
     ]
     return lines
 

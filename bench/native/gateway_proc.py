@@ -14,7 +14,11 @@ account 1 (cash, buys) and account 3 (bills, the crossing sells of ``mqtt_rt -m 
 broker ``seed`` owns account 2 (the resting book).
 
 Prints ``ready`` once the gateway is subscribed; on SIGTERM it stops as serve does and
-prints one JSON line of the gateway's counters.
+prints one JSON line of the gateway's counters. With ``--events FILE`` it also writes
+there, as JSON, what held up its event loop, with wall-clock times for the parent to place
+in its runs: the loop blocked for 20 ms or more (a task that wakes every 5 ms and measures
+how late it is: a long cycle, a collection, a snapshot), full (generation 2) garbage
+collections from ``gc.callbacks``, and the snapshots written (file times).
 
 ``--transport link`` runs ``LinkGateway`` (the asyncio Protocol transport) from whichever
 ``feeds`` module defines it, looked up only then; on a tree without it the process exits
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib
 import importlib.util
 import json
@@ -67,6 +72,32 @@ def gateway_class(transport: str) -> tuple[type | None, str]:
     return None, "not available: no feeds module defines LinkGateway in this tree"
 
 
+class Pauses:
+    """Loop stalls and full collections, each ``[kind, wall-clock start, ms]``."""
+
+    def __init__(self, threshold_s: float = 0.02, tick_s: float = 0.005):
+        self.threshold, self.tick = threshold_s, tick_s
+        self.events: list[list] = []
+        self._gc_t0 = 0.0
+
+    def on_gc(self, phase: str, info: dict) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._gc_t0 = time.perf_counter()
+        else:
+            ms = (time.perf_counter() - self._gc_t0) * 1e3
+            self.events.append(["gc2", time.time() - ms / 1e3, round(ms, 3)])
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            t = time.perf_counter()
+            await asyncio.sleep(self.tick)
+            late = time.perf_counter() - t - self.tick
+            if late >= self.threshold:
+                self.events.append(["stall", time.time() - late, round(late * 1e3, 3)])
+
+
 def bench_ledger():
     from matching.ledger import CASH, Ledger
     led = Ledger()
@@ -98,7 +129,7 @@ def seed(engine, resting: int) -> None:
             raise RuntimeError(f"seed order {i} not accepted: {out.reports}")
 
 
-async def serve(args, cls) -> dict:
+async def serve(args, cls, pauses: Pauses) -> dict:
     from feeds.config import GatewayConfig
     from matching import recovery
     from matching.engine import Engine
@@ -120,6 +151,7 @@ async def serve(args, cls) -> dict:
             snapshot_dir=Path(args.data) / "snapshots", snapshot_every=100_000,
             freeze_gc=True), recovered=recovered)
         task = asyncio.create_task(gateway.run(stop))
+        watcher = asyncio.create_task(pauses.watch(stop))
         ready = asyncio.create_task(gateway.ready.wait())
         await asyncio.wait({task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
         if not ready.done():
@@ -127,8 +159,13 @@ async def serve(args, cls) -> dict:
             stop.set()
             await task                       # raises what stopped it, if anything did
             raise RuntimeError("the gateway did not get ready within 30 s")
+        gc.callbacks.append(pauses.on_gc)
         print("ready", flush=True)
         await task
+        await watcher
+        gc.callbacks.remove(pauses.on_gc)
+        pauses.events += [["snapshot", f.stat().st_mtime, 0.0]
+                          for f in sorted((Path(args.data) / "snapshots").iterdir())]
         engine.write_snapshot(Path(args.data) / "snapshots")
         st = gateway.stats
         return {"received": st.received, "acks": st.acks, "reports": st.reports,
@@ -147,12 +184,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", required=True, help="a new data directory")
     ap.add_argument("--resting", type=int, default=100_000)
     ap.add_argument("--transport", default="aiomqtt")
+    ap.add_argument("--events", help="write loop stalls, full collections and snapshots here")
     args = ap.parse_args(argv)
     cls, why = gateway_class(args.transport)
     if cls is None:
         print(f"transport {args.transport}: {why}", file=sys.stderr)
         return NOT_AVAILABLE
-    stats = asyncio.run(serve(args, cls))
+    pauses = Pauses()
+    stats = asyncio.run(serve(args, cls, pauses))
+    if args.events:
+        Path(args.events).write_text(json.dumps(pauses.events))
     print(json.dumps(stats), flush=True)
     return 0
 

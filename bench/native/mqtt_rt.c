@@ -23,7 +23,8 @@
  *                   are GTC buys of 0.01 at 97.950-97.999 from account 1 (default 3;
  *                   0: never cross)
  *       -c PID      read /proc/PID/stat (utime + stime) at both ends of the measured
- *                   phase; repeat for several processes
+ *                   phase; repeat for several processes (the host's busy and total
+ *                   ticks from /proc/stat are read at the same moments)
  *       -L FILE     write the measured latencies (microseconds, one a line) to FILE
  *       -T SECS     give up after SECS in one phase (default 120): exit 3
  *
@@ -302,6 +303,21 @@ static long ticks_of(int pid) {
     return utime + stime;
 }
 
+/* The host's busy and total CPU ticks (all cores) from the first line of /proc/stat. */
+static void host_ticks(long long *busy, long long *total) {
+    long long v[8] = {0};
+    *busy = *total = -1;
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return;
+    int n = fscanf(f, "cpu %lld %lld %lld %lld %lld %lld %lld %lld", &v[0], &v[1], &v[2],
+                   &v[3], &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (n < 8) return;
+    /* user nice system idle iowait irq softirq steal */
+    *busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+    *total = *busy + v[3] + v[4];
+}
+
 static double self_cpu(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -365,12 +381,15 @@ static int run_drive(int argc, char **argv) {
         return 3;
     }
     long before[MAX_PIDS];
+    long long busy0, total0, busy1, total1;
     for (int i = 0; i < npids; i++) before[i] = ticks_of(pids[i]);
+    host_ticks(&busy0, &total0);
     double cpu0 = self_cpu();
     d.record = 1;
     int rc = phase(&d, n, timeout);
     double cpu1 = self_cpu();
     long after[MAX_PIDS];
+    host_ticks(&busy1, &total1);
     for (int i = 0; i < npids; i++) after[i] = ticks_of(pids[i]);
     double elapsed = d.last_ack - d.t0;
     int major, minor, revision;
@@ -395,11 +414,14 @@ static int run_drive(int argc, char **argv) {
     printf("{\"n\":%ld,\"answered\":%ld,\"elapsed_s\":%.6f,\"per_s\":%.1f,\"offered_per_s\":%.1f,"
            "\"window\":%d,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
            "\"mean_us\":%.1f,\"later_reports\":%ld,\"stray\":%ld,\"self_cpu_s\":%.6f,"
-           "\"clk_tck\":%ld,\"libmosquitto\":\"%d.%d.%d\",\"cpu_ticks\":{",
+           "\"clk_tck\":%ld,\"libmosquitto\":\"%d.%d.%d\",\"host_busy_ticks\":%lld,"
+           "\"host_total_ticks\":%lld,\"cpu_ticks\":{",
            n, d.acks, elapsed, elapsed > 0 ? n / elapsed : 0.0, rate, window,
            pct(d.lat, d.nlat, 50) * 1e6, pct(d.lat, d.nlat, 99) * 1e6,
            pct(d.lat, d.nlat, 99.9) * 1e6, d.nlat ? d.lat[d.nlat - 1] * 1e6 : 0.0, mean * 1e6,
-           d.extra, d.stray, cpu1 - cpu0, sysconf(_SC_CLK_TCK), major, minor, revision);
+           d.extra, d.stray, cpu1 - cpu0, sysconf(_SC_CLK_TCK), major, minor, revision,
+           busy0 < 0 || busy1 < 0 ? -1 : busy1 - busy0,
+           total0 < 0 || total1 < 0 ? -1 : total1 - total0);
     for (int i = 0; i < npids; i++)
         printf("%s\"%d\":%ld", i ? "," : "", pids[i],
                before[i] < 0 || after[i] < 0 ? -1 : after[i] - before[i]);
