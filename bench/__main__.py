@@ -8,7 +8,7 @@ orders (that load generator in a child process), then the gateway against the na
 ceiling (C libmosquitto clients, ``bench.native``; "not run" without libmosquitto-dev).
 Each figure is the median of several runs; comparisons are ratios from this run. Writes
 ``report.md`` and PNG plots to DIR (default bench/results). ``--quick`` finishes in about
-a minute and a half (the native MQTT part ~25 s of it).
+a minute (the native MQTT part ~30 s of it).
 """
 from __future__ import annotations
 
