@@ -46,11 +46,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.native.build import NotRun, mosquitto, tool
-from bench.native.gateway_proc import NOT_AVAILABLE, TRANSPORTS
 
 __all__ = ["Sizes", "QUICK", "FULL", "TINY", "measure", "markdown", "write_plots", "NotRun",
            "TRANSPORTS"]
 
+#: The gateway's transports (``gateway_proc --transport``).
+TRANSPORTS = ("aiomqtt", "link")
+#: gateway_proc's exit status when the asked-for transport is not in this tree.
+NOT_AVAILABLE = 4
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS = "tokenbook/v1/orders/bench"
 EXECS = "tokenbook/v1/exec/bench"
@@ -104,7 +107,10 @@ class _Children:
         self.procs.append(proc)
         line = _read_line(proc, ready_timeout)
         if line != "ready":
-            code = proc.poll()
+            try:
+                code = proc.wait(2) if not line else proc.poll()    # "": it closed stdout
+            except subprocess.TimeoutExpired:
+                code = None
             self.end(proc)
             raise _ChildFailed(name, code, self.stderr(name), line)
         return proc
@@ -536,9 +542,8 @@ def markdown(R: dict, heading: str = "##") -> list[str]:
         f"{proc.get('reject_reasons') or 'none'}; seeding {s['resting']:,} orders took "
         f"{proc.get('seed_s', 0):.1f} s; snapshots every 100,000 inputs, as serve. Its loop in "
         f"the peak runs: blocked >= 20 ms (longest), full collections (longest), snapshots: "
-        f"{_pauses_text(R['pauses']['peak'])}. The loop is blocked when one cycle takes "
-        f"long (a batch of up to 500 orders when a backlog builds), by a collection or a "
-        f"snapshot. Sitting: "
+        f"{_pauses_text(R['pauses']['peak'])}. The loop is blocked by a long cycle (a "
+        f"large batch when a backlog builds), a collection or a snapshot. Sitting: "
         f"{R['seconds']:.0f} s.", "",
     ]
     return lines

@@ -20,8 +20,9 @@ in its runs: the loop blocked for 20 ms or more (a task that wakes every 5 ms an
 how late it is: a long cycle, a collection, a snapshot), full (generation 2) garbage
 collections from ``gc.callbacks``, and the snapshots written (file times).
 
-``--transport link`` runs ``LinkGateway`` (the asyncio Protocol transport) from whichever
-``feeds`` module defines it, looked up only then; on a tree without it the process exits
+``--transport link`` runs ``LinkGateway`` (the asyncio Protocol transport), looked up only
+then: ``feeds.transports.gateway_class("link")`` where that module exists, else whichever
+``feeds`` module defines the class; on a tree without it the process exits
 with status 4 and says "not available". It is constructed like ``Gateway``:
 ``LinkGateway(engine, host, port, config, recovered=...)``, with ``ready``, ``run(stop)``
 and ``stats``.
@@ -40,9 +41,8 @@ import sys
 import time
 from pathlib import Path
 
-TRANSPORTS = ("aiomqtt", "link")
-#: Exit status when the asked-for transport is not in this tree.
-NOT_AVAILABLE = 4
+from bench.native import NOT_AVAILABLE, TRANSPORTS
+
 BENCH_BROKER = "bench"
 SEED_BROKER = "seed"
 SYMBOL = "TB3M"
@@ -55,6 +55,11 @@ def gateway_class(transport: str) -> tuple[type | None, str]:
         return Gateway, ""
     if transport != "link":
         return None, f"unknown transport {transport!r} (one of {', '.join(TRANSPORTS)})"
+    if importlib.util.find_spec("feeds.transports") is not None:   # the merged selector
+        try:
+            return importlib.import_module("feeds.transports").gateway_class("link"), ""
+        except (ImportError, AttributeError, ValueError) as exc:
+            return None, f"not available: feeds.transports has no link gateway ({exc})"
     import feeds
     for info in pkgutil.iter_modules(feeds.__path__):
         spec = importlib.util.find_spec(f"feeds.{info.name}")

@@ -134,3 +134,17 @@ def test_link_transport_is_found_or_said_missing():
         assert cls.__name__ == "LinkGateway" and why == ""
     assert gateway_class("aiomqtt")[0].__name__ == "Gateway"
     assert gateway_class("nope")[0] is None
+
+
+@pytest.mark.network
+@pytest.mark.timeout(60)
+def test_a_missing_transport_leaves_the_native_rows():
+    if gateway_class("link")[0] is not None:
+        pytest.skip("this tree has the link transport")
+    _tool_or_skip()
+    if find_mosquitto() is None:
+        pytest.skip("no mosquitto binary")
+    R = native.measure(native.TINY, transport="link", timeout=30)
+    assert R["gateway_not_run"].startswith("transport link: not available")
+    assert R["native"]["per_s"]["median"] > 0 and "gateway" not in R
+    assert "Gateway: not run (transport link: not available" in "\n".join(native.markdown(R))
