@@ -4,9 +4,11 @@ Runs, on this machine, in one process: the core (batch and per-command) and the 
 on the conformance flow, memory per resting order, scaling with resting orders, price
 levels and instruments, the engine with risk and journal, journal recovery, and the
 gateway end to end beside the raw MQTT round trip, then over resting books of 3k and 100k
-orders (that load generator in a child process). Each figure is the median of several
-runs; comparisons are ratios from this run. Writes ``report.md`` and PNG plots to DIR
-(default bench/results). ``--quick`` finishes in about a minute.
+orders (that load generator in a child process), then the gateway against the native MQTT
+ceiling (C libmosquitto clients, ``bench.native``; "not run" without libmosquitto-dev).
+Each figure is the median of several runs; comparisons are ratios from this run. Writes
+``report.md`` and PNG plots to DIR (default bench/results). ``--quick`` finishes in about
+a minute (the native MQTT part ~30 s of it).
 """
 from __future__ import annotations
 
@@ -165,6 +167,11 @@ def gateway_figures(cfg, R):
     R["latencies"] = {k: [x * 1e3 for x in v] for k, v in lat.items()}
 
 
+def native_figures(cfg, R):
+    from bench import native
+    R["mqtt_native"] = native.measure(native.QUICK if cfg.quick else native.FULL)
+
+
 def machine() -> dict:
     cpu = "unknown"
     try:
@@ -205,7 +212,8 @@ def main(argv=None) -> int:
              ("memory per resting order", memory_figure),
              ("scaling: orders, levels, instruments", scaling_figures),
              ("engine with journal, and recovery", engine_figures),
-             ("gateway end to end and raw MQTT", gateway_figures)]
+             ("gateway end to end and raw MQTT", gateway_figures),
+             ("MQTT against the native ceiling", native_figures)]
     console = Console()
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=console) as progress:

@@ -61,6 +61,9 @@ def write_plots(R: dict, out: Path) -> list[str]:
         fig.savefig(out / name, dpi=110)
         plt.close(fig)
         files.append(name)
+    if R.get("mqtt_native"):
+        from bench.native import write_plots as native_plots
+        files += native_plots(R["mqtt_native"], out)
     return files
 
 
@@ -140,6 +143,9 @@ def write_report(R: dict, out: Path, plots: list[str]) -> Path:
                   f"ms | {r['empty_cycle_ms']} ms |" for r in rest["runs"]]
         lines += ["", f"Largest over smallest book: {rest['largest_over_smallest']:.2f} "
                   "(target: no slower, >= 1 within noise).", ""]
+    if R.get("mqtt_native"):
+        from bench.native import markdown as native_markdown
+        lines += native_markdown(R["mqtt_native"])
     if plots:
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     path = out / "report.md"
