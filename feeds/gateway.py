@@ -41,6 +41,7 @@ from feeds.config import GatewayConfig
 from feeds.cycle import GatewayCycle, GatewayStats, Inbound
 from feeds.guard import AnotherEngine, VenueGuard, decode_status
 from feeds.outbox import Publish
+from feeds.reconnect import Reconnects
 from matching.engine import Engine
 from matching.outputs import Outcome
 
@@ -133,15 +134,14 @@ class Gateway:
         return client
 
     async def run(self, stop: asyncio.Event) -> None:
-        cfg = self.config
-        delay, down_since = cfg.reconnect_min, None
+        backoff = Reconnects(self.config)
         while True:
             try:
                 if self.guard is not None:
                     verdict = await self.guard.check()
                     log.debug("venue check: %s", verdict.why)
                 async with self._client() as client:
-                    delay, down_since = cfg.reconnect_min, None
+                    backoff.connected()
                     await self._serve(client, stop)
                     return
             except AnotherEngine as exc:
@@ -157,23 +157,8 @@ class Gateway:
                 # What was received before the loss is handled (journaled) now; its
                 # reports wait in the outbox for the next connection.
                 self._drain_offline()
-                if stop.is_set():
-                    log.warning("gateway stopped while disconnected (%s); %d messages "
-                                "unpublished (journaled)", exc, len(self.cycle.outbox))
+                if not await backoff.after_loss(exc, stop, self):
                     return
-                now = time.monotonic()
-                down_since = down_since or now
-                if cfg.reconnect_give_up is not None and \
-                        now - down_since > cfg.reconnect_give_up:
-                    raise
-                self.stats.reconnects += 1
-                log.warning("gateway lost mqtt://%s:%d (%s); reconnecting in %.2f s",
-                            self.host, self.port, exc, delay)
-                try:
-                    await asyncio.wait_for(stop.wait(), delay)
-                except TimeoutError:
-                    pass
-                delay = min(delay * 2, cfg.reconnect_max)
 
     async def _serve(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         """One connection's life: announce, subscribe, then cycle until stop or loss."""

@@ -40,6 +40,7 @@ from feeds.guard import VenueGuard
 from feeds.link import InboundRefused, LinkError, Session
 from feeds.link_options import link_options, ssl_context
 from feeds.outbox import Publish
+from feeds.reconnect import Reconnects
 from matching.engine import Engine
 from matching.outputs import Outcome
 
@@ -170,8 +171,7 @@ class LinkGateway:
 
     # ------------------------------------------------------------------ run
     async def run(self, stop: asyncio.Event) -> None:
-        cfg = self.config
-        delay, down_since = cfg.reconnect_min, None
+        backoff = Reconnects(self.config)
         while True:
             try:
                 if self.guard is not None:
@@ -182,25 +182,10 @@ class LinkGateway:
             except _DOWN as exc:
                 if self._online:              # this connection was up: a fresh backoff
                     self._lost_at = time.monotonic()
-                    delay, down_since = cfg.reconnect_min, None
+                    backoff.connected()
                 self._online = self.connected = False
-                if stop.is_set():
-                    log.warning("gateway stopped while disconnected (%s); %d messages "
-                                "unpublished (journaled)", exc, len(self.cycle.outbox))
+                if not await backoff.after_loss(exc, stop, self):
                     return
-                now = time.monotonic()
-                down_since = down_since or now
-                if cfg.reconnect_give_up is not None and \
-                        now - down_since > cfg.reconnect_give_up:
-                    raise
-                self.stats.reconnects += 1
-                log.warning("gateway lost mqtt://%s:%d (%s); reconnecting in %.2f s",
-                            self.host, self.port, exc, delay)
-                try:
-                    await asyncio.wait_for(stop.wait(), delay)
-                except TimeoutError:
-                    pass
-                delay = min(delay * 2, cfg.reconnect_max)
 
     async def _serve(self, stop: asyncio.Event) -> None:
         """One connection's life: CONNECT, retained state, subscribe, cycles, shutdown."""

@@ -37,6 +37,7 @@ cdef class Executions:
     cdef public long long _second
     cdef public str _prefix
     cdef public Outcome _out
+    cdef public Outcome _idle
     cdef public list _reports
     cdef public list _trades
     cdef public list _levels

@@ -64,6 +64,7 @@ class Executions:
         self.stamp = utc_timestamp(0)
         self._second = 0
         self._prefix = _prefix_of(self.stamp)
+        self._idle = Outcome(0)          # where outputs go between inputs (nobody reads it)
         self.end()
 
     def begin(self, out: Outcome, now) -> None:
@@ -86,8 +87,8 @@ class Executions:
         return f"{self._prefix}{now % _NS:09d}Z"
 
     def end(self) -> None:
-        """No input is being applied: outputs go to an idle outcome nobody reads."""
-        self.begin(Outcome(0), self.now)
+        """No input is being applied: outputs go to the idle outcome nobody reads."""
+        self.begin(self._idle, self.now)
 
     def tell(self, broker: str, report) -> None:
         """A report of the current input to ``broker`` (e.g. a pre-trade reject)."""

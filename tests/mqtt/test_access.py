@@ -311,43 +311,21 @@ def test_hashes_computed_without_mosquitto_passwd_are_accepted_by_mosquitto(tmp_
 
 
 def test_the_config_written_by_the_script_runs_a_broker_without_anonymous_access():
-    port = _free_port()
     # Not under pytest's tmp_path: its parents are 0700 and mosquitto, run as root, reads
     # its password file after switching to its own user. make-credentials gives the files
     # to that user's group; the parent only needs to let it pass.
     with tempfile.TemporaryDirectory(prefix="tokenbook-conf-") as tmp:
         os.chmod(tmp, 0o711)
-        _run_script_config(Path(tmp) / "w", port)
-
-
-def _run_script_config(work: Path, port: int) -> None:
-    users = make_credentials(work, A, extra=("--port", str(port)))
-    proc = subprocess.Popen([find_mosquitto(), "-c", str(work / "tokenbook.conf")],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + WAIT
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode()
+        with script_broker(Path(tmp) / "w", A) as (port, users):
+            anon, good = Peer(port), Peer(port, A, users[A])
             try:
-                __import__("socket").create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "broker did not start"
-                time.sleep(0.02)
-        anon, good = Peer(port), Peer(port, A, users[A])
-        try:
-            assert anon.connect().value == NOT_AUTHORIZED
-            assert good.connect() == 0
-            assert allowed(good.publish(topics.orders(A), b"x"))
-            assert good.publish(topics.orders(B), b"x").value == NOT_AUTHORIZED
-        finally:
-            anon.close()
-            good.close()
-    finally:
-        proc.terminate()
-        proc.wait(5)
-        proc.stderr.close()
+                assert anon.connect().value == NOT_AUTHORIZED
+                assert good.connect() == 0
+                assert allowed(good.publish(topics.orders(A), b"x"))
+                assert good.publish(topics.orders(B), b"x").value == NOT_AUTHORIZED
+            finally:
+                anon.close()
+                good.close()
 
 
 # ---------------------------------------------------------------------- authentication
