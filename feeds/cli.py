@@ -3,7 +3,7 @@
     tokenbook serve [--broker mqtt://host:port] [--accounts FILE] [--instruments FILE]
                     [--data DIR] [--fsync group|always|none] [--seconds N]
                     [--credentials FILE [--username USER]] [--tls-ca FILE]
-    tokenbook watch [SYMBOL ...] [--broker URL] [--json]
+    tokenbook watch [SYMBOL ...] [--broker URL] [--json] [--credentials FILE [--username USER]]
     tokenbook admin ACTION [SYMBOL] [--reason TEXT] [--broker URL]
     tokenbook simulate | demo | --version
 
@@ -86,26 +86,49 @@ async def simulate_command(args) -> int:
     return EXIT_OK
 
 
+#: Why ``serve --take-over`` is refused, and what to do instead (docs/fencing.md).
+TAKE_OVER_REFUSED = (
+    "--take-over is refused: without a replicated journal (issue 21) a take-over from "
+    "another data directory would fork the venue's state (orders the running engine "
+    "acknowledged are not in this journal); stop the running engine (tokenbook/v1/status "
+    "names its host and pid) and start this one on its --data (docs/fencing.md)")
+
+
+async def serve_command(args) -> int:
+    """``tokenbook serve``; ``--take-over`` is refused before anything is checked."""
+    if args.take_over:
+        raise CliError(EXIT_USAGE, TAKE_OVER_REFUSED)
+    return await serve(args)
+
+
 async def watch_command(args) -> int:
     from rich.live import Live
 
+    from feeds.security import MD_USER, options_from_args
     from feeds.watch import MarketView, render, watch
     host, port = broker_url(args.broker)
+    try:
+        options = options_from_args(args, MD_USER)      # the read-only viewer by default
+    except OSError as exc:
+        raise CliError(EXIT_USAGE, os_error("--credentials/TLS file", exc)) from None
+    except ValueError as exc:
+        raise CliError(EXIT_USAGE, str(exc)) from None
     view = MarketView()
     try:
         if args.json:
             def line(topic: str, payload: bytes) -> None:
                 print(topic, payload.decode("utf-8", "replace"), flush=True)
-            await watch(host, port, view, args.symbols or None, on_message=line)
+            await watch(host, port, view, args.symbols or None, on_message=line,
+                        mqtt_options=options)
             return EXIT_OK
         registry = Registry.load_default()
         with Live(render(view, args.symbols or None, registry=registry),
                   refresh_per_second=4) as live:
-            await watch(host, port, view, args.symbols or None,
+            await watch(host, port, view, args.symbols or None, mqtt_options=options,
                         on_message=lambda t, p: live.update(
                             render(view, args.symbols or None, registry=registry)))
     except aiomqtt.MqttError as exc:
-        raise broker_error(args.broker, exc) from None
+        raise broker_error(args.broker, exc, options.get("username")) from None
     return EXIT_OK
 
 
@@ -200,8 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated brokers (or '*') whose orders are cancelled when "
                         "their connection drops (their presence last will)")
     s.add_argument("--take-over", action="store_true",
-                   help="take the venue over from a running engine: not available yet "
-                        "(refused; README, 'One engine per venue')")
+                   help="take the venue over from a running engine: refused until the "
+                        "journal is replicated (issue 21; docs/fencing.md)")
     add_client_arguments(s)          # --username --credentials --tls-ca --tls-cert --tls-key
 
     m = command("simulate", "simulated brokers (demo accounts) against a running engine")
@@ -244,10 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mqtt://host:port of the engine's broker (default: %(default)s)")
     w.add_argument("--json", action="store_true",
                    help="print the stream as 'topic payload' lines instead of tables")
+    add_client_arguments(w)      # --credentials: the tokenbook-md line unless --username
     return ap
 
 
-COMMANDS = {"serve": serve, "demo": demo, "watch": watch_command,
+COMMANDS = {"serve": serve_command, "demo": demo, "watch": watch_command,
             "simulate": simulate_command, "admin": admin_command}
 
 

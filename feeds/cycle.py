@@ -48,9 +48,8 @@ from feeds.config import GatewayConfig
 from feeds.depth import DepthBook, start_seq
 from feeds.outbox import Outbox, Publish
 from matching.engine import Engine
-from matching.errors import EngineReject
 from matching.journal import JournalError
-from matching.messages import OrderCancelReject
+from matching.messages import OrderCancelReject, OrderMessage
 from matching.outputs import LevelChange, Outcome
 
 log = logging.getLogger("tokenbook.gateway")
@@ -122,6 +121,8 @@ class GatewayCycle:
         self.status_text = ""
         self._snapshot_seq = engine.durable_seq
         self._admin_replies: list[AdminReply] = []      # this cycle's, sent after commit
+        # This cycle's resends answered from memory: id(outcome) -> (broker, message).
+        self._resent: dict[int, tuple[str, OrderMessage]] = {}
         # The time up to which timetable boundaries were applied (None: first cycle).
         self._schedule_mark: int | None = None
         for out in recovered:
@@ -140,6 +141,7 @@ class GatewayCycle:
         # The first cycle's timetable catch-up starts at the last input before it.
         resumed_at = engine.now if self._schedule_mark is None else 0
         outcomes: list[Outcome] = []
+        self._resent.clear()
         for inbound in batch:
             out = self._handle(*inbound)
             if out is not None:
@@ -194,11 +196,8 @@ class GatewayCycle:
             return out
         if not out.reports:
             return None
-        broker, r = out.reports[0]
-        return self.engine.refuse(
-            broker, EngineReject.JOURNAL_UNAVAILABLE.value,
-            f"the engine cannot persist orders: {self.engine.journal_failure}",
-            r.cl_ord_id, r.symbol)
+        broker, msg = self._resent[id(out)]
+        return self.engine.refuse_unpersisted(broker, msg)
 
     # ------------------------------------------------------------------ inbound messages
     def _handle(self, topic: str, payload, retained: bool = False) -> Outcome | None:
@@ -219,7 +218,10 @@ class GatewayCycle:
         if isinstance(msg, DecodeError):
             self.stats.decode_rejects += 1
             return self.engine.refuse(broker, msg.reason, msg.text, msg.cl_ord_id, msg.symbol)
-        return self.engine.submit(broker, msg)
+        out = self.engine.submit(broker, msg)
+        if out.replayed:                  # answered from memory: refused if not durable
+            self._resent[id(out)] = (broker, msg)
+        return out
 
     def _presence(self, broker: str, payload, retained: bool = False) -> Outcome | None:
         """Cancel-on-disconnect: a broker's presence went offline (its last will fired).
