@@ -67,8 +67,8 @@ def run_all(quick: bool) -> dict:
     res["second_writer"] = asyncio.run(integrity.second_writer())
     res["burst"] = asyncio.run(integrity.burst(10_000))
     res["integrity_seconds"] = round(time.monotonic() - t, 1)
-    res["fuzz"] = _optional("fuzz", "campaign", 15 if quick else 60)
-    res["soak"] = _optional("soak", "soak", 20 if quick else 120)
+    res["fuzz"] = _optional("fuzz", "campaign", 10 if quick else 60)
+    res["soak"] = _optional("soak", "soak", 15 if quick else 120)
     return res
 
 

@@ -182,7 +182,8 @@ async def mosquitto_pub(port: int, n: int) -> None:
 async def burst_through_gateway(port: int, n: int, publish: Callable[[int, int], Awaitable],
                                 transport: str = "aiomqtt") -> tuple[int, int, float]:
     """A gateway (two-broker engine) on ``port``; ``publish(port, n)``; then wait until
-    ``n`` orders arrived or none came for 5 s: (arrived, acknowledged, seconds)."""
+    ``n`` orders arrived and were acknowledged, or nothing moved for 5 s: (arrived,
+    acknowledged, seconds since the publisher started)."""
     gw = make_gateway(two_broker_engine(), "127.0.0.1", port, GatewayConfig(hold_reports=0),
                       transport=transport)
     stop = asyncio.Event()
@@ -191,12 +192,16 @@ async def burst_through_gateway(port: int, n: int, publish: Callable[[int, int],
         await asyncio.wait_for(gw.ready.wait(), 10)
         t0 = time.monotonic()
         await publish(port, n)
-        last, changed = -1, time.monotonic()
-        while gw.stats.received < n and time.monotonic() - changed < 5:
-            if gw.stats.received != last:
-                last, changed = gw.stats.received, time.monotonic()
+        # Until all arrived and were acknowledged (the last cycle's commit may still be
+        # under way when the last order arrived), or nothing moved for 5 s.
+        stats = gw.stats
+        last, changed = (-1, -1), time.monotonic()
+        while ((stats.received < n or stats.acks < stats.received)
+               and time.monotonic() - changed < 5):
+            if (stats.received, stats.acks) != last:
+                last, changed = (stats.received, stats.acks), time.monotonic()
             await asyncio.sleep(0.05)
-        return gw.stats.received, gw.stats.acks, time.monotonic() - t0
+        return stats.received, stats.acks, time.monotonic() - t0
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
