@@ -114,21 +114,28 @@ async def watch_command(args) -> int:
     except ValueError as exc:
         raise CliError(EXIT_USAGE, str(exc)) from None
     view = MarketView()
+    subscribed = asyncio.Event()
     try:
         if args.json:
             def line(topic: str, payload: bytes) -> None:
                 print(topic, payload.decode("utf-8", "replace"), flush=True)
             await watch(host, port, view, args.symbols or None, on_message=line,
-                        mqtt_options=options)
+                        mqtt_options=options, ready=subscribed)
             return EXIT_OK
         registry = Registry.load_default()
         with Live(render(view, args.symbols or None, registry=registry),
                   refresh_per_second=4) as live:
             await watch(host, port, view, args.symbols or None, mqtt_options=options,
-                        on_message=lambda t, p: live.update(
+                        ready=subscribed, on_message=lambda t, p: live.update(
                             render(view, args.symbols or None, registry=registry)))
     except aiomqtt.MqttError as exc:
-        raise broker_error(args.broker, exc, options.get("username")) from None
+        if not subscribed.is_set():
+            raise broker_error(args.broker, exc, options.get("username")) from None
+        who = f" as {options['username']}" if options.get("username") else ""
+        raise CliError(EXIT_BROKER, f"lost the connection to the MQTT broker at "
+                                    f"{args.broker}{who}: {exc} (the broker stopped, or "
+                                    "another connection took this user's place: give each "
+                                    "viewer a user of its own)") from None
     return EXIT_OK
 
 
