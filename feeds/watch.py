@@ -39,7 +39,8 @@ __all__ = ["BookView", "MarketView", "MalformedMarketData", "render", "watch"]
 CHANNELS: dict[str, type] = {"snapshot": DepthSnapshot, "depth": DepthUpdate,
                              "trades": MdTrade, "bbo": BBO, "state": TradingStatus}
 _MD_PREFIX = f"{topics.ROOT}/md/"
-_DECODERS = {channel: msgspec.json.Decoder(t) for channel, t in CHANNELS.items()}
+_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
+    channel: msgspec.json.Decoder(t) for channel, t in CHANNELS.items()}
 
 
 class MalformedMarketData(ValueError):
@@ -247,7 +248,7 @@ def render(view: MarketView, symbols: list[str] | None = None, depth: int = 5,
            registry=None) -> Group:
     """One table per book: bid and ask ladders (with yields when a registry is given),
     last trades with yields, sequence health."""
-    tables = []
+    tables: list[Table | Text] = []
     for symbol in symbols or sorted(view.books):
         b = view.books.get(symbol)
         if b is None:

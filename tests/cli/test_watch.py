@@ -221,3 +221,28 @@ def test_watch_with_a_wrong_password_is_one_line_and_exit_3(upgraded, tmp_path):
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert res.returncode == 3 and len(lines) == 1, res.stderr
     assert lines[0].startswith("tokenbook watch: the MQTT broker at") and MD_USER in lines[0]
+
+
+@pytest.mark.network
+def test_a_viewer_displaced_by_a_second_connection_of_its_user_says_so(upgraded):
+    """One connection per user (the broker makes the user name the client id): a second
+    watch under the viewer's user takes the first one's place, which ends in one line
+    saying so, exit 3."""
+    out, _, _ = upgraded
+    creds = ("--json", "--credentials", str(out / "credentials"))
+    with EmbeddedBroker(password_file=out / "passwd", acl_file=out / "acl") as b:
+        first = _watch(b.url, *creds)
+        time.sleep(1.5)
+        second = _watch(b.url, *creds)
+        try:
+            _, err = first.communicate(timeout=20)
+        finally:
+            for p in (first, second):
+                if p.poll() is None:
+                    p.send_signal(signal.SIGINT)
+                p.communicate(timeout=15)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert first.returncode == 3 and len(lines) == 1, err
+    assert lines[0].startswith(f"tokenbook watch: lost the connection to the MQTT broker at "
+                               f"{b.url} as {MD_USER}")
+    assert "give each viewer a user of its own" in lines[0]
