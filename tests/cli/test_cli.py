@@ -151,7 +151,8 @@ def test_watch_json_into_a_closed_pipe_ends_quietly_with_0():
     """``tokenbook watch --json | head -1``: the reader leaves, watch ends with 0."""
     with EmbeddedBroker() as b:
         pub = subprocess.run(["mosquitto_pub", "-p", str(b.port), "-r", "-q", "1", "-t",
-                              topics.md("TB3M", "state"), "-m", '{"state":"continuous"}'],
+                              topics.md("TB3M", "state"), "-m",
+                              '{"symbol":"TB3M","state":"continuous"}'],
                              capture_output=True, timeout=10)
         if pub.returncode != 0:
             pytest.skip("needs mosquitto_pub")
@@ -163,7 +164,8 @@ def test_watch_json_into_a_closed_pipe_ends_quietly_with_0():
             deadline = time.monotonic() + 20
             while proc.poll() is None and time.monotonic() < deadline:
                 subprocess.run(["mosquitto_pub", "-p", str(b.port), "-q", "1", "-t",
-                                topics.md("TB3M", "state"), "-m", '{"state":"halted"}'],
+                                topics.md("TB3M", "state"), "-m",
+                                '{"symbol":"TB3M","state":"halted"}'],
                                timeout=10)
                 time.sleep(0.2)
             out, err = proc.communicate(timeout=10)
