@@ -1,0 +1,162 @@
+"""Coupon schedules with long first coupons, odd last periods and the end-of-month rule,
+against the US Treasury's published examples (31 CFR 356 Appendix B) and the ISDA/ICMA
+Actual/Actual paper."""
+from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction as F
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matching import fixed_income as fi
+from matching.coupons import accrual_fraction, add_months, bond, schedule
+
+
+def test_long_first_coupon_pays_the_treasury_amount():
+    # 31 CFR 356 Appendix B, I.A.4 "Long First Payment Period": a 5-year 2-month 7 7/8 %
+    # note issued 3 December 1990, first interest 15 August 1991, pays $55.210597810 per
+    # $1,000: 74 days of the 184-day half-year 15 Aug 1990 - 15 Feb 1991 plus a full
+    # half-year (ICMA Rule 251's quasi-coupon periods).
+    b = bond(Decimal("0.07875"), 2, date(1990, 12, 3), date(1996, 2, 15),
+             first_coupon=date(1991, 8, 15))
+    first = schedule(b)[0]
+    assert (first.start, first.end) == (date(1990, 12, 3), date(1991, 8, 15))
+    assert first.quasi == (date(1990, 8, 15), date(1991, 2, 15), date(1991, 8, 15))
+    assert first.amount == F(7875, 1000) * (F(74, 2 * 184) + F(1, 2))
+    # The Appendix multiplies a daily interest decimal rounded to nine places
+    # (0.213994565 x 74 = 15.835597810); exactly it is 15.835597826..., and both pay $55.21.
+    treasury = F("39.375") + F("0.213994565") * 74
+    assert treasury == F("55.210597810")
+    assert abs(first.amount * 10 - treasury) < F(1, 10**7)
+    assert round(first.amount * 10, 2) == round(treasury, 2) == F("55.21")
+    assert [p.amount for p in schedule(b)[1:]] == [F(7875, 2000)] * 9
+
+
+def test_long_first_coupon_period_is_not_an_invented_short_one():
+    # Without first_coupon, the same dates give a short first coupon on 15 Feb 1991:
+    # the defect the explicit first coupon removes.
+    assert fi.coupon_dates(date(1990, 12, 3), date(1996, 2, 15), 2)[0] == date(1991, 2, 15)
+    assert fi.coupon_dates(date(1990, 12, 3), date(1996, 2, 15), 2,
+                           first_coupon=date(1991, 8, 15))[0] == date(1991, 8, 15)
+
+
+def test_accrued_interest_across_two_half_years_of_a_long_first_period():
+    # 31 CFR 356 Appendix B, I.D example (2): a 10 3/4 % bond issued 2 July 1985, first
+    # interest 15 February 1986, reopened 4 November 1985: 44 days of a 181-day half-year
+    # plus 81 days of a 184-day one = $36.72798 per $1,000 (rounded to five places).
+    ai = fi.accrued_interest_exact(Decimal("0.1075"), 2, date(1985, 7, 2), date(2005, 8, 15),
+                                   date(1985, 11, 4), first_coupon=date(1986, 2, 15))
+    assert ai == F(1075, 100) / 2 * (F(44, 181) + F(81, 184))
+    assert fi.round_cash(ai * 10 * 10**5, "half_up") == 3_672_798
+
+
+def test_long_first_period_icma_fraction_matches_the_isda_paper():
+    # ISDA, "The Actual/Actual Day Count Fraction" (1999), long first calculation period:
+    # 15 Aug 2002 - 15 Jul 2003, semi-annual, ICMA 0.915760869565 (153/368 + 1/2).
+    b = bond(Decimal("0.10"), 2, date(2002, 8, 15), date(2005, 7, 15),
+             first_coupon=date(2003, 7, 15))
+    first = schedule(b)[0]
+    assert accrual_fraction(b, first, first.start, first.end) == F(153, 368) + F(1, 2)
+    assert round(first.amount / 10, 12) == F("0.915760869565")
+
+
+def test_short_final_period_uses_the_notional_period_after_it():
+    # ISDA 1999 paper, short final calculation period: 30 Jan 2000 - 30 Jun 2000 in the
+    # notional period to 30 Jul 2000, ICMA 0.417582417582 (152/364).
+    b = bond(Decimal("0.10"), 2, date(1999, 7, 30), date(2000, 6, 30),
+             penultimate_coupon=date(2000, 1, 30))
+    last = schedule(b)[-1]
+    assert (last.start, last.end, last.quasi) == (
+        date(2000, 1, 30), date(2000, 6, 30), (date(2000, 1, 30), date(2000, 7, 30)))
+    assert accrual_fraction(b, last, last.start, last.end) == F(152, 364)
+    assert round(last.amount / 10, 12) == F("0.417582417582")
+
+
+def test_long_final_quarterly_period_keeps_month_ends():
+    # QuantLib test-suite/daycounters.cpp testActualActualIsma (end of month): quarterly
+    # from 31 May 1999, first 31 Aug, penultimate 30 Nov 1999, maturity 30 Apr 2000:
+    # the last period is 91/(91*4) + 61/(92*4) (quasi dates 29 Feb, 31 May 2000).
+    b = bond(Decimal("0.04"), 4, date(1999, 5, 31), date(2000, 4, 30),
+             first_coupon=date(1999, 8, 31), penultimate_coupon=date(1999, 11, 30))
+    last = schedule(b)[-1]
+    assert last.quasi == (date(1999, 11, 30), date(2000, 2, 29), date(2000, 5, 31))
+    assert accrual_fraction(b, last, last.start, last.end) == F(91, 364) + F(61, 368)
+
+
+def test_end_of_month_is_a_per_bond_setting():
+    # 31 CFR 356 App. B I.A.1 names "May 31 to November 30" a regular half-year: a note
+    # maturing 30 November with the end-of-month rule pays 31 May; without it, 30 May.
+    eom = fi.coupon_dates(date(2026, 11, 30), date(2028, 11, 30), 2)
+    assert eom == [date(2027, 5, 31), date(2027, 11, 30), date(2028, 5, 31),
+                   date(2028, 11, 30)]
+    plain = fi.coupon_dates(date(2026, 11, 30), date(2028, 11, 30), 2, end_of_month=False)
+    assert plain == [date(2027, 5, 30), date(2027, 11, 30), date(2028, 5, 30),
+                     date(2028, 11, 30)]
+
+
+def test_a_first_coupon_off_the_cycle_runs_the_schedule_forward():
+    # first coupon 15 Jan 2027, maturity 30 Jun 2029: coupons every six months from the
+    # first; the last period (15 Jan 2029 - 30 Jun 2029) is odd.
+    dates = fi.coupon_dates(date(2026, 9, 1), date(2029, 6, 30), 2,
+                            first_coupon=date(2027, 1, 15))
+    assert dates == [date(2027, 1, 15), date(2027, 7, 15), date(2028, 1, 15),
+                     date(2028, 7, 15), date(2029, 1, 15), date(2029, 6, 30)]
+
+
+def test_a_first_coupon_off_the_penultimate_cycle_is_refused():
+    with pytest.raises(ValueError, match="not a whole number of 6-month periods"):
+        bond(Decimal("0.04"), 2, date(2026, 1, 1), date(2030, 6, 30),
+             first_coupon=date(2026, 9, 1), penultimate_coupon=date(2029, 12, 30))
+
+
+def test_schedule_dates_out_of_order_are_refused():
+    with pytest.raises(ValueError, match=r"first_coupon .* must be after issue"):
+        bond(Decimal("0.04"), 2, date(2026, 1, 1), date(2030, 1, 1),
+             first_coupon=date(2025, 7, 1))
+    with pytest.raises(ValueError, match=r"penultimate_coupon .* must lie between"):
+        bond(Decimal("0.04"), 2, date(2026, 1, 1), date(2030, 1, 1),
+             penultimate_coupon=date(2030, 1, 1))
+
+
+# ---------------------------------------------------------------- properties
+@st.composite
+def odd_bonds(draw):
+    """A semi-annual or quarterly bond with an explicit (often long) first coupon."""
+    freq = draw(st.sampled_from([2, 4]))
+    step = 12 // freq
+    maturity = date(2030, 1, 1) + timedelta(days=draw(st.integers(0, 365)))
+    n = draw(st.integers(2, 10))
+    first = add_months(maturity, -step * n, eom=True)
+    issue = first - timedelta(days=draw(st.integers(1, 2 * 30 * step)))
+    conv = draw(st.sampled_from(["ACT/ACT ICMA", "30/360", "ACT/ACT ISDA", "30E/360"]))
+    return bond(Decimal("0.05"), freq, issue, maturity, conv, first_coupon=first)
+
+
+@settings(max_examples=80, deadline=None)
+@given(odd_bonds(), st.integers(0, 10**6))
+def test_accrued_runs_from_zero_to_the_first_coupon_over_a_long_period(b, k):
+    first = schedule(b)[0]
+    assert accrual_fraction(b, first, first.start, first.start) == 0
+    days = (first.end - first.start).days
+    s = first.start + timedelta(days=k % days)
+    t = s + timedelta(days=1)
+    a_s = accrual_fraction(b, first, first.start, s)
+    a_t = accrual_fraction(b, first, first.start, t)
+    assert a_t >= a_s
+    if b.day_count == "ACT/ACT ICMA":     # the coupon is exactly the accrual to its date
+        assert 100 * b.coupon_rate * accrual_fraction(b, first, first.start, first.end) \
+            == first.amount
+
+
+@settings(max_examples=60, deadline=None)
+@given(odd_bonds(), st.integers(0, 10**6),
+       st.decimals(min_value=Decimal("0"), max_value=Decimal("0.2"), places=4))
+def test_price_yield_round_trip_in_a_long_first_period(b, k, y):
+    first = schedule(b)[0]
+    s = first.start + timedelta(days=k % (first.end - first.start).days)
+    kw = {"first_coupon": b.first_coupon}
+    p = fi.bond_clean_price(y, b.coupon_rate, b.frequency, b.issue, b.maturity, s,
+                            b.day_count, **kw)
+    assert abs(fi.bond_yield(p, b.coupon_rate, b.frequency, b.issue, b.maturity, s,
+                             b.day_count, **kw) - y) < Decimal("1e-20")
