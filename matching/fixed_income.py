@@ -72,7 +72,8 @@ __all__ = [
     "bill_discount_from_price", "bill_investment_rate", "bill_price_from_investment_rate",
     "settlement_amount", "round_half_even", "round_cash", "ROUNDING_MODES",
     "settlement_date", "TradeEconomics", "trade_economics", "instrument_yield",
-    "instrument_accrued", "coupon_schedule", "bond_of", "max_coupon_per_100", "PRECISION",
+    "instrument_accrued", "interest_to_next_coupon", "coupon_cash", "redemption_cash",
+    "coupon_schedule", "bond_of", "max_coupon_per_100", "PRECISION",
 ]
 
 HUNDRED = Decimal(100)
@@ -131,6 +132,28 @@ def instrument_accrued(inst: Instrument, settle: date) -> Fraction:
     b = bond_of(inst)
     _, p = period_at(b, settle)
     return 100 * b.coupon_rate * accrual_fraction(b, p, p.start, settle)
+
+
+def interest_to_next_coupon(inst: Instrument, settle: date) -> Fraction:
+    """Interest per 100 from ``settle`` to the end of its coupon period, exact: what a
+    buyer settling ex-coupon is paid back (accrued ``-100 c DCF(settle, next coupon)``)."""
+    b = bond_of(inst)
+    _, p = period_at(b, settle)
+    return 100 * b.coupon_rate * accrual_fraction(b, p, settle, p.end)
+
+
+def coupon_cash(inst: Instrument, lots: int, amount_per_100) -> int:
+    """Cash in minor units of a coupon of ``amount_per_100`` on ``lots`` of ``inst``:
+    ``lots x lot x face x amount / 100``, rounded once by the instrument's rounding."""
+    face = Fraction(inst.debt_terms()[0])
+    exact_cash = (Fraction(lots, 10 ** inst.token_decimals) * face * _exact(amount_per_100)
+                  / 100 * 10 ** inst.cash_decimals)
+    return round_cash(exact_cash, inst.rounding)
+
+
+def redemption_cash(inst: Instrument, lots: int) -> int:
+    """Face value of ``lots`` of a bill or bond in minor units (the final coupon apart)."""
+    return coupon_cash(inst, lots, 100)
 
 
 # ---------------------------------------------------------------------- settlement

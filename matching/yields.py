@@ -61,7 +61,7 @@ class _BondAt:
     accrued: Decimal
     frequency: int
     simple: bool                 # one flow left and the simple last-period yield
-    gaps: tuple[Decimal, ...]    # t_(k+1) - t_k, 0 after the last (1 for regular periods)
+    gaps: tuple[int | Decimal, ...]  # t_(k+1) - t_k (1 for a regular period), 0 at the end
 
     def dirty(self, y) -> Decimal:
         with ctx():
@@ -70,9 +70,9 @@ class _BondAt:
                 return self.flows[0] / (1 + self.times[0] * rate)
             v = 1 / (1 + rate)
             acc = Decimal(0)                 # Horner over the gaps: sum C_k v^(t_k - t_1)
-            for k in range(len(self.flows) - 1, -1, -1):
-                acc = acc * _power(v, self.gaps[k]) + self.flows[k]
-            return acc * _power(v, self.times[0])
+            for cf, gap in zip(reversed(self.flows), reversed(self.gaps), strict=True):
+                acc = acc * (v if gap == 1 else v ** gap) + cf
+            return acc * v ** self.times[0]
 
     def clean(self, y) -> Decimal:
         with ctx():
@@ -96,12 +96,8 @@ def _bond_at(b: Bond, settle: date, last_period: str = "compound") -> _BondAt:
     simple = last_period == "simple" and len(flows) == 1
     gaps = [later - t for t, later in pairwise(times)] + [Fraction(0)]
     return _BondAt(tuple(dec(f) for f in flows), tuple(dec(x) for x in times),
-                   dec(accrued), b.frequency, simple, tuple(dec(g) for g in gaps))
-
-
-def _power(v: Decimal, t: Decimal) -> Decimal:
-    """``v ** t``, by repeated multiplication when ``t`` is a whole number (most gaps)."""
-    return v ** int(t) if t == t.to_integral_value() else v ** t
+                   dec(accrued), b.frequency, simple,
+                   tuple(int(g) if g.denominator == 1 else dec(g) for g in gaps))
 
 
 def _bond(coupon_rate, frequency, issue, maturity, convention, kw) -> tuple[Bond, str]:

@@ -160,3 +160,20 @@ def test_price_yield_round_trip_in_a_long_first_period(b, k, y):
                             b.day_count, **kw)
     assert abs(fi.bond_yield(p, b.coupon_rate, b.frequency, b.issue, b.maturity, s,
                              b.day_count, **kw) - y) < Decimal("1e-20")
+
+
+def test_long_first_dividend_follows_the_dmo_formula():
+    # UK DMO, "Methodology for calculating the first dividend payment and the accrued
+    # interest for 2% Index-linked Treasury Stock 2035" (2002): issued 11 July 2002,
+    # dividends 26 Jan / 26 Jul, no dividend on 26 July 2002 but a long first one on
+    # 26 January 2003 of (r1/s1 + 1) x c/2 per 100 (real terms, before the RPI ratio),
+    # r1 = 15 days from issue to the quasi-coupon date 26 Jul 2002, s1 = 181 days in the
+    # quasi-coupon period 26 Jan - 26 Jul 2002 holding the issue date.
+    b = bond(Decimal("0.02"), 2, date(2002, 7, 11), date(2035, 7, 26),
+             first_coupon=date(2003, 1, 26))
+    first = schedule(b)[0]
+    assert first.quasi == (date(2002, 1, 26), date(2002, 7, 26), date(2003, 1, 26))
+    r1, s1 = (date(2002, 7, 26) - date(2002, 7, 11)).days, \
+        (date(2002, 7, 26) - date(2002, 1, 26)).days
+    assert (r1, s1) == (15, 181)
+    assert first.amount == (F(r1, s1) + 1) * 2 / 2

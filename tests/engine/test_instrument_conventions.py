@@ -89,13 +89,40 @@ def test_coupon_schedule_gives_payment_and_record_dates_in_business_days():
     assert first.amount_per_100 == F(9, 4)
     # accrual is unadjusted: the next period still starts on the Sunday
     assert fi.coupon_schedule(inst)[1].accrual_start == date(2026, 11, 15)
-    # the default programme's BD3Y pays 20.000000 USDC per 1000-face token per coupon
+
+
+def test_bd3y_pays_20_usdc_per_token_per_coupon_and_par_at_maturity():
+    # issue 17: 4 % semi-annual on 1000 face is 20.000000 USDC per token per coupon
     bd3y = Registry.load_default()["BD3Y"]
     coupons = fi.coupon_schedule(bd3y)
     assert len(coupons) == 6 and all(c.regular for c in coupons)
-    cash = {fi.round_cash(F(bd3y.face_value) * c.amount_per_100 / 100 * 10**6)
-            for c in coupons}
-    assert cash == {20_000_000}
+    assert {fi.coupon_cash(bd3y, 10_000, c.amount_per_100) for c in coupons} == {20_000_000}
+    assert fi.coupon_cash(bd3y, 1, coupons[0].amount_per_100) == 2_000      # 0.0001 token
+    assert fi.redemption_cash(bd3y, 10_000) == 1_000_000_000
+    assert coupons[-1].payment_date == bd3y.maturity == date(2029, 6, 15)
+
+
+def test_a_four_week_bill_bought_at_auction_redeems_at_par():
+    # issue 17's example: a 4-week (28-day) bill issued at 99.924556, a 0.970 % discount
+    # (31 CFR 356 App. B VI.C); one token of 1000 face costs 999.245560 and pays
+    # 1000.000000 at maturity.
+    bill = load(symbol="UST4W", kind="tbill", issue_date=date(2026, 11, 3),
+                maturity=date(2026, 12, 1), tick_size="0.000001",
+                reference_price="99.924556", day_count="ACT/360",
+                yield_convention="discount", coupon_rate=None, coupon_frequency=None)
+    cost = fi.trade_economics(bill, bill.price_to_ticks("99.924556"), 10_000, date(2026, 11, 3))
+    assert cost.settlement_amount == 999_245_560
+    assert (cost.yield_ * 100).quantize(D("0.001")) == D("0.970")
+    assert fi.redemption_cash(bill, 10_000) == 1_000_000_000
+
+
+def test_interest_to_next_coupon_is_the_rest_of_the_period():
+    # BD3Y on 2026-11-25: 20 of the 183 days to 15 Dec remain; with the accrued 163 they
+    # make the whole coupon of 2 per 100.
+    bd3y = Registry.load_default()["BD3Y"]
+    rest = fi.interest_to_next_coupon(bd3y, date(2026, 11, 25))
+    assert rest == F(2 * 20, 183)
+    assert rest + fi.instrument_accrued(bd3y, date(2026, 11, 25)) == 2
 
 
 def test_settlement_lag_counts_business_days_of_the_instrument_calendar():
