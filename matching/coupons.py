@@ -130,9 +130,8 @@ def bond_of(inst: Instrument) -> Bond:
     """The Bond of a bond instrument (its schedule settings included)."""
     _, issue, maturity = inst.debt_terms()
     return bond(inst.coupon_rate, inst.coupon_frequency, issue, maturity, inst.day_count,
-                first_coupon=getattr(inst, "first_coupon", None),
-                penultimate_coupon=getattr(inst, "penultimate_coupon", None),
-                end_of_month=getattr(inst, "end_of_month", True))
+                first_coupon=inst.first_coupon, penultimate_coupon=inst.penultimate_coupon,
+                end_of_month=inst.end_of_month)
 
 
 @lru_cache(maxsize=4096)
@@ -249,8 +248,7 @@ def coupon_schedule(inst: Instrument, record_lag: int | None = None) -> tuple[Co
     ``inst.record_lag``, 0 when the instrument has none).
     """
     b = bond_of(inst)
-    cal = getattr(inst, "calendar", None)
-    rule = getattr(inst, "business_day_rule", "none")
+    cal, rule = inst.calendar, inst.business_day_rule
     lag = getattr(inst, "record_lag", 0) if record_lag is None else record_lag
     out = []
     for p in schedule(b):

@@ -72,7 +72,7 @@ __all__ = [
     "bill_discount_from_price", "bill_investment_rate", "bill_price_from_investment_rate",
     "settlement_amount", "round_half_even", "round_cash", "ROUNDING_MODES",
     "settlement_date", "TradeEconomics", "trade_economics", "instrument_yield",
-    "instrument_accrued", "interest_to_next_coupon", "coupon_cash", "redemption_cash",
+    "instrument_accrued", "instrument_clean_price", "interest_to_next_coupon", "coupon_cash", "redemption_cash",
     "coupon_schedule", "bond_of", "max_coupon_per_100", "PRECISION",
 ]
 
@@ -140,6 +140,12 @@ def interest_to_next_coupon(inst: Instrument, settle: date) -> Fraction:
     b = bond_of(inst)
     _, p = period_at(b, settle)
     return 100 * b.coupon_rate * accrual_fraction(b, p, settle, p.end)
+
+
+def instrument_clean_price(inst: Instrument, y, settle: date) -> Decimal:
+    """Clean price per 100 of a bond instrument at yield ``y`` in its own conventions
+    (schedule, day count, last-period yield); the inverse of ``instrument_yield``."""
+    return _bond_at(bond_of(inst), settle, inst.last_period_yield).clean(y)
 
 
 def coupon_cash(inst: Instrument, lots: int, amount_per_100) -> int:
@@ -235,8 +241,7 @@ def instrument_yield(inst: Instrument, price_ticks: int, settle: date) -> Decima
             else:
                 y = bill_yield_from_price(price, settle, maturity, inst.day_count)
         else:
-            at = _bond_at(bond_of(inst), settle, getattr(inst, "last_period_yield",
-                                                         "compound"))
+            at = _bond_at(bond_of(inst), settle, inst.last_period_yield)
             y = solve_yield(at, price)
     except ValueError:
         if inst.kind == "bond" and issue <= settle < maturity:
@@ -255,8 +260,7 @@ def trade_economics(inst: Instrument, price_ticks: int, qty_lots: int,
     price, qty = inst.ticks_to_price(price_ticks), inst.lots_to_qty(qty_lots)
     minor = 10 ** inst.cash_decimals
     if inst.kind == "commodity":
-        amount = settlement_amount(qty, None, price, 0, inst.cash_decimals,
-                                   getattr(inst, "rounding", "half_even"))
+        amount = settlement_amount(qty, None, price, 0, inst.cash_decimals, inst.rounding)
         return TradeEconomics(price, qty, None, None, amount, amount, None, settle)
     face, issue, maturity = inst.debt_terms()
     if not issue <= settle < maturity:
@@ -265,7 +269,7 @@ def trade_economics(inst: Instrument, price_ticks: int, qty_lots: int,
     accrued = Fraction(0)
     if inst.kind == "bond":
         accrued = instrument_accrued(inst, settle)
-    rounding = getattr(inst, "rounding", "half_even")
+    rounding = inst.rounding
     amount = settlement_amount(qty, face, price, accrued, inst.cash_decimals, rounding)
     accrued_cash = round_cash(Fraction(qty) * Fraction(face) * accrued / 100 * minor,
                               rounding)

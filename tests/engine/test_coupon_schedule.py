@@ -177,3 +177,59 @@ def test_long_first_dividend_follows_the_dmo_formula():
         (date(2002, 7, 26) - date(2002, 1, 26)).days
     assert (r1, s1) == (15, 181)
     assert first.amount == (F(r1, s1) + 1) * 2 / 2
+
+
+@st.composite
+def any_bonds(draw):
+    """Any schedule: maybe a first coupon (on or off the cycle), maybe a penultimate."""
+    freq = draw(st.sampled_from([1, 2, 4, 12]))
+    step = 12 // freq
+    issue = date(2026, 1, 1) + timedelta(days=draw(st.integers(0, 730)))
+    maturity = add_months(issue, step * draw(st.integers(1, 40))) \
+        + timedelta(days=draw(st.integers(-20, 20)))
+    kw = {"end_of_month": draw(st.booleans())}
+    if draw(st.booleans()):
+        kw["first_coupon"] = issue + timedelta(
+            days=draw(st.integers(1, max(1, (maturity - issue).days))))
+    elif draw(st.booleans()) and (maturity - issue).days > 2:
+        kw["penultimate_coupon"] = issue + timedelta(
+            days=draw(st.integers(1, (maturity - issue).days - 1)))
+    conv = draw(st.sampled_from(["ACT/ACT ICMA", "30/360 US", "ACT/365F", "ACT/ACT ISDA"]))
+    return bond(Decimal("0.06"), freq, issue, maturity, conv, **kw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_bonds())
+def test_every_schedule_tiles_the_bond_life_with_covering_quasi_periods(b):
+    periods = schedule(b)
+    assert periods[0].start == b.issue and periods[-1].end == b.maturity
+    for p, q in zip(periods, periods[1:], strict=False):
+        assert p.end == q.start
+    for p in periods:
+        assert p.start < p.end
+        assert p.quasi[0] <= p.start < p.quasi[1] and p.quasi[-2] < p.end <= p.quasi[-1]
+        assert list(p.quasi) == sorted(set(p.quasi))
+        assert p.amount >= 0
+        if p.regular:
+            assert p.amount == 100 * b.coupon_rate / b.frequency
+    if b.first_coupon is not None:
+        assert periods[0].end == b.first_coupon
+    if b.penultimate_coupon is not None:
+        assert periods[-1].start == b.penultimate_coupon
+    if b.day_count == "ACT/ACT ICMA":     # every coupon is its own accrual, period by period
+        for p in periods:
+            assert 100 * b.coupon_rate * accrual_fraction(b, p, p.start, p.end) == p.amount
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([1, 2, 4, 12]), st.integers(0, 3000), st.integers(1, 5000))
+def test_without_explicit_dates_the_schedule_is_the_old_backward_one(freq, start, days):
+    # The rule before first/penultimate coupons existed: every 12/f months back from
+    # maturity, month ends kept when maturity is one, first period short.
+    issue = date(2026, 1, 1) + timedelta(days=start)
+    maturity = issue + timedelta(days=days)
+    old, k = [], 0
+    while (d := add_months(maturity, -(12 // freq) * k, eom=True)) > issue:
+        old.append(d)
+        k += 1
+    assert fi.coupon_dates(issue, maturity, freq) == old[::-1]

@@ -185,3 +185,17 @@ def test_worst_case_covers_a_long_first_coupon():
     assert eve.accrued_per_100 > D("3.9375")          # more than 100 c / f
     assert Economics(inst).worst_case_cash(inst.price_to_ticks("100.000"), 10_000) \
         >= eve.settlement_amount
+
+
+def test_a_simple_last_period_instrument_reports_the_excel_oddlyield():
+    # the ODDLYIELD example as an instrument: 30/360 US, penultimate coupon 24 Dec 2007,
+    # simple yield in the last period: 99.875 on 20 Apr 2008 yields 4.5192 %.
+    inst = load(issue_date=date(2007, 6, 24), maturity=date(2008, 6, 15),
+                coupon_rate="0.0375", penultimate_coupon=date(2007, 12, 24),
+                day_count="30/360 US", last_period_yield="simple", reference_price="99.875")
+    y = fi.instrument_yield(inst, inst.price_to_ticks("99.875"), date(2008, 4, 20))
+    assert (y * 100).quantize(D("0.0001")) == D("4.5192")
+    back = fi.instrument_clean_price(inst, y, date(2008, 4, 20))
+    assert abs(back - D("99.875")) < D("1e-9")
+    assert Economics(inst).yield_pct(inst.price_to_ticks("99.875"), date(2008, 4, 20)) \
+        == "4.5192"
