@@ -4,6 +4,7 @@ Actual/Actual paper."""
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction as F
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -203,7 +204,7 @@ def any_bonds(draw):
 def test_every_schedule_tiles_the_bond_life_with_covering_quasi_periods(b):
     periods = schedule(b)
     assert periods[0].start == b.issue and periods[-1].end == b.maturity
-    for p, q in zip(periods, periods[1:], strict=False):
+    for p, q in pairwise(periods):
         assert p.end == q.start
     for p in periods:
         assert p.start < p.end
