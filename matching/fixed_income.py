@@ -73,7 +73,8 @@ __all__ = [
     "settlement_amount", "round_half_even", "round_cash", "ROUNDING_MODES",
     "settlement_date", "TradeEconomics", "trade_economics", "instrument_yield",
     "instrument_accrued", "instrument_clean_price", "interest_to_next_coupon",
-    "coupon_cash", "redemption_cash", "coupon_schedule", "bond_of", "max_coupon_per_100", "PRECISION",
+    "coupon_cash", "redemption_cash", "coupon_schedule", "bond_of", "max_coupon_per_100",
+    "PRECISION",
 ]
 
 HUNDRED = Decimal(100)
