@@ -126,7 +126,7 @@ class Instrument:
     coupon_rate: Decimal = Decimal(0)     # annual, as a fraction: 0.045 is 4.5 %
     coupon_frequency: int = 0             # coupons a year (bonds)
     day_count: str = "ACT/365F"           # canonical name, see fixed_income.DAY_COUNTS
-    yield_convention: str | None = None   # bills: money_market | discount; bonds: street
+    yield_convention: str | None = None   # see _YIELD_CONVENTIONS (bills 3, bonds street)
     settlement_lag: int = 0               # business days of ``calendar``, T+0 by default
     # Market conventions (docs/fixed-income.md); the defaults change no answer.
     calendar: str | None = None           # business days; None: every day (on-chain)
