@@ -127,7 +127,12 @@ def is_business_day(d: date, calendar: Calendar | str | None) -> bool:
 
 def add_business_days(d: date, n: int, calendar: Calendar | str | None) -> date:
     """``d`` moved ``n`` business days (T+n settlement). With n = 0, ``d`` itself when it
-    is a business day, else the following one; negative ``n`` counts back."""
+    is a business day, else the following one; negative ``n`` counts back. O(n + closed
+    days).
+
+    >>> add_business_days(date(2026, 7, 2), 1, "US")      # 3 July 2026 is a US holiday
+    datetime.date(2026, 7, 6)
+    """
     cal = _cal(calendar)
     step = _ONE if n >= 0 else -_ONE
     while not cal.is_business_day(d):
@@ -141,7 +146,11 @@ def add_business_days(d: date, n: int, calendar: Calendar | str | None) -> date:
 
 def business_days_before(d: date, n: int, calendar: Calendar | str | None) -> date:
     """The date ``n`` business days before ``d`` (a record date ``record_lag`` business days
-    before a payment date). ``d`` itself need not be a business day; n = 0 gives ``d``."""
+    before a payment date). ``d`` itself need not be a business day; n = 0 gives ``d``.
+
+    >>> business_days_before(date(2026, 11, 27), 1, "US")   # Thanksgiving is closed
+    datetime.date(2026, 11, 25)
+    """
     if n < 0:
         raise ValueError(f"business_days_before needs n >= 0, got {n}")
     cal = _cal(calendar)
@@ -153,7 +162,11 @@ def business_days_before(d: date, n: int, calendar: Calendar | str | None) -> da
 
 
 def adjust(d: date, rule: str, calendar: Calendar | str | None) -> date:
-    """``d`` rolled to a business day by ``rule`` (ISDA 2006 Section 4.12)."""
+    """``d`` rolled to a business day by ``rule`` (ISDA 2006 Section 4.12).
+
+    >>> adjust(date(2026, 5, 31), "modified_following", "US")   # Sunday, month end
+    datetime.date(2026, 5, 29)
+    """
     if rule not in BUSINESS_DAY_RULES:
         raise CalendarError(f"unknown business-day rule {rule!r}; known: "
                             f"{', '.join(BUSINESS_DAY_RULES)}")

@@ -246,6 +246,11 @@ def coupon_schedule(inst: Instrument, record_lag: int | None = None) -> tuple[Co
     ``inst.calendar`` (unadjusted by default: tokens pay every day). Record date:
     ``record_lag`` business days of that calendar before the payment date (default
     ``inst.record_lag``, 0 when the instrument has none).
+
+    >>> from matching.instruments import Registry
+    >>> first = coupon_schedule(Registry.load_default()["BD3Y"])[0]
+    >>> first.payment_date, first.amount_per_100
+    (datetime.date(2026, 12, 15), Fraction(2, 1))
     """
     b = bond_of(inst)
     cal, rule = inst.calendar, inst.business_day_rule

@@ -214,7 +214,12 @@ def investment_rate_year(issue: date) -> int:
 def bill_investment_rate(price, settle: date, maturity: date,
                          issue: date | None = None) -> Decimal:
     """US investment rate (coupon-equivalent yield) of a bill price (module docstring);
-    the year ``y`` is counted from ``issue`` (default: the settlement date)."""
+    the year ``y`` is counted from ``issue`` (default: the settlement date).
+
+    >>> i = bill_investment_rate(Decimal("92.265"), date(1990, 6, 7), date(1991, 6, 6))
+    >>> i.quantize(Decimal("1e-9"))                     # 31 CFR 356 App. B VI.D.2
+    Decimal('0.082373244')
+    """
     if not settle < maturity:
         raise ValueError(f"settlement {settle} is not before maturity {maturity}")
     p = exact(price, "price")
