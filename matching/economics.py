@@ -73,7 +73,9 @@ class Economics:
         if self.debt:
             full_coupon = Fraction(0)
             if inst.kind == "bond":
-                full_coupon = 100 * Fraction(inst.coupon_rate) / inst.coupon_frequency
+                # the largest coupon: a regular one, or a long first one near two
+                full_coupon = max(100 * Fraction(inst.coupon_rate) / inst.coupon_frequency,
+                                  fi.max_coupon_per_100(fi.bond_of(inst)))
                 if "ICMA" not in inst.day_count.upper():
                     full_coupon = full_coupon * 32 / 30
             face = Fraction(inst.debt_terms()[0])
@@ -97,6 +99,7 @@ class Economics:
         self._avg_int = sign == 0 and self._tick_coef > 0 and self._tick_exp <= 0
         self._token_places = inst.token_decimals
         self._cash_places = inst.cash_decimals
+        self._rounding = inst.rounding           # half_even takes the integer fast path
 
     def yield_pct(self, ticks: int, settle: date) -> str | None:
         """Yield in percent to 4 decimals (cached in fixed_income.instrument_yield)."""
@@ -117,10 +120,9 @@ class Economics:
             scale = Fraction(10 ** i.cash_decimals, 10 ** i.token_decimals)
             price = Fraction(i.ticks_to_price(ticks))
             if self.debt:
-                face_value, issue, maturity = i.debt_terms()
-                accrued = fi.accrued_interest_exact(
-                    i.coupon_rate, i.coupon_frequency, issue, maturity, settle,
-                    i.day_count) if i.kind == "bond" else Fraction(0)
+                face_value = i.debt_terms()[0]
+                accrued = fi.instrument_accrued(i, settle) if i.kind == "bond" \
+                    else Fraction(0)
                 face = Fraction(face_value)
                 cash = face * (price + accrued) / 100 * scale
                 acc = face * accrued / 100 * scale
@@ -145,16 +147,24 @@ class Economics:
             day = now_ns // _DAY_NS
             settle = self._settle
             if day != self._settle_day or settle is None:
-                settle = fi.settlement_date(trade_date(now_ns), self.inst.settlement_lag)
+                settle = fi.settlement_date(trade_date(now_ns), self.inst.settlement_lag,
+                                            self.inst.calendar)
                 self._settle_day, self._settle = day, settle
         else:
-            settle = fi.settlement_date(trade_date(now_ns), self.inst.settlement_lag)
+            settle = fi.settlement_date(trade_date(now_ns), self.inst.settlement_lag,
+                                        self.inst.calendar)
         price, acc100, cash, acc, yld = self._fill_terms(ticks, settle)
-        amount = _half_even(lots * cash[0], cash[1])
         places = self._cash_places
+        if self._rounding == "half_even":
+            amount = _half_even(lots * cash[0], cash[1])
+            acc_amount = None if acc is None else _half_even(lots * acc[0], acc[1])
+        else:
+            amount = fi.round_cash(Fraction(lots * cash[0], cash[1]), self._rounding)
+            acc_amount = None if acc is None else fi.round_cash(
+                Fraction(lots * acc[0], acc[1]), self._rounding)
         return FillEconomics(
             price, _qty_str(self.inst, lots, self._token_places), acc100,
-            None if acc is None else _cash_str(_half_even(lots * acc[0], acc[1]), places),
+            None if acc_amount is None else _cash_str(acc_amount, places),
             _cash_str(amount, places), amount, yld, settle)
 
     def worst_case_cash(self, ticks: int, lots: int) -> int:
