@@ -164,12 +164,30 @@ class Follower:
         self.stream_seq, self.epoch = snap.stream_seq, snap.epoch
         last = await self.link.acall(self.link.last_seq(self.names))
         self.pending = max(0, last - self.stream_seq)
+        claim = await self.link.acall(self._last_claim())
+        if claim is not None and claim.epoch >= self.epoch:
+            # The snapshot may postdate the claim: who holds the stream comes from it.
+            self.epoch, self.primary = claim.epoch, claim.instance
+            self.instances.add(claim.instance)
+            engine.epoch = claim.epoch
         await self.link.acall(self.tail.start(self.stream_seq + 1))
         self.last_heard = time.monotonic()
         log.info("loaded the snapshot at engine seq %d (stream seq %d, epoch %d); %d "
                  "messages to apply", snap.engine_seq, snap.stream_seq, snap.epoch,
                  self.pending)
         return True
+
+    async def _last_claim(self) -> EpochRecord | None:
+        """The newest epoch record on the stream (None: none yet)."""
+        from nats.js.errors import NotFoundError
+        try:
+            msg = await self.link.retrying(
+                lambda: self.link.js.get_msg(self.names.stream,
+                                             subject=self.names.subject(EPOCH)),
+                "read the last epoch record")
+        except NotFoundError:
+            return None
+        return _epoch_decoder.decode(msg.data)
 
     def adopt(self, engine: ReplicatedEngine, stream_seq: int, epoch: int) -> None:
         """Follow from a state this process made itself (a venue it just founded)."""

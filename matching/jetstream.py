@@ -133,11 +133,11 @@ class NatsLink:
         config = StreamConfig(name=names.stream, subjects=[names.subject(">")],
                               storage=StorageType.FILE, num_replicas=replicas,
                               duplicate_window=120.0, allow_direct=True, max_msg_size=-1)
-        await self._retrying(lambda: self.js.add_stream(config), "create the stream")
+        await self.retrying(lambda: self.js.add_stream(config), "create the stream")
 
     async def last_seq(self, names: StreamNames) -> int:
         """The stream's last sequence number (0: empty)."""
-        info = await self._retrying(lambda: self.js.stream_info(names.stream), "read the stream")
+        info = await self.retrying(lambda: self.js.stream_info(names.stream), "read the stream")
         return int(info.state.last_seq)
 
     async def close(self) -> None:
@@ -168,7 +168,7 @@ class NatsLink:
         from nats.js.errors import APIError
         headers = {"Nats-Expected-Last-Sequence": str(expected), "Nats-Msg-Id": msg_id}
         try:
-            ack = await self._retrying(
+            ack = await self.retrying(
                 lambda: self.js.publish(subject, payload, headers=dict(headers)),
                 f"append after sequence {expected}")
         except APIError as exc:
@@ -177,7 +177,7 @@ class NatsLink:
             raise StreamUnavailable(f"the stream refused the append: {exc}") from None
         return int(ack.seq), bool(ack.duplicate)
 
-    async def _retrying(self, attempt: Callable[[], Awaitable[T]], what: str) -> T:
+    async def retrying(self, attempt: Callable[[], Awaitable[T]], what: str) -> T:
         """``attempt()`` again on no responders, timeouts and lost connections."""
         import nats.errors
         from nats.js.errors import APIError, NoStreamResponseError, ServiceUnavailableError

@@ -60,7 +60,7 @@ async def _read(link: NatsLink, names: StreamNames) -> StreamContents:
     epochs: list[EpochRecord] = []
     groups = beats = 0
     for seq in range(1, last + 1):
-        msg = await link._retrying(lambda s=seq: link.js.get_msg(names.stream, s),
+        msg = await link.retrying(lambda s=seq: link.js.get_msg(names.stream, s),
                                    f"read message {seq}")
         kind = msg.subject.rsplit(".", 1)[-1]
         if kind == JOURNAL:
