@@ -7,7 +7,12 @@ connected ``NatsLink`` on it, and a reader of a whole venue stream.
 from __future__ import annotations
 
 import itertools
+import signal
+import subprocess
+import sys
+import time
 import uuid
+from pathlib import Path
 
 import msgspec
 
@@ -15,7 +20,9 @@ from feeds.cluster import NatsCluster
 from matching.jetstream import EPOCH, HEARTBEAT, JOURNAL, NatsLink, StreamNames
 from matching.journal_jetstream import EpochRecord, decode_group
 
-__all__ = ["nats_cluster", "nats_link", "unique_names", "read_stream", "StreamContents"]
+__all__ = ["nats_cluster", "nats_link", "unique_names", "read_stream", "StreamContents",
+           "ServeProcess"]
+ROOT = Path(__file__).resolve().parents[1]
 
 _count = itertools.count(1)
 
@@ -76,3 +83,44 @@ async def _read(link: NatsLink, names: StreamNames) -> StreamContents:
 def read_stream(link: NatsLink, names: StreamNames, timeout: float = 60) -> StreamContents:
     """Read the whole stream (message by message) through ``link``."""
     return link.call(_read(link, names), timeout)
+
+
+class ServeProcess:
+    """One ``tokenbook serve --journal`` process, its output in files."""
+
+    def __init__(self, tmp: Path, label: str, journal: str, broker_url: str, stream: str,
+                 standby: bool, extra: tuple[str, ...] = ()):
+        self.label = label
+        self.out, self.err = tmp / f"{label}.out", tmp / f"{label}.err"
+        argv = [sys.executable, "-m", "feeds.cli", "serve", "--journal", journal,
+                "--broker", broker_url, "--stream", stream, "--takeover-after", "1",
+                "--log-level", "warning", *extra] + (["--standby"] if standby else [])
+        with open(self.out, "wb") as out, open(self.err, "wb") as err:
+            self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=err,
+                                         stdin=subprocess.DEVNULL)
+
+    def text(self) -> str:
+        return self.out.read_text() if self.out.exists() else ""
+
+    def wait_for(self, needle: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while needle not in self.text():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{self.label}: no {needle!r} (rc {self.proc.poll()}); "
+                                     f"out: {self.text()[-800:]} err: "
+                                     f"{self.err.read_text()[-1500:]}")
+            time.sleep(0.05)
+
+    @property
+    def primary(self) -> bool:
+        return "  primary      epoch" in self.text()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)

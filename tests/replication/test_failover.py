@@ -8,11 +8,9 @@ published with two contents."""
 import asyncio
 import json
 import signal
-import subprocess
 import sys
 import time
 from decimal import Decimal
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -25,50 +23,9 @@ from matching.engine import Engine
 from matching.instruments import Registry
 from matching.messages import JournalEntry, NewOrderSingle
 from testkit.mqtt import connect
-from testkit.nats import read_stream, unique_names
+from testkit.nats import ServeProcess, read_stream, unique_names
 
 pytestmark = [pytest.mark.replication, pytest.mark.network]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class Serve:
-    """One ``tokenbook serve --journal`` process, its output in files."""
-
-    def __init__(self, tmp: Path, label: str, cluster, broker, stream: str, standby: bool):
-        self.label = label
-        self.out, self.err = tmp / f"{label}.out", tmp / f"{label}.err"
-        argv = [sys.executable, "-m", "feeds.cli", "serve", "--journal", cluster.urls,
-                "--broker", broker.url, "--stream", stream, "--takeover-after", "1",
-                "--log-level", "warning"] + (["--standby"] if standby else [])
-        with open(self.out, "wb") as out, open(self.err, "wb") as err:
-            self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=err,
-                                         stdin=subprocess.DEVNULL)
-
-    def text(self) -> str:
-        return self.out.read_text() if self.out.exists() else ""
-
-    def wait_for(self, needle: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while needle not in self.text():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{self.label}: no {needle!r} (rc {self.proc.poll()}); "
-                                     f"out: {self.text()[-800:]} err: "
-                                     f"{self.err.read_text()[-1500:]}")
-            time.sleep(0.05)
-
-    @property
-    def primary(self) -> bool:
-        return "  primary      epoch" in self.text()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
 
 
 class Flow:
@@ -125,11 +82,11 @@ def test_failovers_keep_every_acknowledged_order_once_and_the_state_exact(
         nats_cluster, nats_link, tmp_path):
     names = unique_names("venue")
     stream = names.venue
-    procs: list[Serve] = []
+    procs: list[ServeProcess] = []
     faults: dict[str, float] = {}
 
     def start(label, standby):
-        p = Serve(tmp_path, label, nats_cluster, broker, stream, standby)
+        p = ServeProcess(tmp_path, label, nats_cluster.urls, broker.url, stream, standby)
         procs.append(p)
         return p
 
@@ -155,7 +112,7 @@ def test_failovers_keep_every_acknowledged_order_once_and_the_state_exact(
                         assert time.monotonic() < deadline, "no ack after the fault"
                         await asyncio.sleep(0.05)
 
-                async def taken_over(p: Serve, timeout: float = 20) -> None:
+                async def taken_over(p: ServeProcess, timeout: float = 20) -> None:
                     deadline = time.monotonic() + timeout
                     while not p.primary:
                         assert time.monotonic() < deadline, f"{p.label} did not take over"
