@@ -2,7 +2,8 @@
 
 ``append`` buffers a record framed as in ``matching.journal`` (``u32 length | u32 crc32 |
 u64 seq | payload``); ``commit`` publishes the whole pending group as ONE message on the
-venue's journal subject, fenced (``Nats-Expected-Last-Sequence``: the stream sequence of
+venue's journal subject (cut at record boundaries only where it would pass the servers'
+``max_payload``, 1 MB by default), fenced (``Nats-Expected-Last-Sequence``: the stream sequence of
 this writer's last append) and deduplicated (``Nats-Msg-Id``: ``<epoch>:<first seq>``),
 and returns once a quorum of the stream's replicas has it: ``durable_seq`` then passes the
 group and its reports may leave. While nothing else is appended, a heartbeat (fenced too)
@@ -114,6 +115,7 @@ class JetStreamJournal:
         self._stream_seq = stream_seq
         self._buf = bytearray()
         self._count = 0
+        self._starts: list[tuple[int, int]] = []    # (offset, seq) of each pending record
         self._first = 0               # seq of the pending group's first record
         self._oldest_ns = 0
         self._last_append = time.monotonic()
@@ -151,9 +153,30 @@ class JetStreamJournal:
         if not self._count:
             self._first = seq
             self._oldest_ns = time.monotonic_ns()
+        self._starts.append((len(self._buf), seq))
         append_record(self._buf, seq, payload if type(payload) is bytes else bytes(payload))
         self._count += 1
         self._last = seq
+
+    def _messages(self, limit: int) -> list[tuple[int, bytes]]:
+        """The pending group as (first seq, framed records): one message, or several cut
+        at record boundaries where it exceeds the servers' max_payload ``limit``."""
+        buf = self._buf
+        if len(buf) <= limit:
+            return [(self._first, bytes(buf))]
+        starts = self._starts
+        ends = [offset for offset, _ in starts[1:]] + [len(buf)]
+        out: list[tuple[int, bytes]] = []
+        start, first = 0, self._first
+        for (offset, seq), end in zip(starts, ends, strict=True):
+            if end - start > limit and offset > start:
+                out.append((first, bytes(buf[start:offset])))
+                start, first = offset, seq
+            if end - start > limit:
+                raise JournalError(f"record {seq} ({end - offset} bytes framed) exceeds the "
+                                   f"NATS servers' max_payload ({limit} bytes usable)")
+        out.append((first, bytes(buf[start:])))
+        return out
 
     def commit(self) -> int:
         """Publish the pending group as one fenced message; returns the durable seq once
@@ -162,12 +185,12 @@ class JetStreamJournal:
             return self._durable
         if self.failed is not None:
             raise JournalError(f"journal {self.path} failed earlier: {self.failed}")
-        data, first, last = bytes(self._buf), self._first, self._last
-        try:
+        limit = max(4096, int(getattr(self.link.nc, "max_payload", 1 << 20)) - 1024)
+        last = self._last
+        for first, data in self._messages(limit):
             self.link.call(self._append(JOURNAL, data, f"{self.epoch}:{first}"))
-        except JournalError:
-            raise
         del self._buf[:]
+        self._starts.clear()
         self._count = 0
         self._durable = last
         return last
@@ -217,6 +240,12 @@ class JetStreamJournal:
             except StreamUnavailable as exc:
                 self.failed = exc
                 raise JournalError(f"journal {self.path}: {exc}") from None
+            except Exception as exc:
+                # Any other answer (a refused payload, a closed connection): fail for good,
+                # as a failed fsync does; nothing after it is acknowledged.
+                self.failed = exc
+                raise JournalError(f"journal {self.path}: {type(exc).__name__}: "
+                                   f"{exc}") from exc
             self._stream_seq = seq
             self._last_append = time.monotonic()
             return seq

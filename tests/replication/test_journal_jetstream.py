@@ -176,3 +176,22 @@ def test_a_follower_rebuilds_the_primary_state_from_snapshot_and_stream(nats_lin
     assert f.engine.seq == engine.seq == 370
     assert f.engine.state_hash() == engine.state_hash()
     assert f.applied_groups == 5 and len(f.resend) == 250
+
+
+def test_a_group_over_the_servers_max_payload_is_cut_at_record_boundaries(nats_link):
+    names = unique_names("big")
+    nats_link.call(nats_link.ensure_stream(names))
+    claimed = _claim(nats_link, names)
+    j = _journal(nats_link, names, stream_seq=claimed, heartbeat=30)
+    limit = nats_link.nc.max_payload
+    record = bytes(range(256)) * 400                       # ~100 KB each
+    n = limit // len(record) * 2 + 3                       # about two and a half payloads
+    try:
+        for seq in range(1, n + 1):
+            j.append(seq, record)
+        assert j.commit() == n
+    finally:
+        j.close()
+    contents = read_stream(nats_link, names)
+    assert contents.records == [(s, record) for s in range(1, n + 1)]
+    assert contents.groups == 3
