@@ -202,8 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated brokers (or '*') whose orders are cancelled when "
                         "their connection drops (their presence last will)")
     s.add_argument("--take-over", action="store_true",
-                   help="take the venue over from a running engine: not available yet "
-                        "(refused; README, 'One engine per venue')")
+                   help="take the venue over from a running engine: with --journal, claim "
+                        "the stream now (the running primary is fenced and exits 6); with "
+                        "--data not available (refused; README, 'One engine per venue')")
     add_client_arguments(s)          # --username --credentials --tls-ca --tls-cert --tls-key
     _replication_arguments(s)        # --journal --standby ... (docs/replication.md)
 

@@ -10,7 +10,8 @@ and follows; once the stream has been silent for ``--takeover-after`` seconds an
 caught up it claims: accepted, it serves (the MQTT engine identity, retained topics
 republished, the last inputs' reports resent marked PossResend); refused, it follows on.
 A primary that finds its append refused (10071) exits at once with EXIT_FENCED, before
-it publishes anything more.
+it publishes anything more. ``--take-over`` claims without listening first (a planned
+switch): the running primary is fenced at its next heartbeat.
 """
 from __future__ import annotations
 
@@ -176,6 +177,14 @@ async def _claim(follower: Follower, args, instance: str, stop: asyncio.Event) -
     """Become the primary: the stream seq of this engine's epoch record (None: stopped)."""
     silence = args.takeover_after
     if not args.standby:
+        if getattr(args, "take_over", False):
+            # A planned switch: claim now; the running primary is fenced at its next
+            # append (a heartbeat within --heartbeat-every) and exits.
+            seq = await follower.claim(instance)
+            if seq is None:
+                raise CliError(EXIT_ANOTHER_ENGINE, "the stream moved while claiming it: "
+                                                    "try --take-over again")
+            return seq
         if follower.stream_seq and await follower.heard_within(silence):
             raise CliError(EXIT_ANOTHER_ENGINE, f"another engine is appending to stream "
                                                 f"{follower.names.stream} (epoch "

@@ -12,7 +12,7 @@ import pytest
 
 from feeds.broker import EmbeddedBroker
 from feeds.cluster import MIN_VERSION, _version, nats_server_binary
-from feeds.exits import EXIT_ANOTHER_ENGINE, EXIT_USAGE
+from feeds.exits import EXIT_ANOTHER_ENGINE, EXIT_FENCED, EXIT_USAGE
 from matching.jetstream import NatsLink
 from testkit.nats import ROOT, ServeProcess, unique_names
 
@@ -85,3 +85,23 @@ def test_a_second_primary_refuses_while_the_first_appends(nats_cluster, tmp_path
         finally:
             first.stop()
     assert "served " in first.text()
+
+
+def test_take_over_on_the_journal_fences_the_running_primary(nats_cluster, tmp_path):
+    stream = unique_names("switch").venue
+    with EmbeddedBroker() as broker:
+        old = ServeProcess(tmp_path, "old", nats_cluster.urls, broker.url, stream, False)
+        new = None
+        try:
+            old.wait_for("  primary      epoch 1", 60)
+            new = ServeProcess(tmp_path, "new", nats_cluster.urls, broker.url, stream, False,
+                               ("--take-over",))
+            new.wait_for("  primary      epoch 2", 60)
+            assert old.proc.wait(30) == EXIT_FENCED            # its next heartbeat: refused
+            assert "fenced" in old.err.read_text()
+            assert new.proc.poll() is None
+        finally:
+            old.stop()
+            if new is not None:
+                new.stop()
+    assert "served " in new.text()
