@@ -5,6 +5,8 @@
                     [--credentials FILE [--username USER]] [--tls-ca FILE]
     tokenbook watch [SYMBOL ...] [--broker URL] [--json]
     tokenbook admin ACTION [SYMBOL] [--reason TEXT] [--broker URL]
+    tokenbook serve --journal nats://h1:p1,... --broker URL [--standby] [--takeover-after S]
+    tokenbook cluster [--dir DIR] [--nodes 3]
     tokenbook simulate | demo | --version
 
 Without ``--broker`` a private mosquitto is started on a free loopback port. State lives
@@ -200,9 +202,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated brokers (or '*') whose orders are cancelled when "
                         "their connection drops (their presence last will)")
     s.add_argument("--take-over", action="store_true",
-                   help="take the venue over from a running engine: not available yet "
-                        "(refused; README, 'One engine per venue')")
+                   help="take the venue over from a running engine: with --journal, claim "
+                        "the stream now (the running primary is fenced and exits 6); with "
+                        "--data not available (refused; README, 'One engine per venue')")
     add_client_arguments(s)          # --username --credentials --tls-ca --tls-cert --tls-key
+    _replication_arguments(s)        # --journal --standby ... (docs/replication.md)
+
+    c = command("cluster", "a local 3-node NATS JetStream cluster on loopback ports (for "
+                           "serve --journal; docs/replication.md)")
+    c.add_argument("--dir", metavar="DIR",
+                   help="the nodes' stores and logs (default: a temporary folder, removed "
+                        "on exit)")
+    c.add_argument("--nodes", type=_positive(int), default=3,
+                   help="how many nats-server processes (default: %(default)s)")
 
     m = command("simulate", "simulated brokers (demo accounts) against a running engine")
     m.add_argument("--broker", default="mqtt://127.0.0.1:1883",
@@ -247,8 +259,35 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _replication_arguments(s: argparse.ArgumentParser) -> None:
+    r = s.add_argument_group("replicated journal (docs/replication.md)")
+    r.add_argument("--journal", metavar="NATS_URLS",
+                   help="journal on a replicated NATS JetStream stream instead of --data, "
+                        "e.g. nats://h1:4222,nats://h2:4222,nats://h3:4222 (needs --broker)")
+    r.add_argument("--stream", default="tokenbook", metavar="NAME",
+                   help="the venue's stream and snapshot bucket name (default: %(default)s)")
+    r.add_argument("--replicas", type=_positive(int), default=3,
+                   help="copies of the stream and the snapshots (default: %(default)s)")
+    r.add_argument("--standby", action="store_true",
+                   help="follow the stream and take over when the primary goes silent")
+    r.add_argument("--takeover-after", type=_positive(float), default=1.0, metavar="S",
+                   help="silence of the stream before a standby claims it (default: "
+                        "%(default)s s)")
+    r.add_argument("--heartbeat-every", type=_positive(float), default=0.25, metavar="S",
+                   help="the primary's heartbeat on the idle stream (default: %(default)s s)")
+
+
+async def cluster_command(args) -> int:
+    from feeds.cluster import NatsUnavailable
+    from feeds.cluster import cluster_command as run
+    try:
+        return await run(args)
+    except NatsUnavailable as exc:
+        raise CliError(EXIT_USAGE, str(exc)) from None
+
+
 COMMANDS = {"serve": serve, "demo": demo, "watch": watch_command,
-            "simulate": simulate_command, "admin": admin_command}
+            "simulate": simulate_command, "admin": admin_command, "cluster": cluster_command}
 
 
 def _say(line: str) -> None:
