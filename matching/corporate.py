@@ -59,13 +59,15 @@ class CorporateActions:
         inst = self.engine.instruments[msg.symbol]
         if inst.maturity is None:
             raise _refuse(f"{msg.symbol} is not a bill or bond: it has no life to run")
+        if msg.symbol in self.redeemed:
+            raise _refuse(f"{msg.symbol} is redeemed already: its life is over")
         today = trade_day(now)
         action = msg.action
         if action == "mature":
             return self._check_mature(msg, inst, today)
         if action == "redeem":
             self._check_redeem(msg, inst, today)
-            return msg
+            return Lifecycle("redeem", msg.symbol, "", msg.reason)
         coupon = self._coupon(msg, inst)
         key = (msg.symbol, coupon.payment_date.isoformat())
         if action == "record":
@@ -100,7 +102,7 @@ class CorporateActions:
             raise _refuse(f"{msg.symbol} pays no coupon on {msg.coupon_date!r}")
         for c in schedule:
             key = (msg.symbol, c.payment_date.isoformat())
-            if key in self.paid or msg.symbol in self.redeemed:
+            if key in self.paid:
                 continue
             if msg.action == "pay_coupon" and c.final:
                 break
@@ -120,8 +122,6 @@ class CorporateActions:
 
     def _check_redeem(self, msg: Lifecycle, inst, today: date) -> None:
         symbol = msg.symbol
-        if symbol in self.redeemed:
-            raise _refuse(f"{symbol} is redeemed already")
         if self.engine.session.state[symbol].value != "matured":
             raise _refuse(f"{symbol} must mature (end trading) before it is redeemed")
         if today < inst.maturity:

@@ -243,6 +243,7 @@ def test_a_ust_4_week_bill_bought_at_99_924556_redeems_at_1000_per_1000_face():
     assert eng.ledger.supply("UST4W") == 0 and eng.ledger.total(CASH) == cash_total
     assert cash(eng, 2) == 1_000_000 * USDC - 999_245_560 + 1000 * USDC
     assert "redeemed already" in eng.lifecycle("redeem", "UST4W").refused
+    assert "redeemed already" in eng.lifecycle("mature", "UST4W").refused
 
 
 def test_a_bond_redeems_at_face_plus_the_final_coupon_to_the_holder_of_record():
