@@ -62,13 +62,9 @@ def accrued_per_100(inst: Instrument, settle: date) -> tuple[Fraction, bool]:
     yields", section 1: ex-dividend accrued interest)."""
     if inst.kind != "bond":
         return Fraction(0), False
-    _face, issue, maturity = inst.debt_terms()
-    accrued = fi.accrued_interest_exact(inst.coupon_rate, inst.coupon_frequency, issue,
-                                        maturity, settle, inst.day_count)
-    ex = in_ex_period(inst, settle)
-    if ex is None:
-        return accrued, False
-    return accrued - ex.per_100, True
+    if in_ex_period(inst, settle) is None:
+        return fi.instrument_accrued(inst, settle), False
+    return -fi.interest_to_next_coupon(inst, settle), True
 
 
 def _decimal_of(q: Fraction) -> Decimal:
@@ -99,7 +95,9 @@ class Economics:
         if self.debt:
             full_coupon = Fraction(0)
             if inst.kind == "bond":
-                full_coupon = 100 * Fraction(inst.coupon_rate) / inst.coupon_frequency
+                # the largest coupon: a regular one, or a long first one near two
+                full_coupon = max(100 * Fraction(inst.coupon_rate) / inst.coupon_frequency,
+                                  fi.max_coupon_per_100(fi.bond_of(inst)))
                 if "ICMA" not in inst.day_count.upper():
                     full_coupon = full_coupon * 32 / 30
             face = Fraction(inst.debt_terms()[0])
@@ -123,6 +121,7 @@ class Economics:
         self._avg_int = sign == 0 and self._tick_coef > 0 and self._tick_exp <= 0
         self._token_places = inst.token_decimals
         self._cash_places = inst.cash_decimals
+        self._rounding = inst.rounding           # half_even takes the integer fast path
 
     def yield_pct(self, ticks: int, settle: date) -> str | None:
         """Yield in percent to 4 decimals (cached in fixed_income.instrument_yield)."""
@@ -171,16 +170,24 @@ class Economics:
             day = now_ns // _DAY_NS
             settle = self._settle
             if day != self._settle_day or settle is None:
-                settle = fi.settlement_date(trade_date(now_ns), self.inst.settlement_lag)
+                settle = fi.settlement_date(trade_date(now_ns), self.inst.settlement_lag,
+                                            self.inst.calendar)
                 self._settle_day, self._settle = day, settle
         else:
-            settle = fi.settlement_date(trade_date(now_ns), self.inst.settlement_lag)
+            settle = fi.settlement_date(trade_date(now_ns), self.inst.settlement_lag,
+                                        self.inst.calendar)
         price, acc100, cash, acc, yld = self._fill_terms(ticks, settle)
-        amount = _half_even(lots * cash[0], cash[1])
         places = self._cash_places
+        if self._rounding == "half_even":
+            amount = _half_even(lots * cash[0], cash[1])
+            acc_amount = None if acc is None else _half_even(lots * acc[0], acc[1])
+        else:
+            amount = fi.round_cash(Fraction(lots * cash[0], cash[1]), self._rounding)
+            acc_amount = None if acc is None else fi.round_cash(
+                Fraction(lots * acc[0], acc[1]), self._rounding)
         return FillEconomics(
             price, _qty_str(self.inst, lots, self._token_places), acc100,
-            None if acc is None else _cash_str(_half_even(lots * acc[0], acc[1]), places),
+            None if acc_amount is None else _cash_str(acc_amount, places),
             _cash_str(amount, places), amount, yld, settle)
 
     def worst_case_cash(self, ticks: int, lots: int) -> int:

@@ -25,7 +25,11 @@ from decimal import Context, Decimal
 from importlib import resources
 from os import PathLike
 
-from matching.fixed_income import canonical_day_count
+from matching.calendars import BUSINESS_DAY_RULES, CalendarError, load_calendar
+from matching.coupons import bond_of
+from matching.daycount import canonical_day_count
+from matching.fixed_income import ROUNDING_MODES
+from matching.yields import LAST_PERIOD_YIELDS
 
 __all__ = ["Instrument", "Registry", "InstrumentError", "OffTickError", "OffLotError",
            "isin_is_valid", "KINDS", "ELIGIBILITIES"]
@@ -122,8 +126,16 @@ class Instrument:
     coupon_rate: Decimal = Decimal(0)     # annual, as a fraction: 0.045 is 4.5 %
     coupon_frequency: int = 0             # coupons a year (bonds)
     day_count: str = "ACT/365F"           # canonical name, see fixed_income.DAY_COUNTS
-    yield_convention: str | None = None   # bills: money_market | discount; bonds: street
-    settlement_lag: int = 0               # calendar days, T+0 by default
+    yield_convention: str | None = None   # see _YIELD_CONVENTIONS (bills 3, bonds street)
+    settlement_lag: int = 0               # business days of ``calendar``, T+0 by default
+    # Market conventions (docs/fixed-income.md); the defaults change no answer.
+    calendar: str | None = None           # business days; None: every day (on-chain)
+    rounding: str = "half_even"           # of settlement cash: half_even | half_up | truncate
+    first_coupon: date | None = None      # bonds: explicit (long or short) first coupon
+    penultimate_coupon: date | None = None  # bonds: start of an odd last period
+    end_of_month: bool = True             # bonds: a month-end anchor keeps month ends
+    business_day_rule: str = "none"       # debt: payment-date roll (calendars.adjust)
+    last_period_yield: str = "compound"   # bonds: compound | simple (US street)
     # The life (matching.lifecycle): the last day orders are taken (None: the last trade
     # date settling before maturity), the record date in business days before each coupon
     # payment, the ex-coupon period (0: none; else equal to record_lag), and the issuer's
@@ -314,7 +326,15 @@ _DEBT = {"face_value", "issue_date", "maturity", "day_count", "yield_convention"
          "last_trading_date", "record_lag", "ex_coupon_days", "issuer_account"}
 _FIELDS = {"commodity": _COMMON, "tbill": _COMMON | _DEBT,
            "bond": _COMMON | _DEBT | {"coupon_rate", "coupon_frequency"}}
-_YIELD_CONVENTIONS = {"tbill": ("money_market", "discount"), "bond": ("street",)}
+_YIELD_CONVENTIONS = {"tbill": ("money_market", "discount", "investment_rate"),
+                      "bond": ("street",)}
+# Market-convention fields, parsed by _conventions.
+_CONV_COMMON = {"calendar", "rounding"}
+_CONV_DEBT = {"business_day_rule"}
+_CONV_BOND = {"first_coupon", "penultimate_coupon", "end_of_month", "last_period_yield"}
+_FIELDS = {"commodity": _FIELDS["commodity"] | _CONV_COMMON,
+           "tbill": _FIELDS["tbill"] | _CONV_COMMON | _CONV_DEBT,
+           "bond": _FIELDS["bond"] | _CONV_COMMON | _CONV_DEBT | _CONV_BOND}
 _MISSING = object()
 
 
@@ -384,6 +404,35 @@ def _life_fields(row: dict) -> dict:
             "issuer_account": issuer}
 
 
+def _choice(row: dict, key: str, choices: tuple[str, ...]) -> str:
+    v = _field(row, key, choices[0])
+    if v not in choices:
+        raise InstrumentError(f"field {key}: must be one of {choices}, got {v!r}")
+    return v
+
+
+def _conventions(row: dict, kind: str) -> dict:
+    """The market-convention fields of a row (calendar, rounding, schedule, yields)."""
+    out: dict = {"rounding": _choice(row, "rounding", ROUNDING_MODES)}
+    if "calendar" in row:
+        try:
+            out["calendar"] = load_calendar(_str_field(row, "calendar")).name
+        except CalendarError as exc:
+            raise InstrumentError(f"field calendar: {exc}") from None
+    if kind != "commodity":
+        out["business_day_rule"] = _choice(row, "business_day_rule", BUSINESS_DAY_RULES)
+    if kind == "bond":
+        for key in ("first_coupon", "penultimate_coupon"):
+            if key in row:
+                out[key] = _date_field(row, key)
+        eom = _field(row, "end_of_month", True)
+        if not isinstance(eom, bool):
+            raise InstrumentError(f"field end_of_month: must be true or false, got {eom!r}")
+        out["end_of_month"] = eom
+        out["last_period_yield"] = _choice(row, "last_period_yield", LAST_PERIOD_YIELDS)
+    return out
+
+
 def _parse(row: dict, cash: dict) -> Instrument:
     """One ``[[instrument]]`` table as a checked Instrument."""
     kind = _field(row, "kind")
@@ -442,6 +491,7 @@ def _parse(row: dict, cash: dict) -> Instrument:
         coupon_frequency=(_int_field(row, "coupon_frequency", 1, 12) if kind == "bond" else 0),
         day_count=day_count, yield_convention=convention,
         settlement_lag=_int_field(row, "settlement_lag", 0, 30, 0),
+        **_conventions(row, kind),
         **(_life_fields(row) if debt else {}),
     )
     if inst.band_pct >= 100:
@@ -462,6 +512,10 @@ def _parse(row: dict, cash: dict) -> Instrument:
         if inst.coupon_rate >= 1:
             raise InstrumentError(f"field coupon_rate: a fraction (0.045 for 4.5%), "
                                   f"got {inst.coupon_rate}")
+        try:
+            bond_of(inst)             # first/penultimate coupon dates in order, on cycle
+        except ValueError as exc:
+            raise InstrumentError(f"field {str(exc).split()[0]}: {exc}") from None
     for key, check in (("reference_price", lambda: inst.reference_ticks()),
                        ("min_order_qty", lambda: inst.min_order_lots)):
         try:

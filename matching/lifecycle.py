@@ -1,10 +1,10 @@
 """The dates and amounts of a security's life: last trading date, coupons, record dates.
 
 Pure functions of an instrument, no engine state. Every other module gets coupon dates and
-amounts through ``coupon_schedule`` and business days through ``business_days_before``,
-so a change of conventions (calendars, long first coupons, rounding modes) is made here
-once. Today both sit on ``matching.fixed_income.coupon_dates`` / ``coupon_amounts``
-(unadjusted dates) and a calendar of weekends only.
+amounts through ``coupon_schedule`` and business days through ``business_days_before``:
+both sit on the instrument's conventions (``matching.coupons.coupon_schedule``: long and
+short first coupons, odd last periods, payment dates rolled on the instrument's calendar;
+``matching.calendars``), and cash on its rounding mode (``fixed_income.coupon_cash``).
 
 >>> from matching.instruments import Registry
 >>> bd3y = Registry.load_default()["BD3Y"]
@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 
+from matching import calendars
+from matching import coupons as cp
 from matching import fixed_income as fi
 from matching.instruments import Instrument
 
@@ -40,29 +42,23 @@ class CouponEvent:
     final: bool
 
 
-def business_days_before(day: date, n: int) -> date:
-    """The date ``n`` business days before ``day`` (``day`` itself for 0); business days
-    are Monday to Friday (the calendar seam: holidays come with calendars)."""
-    d = day
-    while n > 0:
-        d -= timedelta(days=1)
-        if d.weekday() < 5:
-            n -= 1
-    return d
+def business_days_before(day: date, n: int, calendar: str | None = None) -> date:
+    """The date ``n`` business days of ``calendar`` before ``day`` (``day`` itself for 0;
+    None: every day is one, tokens settling on-chain)."""
+    return calendars.business_days_before(day, n, calendar)
 
 
 def coupon_schedule(inst: Instrument) -> list[CouponEvent]:
     """Every coupon of a bond, in date order (none for a bill or a commodity token). The
-    record date is ``record_lag`` business days before the payment date (US style 0-1,
-    gilts 7)."""
+    record date is ``record_lag`` business days of the instrument's calendar before the
+    payment date (US style 0-1, gilts 7); the amount is the schedule's (a short or long
+    first coupon pro rata)."""
     if inst.kind != "bond":
         return []
-    _face, issue, maturity = inst.debt_terms()
-    amounts = fi.coupon_amounts(inst.coupon_rate, inst.coupon_frequency, issue, maturity,
-                                inst.day_count)
-    return [CouponEvent(d, business_days_before(d, inst.record_lag), Fraction(per_100),
-                        d == maturity)
-            for d, per_100 in amounts]
+    maturity = inst.debt_terms()[2]
+    return [CouponEvent(c.payment_date, c.record_date, Fraction(c.amount_per_100),
+                        c.accrual_end == maturity)
+            for c in cp.coupon_schedule(inst, inst.record_lag)]
 
 
 def face_per_100() -> Fraction:
@@ -72,10 +68,8 @@ def face_per_100() -> Fraction:
 
 def cash_of(inst: Instrument, lots: int, per_100: Fraction) -> int:
     """Cash minor units of ``per_100`` (per 100 of face) on ``lots`` of ``inst``, exact then
-    rounded once by the instrument's rule (half-even, ``fixed_income.round_half_even``)."""
-    face = Fraction(inst.debt_terms()[0])
-    exact = Fraction(lots, 10 ** inst.token_decimals) * face * per_100 / 100
-    return fi.round_half_even(exact * 10 ** inst.cash_decimals)
+    rounded once by the instrument's rounding mode (``fixed_income.coupon_cash``)."""
+    return fi.coupon_cash(inst, lots, per_100)
 
 
 def last_trading_date(inst: Instrument) -> date | None:
@@ -86,7 +80,7 @@ def last_trading_date(inst: Instrument) -> date | None:
     if inst.last_trading_date is not None:
         return inst.last_trading_date
     day = inst.maturity - timedelta(days=1)
-    while fi.settlement_date(day, inst.settlement_lag) >= inst.maturity:
+    while fi.settlement_date(day, inst.settlement_lag, inst.calendar) >= inst.maturity:
         day -= timedelta(days=1)
     return day
 
@@ -96,7 +90,7 @@ def first_trading_date(inst: Instrument) -> date | None:
     if inst.issue_date is None:
         return None
     day = inst.issue_date - timedelta(days=inst.settlement_lag)
-    while fi.settlement_date(day, inst.settlement_lag) < inst.issue_date:
+    while fi.settlement_date(day, inst.settlement_lag, inst.calendar) < inst.issue_date:
         day += timedelta(days=1)
     return day
 
@@ -105,7 +99,7 @@ def record_cut(inst: Instrument, record_date: date) -> date:
     """The day at whose start (00:00 UTC) the holders of record are fixed: the close of
     the last trade date that settles on or before ``record_date``."""
     day = record_date
-    while fi.settlement_date(day, inst.settlement_lag) > record_date:
+    while fi.settlement_date(day, inst.settlement_lag, inst.calendar) > record_date:
         day -= timedelta(days=1)
     return day + timedelta(days=1)
 

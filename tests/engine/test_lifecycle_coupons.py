@@ -181,11 +181,12 @@ def test_record_waits_for_the_close_of_the_record_date():
 
 # ---------------------------------------------------------------------- ex-coupon
 def test_fills_in_the_ex_period_carry_negative_accrued_and_the_buyer_is_not_entitled():
-    """Gilt style: 7 business days' record lag and an ex period to the payment date. The
+    """Gilt style: 7 business days' record lag (US calendar) and an ex period to the
+    payment date. The
     ex accrued is -100 c DCF(settle, next coupon) (UK DMO, 'Formulae for calculating gilt
     prices from yields', ex-dividend accrued): 4 days of a 183-day half year at 4 % are
     -2 x 4/183 = -0.043715846995 per 100."""
-    inst = registry(BD3Y={"record_lag": 7, "ex_coupon_days": 7})
+    inst = registry(BD3Y={"record_lag": 7, "ex_coupon_days": 7, "calendar": "US"})
     bd3y = next(i for i in inst if i.symbol == "BD3Y")
     first = coupon_schedule(bd3y)[0]
     assert first.record_date == date(2026, 12, 4)             # 7 business days before

@@ -43,11 +43,14 @@ def test_the_docstring_examples_hold(module):
     assert doctest.testmod(module).failed == 0
 
 
-def test_business_days_skip_the_weekend():
+def test_record_dates_count_business_days_of_the_instruments_calendar():
     monday = date(2026, 12, 14)
-    assert business_days_before(monday, 0) == monday
-    assert business_days_before(monday, 1) == date(2026, 12, 11)       # Friday
-    assert business_days_before(date(2026, 12, 15), 7) == date(2026, 12, 4)
+    assert business_days_before(monday, 0, "US") == monday
+    assert business_days_before(monday, 1, "US") == date(2026, 12, 11)       # Friday
+    assert business_days_before(date(2026, 12, 15), 7, "US") == date(2026, 12, 4)
+    assert business_days_before(date(2026, 11, 27), 1, "US") == date(2026, 11, 25)
+    # No calendar: tokens settle on-chain every day.
+    assert business_days_before(monday, 1) == date(2026, 12, 13)
 
 
 def test_the_record_is_taken_at_the_close_of_the_record_date_settlement_lag_aside():
