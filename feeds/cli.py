@@ -4,7 +4,7 @@
                     [--data DIR] [--fsync group|always|none] [--seconds N]
                     [--credentials FILE [--username USER]] [--tls-ca FILE]
     tokenbook watch [SYMBOL ...] [--broker URL] [--json]
-    tokenbook admin ACTION [SYMBOL] [--reason TEXT] [--broker URL]
+    tokenbook admin ACTION [SYMBOL] [--reason TEXT] [--coupon-date DATE] [--broker URL]
     tokenbook serve --journal nats://h1:p1,... --broker URL [--standby] [--takeover-after S]
     tokenbook cluster [--dir DIR] [--nodes 3]
     tokenbook simulate | demo | --version
@@ -48,6 +48,7 @@ from feeds.serve import serve
 from feeds.transports import TRANSPORTS
 from matching import __version__
 from matching.instruments import Registry
+from matching.messages import LIFECYCLE_ACTIONS
 from matching.session import SESSION_ACTIONS
 
 log = logging.getLogger("tokenbook")
@@ -66,7 +67,8 @@ async def admin_command(args) -> int:
         raise CliError(EXIT_USAGE, str(exc)) from None
     try:
         reply = await send_command(host, port, args.action, args.symbol, args.reason,
-                                   timeout=args.timeout, mqtt_options=options)
+                                   timeout=args.timeout, mqtt_options=options,
+                                   coupon_date=args.coupon_date)
     except TimeoutError:
         raise CliError(EXIT_BROKER, f"no reply from the engine within {args.timeout:g} s (is "
                                     "it running? may this user send admin commands?)") from None
@@ -239,9 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--broker", help="mqtt://host:port of a running broker with no engine "
                                     "on it (default: embedded)")
 
-    o = command("admin", "operator: open, halt, resume or close trading")
-    o.add_argument("action", choices=SESSION_ACTIONS, help="the session action")
+    o = command("admin", "operator: open, halt, resume or close trading; lifecycle steps")
+    o.add_argument("action", choices=(*SESSION_ACTIONS, *LIFECYCLE_ACTIONS),
+                   help="the session action, or a lifecycle step of one instrument")
     o.add_argument("symbol", nargs="?", default="", help="instrument (default: every one)")
+    o.add_argument("--coupon-date", default="",
+                   help="record / pay_coupon: the coupon's payment date, ISO (default: the "
+                        "next one due)")
     o.add_argument("--reason", default="", help="why, shown to brokers in rejections")
     o.add_argument("--broker", default="mqtt://127.0.0.1:1883",
                    help="mqtt://host:port of the engine's broker (default: %(default)s)")

@@ -14,6 +14,7 @@ import cython
 
 from matching import fixed_income as fi
 from matching.instruments import Instrument
+from matching.lifecycle import in_ex_period
 
 __all__ = ["Economics", "FillEconomics"]
 
@@ -50,6 +51,27 @@ class FillEconomics:
 
     def __repr__(self) -> str:
         return f"FillEconomics{self._row()!r}"
+
+
+def accrued_per_100(inst: Instrument, settle: date) -> tuple[Fraction, bool]:
+    """Accrued interest per 100 of face of a bill or bond settling on ``settle``, exact,
+    and whether it is ex-coupon: the one place fills get accrued from. In an ex period
+    (``matching.lifecycle.in_ex_period``: after the record date, before the payment date)
+    it is negative, ``-100 c DCF(settle, next coupon)``, the cum accrued less the coupon
+    the buyer will not receive (UK DMO, "Formulae for calculating gilt prices from
+    yields", section 1: ex-dividend accrued interest)."""
+    if inst.kind != "bond":
+        return Fraction(0), False
+    if in_ex_period(inst, settle) is None:
+        return fi.instrument_accrued(inst, settle), False
+    return -fi.interest_to_next_coupon(inst, settle), True
+
+
+def _decimal_of(q: Fraction) -> Decimal:
+    """``q`` to 12 decimal places, half-even (how fills report accrued per 100)."""
+    with localcontext() as ctx:
+        ctx.prec = 40
+        return (Decimal(q.numerator) / Decimal(q.denominator)).quantize(Decimal("1e-12"))
 
 
 def trade_date(now_ns: int) -> date:
@@ -119,18 +141,19 @@ class Economics:
             one = fi.trade_economics(i, ticks, 1, settle)       # raises outside the life
             scale = Fraction(10 ** i.cash_decimals, 10 ** i.token_decimals)
             price = Fraction(i.ticks_to_price(ticks))
+            acc100 = str(one.accrued_per_100) if one.accrued_per_100 is not None else None
             if self.debt:
                 face_value = i.debt_terms()[0]
-                accrued = fi.instrument_accrued(i, settle) if i.kind == "bond" \
-                    else Fraction(0)
+                accrued, ex = accrued_per_100(i, settle)
+                if ex:
+                    acc100 = str(_decimal_of(accrued))
                 face = Fraction(face_value)
                 cash = face * (price + accrued) / 100 * scale
                 acc = face * accrued / 100 * scale
             else:
                 cash, acc = price * scale, None
             # The ratios as (numerator, denominator) ints: Fraction's properties are Python.
-            terms = (str(one.price),
-                     str(one.accrued_per_100) if one.accrued_per_100 is not None else None,
+            terms = (str(one.price), acc100,
                      (cash.numerator, cash.denominator),
                      None if acc is None else (acc.numerator, acc.denominator),
                      None if one.yield_ is None else str((one.yield_ * 100).quantize(

@@ -136,6 +136,14 @@ class Instrument:
     end_of_month: bool = True             # bonds: a month-end anchor keeps month ends
     business_day_rule: str = "none"       # debt: payment-date roll (calendars.adjust)
     last_period_yield: str = "compound"   # bonds: compound | simple (US street)
+    # The life (matching.lifecycle): the last day orders are taken (None: the last trade
+    # date settling before maturity), the record date in business days before each coupon
+    # payment, the ex-coupon period (0: none; else equal to record_lag), and the issuer's
+    # paying account (coupons and redemption come out of it; None: none set).
+    last_trading_date: date | None = None
+    record_lag: int = 1
+    ex_coupon_days: int = 0
+    issuer_account: int | None = None
     # Exact integer ratios of the tick and the band, cached for the per-order checks.
     _tick: tuple[int, int] = field(init=False, repr=False, compare=False)
     _band: tuple[int, int] = field(init=False, repr=False, compare=False)
@@ -314,7 +322,8 @@ class Registry:
 _COMMON = {"symbol", "isin", "name", "kind", "token_decimals", "tick_size", "reference_price",
            "band_pct", "min_order_qty", "eligibility", "settlement_lag", "cash_token",
            "cash_decimals"}
-_DEBT = {"face_value", "issue_date", "maturity", "day_count", "yield_convention"}
+_DEBT = {"face_value", "issue_date", "maturity", "day_count", "yield_convention",
+         "last_trading_date", "record_lag", "ex_coupon_days", "issuer_account"}
 _FIELDS = {"commodity": _COMMON, "tbill": _COMMON | _DEBT,
            "bond": _COMMON | _DEBT | {"coupon_rate", "coupon_frequency"}}
 _YIELD_CONVENTIONS = {"tbill": ("money_market", "discount", "investment_rate"),
@@ -376,6 +385,23 @@ def _str_field(row: dict, key: str, default=_MISSING) -> str:
     if not isinstance(v, str) or not v.strip():
         raise InstrumentError(f"field {key}: must be a non-empty string, got {v!r}")
     return v
+
+
+def _life_fields(row: dict) -> dict:
+    """A bill's or bond's life fields (matching.lifecycle), checked."""
+    ex = _int_field(row, "ex_coupon_days", 0, 30, 0)
+    lag = _int_field(row, "record_lag", 0, 30, ex or 1)
+    if ex and lag != ex:
+        raise InstrumentError(f"field ex_coupon_days: the ex period runs from the record "
+                              f"date, so it must equal record_lag ({lag}), got {ex}")
+    issuer = _field(row, "issuer_account", None)
+    if issuer is not None and (isinstance(issuer, bool) or not isinstance(issuer, int)
+                               or not 0 < issuer < 2**63):
+        raise InstrumentError(f"field issuer_account: must be a positive account id, "
+                              f"got {issuer!r}")
+    last = _date_field(row, "last_trading_date") if "last_trading_date" in row else None
+    return {"last_trading_date": last, "record_lag": lag, "ex_coupon_days": ex,
+            "issuer_account": issuer}
 
 
 def _choice(row: dict, key: str, choices: tuple[str, ...]) -> str:
@@ -466,6 +492,7 @@ def _parse(row: dict, cash: dict) -> Instrument:
         day_count=day_count, yield_convention=convention,
         settlement_lag=_int_field(row, "settlement_lag", 0, 30, 0),
         **_conventions(row, kind),
+        **(_life_fields(row) if debt else {}),
     )
     if inst.band_pct >= 100:
         raise InstrumentError(f"field band_pct: must be below 100, got {inst.band_pct}")
@@ -474,6 +501,10 @@ def _parse(row: dict, cash: dict) -> Instrument:
         if not issue < maturity:
             raise InstrumentError(f"field maturity: {maturity} must be after issue_date "
                                   f"{issue}")
+        last = inst.last_trading_date
+        if last is not None and not issue <= last < maturity:
+            raise InstrumentError(f"field last_trading_date: {last} must be in "
+                                  f"{issue}..{maturity} (before maturity)")
     if kind == "bond":
         if inst.coupon_frequency not in (1, 2, 4, 12):
             raise InstrumentError(f"field coupon_frequency: must be 1, 2, 4 or 12, "
