@@ -4,7 +4,9 @@
                     [--data DIR] [--fsync group|always|none] [--seconds N]
                     [--credentials FILE [--username USER]] [--tls-ca FILE]
     tokenbook watch [SYMBOL ...] [--broker URL] [--json] [--credentials FILE [--username USER]]
-    tokenbook admin ACTION [SYMBOL] [--reason TEXT] [--broker URL]
+    tokenbook admin ACTION [SYMBOL] [--reason TEXT] [--coupon-date DATE] [--broker URL]
+    tokenbook serve --journal nats://h1:p1,... --broker URL [--standby] [--takeover-after S]
+    tokenbook cluster [--dir DIR] [--nodes 3]
     tokenbook simulate | demo | --version
 
 Without ``--broker`` a private mosquitto is started on a free loopback port. State lives
@@ -46,6 +48,7 @@ from feeds.serve import serve
 from feeds.transports import TRANSPORTS
 from matching import __version__
 from matching.instruments import Registry
+from matching.messages import LIFECYCLE_ACTIONS
 from matching.session import SESSION_ACTIONS
 
 log = logging.getLogger("tokenbook")
@@ -64,7 +67,8 @@ async def admin_command(args) -> int:
         raise CliError(EXIT_USAGE, str(exc)) from None
     try:
         reply = await send_command(host, port, args.action, args.symbol, args.reason,
-                                   timeout=args.timeout, mqtt_options=options)
+                                   timeout=args.timeout, mqtt_options=options,
+                                   coupon_date=args.coupon_date)
     except TimeoutError:
         raise CliError(EXIT_BROKER, f"no reply from the engine within {args.timeout:g} s (is "
                                     "it running? may this user send admin commands?)") from None
@@ -86,17 +90,19 @@ async def simulate_command(args) -> int:
     return EXIT_OK
 
 
-#: Why ``serve --take-over`` is refused, and what to do instead (docs/fencing.md).
+#: Why ``serve --take-over`` on the file journal is refused, and what to do instead.
 TAKE_OVER_REFUSED = (
-    "--take-over is refused: without a replicated journal (issue 21) a take-over from "
+    "--take-over is refused with --data: without a replicated journal a take-over from "
     "another data directory would fork the venue's state (orders the running engine "
     "acknowledged are not in this journal); stop the running engine (tokenbook/v1/status "
-    "names its host and pid) and start this one on its --data (docs/fencing.md)")
+    "names its host and pid) and start this one on its --data, or run the venue with "
+    "--journal, where --take-over is a fenced switch (docs/fencing.md)")
 
 
 async def serve_command(args) -> int:
-    """``tokenbook serve``; ``--take-over`` is refused before anything is checked."""
-    if args.take_over:
+    """``tokenbook serve``; ``--take-over`` without ``--journal`` is refused before
+    anything is checked."""
+    if args.take_over and not getattr(args, "journal", None):
         raise CliError(EXIT_USAGE, TAKE_OVER_REFUSED)
     return await serve(args)
 
@@ -230,9 +236,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated brokers (or '*') whose orders are cancelled when "
                         "their connection drops (their presence last will)")
     s.add_argument("--take-over", action="store_true",
-                   help="take the venue over from a running engine: refused until the "
-                        "journal is replicated (issue 21; docs/fencing.md)")
+                   help="take the venue over from a running engine: with --journal, claim "
+                        "the stream now (the running primary is fenced and exits 6); with "
+                        "--data refused: a take-over would fork the venue (docs/fencing.md)")
     add_client_arguments(s)          # --username --credentials --tls-ca --tls-cert --tls-key
+    _replication_arguments(s)        # --journal --standby ... (docs/replication.md)
+
+    c = command("cluster", "a local 3-node NATS JetStream cluster on loopback ports (for "
+                           "serve --journal; docs/replication.md)")
+    c.add_argument("--dir", metavar="DIR",
+                   help="the nodes' stores and logs (default: a temporary folder, removed "
+                        "on exit)")
+    c.add_argument("--nodes", type=_positive(int), default=3,
+                   help="how many nats-server processes (default: %(default)s)")
 
     m = command("simulate", "simulated brokers (demo accounts) against a running engine")
     m.add_argument("--broker", default="mqtt://127.0.0.1:1883",
@@ -257,9 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--broker", help="mqtt://host:port of a running broker with no engine "
                                     "on it (default: embedded)")
 
-    o = command("admin", "operator: open, halt, resume or close trading")
-    o.add_argument("action", choices=SESSION_ACTIONS, help="the session action")
+    o = command("admin", "operator: open, halt, resume or close trading; lifecycle steps")
+    o.add_argument("action", choices=(*SESSION_ACTIONS, *LIFECYCLE_ACTIONS),
+                   help="the session action, or a lifecycle step of one instrument")
     o.add_argument("symbol", nargs="?", default="", help="instrument (default: every one)")
+    o.add_argument("--coupon-date", default="",
+                   help="record / pay_coupon: the coupon's payment date, ISO (default: the "
+                        "next one due)")
     o.add_argument("--reason", default="", help="why, shown to brokers in rejections")
     o.add_argument("--broker", default="mqtt://127.0.0.1:1883",
                    help="mqtt://host:port of the engine's broker (default: %(default)s)")
@@ -278,8 +298,35 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _replication_arguments(s: argparse.ArgumentParser) -> None:
+    r = s.add_argument_group("replicated journal (docs/replication.md)")
+    r.add_argument("--journal", metavar="NATS_URLS",
+                   help="journal on a replicated NATS JetStream stream instead of --data, "
+                        "e.g. nats://h1:4222,nats://h2:4222,nats://h3:4222 (needs --broker)")
+    r.add_argument("--stream", default="tokenbook", metavar="NAME",
+                   help="the venue's stream and snapshot bucket name (default: %(default)s)")
+    r.add_argument("--replicas", type=_positive(int), default=3,
+                   help="copies of the stream and the snapshots (default: %(default)s)")
+    r.add_argument("--standby", action="store_true",
+                   help="follow the stream and take over when the primary goes silent")
+    r.add_argument("--takeover-after", type=_positive(float), default=1.0, metavar="S",
+                   help="silence of the stream before a standby claims it (default: "
+                        "%(default)s s)")
+    r.add_argument("--heartbeat-every", type=_positive(float), default=0.25, metavar="S",
+                   help="the primary's heartbeat on the idle stream (default: %(default)s s)")
+
+
+async def cluster_command(args) -> int:
+    from feeds.cluster import NatsUnavailable
+    from feeds.cluster import cluster_command as run
+    try:
+        return await run(args)
+    except NatsUnavailable as exc:
+        raise CliError(EXIT_USAGE, str(exc)) from None
+
+
 COMMANDS = {"serve": serve_command, "demo": demo, "watch": watch_command,
-            "simulate": simulate_command, "admin": admin_command}
+            "simulate": simulate_command, "admin": admin_command, "cluster": cluster_command}
 
 
 def _say(line: str) -> None:

@@ -30,6 +30,7 @@ from paho.mqtt.properties import Properties
 from feeds import mqtt, topics
 from feeds.codec import encode
 from matching.messages import (
+    CorporateAction,
     EngineReport,
     ExecutionReport,
     NewOrderSingle,
@@ -178,12 +179,16 @@ class BrokerClient:
         except msgspec.DecodeError:
             log.error("%s: undecodable report %r", self.broker, payload[:100])
             return
-        waiter = self._waiters.pop(report.cl_ord_id, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(report)
-        # A cancel reject has no ExecID; its input's sequence number names it.
-        key = ((report.exec_id if type(report) is ExecutionReport else f"9:{report.seq}"),
-               report.cl_ord_id)
+        if isinstance(report, CorporateAction):
+            # A coupon or redemption paid: no order of ours; its input and account name it.
+            key = (f"ca:{report.seq}", str(report.account))
+        else:
+            waiter = self._waiters.pop(report.cl_ord_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(report)
+            # A cancel reject has no ExecID; its input's sequence number names it.
+            key = ((report.exec_id if type(report) is ExecutionReport else f"9:{report.seq}"),
+                   report.cl_ord_id)
         if key in self._seen:
             self.duplicates += 1
             return

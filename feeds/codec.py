@@ -208,13 +208,17 @@ class TradingStatus(msgspec.Struct):
 
 
 class AdminCommand(msgspec.Struct, forbid_unknown_fields=True):
-    """An operator's session command; ``symbol`` empty means every instrument.
+    """An operator's session command (``symbol`` empty: every instrument), or a lifecycle
+    step of one instrument (``record``, ``pay_coupon``, ``mature``, ``redeem``;
+    ``coupon_date``: the coupon's payment date, ISO, default the next one due).
 
     ``request_id`` comes back in the reply so the operator can match them."""
-    action: Literal["pre_open", "open", "halt", "resume", "close"]
+    action: Literal["pre_open", "open", "halt", "resume", "close",
+                    "record", "pay_coupon", "mature", "redeem"]
     symbol: str = ""
     reason: str = ""
     request_id: str = ""
+    coupon_date: str = ""
 
 
 class AdminReply(msgspec.Struct):
@@ -229,6 +233,7 @@ class AdminReply(msgspec.Struct):
 
 
 _admin_decoder = msgspec.json.Decoder(AdminCommand)
+_ISO_DATE = re.compile(r"\d{4}-\d\d-\d\d")
 
 
 def decode_admin_command(payload: object) -> AdminCommand | AdminReply:
@@ -246,6 +251,8 @@ def decode_admin_command(payload: object) -> AdminCommand | AdminReply:
         cmd = _admin_decoder.decode(payload)
         if cmd.symbol and not _SYMBOL.fullmatch(cmd.symbol):
             raise ValueError("symbol must be 1-64 of letters, digits, '_', '.', '-'")
+        if cmd.coupon_date and not _ISO_DATE.fullmatch(cmd.coupon_date):
+            raise ValueError("coupon_date must be an ISO date like 2026-12-15")
         if len(cmd.reason) > 200 or len(cmd.request_id) > MAX_ID_LEN:
             raise ValueError(f"reason is at most 200 characters, request_id {MAX_ID_LEN}")
         return cmd

@@ -28,6 +28,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import msgspec
 
@@ -48,9 +49,16 @@ from feeds.config import GatewayConfig
 from feeds.depth import DepthBook, start_seq
 from feeds.outbox import Outbox, Publish
 from matching.engine import Engine
+from matching.errors import EngineFault
 from matching.journal import JournalError
-from matching.messages import OrderCancelReject, OrderMessage
+from matching.messages import (
+    LIFECYCLE_ACTIONS,
+    CorporateAction,
+    OrderCancelReject,
+    OrderMessage,
+)
 from matching.outputs import LevelChange, Outcome
+from matching.timetable import Due, Timetable
 
 log = logging.getLogger("tokenbook.gateway")
 
@@ -86,6 +94,13 @@ class GatewayStats:
     trades_by_symbol: dict[str, int] = field(default_factory=dict)
     volume_lots: dict[str, int] = field(default_factory=dict)     # lots traded
     settled_cash: dict[str, int] = field(default_factory=dict)    # minor units buyers paid
+    # The life of the securities: cash minor units paid as coupons and as redemptions
+    # (principal and final coupon), and lots burned, per instrument.
+    corporate_actions: int = 0    # corporate_action reports sent (one per account paid)
+    coupons_paid: dict[str, int] = field(default_factory=dict)
+    redeemed_cash: dict[str, int] = field(default_factory=dict)
+    burned_lots: dict[str, int] = field(default_factory=dict)
+    lifecycle: list[str] = field(default_factory=list)   # lifecycle steps taken, in order
 
 
 def _bytes(payload) -> bytes:
@@ -125,6 +140,10 @@ class GatewayCycle:
         self._resent: dict[int, tuple[str, OrderMessage]] = {}
         # The time up to which timetable boundaries were applied (None: first cycle).
         self._schedule_mark: int | None = None
+        # The lifecycle steps of the instruments since the venue started, and when a
+        # refused one (an issuer not funded yet) may be tried again (wall-clock ns).
+        self.timetable = Timetable(engine.instruments.values(), engine.corporate.since)
+        self._lifecycle_retry: dict[Due, int] = {}
         for out in recovered:
             for broker, report in out.reports:
                 if broker:
@@ -143,18 +162,17 @@ class GatewayCycle:
         outcomes: list[Outcome] = []
         self._resent.clear()
         for inbound in batch:
-            out = self._handle(*inbound)
+            try:
+                out = self._handle(*inbound)
+            except EngineFault as exc:
+                self._engine_fault(exc, now_ns)
+                continue
             if out is not None:
                 outcomes.append(out)
-        if self.config.schedule is not None:
-            for at, action in self._session_due(now_ns, resumed_at):
-                outcomes.append(self._session_input(
-                    action, "", f"scheduled {action} at "
-                    f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(at // 10**9))} UTC",
-                    "schedule"))
-        expiry = engine.next_expiry()
-        if expiry is not None and expiry <= now_ns:
-            outcomes.append(engine.admin("expire"))
+        try:
+            self._timed_inputs(outcomes, now_ns, resumed_at)
+        except EngineFault as exc:
+            self._engine_fault(exc, now_ns)
         if not outcomes:
             self._stage_admin(durable=True)           # refusals only: nothing to commit
             return self.outbox.take()
@@ -177,6 +195,69 @@ class GatewayCycle:
         self.stats.cycles += 1
         self._maybe_snapshot(durable)
         return self.outbox.take()
+
+    def _timed_inputs(self, outcomes: list[Outcome], now_ns: int, resumed_at: int) -> None:
+        """The inputs time makes: the trading day's boundaries, the lifecycle steps due
+        (``matching.timetable``), the GTD expiry."""
+        engine = self.engine
+        if self.config.schedule is not None:
+            for at, action in self._session_due(now_ns, resumed_at):
+                outcomes.append(self._session_input(
+                    action, "", f"scheduled {action} at "
+                    f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(at // 10**9))} UTC",
+                    "schedule"))
+        self._lifecycle_due(outcomes, now_ns)
+        expiry = engine.next_expiry()
+        if expiry is not None and expiry <= now_ns:
+            outcomes.append(engine.admin("expire"))
+
+    #: Wall-clock seconds before a refused lifecycle step is tried again.
+    LIFECYCLE_RETRY_S = 60
+
+    def _lifecycle_due(self, outcomes: list[Outcome], now_ns: int) -> None:
+        """Send the lifecycle steps due on the engine's clock, journaled, in due order;
+        a refused one (reported to the admin replies) is tried again later."""
+        engine = self.engine
+        corporate = engine.corporate
+        due = self.timetable.due(engine.clock(), lambda d: corporate.done(
+            d.action, d.symbol, d.coupon_date))
+        retry = self._lifecycle_retry
+        for step in due:
+            if retry.get(step, 0) > now_ns:
+                continue
+            out = self._lifecycle_input(step.action, step.symbol, step.coupon_date, "",
+                                        "timetable")
+            if out.sequenced:
+                retry.pop(step, None)
+            else:
+                retry[step] = now_ns + self.LIFECYCLE_RETRY_S * 10**9
+            outcomes.append(out)
+
+    def _lifecycle_input(self, action: str, symbol: str, coupon_date: str, reason: str,
+                         request_id: str) -> Outcome:
+        """Journal and apply one lifecycle step (the timetable's or an operator's); its
+        reply goes to the admin replies topic after the commit."""
+        reply = AdminReply(request_id, False, "", action, symbol)
+        out = self.engine.lifecycle(action, symbol, coupon_date, reason)
+        if not out.sequenced:
+            reply.text = f"refused: {out.refused or 'not sequenced'}"
+            log.error("%s %s %s refused: %s", action, symbol, coupon_date, reply.text)
+        else:
+            reply.accepted, reply.seq = True, out.seq
+            reply.text = f"{action} {symbol}{f' {coupon_date}' if coupon_date else ''}"
+            self.stats.lifecycle.append(f"{reply.text} at sequence {out.seq}")
+            log.warning("%s: %s at sequence %d", request_id, reply.text, reply.seq)
+        self._admin_replies.append(reply)
+        return out
+
+    def _engine_fault(self, exc: EngineFault, now_ns: int) -> None:
+        """An input failed inside the engine (a venue bug): the gateway stays up but stops
+        accepting, saying why; the engine answers every later input ENGINE_FAULT."""
+        log.critical("engine fault, refusing orders: %s", exc, exc_info=exc)
+        if self.accepting:
+            self.accepting = False
+            self.status_text = f"engine fault: {exc}"
+            self.outbox.put(self.status("not_accepting", self.status_text, now_ns))
 
     def _maybe_snapshot(self, durable: int) -> None:
         """Every ``snapshot_every`` inputs a snapshot, so recovery replays a short journal."""
@@ -252,6 +333,14 @@ class GatewayCycle:
                 cmd.request_id, False, f"refused: unknown instrument {cmd.symbol!r}",
                 cmd.action, cmd.symbol))
             return None
+        if cmd.action in LIFECYCLE_ACTIONS:
+            if not cmd.symbol:
+                self._admin_replies.append(AdminReply(
+                    cmd.request_id, False, f"refused: {cmd.action} needs an instrument",
+                    cmd.action))
+                return None
+            return self._lifecycle_input(cmd.action, cmd.symbol, cmd.coupon_date,
+                                         cmd.reason, cmd.request_id)
         return self._session_input(cmd.action, cmd.symbol, cmd.reason, cmd.request_id)
 
     def _session_input(self, action: str, symbol: str, reason: str,
@@ -314,6 +403,9 @@ class GatewayCycle:
             for broker, report in out.reports:
                 put(Publish(topics.exec_reports(broker), encode(report), False, "exec",
                             broker))
+                if type(report) is CorporateAction:
+                    self._count_corporate(report)
+                    continue
                 if type(report) is OrderCancelReject:
                     stats.cancel_rejects += 1
                     reason = report.cxl_rej_reason
@@ -352,6 +444,16 @@ class GatewayCycle:
                 put(Publish(topics.md(symbol, "depth"), encode(update), False, "md"))
                 put(Publish(topics.md(symbol, "snapshot"), encode(book.snapshot()), True, "md"))
                 put(Publish(topics.md(symbol, "bbo"), encode(book.bbo()), True, "md"))
+
+    def _count_corporate(self, report: CorporateAction) -> None:
+        stats, inst = self.stats, self.engine.instruments[report.symbol]
+        stats.corporate_actions += 1
+        cash = int(Decimal(report.amount).scaleb(inst.cash_decimals))
+        into = stats.coupons_paid if report.action == "coupon" else stats.redeemed_cash
+        into[report.symbol] = into.get(report.symbol, 0) + cash
+        if report.action == "redemption":
+            lots = inst.qty_to_lots(report.qty)
+            stats.burned_lots[report.symbol] = stats.burned_lots.get(report.symbol, 0) + lots
 
     # ------------------------------------------------------------------ connection events
     def connected(self, now: float, lost_at: float) -> None:

@@ -1,13 +1,18 @@
 """``tokenbook demo``: a live market for a while on an embedded broker, then a summary.
 
 Simulated brokers trade through the gateway, the operator halts and resumes one bill,
-and the demo ends with two checks: the ledger conserved every token and cent, and the
-market-data viewer's books equal the engine's.
+and the securities live a compressed life: the instruments are dated relative to the day
+the demo runs (``demo_registry``) and the engine's clock runs fast (``DemoClock``), so a
+bond pays a coupon and a bill matures and is redeemed while it runs. The demo ends with
+the checks: cash conserved, every token's supply conserved but for the redeemed bill's
+(burned to 0), and the market-data viewer's books equal the engine's.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,9 +31,60 @@ from feeds.exits import (
 from feeds.gateway import Gateway, GatewayConfig
 from feeds.serve import demo_ledger
 from matching.engine import Engine
+from matching.fixed_income import add_months
 from matching.instruments import Registry
 from matching.journal import Journal
-from matching.ledger import CASH
+from matching.ledger import CASH, Ledger
+
+#: The date the shipped programme's reference prices are set for (instruments.toml).
+PROGRAMME_DATE = date(2026, 11, 25)
+#: The demo issuer's paying account (coupons and redemptions come out of it).
+DEMO_ISSUER = 9900
+#: Days of the demo's compressed life: TB3M matures on day 15, BD3Y pays a coupon on day 8.
+BILL_DAYS, COUPON_DAYS, LIFE_DAYS = 15, 8, 20
+
+
+def demo_registry(today: date) -> Registry:
+    """The shipped programme dated relative to ``today``: every bill and bond moved by the
+    days since the programme's date (so its reference prices still fit), paid from
+    DEMO_ISSUER, TB3M maturing in BILL_DAYS days and BD3Y's next coupon in COUPON_DAYS."""
+    shift = today - PROGRAMME_DATE
+    out = []
+    for inst in Registry.load_default():
+        if inst.maturity is not None and inst.issue_date is not None:
+            inst = dataclasses.replace(inst, issue_date=inst.issue_date + shift,
+                                       maturity=inst.maturity + shift,
+                                       issuer_account=DEMO_ISSUER)
+        if inst.symbol == "TB3M":
+            maturity = today + timedelta(days=BILL_DAYS)
+            inst = dataclasses.replace(inst, issue_date=maturity - timedelta(days=91),
+                                       maturity=maturity)
+        elif inst.symbol == "BD3Y":
+            coupon = today + timedelta(days=COUPON_DAYS)
+            inst = dataclasses.replace(inst, issue_date=add_months(coupon, -6),
+                                       maturity=add_months(coupon, 30))
+        out.append(inst)
+    return Registry(out)
+
+
+class DemoClock:
+    """The engine's clock in the demo: from the real start, ``LIFE_DAYS`` days pass in
+    the first two thirds of ``seconds`` (about 1 day a second for 30 s)."""
+
+    def __init__(self, seconds: float, start: int | None = None):
+        self.start = time.time_ns() if start is None else start
+        self.speed = LIFE_DAYS * 86_400 / max(seconds * 2 / 3, 1.0)
+
+    def __call__(self) -> int:
+        return self.start + int((time.time_ns() - self.start) * self.speed)
+
+
+def fund_issuer(ledger: Ledger, registry: Registry) -> None:
+    """Open the demo issuer's account with cash for every coupon and redemption."""
+    ledger.open_account(DEMO_ISSUER, "treasury", "institutional")
+    ledger.deposit(DEMO_ISSUER, CASH, 10**9 * 10**6)
+    for inst in registry:
+        ledger.whitelist(DEMO_ISSUER, inst.symbol)
 
 
 def book_matches_view(engine: Engine, view) -> list[str]:
@@ -59,7 +115,9 @@ async def demo(args) -> int:
     from feeds.watch import MarketView, render, watch
 
     console = Console()
-    registry = Registry.load_default()
+    clock = DemoClock(args.seconds)
+    today = datetime.fromtimestamp(clock.start / 1e9, tz=UTC).date()
+    registry = demo_registry(today)
     broker = None
     if args.broker:
         host, port = broker_url(args.broker)
@@ -83,10 +141,11 @@ async def demo(args) -> int:
                                                 f"{exc}") from None
         raise broker_error(where, exc) from None
     ledger = demo_ledger(registry)
+    fund_issuer(ledger, registry)
     assets = [CASH] + [i.symbol for i in registry]
     before = {a: ledger.total(a) for a in assets}
     data = tempfile.TemporaryDirectory(prefix="tokenbook-demo-")
-    engine = Engine(registry, ledger, clock=time.time_ns,
+    engine = Engine(registry, ledger, clock=clock,
                     journal=Journal(Path(data.name) / "journal.log"))
     engine.write_snapshot(Path(data.name) / "snapshots")
     console.print(f"[bold]tokenbook demo[/]: {where}, "
@@ -142,17 +201,36 @@ async def demo(args) -> int:
     console.print("operator: " + ("; ".join(session) or "no session command answered"))
     console.print("rejects by reason: " + (", ".join(f"{k} {v}" for k, v in
                                                      sorted(st.reject_reasons.items())) or "none"))
+    life_end = datetime.fromtimestamp(clock() / 1e9, tz=UTC).date()
+    console.print(f"lifecycle (engine clock x{clock.speed:.0f}, {today} to {life_end}): "
+                  + ("; ".join(st.lifecycle) or "no step taken"))
+    usdc = next(iter(registry)).cash_token
+    console.print("coupons paid: " + (", ".join(
+        f"{s} {Decimal(v).scaleb(-registry[s].cash_decimals)} {usdc}"
+        for s, v in sorted(st.coupons_paid.items())) or "none"))
+    console.print("redeemed: " + (", ".join(
+        f"{s} {registry[s].lots_to_qty(st.burned_lots.get(s, 0))} tokens burned for "
+        f"{Decimal(v).scaleb(-registry[s].cash_decimals)} {usdc}"
+        for s, v in sorted(st.redeemed_cash.items())) or "none"))
     after = {a: ledger.total(a) for a in assets}
+    cash_ok = after[CASH] == before[CASH]
+    # Supply: every token's total as it was, less what redemption burned (all of it).
+    supply_ok = all(after[a] == before[a] - st.burned_lots.get(a, 0) for a in assets[1:]) \
+        and all(ledger.supply(s) == 0 for s in engine.corporate.redeemed)
     mismatched = book_matches_view(engine, view)
     # Every order the engine acknowledged (a New report went out) is live or was closed
     # by a report of its own: nothing acknowledged is unaccounted for.
     accounted = st.acks == engine.next_order_id - 1 and st.closed + len(engine.orders) == st.acks
     console.print(f"acknowledged orders {st.acks}: closed {st.closed} + live "
                   f"{len(engine.orders)}; accounted {accounted}")
-    ok = after == before and not mismatched and st.trades > 0 and accounted and \
-        all(line.startswith("accepted") for line in session)
-    console.print(f"checks: ledger conserved {after == before}; market-data books equal the "
-                  f"engine's {not mismatched} {mismatched or ''}; state {engine.state_hash()[:16]}")
+    lived = bool(st.coupons_paid) and bool(engine.corporate.redeemed)
+    ok = cash_ok and supply_ok and not mismatched and st.trades > 0 and accounted and \
+        lived and all(line.startswith("accepted") for line in session)
+    console.print(f"checks: ledger conserved {cash_ok and supply_ok} (cash conserved {cash_ok}, "
+                  f"supply conserved {supply_ok}, redeemed "
+                  f"{', '.join(sorted(engine.corporate.redeemed)) or 'none'} to supply 0); "
+                  f"market-data books equal the engine's {not mismatched} {mismatched or ''}; "
+                  f"state {engine.state_hash()[:16]}")
     return EXIT_OK if ok else EXIT_REFUSED
 
 

@@ -19,6 +19,7 @@ EXIT_USAGE = 2          # bad arguments or configuration files (accounts, instru
 EXIT_BROKER = 3         # broker unreachable, refused the credentials, lost, or no reply
 EXIT_ANOTHER_ENGINE = 4  # another engine serves this broker: refused to start, stepped down
 EXIT_DATA = 5           # the data directory disagrees with the configuration, or is unusable
+EXIT_FENCED = 6         # serve --journal: another engine appended to the stream (took over)
 EXIT_INTERNAL = 70      # a bug: one line (the traceback with --log-level debug)
 EXIT_INTERRUPTED = 130  # Ctrl-C (serve stops cleanly on Ctrl-C or SIGTERM once serving: 0)
 
@@ -29,6 +30,7 @@ EXIT_CODES = f"""exit codes:
   {EXIT_BROKER}    MQTT broker unreachable, refused the credentials, lost, or no reply in time
   {EXIT_ANOTHER_ENGINE}    another engine serves this broker (serve refused to start, stepped down)
   {EXIT_DATA}    the data directory disagrees with the configuration, or cannot be used
+  {EXIT_FENCED}    fenced: another engine took the replicated journal over (serve --journal)
   {EXIT_INTERNAL}   internal error (a bug: --log-level debug shows the traceback)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)"""
 LOG_LEVELS = ("debug", "info", "warning", "error")

@@ -20,12 +20,14 @@ _reply_decoder = msgspec.json.Decoder(AdminReply)
 
 
 async def send_command(host: str, port: int, action: str, symbol: str = "", reason: str = "",
-                       *, timeout: float = 10.0, mqtt_options: dict | None = None) -> AdminReply:
-    """Send ``action`` (pre_open, open, halt, resume, close) for ``symbol`` (empty: every
-    instrument); returns the engine's reply. TimeoutError if no reply came in time (the
+                       *, timeout: float = 10.0, mqtt_options: dict | None = None,
+                       coupon_date: str = "") -> AdminReply:
+    """Send ``action`` (pre_open, open, halt, resume, close; or a lifecycle step: record,
+    pay_coupon, mature, redeem, with ``coupon_date`` for a coupon) for ``symbol`` (empty:
+    every instrument); returns the engine's reply. TimeoutError if no reply came in time (the
     engine is down, or the broker's ACL refused the command: see deploy/mosquitto/acl)."""
     request_id = f"op-{uuid.uuid4().hex[:16]}"
-    cmd = AdminCommand(action, symbol, reason, request_id)   # type: ignore[arg-type]
+    cmd = AdminCommand(action, symbol, reason, request_id, coupon_date)  # type: ignore[arg-type]
     async with asyncio.timeout(timeout):
         async with mqtt.client(host, port, **(mqtt_options or {})) as client:
             await client.subscribe(topics.ADMIN_REPLIES, qos=1)

@@ -209,6 +209,9 @@ def record_venue(args, prep: ServePlan, engine: Engine) -> bool:
 
 async def serve(args) -> int:
     from feeds.guard import AnotherEngine, VenueGuard
+    if getattr(args, "journal", None):       # the replicated journal: feeds.serve_replicated
+        from feeds.serve_replicated import serve_replicated
+        return await serve_replicated(args)
     prep = prepare_serve(args)
     config, registry, accounts, plan = prep.config, prep.registry, prep.accounts, prep.plan
     mqtt_options, probe_options = config.mqtt_options, config.probe_options

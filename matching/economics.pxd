@@ -27,6 +27,7 @@ cdef class Economics:
     cdef public object _tick_coef
     cdef public object _tick_exp
     cdef public bint _avg_int
+    cdef public str _rounding
 
     cpdef worst_case_cash(self, ticks, lots)
     cpdef FillEconomics of_fill(self, ticks, lots, now_ns)

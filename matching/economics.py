@@ -14,6 +14,7 @@ import cython
 
 from matching import fixed_income as fi
 from matching.instruments import Instrument
+from matching.lifecycle import in_ex_period
 
 __all__ = ["Economics", "FillEconomics"]
 
@@ -52,6 +53,27 @@ class FillEconomics:
         return f"FillEconomics{self._row()!r}"
 
 
+def accrued_per_100(inst: Instrument, settle: date) -> tuple[Fraction, bool]:
+    """Accrued interest per 100 of face of a bill or bond settling on ``settle``, exact,
+    and whether it is ex-coupon: the one place fills get accrued from. In an ex period
+    (``matching.lifecycle.in_ex_period``: after the record date, before the payment date)
+    it is negative, ``-100 c DCF(settle, next coupon)``, the cum accrued less the coupon
+    the buyer will not receive (UK DMO, "Formulae for calculating gilt prices from
+    yields", section 1: ex-dividend accrued interest)."""
+    if inst.kind != "bond":
+        return Fraction(0), False
+    if in_ex_period(inst, settle) is None:
+        return fi.instrument_accrued(inst, settle), False
+    return -fi.interest_to_next_coupon(inst, settle), True
+
+
+def _decimal_of(q: Fraction) -> Decimal:
+    """``q`` to 12 decimal places, half-even (how fills report accrued per 100)."""
+    with localcontext() as ctx:
+        ctx.prec = 40
+        return (Decimal(q.numerator) / Decimal(q.denominator)).quantize(Decimal("1e-12"))
+
+
 def trade_date(now_ns: int) -> date:
     return datetime.fromtimestamp(now_ns // NS, tz=UTC).date()
 
@@ -73,7 +95,9 @@ class Economics:
         if self.debt:
             full_coupon = Fraction(0)
             if inst.kind == "bond":
-                full_coupon = 100 * Fraction(inst.coupon_rate) / inst.coupon_frequency
+                # the largest coupon: a regular one, or a long first one near two
+                full_coupon = max(100 * Fraction(inst.coupon_rate) / inst.coupon_frequency,
+                                  fi.max_coupon_per_100(fi.bond_of(inst)))
                 if "ICMA" not in inst.day_count.upper():
                     full_coupon = full_coupon * 32 / 30
             face = Fraction(inst.debt_terms()[0])
@@ -97,6 +121,7 @@ class Economics:
         self._avg_int = sign == 0 and self._tick_coef > 0 and self._tick_exp <= 0
         self._token_places = inst.token_decimals
         self._cash_places = inst.cash_decimals
+        self._rounding = inst.rounding           # half_even takes the integer fast path
 
     def yield_pct(self, ticks: int, settle: date) -> str | None:
         """Yield in percent to 4 decimals (cached in fixed_income.instrument_yield)."""
@@ -116,19 +141,19 @@ class Economics:
             one = fi.trade_economics(i, ticks, 1, settle)       # raises outside the life
             scale = Fraction(10 ** i.cash_decimals, 10 ** i.token_decimals)
             price = Fraction(i.ticks_to_price(ticks))
+            acc100 = str(one.accrued_per_100) if one.accrued_per_100 is not None else None
             if self.debt:
-                face_value, issue, maturity = i.debt_terms()
-                accrued = fi.accrued_interest_exact(
-                    i.coupon_rate, i.coupon_frequency, issue, maturity, settle,
-                    i.day_count) if i.kind == "bond" else Fraction(0)
+                face_value = i.debt_terms()[0]
+                accrued, ex = accrued_per_100(i, settle)
+                if ex:
+                    acc100 = str(_decimal_of(accrued))
                 face = Fraction(face_value)
                 cash = face * (price + accrued) / 100 * scale
                 acc = face * accrued / 100 * scale
             else:
                 cash, acc = price * scale, None
             # The ratios as (numerator, denominator) ints: Fraction's properties are Python.
-            terms = (str(one.price),
-                     str(one.accrued_per_100) if one.accrued_per_100 is not None else None,
+            terms = (str(one.price), acc100,
                      (cash.numerator, cash.denominator),
                      None if acc is None else (acc.numerator, acc.denominator),
                      None if one.yield_ is None else str((one.yield_ * 100).quantize(
@@ -145,16 +170,24 @@ class Economics:
             day = now_ns // _DAY_NS
             settle = self._settle
             if day != self._settle_day or settle is None:
-                settle = fi.settlement_date(trade_date(now_ns), self.inst.settlement_lag)
+                settle = fi.settlement_date(trade_date(now_ns), self.inst.settlement_lag,
+                                            self.inst.calendar)
                 self._settle_day, self._settle = day, settle
         else:
-            settle = fi.settlement_date(trade_date(now_ns), self.inst.settlement_lag)
+            settle = fi.settlement_date(trade_date(now_ns), self.inst.settlement_lag,
+                                        self.inst.calendar)
         price, acc100, cash, acc, yld = self._fill_terms(ticks, settle)
-        amount = _half_even(lots * cash[0], cash[1])
         places = self._cash_places
+        if self._rounding == "half_even":
+            amount = _half_even(lots * cash[0], cash[1])
+            acc_amount = None if acc is None else _half_even(lots * acc[0], acc[1])
+        else:
+            amount = fi.round_cash(Fraction(lots * cash[0], cash[1]), self._rounding)
+            acc_amount = None if acc is None else fi.round_cash(
+                Fraction(lots * acc[0], acc[1]), self._rounding)
         return FillEconomics(
             price, _qty_str(self.inst, lots, self._token_places), acc100,
-            None if acc is None else _cash_str(_half_even(lots * acc[0], acc[1]), places),
+            None if acc_amount is None else _cash_str(acc_amount, places),
             _cash_str(amount, places), amount, yld, settle)
 
     def worst_case_cash(self, ticks: int, lots: int) -> int:

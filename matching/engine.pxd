@@ -45,6 +45,8 @@ cdef class Engine:
     cdef public long long next_order_id
     cdef public Executions executions
     cdef public object now
+    cdef public object corporate
+    cdef public object fault
     cdef public bint _replaying
     cdef public object data_dir
 

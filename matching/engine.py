@@ -27,14 +27,24 @@ from matching import recovery
 from matching.book import OrderBook, make_book
 from matching.clordid import ClOrdIdMemory
 from matching.constants import EventType, OrdType, Side, TimeInForce
+from matching.corporate import CorporateActions
 from matching.economics import Economics
-from matching.errors import BookReject, CancelReject, EngineCancel, EngineReject, Rejection
+from matching.errors import (
+    BookReject,
+    CancelReject,
+    EngineCancel,
+    EngineFault,
+    EngineReject,
+    Rejection,
+)
 from matching.executions import Executions
 from matching.expiry import ExpiryIndex
 from matching.ledger import Ledger
 from matching.messages import (
+    LIFECYCLE_ACTIONS,
     Admin,
     JournalEntry,
+    Lifecycle,
     NewOrderSingle,
     OrderCancelReplaceRequest,
     OrderCancelRequest,
@@ -62,6 +72,7 @@ _TYPE, _REASON = 1, 3
 _EV_REJECTED = int(EventType.REJECTED)
 _REJECT_NAMES = {m.number: m.value for m in BookReject}
 _JOURNAL_UNAVAILABLE = EngineReject.JOURNAL_UNAVAILABLE.value
+_ENGINE_FAULT = EngineReject.ENGINE_FAULT.value
 _DUPLICATE_ORDER = EngineReject.DUPLICATE_ORDER.value
 _DUPLICATE_CL_ORD_ID = CancelReject.DUPLICATE_CL_ORD_ID.value
 _CXL_OTHER = CancelReject.OTHER.value
@@ -107,6 +118,10 @@ class Engine:
         self.executions = Executions(self.orders, ledger, self.risk, self.reports,
                                      self.expiry, self.economics)
         self.now = 0
+        # The life of each security: records, coupons, redemptions (matching.corporate).
+        self.corporate = CorporateActions(self, clock)
+        # Why the engine takes no more inputs after one failed inside it (None: it takes).
+        self.fault: str | None = None
         self._replaying = False
         # The data directory this engine holds (matching.datadir; None: an engine in
         # memory or on a bare journal); ``recovery.open_engine`` sets it and the epoch.
@@ -139,6 +154,24 @@ class Engine:
             return Outcome(self.seq, refused=r.text)
         return self._sequenced("", Admin(action, symbol, reason, broker), now)
 
+    def lifecycle(self, action: str, symbol: str, coupon_date: str = "", reason: str = "",
+                  *, now: int | None = None) -> Outcome:
+        """A lifecycle input (``matching.messages.LIFECYCLE_ACTIONS``) of ``symbol``: checked
+        first (not due, done already, not funded: refused whole, ``Outcome.refused`` says
+        why, nothing journaled), then journaled and applied (``matching.corporate``). An
+        unknown action or instrument is a caller's bug: ValueError."""
+        if action not in LIFECYCLE_ACTIONS:
+            raise ValueError(f"unknown lifecycle action {action!r}: one of "
+                             f"{', '.join(LIFECYCLE_ACTIONS)}")
+        if symbol not in self.instruments:
+            raise ValueError(f"unknown instrument {symbol!r}")
+        at = self.clock() if now is None else now
+        try:
+            msg = self.corporate.check(Lifecycle(action, symbol, coupon_date, reason), at)
+        except Rejection as r:
+            return Outcome(self.seq, refused=r.text)
+        return self._sequenced("", msg, at)
+
     def refuse(self, broker: str, reason: str, text: str, cl_ord_id: str | None = None,
                symbol: str | None = None) -> Outcome:
         """A Rejected report for a message that never became an input (it did not decode)."""
@@ -162,6 +195,8 @@ class Engine:
             # Nothing may be acknowledged that cannot be persisted: refuse, change nothing.
             return self._unpersistable(broker, msg, f"the engine cannot persist orders: "
                                        f"{journal.failed}")
+        if self.fault is not None:
+            return self._unpersistable(broker, msg, self.fault, _ENGINE_FAULT)
         self.seq += 1
         seq = self.seq
         self.now = self.clock() if now is None else now
@@ -177,6 +212,11 @@ class Engine:
                 self._duplicate(broker, msg)
             else:
                 self._apply(broker, msg)
+        except Exception as exc:
+            # Every refusal was checked before the book: this input is half applied.
+            self.fault = (f"input {seq} ({type(msg).__name__}) failed inside the engine: "
+                          f"{type(exc).__name__}: {exc}")
+            raise EngineFault(self.fault) from exc
         finally:
             executions.end()
         if broker and not duplicate:
@@ -191,15 +231,17 @@ class Engine:
         return self._unpersistable(broker, msg, "the engine cannot persist orders: "
                                    f"{self.journal_failure}")
 
-    def _unpersistable(self, broker: str, msg, text: str) -> Outcome:
-        """An input refused whole because the journal is down (JOURNAL_UNAVAILABLE)."""
-        if not broker or isinstance(msg, Admin):
+    def _unpersistable(self, broker: str, msg, text: str,
+                       code: str = _JOURNAL_UNAVAILABLE) -> Outcome:
+        """An input refused whole because the journal is down (JOURNAL_UNAVAILABLE) or an
+        earlier input failed inside the engine (ENGINE_FAULT)."""
+        if not broker or isinstance(msg, (Admin, Lifecycle)):
             return Outcome(self.seq, refused=text)
         if isinstance(msg, NewOrderSingle):
-            out = self.refuse(broker, _JOURNAL_UNAVAILABLE, text, msg.cl_ord_id, msg.symbol)
+            out = self.refuse(broker, code, text, msg.cl_ord_id, msg.symbol)
         else:
             out = Outcome(self.seq, [(broker, self._cancel_reject_of(
-                broker, msg, _CXL_OTHER, f"{_JOURNAL_UNAVAILABLE}: {text}",
+                broker, msg, _CXL_OTHER, f"{code}: {text}",
                 utc_timestamp(self.clock())))])
         out.refused = text
         return out
@@ -214,6 +256,8 @@ class Engine:
             self._replace(broker, msg)
         elif isinstance(msg, Admin):
             self._admin(msg)
+        elif isinstance(msg, Lifecycle):
+            self.corporate.apply(msg)
         else:  # pragma: no cover - the types above are the whole union
             raise TypeError(f"not an engine input: {type(msg).__name__}")
 
@@ -298,7 +342,7 @@ class Engine:
             self._cancel_reject(broker, m, r.reason, r.text)
             return
         try:
-            price, total, new_leaves = self.risk.replace_terms(o, m)
+            price, total, new_leaves = self.risk.replace_terms(o, m, self.now)
         except Rejection as r:
             # The order stays as it was; the reason names the rule the new terms broke.
             self._cancel_reject(broker, m, _CXL_OTHER, f"{r.reason}: {r.text}")
@@ -435,6 +479,9 @@ class Engine:
             [self.orders[oid].row() for oid in sorted(self.orders)],
             self.ledger.state_digest(),
         ]
+        life = self.corporate.state_doc()
+        if life:                # a venue with no lifecycle input hashes as before
+            doc.append(life)
         return hashlib.sha256(msgspec.msgpack.encode(doc)).hexdigest()
 
     # ------------------------------------------------------------------ persistence

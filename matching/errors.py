@@ -17,7 +17,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 __all__ = ["BookReject", "BookCancel", "EngineReject", "DecodeReject", "CancelReject",
-           "EngineCancel", "Rejection", "book_reject", "book_cancel", "LAYERS"]
+           "EngineCancel", "EngineFault", "Rejection", "book_reject", "book_cancel", "LAYERS"]
 
 
 class _Code(StrEnum):
@@ -89,6 +89,15 @@ class EngineReject(_Code):
                            "the engine cannot persist inputs, so it takes none")
     ILLEGAL_TRANSITION = ("ILLEGAL_TRANSITION", 220,
                           "the trading-state table does not allow that session action now")
+    INSTRUMENT_MATURED = ("INSTRUMENT_MATURED", 221,
+                          "the instrument's last trading date has passed: it takes no orders")
+    NOT_YET_ISSUED = ("NOT_YET_ISSUED", 222,
+                      "a trade today would settle before the instrument's issue date")
+    ENGINE_FAULT = ("ENGINE_FAULT", 223,
+                    "an input failed inside the engine (a venue bug): it takes no more")
+    LIFECYCLE_REFUSED = ("LIFECYCLE_REFUSED", 224,
+                         "a lifecycle input (record, coupon, maturity, redemption) is not "
+                         "due, already done, or not funded")
 
 
 class DecodeReject(_Code):
@@ -116,6 +125,7 @@ class EngineCancel(_Code):
     """Why the engine itself took a live order off (a canceled report's ``text``)."""
     CANCEL_ON_DISCONNECT = ("CANCEL_ON_DISCONNECT", 501,
                             "its broker's connection dropped (cancel-on-disconnect)")
+    MATURED = "MATURED", 502, "its instrument matured (the mature input expires every order)"
 
 
 #: Every layer, with its number range.
@@ -147,3 +157,9 @@ class Rejection(Exception):
         self.reason = reason
         self.text = text
 
+
+
+class EngineFault(RuntimeError):
+    """An input raised inside the engine after it was journaled: a venue bug, never a
+    business reject. The engine takes no more inputs (``ENGINE_FAULT``); tests fail on it
+    and the gateway stops accepting with the reason."""

@@ -1,50 +1,65 @@
-"""Fixed-income arithmetic: day counts, T-bills, coupon bonds, and the cash of a fill.
+"""Fixed-income arithmetic: the public face of day counts, calendars, coupon schedules,
+yields, and the cash of a fill.
 
-Units: prices per 100 of face, rates as decimal fractions (0.045 is 4.5 %), dates unadjusted.
+Units: prices per 100 of face, rates as decimal fractions (0.045 is 4.5 %).
+
+The parts, each citing its sources (docs/fixed-income.md lists every formula):
+- ``matching.daycount``: ACT/365F, ACT/360, ACT/365L, ACT/ACT ISDA, ACT/ACT ICMA, 30/360,
+  30/360 US, 30E/360, 30E/360 ISDA; the bare "ACT/ACT" is refused as ambiguous.
+- ``matching.calendars``: business-day calendars as TOML data, T+n, date rolling.
+- ``matching.coupons``: schedules with short and long first coupons, odd last periods and
+  the end-of-month rule; coupon amounts and accrued interest.
+- ``matching.yields``: bond price/yield (compound, or simple in the last period) and
+  T-bill yields (money market, discount, US investment rate).
 
 Exactness. Day-count fractions, coupons, accrued interest and settlement amounts are
-exact ``Fraction``s. Prices from yields and yields from prices need non-integer powers, so
-they are Decimals of 40 significant digits (a yield is a rate, not money). No binary float
-is accepted anywhere (TypeError).
+exact ``Fraction``s. Prices from yields and yields from prices are Decimals of 40
+significant digits. No binary float is accepted anywhere (TypeError).
 
-Rounding rule (the only one): the cash of a fill is computed exactly and rounded ONCE,
-ROUND_HALF_EVEN, to the cash token's minor unit, on the fill's total
-(``qty * face * (clean + accrued) / 100``; ``qty * price`` for a commodity token).
-Informational parts (accrued cash) are rounded the same way on their own; the principal
-is the total minus the accrued, so the parts always add up to what settles.
-
-Formulas (``f`` coupons a year, ``c`` coupon rate, ``y`` yield, ``d`` days):
-- Day counts, year fraction from d1 to d2: ACT/365F ``d/365``; ACT/360 ``d/360``;
-  30/360 bond basis (ISDA 2006 4.16(f)) ``(360(Y2-Y1) + 30(M2-M1) + D2-D1)/360`` with
-  D1 = min(D1, 30) and D2 = 30 when D2 = 31 and D1 >= 30; ACT/ACT ICMA (ICMA Rule 251)
-  ``d / (f * days of the regular coupon period holding the dates)``.
-- T-bill, money-market yield on the bill's basis B (365 for ACT/365F, 360 for ACT/360):
-  ``P = 100 / (1 + y * d/B)``. Bank discount rate, US style: ``P = 100 * (1 - dr * d/360)``.
-- Coupon schedule: generated back from maturity in steps of 12/f months, unadjusted, kept
-  at month end when maturity is a month end. An off-cycle issue date gives a SHORT first
-  period (never a long one) paying ``100 * c * DCF(issue, first coupon)``; every other
-  coupon is ``100 * c / f``.
-- Accrued interest: ``AI = 100 * c * DCF(max(prev coupon, issue), settle)``; 0 on a
-  coupon date (the period starting there is used).
-- Dirty price, street convention (ICMA Rule 803; Excel PRICE for N > 1), ``v = 1/(1+y/f)``,
-  ``w = 1 - A/E`` the part of the regular period left (A days accrued, E days in the
-  period, both counted 30/360 for a 30/360 bond, actual otherwise)::
-
-      P_dirty = v**w * (sum_k C_k * v**(k-1) + 100 * v**(n-1)),   k = 1..n coupons left
-
-  The SAME compound formula is used in the last coupon period (no money-market switch).
-  Clean = dirty - AI. Yield from clean price: Illinois (bracketed regula falsi) on
-  [-50 %, 200 %]; price falls strictly as yield rises, so the root is unique.
+Rounding rule: the cash of a fill is computed exactly and rounded ONCE to the cash
+token's minor unit, on the fill's total (``qty * face * (clean + accrued) / 100``;
+``qty * price`` for a commodity token), by the instrument's rounding mode: ``half_even``
+(the default), ``half_up`` ("normal rounding", 31 CFR 356 App. B) or ``truncate`` (toward
+zero, as App. B I.B.3 truncates Ref CPI interpolations). Informational parts
+(accrued cash) are rounded the same way on their own; the principal is the total minus
+the accrued, so the parts always add up to what settles.
 """
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
-from datetime import date, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from functools import lru_cache
+from itertools import pairwise
 from typing import TYPE_CHECKING
+
+from matching.calendars import add_business_days
+from matching.coupons import (
+    accrual_fraction,
+    add_months,
+    bond,
+    bond_of,
+    coupon_schedule,
+    max_coupon_per_100,
+    period_at,
+    schedule,
+)
+from matching.daycount import DAY_COUNTS, canonical_day_count, day_count_fraction
+from matching.exact import PRECISION, ctx, dec, exact
+from matching.yields import (
+    _bond_at,
+    bill_discount_from_price,
+    bill_investment_rate,
+    bill_price_from_discount,
+    bill_price_from_investment_rate,
+    bill_price_from_yield,
+    bill_yield_from_price,
+    bond_clean_price,
+    bond_dirty_price,
+    bond_yield,
+    solve_yield,
+)
 
 if TYPE_CHECKING:
     from matching.instruments import Instrument
@@ -54,305 +69,123 @@ __all__ = [
     "coupon_dates", "previous_and_next_coupon", "coupon_amounts", "accrued_interest",
     "accrued_interest_exact", "bond_dirty_price", "bond_clean_price", "bond_yield",
     "bill_price_from_yield", "bill_yield_from_price", "bill_price_from_discount",
-    "bill_discount_from_price", "settlement_amount", "round_half_even", "settlement_date",
-    "TradeEconomics", "trade_economics",
+    "bill_discount_from_price", "bill_investment_rate", "bill_price_from_investment_rate",
+    "settlement_amount", "round_half_even", "round_cash", "ROUNDING_MODES",
+    "settlement_date", "TradeEconomics", "trade_economics", "instrument_yield",
+    "instrument_accrued", "instrument_clean_price", "interest_to_next_coupon",
+    "coupon_cash", "redemption_cash", "coupon_schedule", "bond_of", "max_coupon_per_100",
+    "PRECISION",
 ]
 
-PRECISION = 40
 HUNDRED = Decimal(100)
-YIELD_BRACKET = (Decimal("-0.5"), Decimal(2))
-
-#: Canonical day-count names and the spellings accepted for each.
-DAY_COUNTS = {
-    "ACT/365F": ("ACT/365F", "ACT/365", "ACT/365 FIXED", "A/365F"),
-    "ACT/360": ("ACT/360", "A/360"),
-    "30/360": ("30/360", "30/360 BOND", "BOND BASIS", "30U/360"),
-    "ACT/ACT ICMA": ("ACT/ACT ICMA", "ACT/ACT ISMA", "ACT/ACT", "ACT/ACT BOND"),
-}
-_ALIASES = {alias: name for name, aliases in DAY_COUNTS.items() for alias in aliases}
-
-
-def _ctx():
-    """A decimal context of PRECISION significant digits, half-even, for one computation."""
-    return localcontext(prec=PRECISION, rounding=ROUND_HALF_EVEN)
-
-
-def _exact(x, what: str = "value") -> Fraction:
-    """A Decimal, int, str or Fraction as an exact Fraction; floats and bools refused."""
-    if isinstance(x, float) or isinstance(x, bool):
-        raise TypeError(f"{what} must be a Decimal, int, decimal string or Fraction, "
-                        f"not {type(x).__name__} ({x!r})")
-    if isinstance(x, str):
-        x = Decimal(x)
-    if isinstance(x, Decimal) and not x.is_finite():
-        raise ValueError(f"{what} {x} is not finite")
-    if not isinstance(x, (Decimal, int, Fraction)):
-        raise TypeError(f"{what} must be a Decimal, int, decimal string or Fraction, "
-                        f"not {type(x).__name__}")
-    return Fraction(x)
-
-
-def _dec(q: Fraction) -> Decimal:
-    """A Fraction as a Decimal of PRECISION digits (exact when it terminates that soon)."""
-    with _ctx():
-        return Decimal(q.numerator) / Decimal(q.denominator)
-
-
-def canonical_day_count(convention: str) -> str:
-    """The canonical name of a day-count convention; ValueError if unknown."""
-    name = _ALIASES.get(" ".join(str(convention).upper().split()))
-    if name is None:
-        raise ValueError(f"unknown day-count convention {convention!r}; "
-                         f"known: {', '.join(DAY_COUNTS)}")
-    return name
-
-
-def add_months(d: date, months: int, eom: bool = False) -> date:
-    """``d`` moved by whole months; with ``eom`` a month-end date stays at month end."""
-    m = d.month - 1 + months
-    year, month = d.year + m // 12, m % 12 + 1
-    last = calendar.monthrange(year, month)[1]
-    if eom and d.day == calendar.monthrange(d.year, d.month)[1]:
-        return date(year, month, last)
-    return date(year, month, min(d.day, last))
-
-
-def _days_30_360(start: date, end: date) -> int:
-    """30/360 bond basis day count (ISDA 2006 Section 4.16(f))."""
-    d1, d2 = min(start.day, 30), end.day
-    if d2 == 31 and d1 >= 30:
-        d2 = 30
-    return 360 * (end.year - start.year) + 30 * (end.month - start.month) + (d2 - d1)
-
-
-def day_count_fraction(start: date, end: date, convention: str,
-                       period: tuple[date, date] | None = None, frequency: int = 2) -> Fraction:
-    """Exact year fraction from ``start`` to ``end`` (formulas in the module docstring).
-
-    ACT/ACT ICMA needs the regular coupon ``period`` holding both dates and the coupon
-    ``frequency``; the other conventions ignore them.
-    """
-    conv = canonical_day_count(convention)
-    if conv == "30/360":
-        return Fraction(_days_30_360(start, end), 360)
-    days = (end - start).days
-    if conv == "ACT/365F":
-        return Fraction(days, 365)
-    if conv == "ACT/360":
-        return Fraction(days, 360)
-    if period is None:
-        raise ValueError("ACT/ACT ICMA needs the coupon period holding the dates")
-    return Fraction(days, frequency * (period[1] - period[0]).days)
+ROUNDING_MODES = ("half_even", "half_up", "truncate")
+_ctx, _exact, _dec = ctx, exact, dec
 
 
 # ---------------------------------------------------------------------- coupon schedule
-def _check_frequency(frequency: int) -> int:
-    if isinstance(frequency, bool) or frequency not in (1, 2, 4, 12):
-        raise ValueError(f"coupon frequency must be 1, 2, 4 or 12, got {frequency!r}")
-    return 12 // frequency
+def coupon_dates(issue: date, maturity: date, frequency: int, **schedule_kw) -> list[date]:
+    """Coupon dates after ``issue`` up to and including maturity (matching.coupons)."""
+    return [p.end for p in schedule(bond(0, frequency, issue, maturity, **schedule_kw))]
 
 
-def coupon_dates(issue: date, maturity: date, frequency: int) -> list[date]:
-    """Coupon dates after ``issue`` up to and including maturity, generated back from it."""
-    step = _check_frequency(frequency)
-    if not issue < maturity:
-        raise ValueError(f"issue {issue} must be before maturity {maturity}")
-    out, k = [], 0
-    while (d := add_months(maturity, -step * k, eom=True)) > issue:
-        out.append(d)
-        k += 1
-    return out[::-1]
+def previous_and_next_coupon(issue: date, maturity: date, frequency: int, settle: date,
+                             **schedule_kw) -> tuple[date, date]:
+    """The quasi-coupon period holding ``settle``: (previous, next) coupon date.
 
-
-def _notional_start(maturity: date, frequency: int, n_coupons: int) -> date:
-    """The start of the first coupon period, counted back from maturity like every coupon
-    date (ICMA Rule 251: periods run back from maturity, the end-of-month rule applying
-    only when maturity is a month end). Stepping back from the first coupon instead would
-    roll a non-month-end bond's 28 February to 31 August, after its issue date."""
-    return add_months(maturity, -(12 // frequency) * n_coupons, eom=True)
-
-
-def previous_and_next_coupon(issue: date, maturity: date, frequency: int,
-                             settle: date) -> tuple[date, date]:
-    """The regular coupon period holding ``settle``: (previous coupon, next coupon).
-
-    In a short first period the previous date is the notional one a full period before
-    the first coupon. On a coupon date the period starting there is returned.
+    In a regular period, its two coupon dates; in a short first period the previous date
+    is the notional one a full period before the first coupon; in a long first (or odd
+    last) period, the quasi-coupon period of the regular cycle holding ``settle``. On a
+    coupon date the period starting there is returned.
     """
-    if not issue <= settle < maturity:
-        raise ValueError(f"settlement {settle} is outside the bond's life {issue}..{maturity}")
-    dates = coupon_dates(issue, maturity, frequency)
-    prev = _notional_start(maturity, frequency, len(dates))
-    for d in dates:
-        if settle < d:
-            return prev, d
-        prev = d
-    raise AssertionError("unreachable: settle < maturity")
+    _, p = period_at(bond(0, frequency, issue, maturity, **schedule_kw), settle)
+    for qi, qj in pairwise(p.quasi):
+        if qi <= settle < qj:
+            return qi, qj
+    raise AssertionError("unreachable: the quasi dates cover the period")
 
 
 def coupon_amounts(coupon_rate, frequency: int, issue: date, maturity: date,
-                   convention: str = "ACT/ACT ICMA") -> list[tuple[date, Fraction]]:
-    """Every coupon per 100 of face, exact: ``100 c / f``, the short first one pro rata."""
-    c = _exact(coupon_rate, "coupon_rate")
-    dates = coupon_dates(issue, maturity, frequency)
-    out = [(d, 100 * c / frequency) for d in dates]
-    notional = _notional_start(maturity, frequency, len(dates))
-    if notional < issue:          # short first period
-        frac = day_count_fraction(issue, dates[0], convention, (notional, dates[0]), frequency)
-        out[0] = (dates[0], 100 * c * frac)
-    return out
+                   convention: str = "ACT/ACT ICMA",
+                   **schedule_kw) -> list[tuple[date, Fraction]]:
+    """Every coupon per 100 of face, exact: ``100 c / f``, an irregular one pro rata."""
+    b = bond(coupon_rate, frequency, issue, maturity, convention, **schedule_kw)
+    return [(p.end, p.amount) for p in schedule(b)]
 
 
 def accrued_interest_exact(coupon_rate, frequency: int, issue: date, maturity: date,
-                           settle: date, convention: str = "ACT/ACT ICMA") -> Fraction:
+                           settle: date, convention: str = "ACT/ACT ICMA",
+                           **schedule_kw) -> Fraction:
     """Accrued interest per 100 of face at ``settle``, exact; 0 on a coupon date."""
-    prev, nxt = previous_and_next_coupon(issue, maturity, frequency, settle)
-    frac = day_count_fraction(max(prev, issue), settle, convention, (prev, nxt), frequency)
-    return 100 * _exact(coupon_rate, "coupon_rate") * frac
+    b = bond(coupon_rate, frequency, issue, maturity, convention, **schedule_kw)
+    _, p = period_at(b, settle)
+    return 100 * b.coupon_rate * accrual_fraction(b, p, p.start, settle)
 
 
 def accrued_interest(coupon_rate, frequency: int, issue: date, maturity: date,
-                     settle: date, convention: str = "ACT/ACT ICMA") -> Decimal:
+                     settle: date, convention: str = "ACT/ACT ICMA", **schedule_kw) -> Decimal:
     """``accrued_interest_exact`` as a 40-digit Decimal (for display and yields)."""
     return _dec(accrued_interest_exact(coupon_rate, frequency, issue, maturity, settle,
-                                       convention))
+                                       convention, **schedule_kw))
 
 
-# ---------------------------------------------------------------------- coupon bonds
-@dataclass(frozen=True)
-class _BondAt:
-    """What pricing a bond at one settlement date needs, computed once per solve."""
-    flows: tuple[Decimal, ...]   # C_1 .. C_n, redemption added to C_n
-    w: Decimal                   # part of the current regular period left
-    accrued: Decimal
-    frequency: int
-
-    def dirty(self, y) -> Decimal:
-        with _ctx():
-            v = 1 / (1 + _dec(_exact(y, "yield")) / self.frequency)
-            acc = Decimal(0)
-            for cf in reversed(self.flows):          # Horner: sum C_k v^(k-1)
-                acc = acc * v + cf
-            return v ** self.w * acc
-
-    def clean(self, y) -> Decimal:
-        with _ctx():
-            return self.dirty(y) - self.accrued
+def instrument_accrued(inst: Instrument, settle: date) -> Fraction:
+    """Accrued interest per 100 of a bond instrument at ``settle``, exact (its schedule)."""
+    b = bond_of(inst)
+    _, p = period_at(b, settle)
+    return 100 * b.coupon_rate * accrual_fraction(b, p, p.start, settle)
 
 
-def _bond_at(coupon_rate, frequency: int, issue: date, maturity: date, settle: date,
-             convention: str) -> _BondAt:
-    prev, nxt = previous_and_next_coupon(issue, maturity, frequency, settle)
-    flows = [amt for d, amt in coupon_amounts(coupon_rate, frequency, issue, maturity,
-                                              convention) if d > settle]
-    flows[-1] += 100
-    if canonical_day_count(convention) == "30/360":
-        w = 1 - Fraction(_days_30_360(prev, settle) * frequency, 360)
-    else:
-        w = Fraction((nxt - settle).days, (nxt - prev).days)
-    accrued = accrued_interest_exact(coupon_rate, frequency, issue, maturity, settle,
-                                     convention)
-    return _BondAt(tuple(_dec(f) for f in flows), _dec(w), _dec(accrued), frequency)
+def interest_to_next_coupon(inst: Instrument, settle: date) -> Fraction:
+    """Interest per 100 from ``settle`` to the end of its coupon period, exact: what a
+    buyer settling ex-coupon is paid back (accrued ``-100 c DCF(settle, next coupon)``)."""
+    b = bond_of(inst)
+    _, p = period_at(b, settle)
+    return 100 * b.coupon_rate * accrual_fraction(b, p, settle, p.end)
 
 
-def bond_dirty_price(y, coupon_rate, frequency: int, issue: date, maturity: date,
-                     settle: date, convention: str = "ACT/ACT ICMA") -> Decimal:
-    """Dirty price per 100 from yield ``y`` (street convention; module docstring)."""
-    return _bond_at(coupon_rate, frequency, issue, maturity, settle, convention).dirty(y)
+def instrument_clean_price(inst: Instrument, y, settle: date) -> Decimal:
+    """Clean price per 100 of a bond instrument at yield ``y`` in its own conventions
+    (schedule, day count, last-period yield); the inverse of ``instrument_yield``."""
+    return _bond_at(bond_of(inst), settle, inst.last_period_yield).clean(y)
 
 
-def bond_clean_price(y, coupon_rate, frequency: int, issue: date, maturity: date,
-                     settle: date, convention: str = "ACT/ACT ICMA") -> Decimal:
-    """Clean price per 100 from yield ``y``: dirty price minus accrued interest."""
-    return _bond_at(coupon_rate, frequency, issue, maturity, settle, convention).clean(y)
+def coupon_cash(inst: Instrument, lots: int, amount_per_100) -> int:
+    """Cash in minor units of a coupon of ``amount_per_100`` on ``lots`` of ``inst``:
+    ``lots x lot x face x amount / 100``, rounded once by the instrument's rounding."""
+    face = Fraction(inst.debt_terms()[0])
+    exact_cash = (Fraction(lots, 10 ** inst.token_decimals) * face * _exact(amount_per_100)
+                  / 100 * 10 ** inst.cash_decimals)
+    return round_cash(exact_cash, inst.rounding)
 
 
-def bond_yield(clean, coupon_rate, frequency: int, issue: date, maturity: date,
-               settle: date, convention: str = "ACT/ACT ICMA") -> Decimal:
-    """Yield to maturity of a clean price, to 1e-24: Illinois method on [-50 %, 200 %].
-
-    ValueError if the price has no yield in that bracket (e.g. 0 or absurdly high).
-    """
-    bond = _bond_at(coupon_rate, frequency, issue, maturity, settle, convention)
-    target = _dec(_exact(clean, "clean price"))
-    if target <= 0:
-        raise ValueError(f"clean price {clean} must be positive")
-    tol = Decimal("1e-24")
-    with _ctx():
-        a, b = YIELD_BRACKET
-        fa, fb = bond.clean(a) - target, bond.clean(b) - target
-        if not fa >= 0 >= fb:
-            raise ValueError(f"clean price {clean} has no yield in [-50%, 200%]")
-        if fa == 0:
-            return a
-        if fb == 0:
-            return b
-        last, side = None, 0
-        for _ in range(300):
-            c = (a * fb - b * fa) / (fb - fa)
-            fc = bond.clean(c) - target
-            if fc == 0 or (last is not None and abs(c - last) < tol):
-                return c
-            last = c
-            if (fc > 0) == (fa > 0):           # c replaces a; halve the stale end
-                a, fa = c, fc
-                if side == -1:
-                    fb /= 2
-                side = -1
-            else:
-                b, fb = c, fc
-                if side == 1:
-                    fa /= 2
-                side = 1
-        raise ArithmeticError(f"yield of {clean} did not converge")  # pragma: no cover
-
-
-# ---------------------------------------------------------------------- T-bills
-def _bill_fraction(settle: date, maturity: date, day_count: str) -> Fraction:
-    if not settle < maturity:
-        raise ValueError(f"settlement {settle} is not before maturity {maturity}")
-    conv = canonical_day_count(day_count)
-    if conv not in ("ACT/365F", "ACT/360"):
-        raise ValueError(f"a bill's yield basis is ACT/365F or ACT/360, not {day_count!r}")
-    return day_count_fraction(settle, maturity, conv)
-
-
-def bill_price_from_yield(y, settle: date, maturity: date, day_count: str = "ACT/365F") -> Decimal:
-    """Money-market yield: ``P = 100 / (1 + y * d/B)``, B = 365 (ACT/365F) or 360."""
-    t = _bill_fraction(settle, maturity, day_count)
-    return _dec(100 / (1 + _exact(y, "yield") * t))
-
-
-def bill_yield_from_price(price, settle: date, maturity: date,
-                          day_count: str = "ACT/365F") -> Decimal:
-    """Inverse of ``bill_price_from_yield``: ``y = (100/P - 1) * B/d``."""
-    t = _bill_fraction(settle, maturity, day_count)
-    p = _exact(price, "price")
-    if p <= 0:
-        raise ValueError(f"price {price} must be positive")
-    return _dec((100 / p - 1) / t)
-
-
-def bill_price_from_discount(dr, settle: date, maturity: date) -> Decimal:
-    """Bank discount basis, US style, ACT/360: ``P = 100 * (1 - dr * d/360)``."""
-    t = _bill_fraction(settle, maturity, "ACT/360")
-    return _dec(100 * (1 - _exact(dr, "discount rate") * t))
-
-
-def bill_discount_from_price(price, settle: date, maturity: date) -> Decimal:
-    """Inverse of ``bill_price_from_discount``: ``dr = (1 - P/100) * 360/d``."""
-    t = _bill_fraction(settle, maturity, "ACT/360")
-    return _dec((1 - _exact(price, "price") / 100) / t)
+def redemption_cash(inst: Instrument, lots: int) -> int:
+    """Face value of ``lots`` of a bill or bond in minor units (the final coupon apart)."""
+    return coupon_cash(inst, lots, 100)
 
 
 # ---------------------------------------------------------------------- settlement
 def round_half_even(x: Fraction) -> int:
-    """The integer nearest ``x``, ties to even (the one rounding of cash)."""
+    """The integer nearest ``x``, ties to even (the default rounding of cash)."""
     return round(Fraction(x))
 
 
-def settlement_amount(qty_tokens, face, price, accrued, cash_decimals: int) -> int:
-    """Cash of a fill in minor units: exact, then ONE half-even rounding.
+def round_cash(x, mode: str = "half_even") -> int:
+    """``x`` rounded to an integer by ``mode`` (ROUNDING_MODES): ``half_even`` ties to
+    even; ``half_up`` ties away from zero ("normal rounding"); ``truncate`` toward zero."""
+    q = Fraction(x)
+    if mode == "half_even":
+        return round(q)
+    if mode == "half_up":
+        n = (2 * abs(q.numerator) + q.denominator) // (2 * q.denominator)
+        return n if q >= 0 else -n
+    if mode == "truncate":
+        return int(q)
+    raise ValueError(f"rounding mode must be one of {ROUNDING_MODES}, got {mode!r}")
+
+
+def settlement_amount(qty_tokens, face, price, accrued, cash_decimals: int,
+                      rounding: str = "half_even") -> int:
+    """Cash of a fill in minor units: exact, then ONE rounding by ``rounding``.
 
     Bills and bonds (``face`` given, ``price`` and ``accrued`` per 100):
     ``qty * face * (price + accrued) / 100``. Commodity tokens (``face`` None, ``price``
@@ -363,13 +196,13 @@ def settlement_amount(qty_tokens, face, price, accrued, cash_decimals: int) -> i
         exact = qty * px
     else:
         exact = qty * _exact(face, "face") * (px + _exact(accrued, "accrued")) / 100
-    return round_half_even(exact * 10 ** cash_decimals)
+    return round_cash(exact * 10 ** cash_decimals, rounding)
 
 
-def settlement_date(trade_date: date, lag_days: int) -> date:
-    """Trade date plus the settlement lag in calendar days (T+0 is the tokenized default;
-    tokens settle on-chain every day, so no business-day calendar applies)."""
-    return trade_date + timedelta(days=lag_days)
+def settlement_date(trade_date: date, lag_days: int, calendar: str | None = None) -> date:
+    """T+n: the trade date plus ``lag_days`` business days of ``calendar`` (None: every day
+    is one, tokens settling on-chain; T+0 on a holiday settles the next business day)."""
+    return add_business_days(trade_date, lag_days, calendar)
 
 
 # ---------------------------------------------------------------------- trade economics
@@ -390,9 +223,11 @@ class TradeEconomics:
 def instrument_yield(inst: Instrument, price_ticks: int, settle: date) -> Decimal | None:
     """Yield of a price in the instrument's convention, to 12 decimal places (a rate).
 
-    Bills: money-market yield on their day count, or the discount rate when
-    ``yield_convention`` is "discount". Bonds: street yield to maturity. None for commodity
-    tokens and for a bond price with no yield in [-50 %, 200 %].
+    Bills: money-market yield on their day count, the discount rate when
+    ``yield_convention`` is "discount", the US investment rate when "investment_rate".
+    Bonds: street yield to maturity (compound, or simple in the last period per
+    ``last_period_yield``). None for commodity tokens and for a bond price with no yield
+    in [-50 %, 200 %].
     """
     price = inst.ticks_to_price(price_ticks)
     if inst.kind not in ("tbill", "bond"):
@@ -402,11 +237,13 @@ def instrument_yield(inst: Instrument, price_ticks: int, settle: date) -> Decima
         if inst.kind == "tbill":
             if inst.yield_convention == "discount":
                 y = bill_discount_from_price(price, settle, maturity)
+            elif inst.yield_convention == "investment_rate":
+                y = bill_investment_rate(price, settle, maturity)
             else:
                 y = bill_yield_from_price(price, settle, maturity, inst.day_count)
         else:
-            y = bond_yield(price, inst.coupon_rate, inst.coupon_frequency, issue, maturity,
-                           settle, inst.day_count)
+            at = _bond_at(bond_of(inst), settle, inst.last_period_yield)
+            y = solve_yield(at, price)
     except ValueError:
         if inst.kind == "bond" and issue <= settle < maturity:
             return None               # a price beyond the yield bracket: no yield to show
@@ -424,7 +261,7 @@ def trade_economics(inst: Instrument, price_ticks: int, qty_lots: int,
     price, qty = inst.ticks_to_price(price_ticks), inst.lots_to_qty(qty_lots)
     minor = 10 ** inst.cash_decimals
     if inst.kind == "commodity":
-        amount = settlement_amount(qty, None, price, 0, inst.cash_decimals)
+        amount = settlement_amount(qty, None, price, 0, inst.cash_decimals, inst.rounding)
         return TradeEconomics(price, qty, None, None, amount, amount, None, settle)
     face, issue, maturity = inst.debt_terms()
     if not issue <= settle < maturity:
@@ -432,11 +269,11 @@ def trade_economics(inst: Instrument, price_ticks: int, qty_lots: int,
                          f"{issue}..{maturity}")
     accrued = Fraction(0)
     if inst.kind == "bond":
-        accrued = accrued_interest_exact(inst.coupon_rate, inst.coupon_frequency, issue,
-                                         maturity, settle, inst.day_count)
-    amount = settlement_amount(qty, face, price, accrued, inst.cash_decimals)
-    accrued_cash = round_half_even(Fraction(qty) * Fraction(face) * accrued
-                                   / 100 * minor)
+        accrued = instrument_accrued(inst, settle)
+    rounding = inst.rounding
+    amount = settlement_amount(qty, face, price, accrued, inst.cash_decimals, rounding)
+    accrued_cash = round_cash(Fraction(qty) * Fraction(face) * accrued / 100 * minor,
+                              rounding)
     return TradeEconomics(
         price=price, qty=qty,
         accrued_per_100=_dec(accrued).quantize(Decimal("1e-12"), rounding=ROUND_HALF_EVEN),

@@ -25,7 +25,11 @@ from decimal import Context, Decimal
 from importlib import resources
 from os import PathLike
 
-from matching.fixed_income import canonical_day_count
+from matching.calendars import BUSINESS_DAY_RULES, CalendarError, load_calendar
+from matching.coupons import bond_of
+from matching.daycount import canonical_day_count
+from matching.fixed_income import ROUNDING_MODES
+from matching.yields import LAST_PERIOD_YIELDS
 
 __all__ = ["Instrument", "Registry", "InstrumentError", "OffTickError", "OffLotError",
            "isin_is_valid", "KINDS", "ELIGIBILITIES"]
@@ -122,8 +126,24 @@ class Instrument:
     coupon_rate: Decimal = Decimal(0)     # annual, as a fraction: 0.045 is 4.5 %
     coupon_frequency: int = 0             # coupons a year (bonds)
     day_count: str = "ACT/365F"           # canonical name, see fixed_income.DAY_COUNTS
-    yield_convention: str | None = None   # bills: money_market | discount; bonds: street
-    settlement_lag: int = 0               # calendar days, T+0 by default
+    yield_convention: str | None = None   # see _YIELD_CONVENTIONS (bills 3, bonds street)
+    settlement_lag: int = 0               # business days of ``calendar``, T+0 by default
+    # Market conventions (docs/fixed-income.md); the defaults change no answer.
+    calendar: str | None = None           # business days; None: every day (on-chain)
+    rounding: str = "half_even"           # of settlement cash: half_even | half_up | truncate
+    first_coupon: date | None = None      # bonds: explicit (long or short) first coupon
+    penultimate_coupon: date | None = None  # bonds: start of an odd last period
+    end_of_month: bool = True             # bonds: a month-end anchor keeps month ends
+    business_day_rule: str = "none"       # debt: payment-date roll (calendars.adjust)
+    last_period_yield: str = "compound"   # bonds: compound | simple (US street)
+    # The life (matching.lifecycle): the last day orders are taken (None: the last trade
+    # date settling before maturity), the record date in business days before each coupon
+    # payment, the ex-coupon period (0: none; else equal to record_lag), and the issuer's
+    # paying account (coupons and redemption come out of it; None: none set).
+    last_trading_date: date | None = None
+    record_lag: int = 1
+    ex_coupon_days: int = 0
+    issuer_account: int | None = None
     # Exact integer ratios of the tick and the band, cached for the per-order checks.
     _tick: tuple[int, int] = field(init=False, repr=False, compare=False)
     _band: tuple[int, int] = field(init=False, repr=False, compare=False)
@@ -302,10 +322,19 @@ class Registry:
 _COMMON = {"symbol", "isin", "name", "kind", "token_decimals", "tick_size", "reference_price",
            "band_pct", "min_order_qty", "eligibility", "settlement_lag", "cash_token",
            "cash_decimals"}
-_DEBT = {"face_value", "issue_date", "maturity", "day_count", "yield_convention"}
+_DEBT = {"face_value", "issue_date", "maturity", "day_count", "yield_convention",
+         "last_trading_date", "record_lag", "ex_coupon_days", "issuer_account"}
 _FIELDS = {"commodity": _COMMON, "tbill": _COMMON | _DEBT,
            "bond": _COMMON | _DEBT | {"coupon_rate", "coupon_frequency"}}
-_YIELD_CONVENTIONS = {"tbill": ("money_market", "discount"), "bond": ("street",)}
+_YIELD_CONVENTIONS = {"tbill": ("money_market", "discount", "investment_rate"),
+                      "bond": ("street",)}
+# Market-convention fields, parsed by _conventions.
+_CONV_COMMON = {"calendar", "rounding"}
+_CONV_DEBT = {"business_day_rule"}
+_CONV_BOND = {"first_coupon", "penultimate_coupon", "end_of_month", "last_period_yield"}
+_FIELDS = {"commodity": _FIELDS["commodity"] | _CONV_COMMON,
+           "tbill": _FIELDS["tbill"] | _CONV_COMMON | _CONV_DEBT,
+           "bond": _FIELDS["bond"] | _CONV_COMMON | _CONV_DEBT | _CONV_BOND}
 _MISSING = object()
 
 
@@ -356,6 +385,52 @@ def _str_field(row: dict, key: str, default=_MISSING) -> str:
     if not isinstance(v, str) or not v.strip():
         raise InstrumentError(f"field {key}: must be a non-empty string, got {v!r}")
     return v
+
+
+def _life_fields(row: dict) -> dict:
+    """A bill's or bond's life fields (matching.lifecycle), checked."""
+    ex = _int_field(row, "ex_coupon_days", 0, 30, 0)
+    lag = _int_field(row, "record_lag", 0, 30, ex or 1)
+    if ex and lag != ex:
+        raise InstrumentError(f"field ex_coupon_days: the ex period runs from the record "
+                              f"date, so it must equal record_lag ({lag}), got {ex}")
+    issuer = _field(row, "issuer_account", None)
+    if issuer is not None and (isinstance(issuer, bool) or not isinstance(issuer, int)
+                               or not 0 < issuer < 2**63):
+        raise InstrumentError(f"field issuer_account: must be a positive account id, "
+                              f"got {issuer!r}")
+    last = _date_field(row, "last_trading_date") if "last_trading_date" in row else None
+    return {"last_trading_date": last, "record_lag": lag, "ex_coupon_days": ex,
+            "issuer_account": issuer}
+
+
+def _choice(row: dict, key: str, choices: tuple[str, ...]) -> str:
+    v = _field(row, key, choices[0])
+    if v not in choices:
+        raise InstrumentError(f"field {key}: must be one of {choices}, got {v!r}")
+    return v
+
+
+def _conventions(row: dict, kind: str) -> dict:
+    """The market-convention fields of a row (calendar, rounding, schedule, yields)."""
+    out: dict = {"rounding": _choice(row, "rounding", ROUNDING_MODES)}
+    if "calendar" in row:
+        try:
+            out["calendar"] = load_calendar(_str_field(row, "calendar")).name
+        except CalendarError as exc:
+            raise InstrumentError(f"field calendar: {exc}") from None
+    if kind != "commodity":
+        out["business_day_rule"] = _choice(row, "business_day_rule", BUSINESS_DAY_RULES)
+    if kind == "bond":
+        for key in ("first_coupon", "penultimate_coupon"):
+            if key in row:
+                out[key] = _date_field(row, key)
+        eom = _field(row, "end_of_month", True)
+        if not isinstance(eom, bool):
+            raise InstrumentError(f"field end_of_month: must be true or false, got {eom!r}")
+        out["end_of_month"] = eom
+        out["last_period_yield"] = _choice(row, "last_period_yield", LAST_PERIOD_YIELDS)
+    return out
 
 
 def _parse(row: dict, cash: dict) -> Instrument:
@@ -416,6 +491,8 @@ def _parse(row: dict, cash: dict) -> Instrument:
         coupon_frequency=(_int_field(row, "coupon_frequency", 1, 12) if kind == "bond" else 0),
         day_count=day_count, yield_convention=convention,
         settlement_lag=_int_field(row, "settlement_lag", 0, 30, 0),
+        **_conventions(row, kind),
+        **(_life_fields(row) if debt else {}),
     )
     if inst.band_pct >= 100:
         raise InstrumentError(f"field band_pct: must be below 100, got {inst.band_pct}")
@@ -424,6 +501,10 @@ def _parse(row: dict, cash: dict) -> Instrument:
         if not issue < maturity:
             raise InstrumentError(f"field maturity: {maturity} must be after issue_date "
                                   f"{issue}")
+        last = inst.last_trading_date
+        if last is not None and not issue <= last < maturity:
+            raise InstrumentError(f"field last_trading_date: {last} must be in "
+                                  f"{issue}..{maturity} (before maturity)")
     if kind == "bond":
         if inst.coupon_frequency not in (1, 2, 4, 12):
             raise InstrumentError(f"field coupon_frequency: must be 1, 2, 4 or 12, "
@@ -431,6 +512,10 @@ def _parse(row: dict, cash: dict) -> Instrument:
         if inst.coupon_rate >= 1:
             raise InstrumentError(f"field coupon_rate: a fraction (0.045 for 4.5%), "
                                   f"got {inst.coupon_rate}")
+        try:
+            bond_of(inst)             # first/penultimate coupon dates in order, on cycle
+        except ValueError as exc:
+            raise InstrumentError(f"field {str(exc).split()[0]}: {exc}") from None
     for key, check in (("reference_price", lambda: inst.reference_ticks()),
                        ("min_order_qty", lambda: inst.min_order_lots)):
         try:

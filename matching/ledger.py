@@ -369,6 +369,62 @@ class Ledger:
         self.balances.update(staged.balances)
         self.whitelisted |= staged.whitelisted
 
+    # ------------------------------------------------------------------ corporate actions
+    def supply(self, symbol: str) -> int:
+        """Lots of ``symbol`` in existence (every account's balance): what redemption
+        burns to 0. Kept in ``balances``, so the state digest covers it."""
+        return self.total(symbol)
+
+    def distribute(self, payer: int, asset: str, payments: dict[int, int]) -> None:
+        """Pay ``payments`` (account -> amount of ``asset``) out of ``payer``'s available
+        balance in one step (a coupon): every check first, then all of it or nothing.
+        InsufficientCash if the payer cannot cover what goes to the others."""
+        self._check_payments(payer, asset, payments)
+        self._move_payments(payer, asset, payments)
+
+    def redeem(self, symbol: str, payer: int, asset: str, burns: dict[int, int],
+               payments: dict[int, int]) -> None:
+        """Burn ``burns`` (account -> lots of ``symbol``, none reserved) and pay
+        ``payments`` out of ``payer`` in one step (a redemption): all or nothing."""
+        _asset(symbol, "symbol")
+        for account, lots in burns.items():
+            self._account(account)
+            _amount(lots, "lots burned")
+            free = self.available(account, symbol)
+            if lots > free:
+                raise InsufficientTokens(account, symbol, lots, free)
+        self._check_payments(payer, asset, payments)
+        for account, lots in burns.items():
+            key = (account, symbol)
+            left = self.balances.get(key, 0) - lots
+            if left:
+                self.balances[key] = left
+            else:
+                self.balances.pop(key, None)
+        self._move_payments(payer, asset, payments)
+
+    def _check_payments(self, payer: int, asset: str, payments: dict[int, int]) -> None:
+        self._account(payer)
+        _asset(asset)
+        need = 0
+        for account, amount in payments.items():
+            self._account(account)
+            _amount(amount, "payment")
+            if account != payer:
+                need += amount
+        free = self.available(payer, asset)
+        if need > free:
+            raise InsufficientCash(payer, need, free, asset)
+
+    def _move_payments(self, payer: int, asset: str, payments: dict[int, int]) -> None:
+        balances = self.balances
+        for account, amount in payments.items():
+            if account == payer or not amount:
+                continue                    # paying oneself moves nothing
+            balances[(payer, asset)] -= amount
+            key = (account, asset)
+            balances[key] = balances.get(key, 0) + amount
+
     def snapshot(self) -> dict:
         """The whole state as plain lists (msgpack/JSON-ready), in a canonical order."""
         return {

@@ -18,6 +18,7 @@ import msgspec
 __all__ = [
     "NewOrderSingle", "OrderCancelRequest", "OrderCancelReplaceRequest", "OrderMessage",
     "ExecutionReport", "OrderCancelReject", "EngineReport", "Admin", "JournalEntry",
+    "Lifecycle", "CorporateAction", "LIFECYCLE_ACTIONS",
     "SideName", "OrdTypeName", "TifName", "StpName", "ExecTypeName", "OrdStatusName",
     "CxlRejResponseTo", "utc_timestamp", "parse_utc_timestamp",
 ]
@@ -169,8 +170,28 @@ class OrderCancelReject(msgspec.Struct, tag_field="msg", tag="cancel_reject",
     poss_resend: bool = False            # 97: a replay of an earlier outcome
 
 
-#: What the engine sends one broker about its orders (``Outcome.reports``).
-EngineReport = ExecutionReport | OrderCancelReject
+class CorporateAction(msgspec.Struct, tag_field="msg", tag="corporate_action",
+                      omit_defaults=True, gc=False):
+    """A coupon paid, or a redemption, to one account, sent to the account's broker.
+    ``qty``: the tokens it was for (held at the record date for a coupon, burned for a
+    redemption); ``amount``: the cash paid, in the cash token (a redemption's is
+    ``principal`` + ``coupon``, the final coupon to the holder of record)."""
+    action: Literal["coupon", "redemption"]
+    symbol: str                          # 55
+    account: int                         # 1
+    qty: str
+    amount: str
+    record_date: str                     # ISO date (empty: a bill's redemption)
+    payment_date: str                    # ISO date
+    seq: int                             # engine sequence of the input that paid it
+    transact_time: str                   # 60, UTCTimestamp
+    principal: str | None = None
+    coupon: str | None = None
+    poss_resend: bool = False            # 97: a replay of an earlier outcome
+
+
+#: What the engine sends one broker (``Outcome.reports``).
+EngineReport = ExecutionReport | OrderCancelReject | CorporateAction
 
 
 class Admin(msgspec.Struct, tag_field="msg", tag="admin", forbid_unknown_fields=True):
@@ -182,9 +203,24 @@ class Admin(msgspec.Struct, tag_field="msg", tag="admin", forbid_unknown_fields=
     broker: str = ""
 
 
+#: The inputs of a security's life (matching.corporate), in the order a day applies them.
+LIFECYCLE_ACTIONS = ("record", "pay_coupon", "mature", "redeem")
+
+
+class Lifecycle(msgspec.Struct, tag_field="msg", tag="lifecycle", forbid_unknown_fields=True):
+    """A lifecycle input of one instrument, journaled like a session action: ``record``
+    (fix the holders of record of the coupon paid on ``coupon_date``), ``pay_coupon``,
+    ``mature`` (end trading for good), ``redeem`` (burn every token, pay face and the
+    final coupon). ``coupon_date``: an ISO date, the coupon's payment date."""
+    action: str
+    symbol: str
+    coupon_date: str = ""
+    reason: str = ""
+
+
 class JournalEntry(msgspec.Struct, array_like=True):
     """What the journal keeps of one accepted input: enough to replay it exactly."""
     seq: int
     time: int
     broker: str
-    msg: NewOrderSingle | OrderCancelRequest | OrderCancelReplaceRequest | Admin
+    msg: NewOrderSingle | OrderCancelRequest | OrderCancelReplaceRequest | Admin | Lifecycle

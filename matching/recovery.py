@@ -43,6 +43,7 @@ def snapshot_of(engine) -> bytes:
         "orders": [o.row() for o in engine.orders.values()],
         **engine.clordids.snapshot(),
         "ledger": engine.ledger.snapshot(),
+        "corporate": engine.corporate.snapshot(),
     })
 
 
@@ -64,6 +65,7 @@ def restore_into(engine, payload: bytes) -> None:
     engine.expiry.rebuild(engine.orders)
     engine.clordids.restore(snap)
     engine.use_ledger(Ledger.restore(snap["ledger"]))
+    engine.corporate.restore(snap.get("corporate"))     # older snapshots have none
 
 
 def replay(engine, records, on_outcome: Callable | None = None) -> int:

@@ -22,14 +22,16 @@ cdef class PreTradeRisk:
     cdef public ClOrdIdMemory clordids
     cdef public dict bands
     cdef public dict conv
+    cdef public dict life
 
     @cython.locals(conv=Conversions, economics=Economics)
     cpdef LiveOrder admit(self, broker, m, order_id, now)
+    cdef _require_life(self, symbol, tuple life, now)
     cdef _require_account(self, broker, account, inst)
     cdef _hold(self, account, asset, amount, ref, bint is_cash, inst, more)
     @cython.locals(o=LiveOrder)
     cpdef LiveOrder find(self, broker, m, dict orders)
-    cpdef tuple replace_terms(self, LiveOrder o, m)
+    cpdef tuple replace_terms(self, LiveOrder o, m, now)
     @cython.locals(economics=Economics)
     cpdef need(self, LiveOrder o, price, leaves)
     cdef _reserve_more(self, LiveOrder o, amount)

@@ -10,6 +10,8 @@ A shortfall says the amounts in the asset's units (``990.005000 USDC``, ``51.000
 """
 from __future__ import annotations
 
+from datetime import date
+
 import cython
 
 from matching.clordid import ClOrdIdMemory
@@ -18,6 +20,7 @@ from matching.economics import Economics
 from matching.errors import CancelReject, Rejection
 from matching.errors import EngineReject as R
 from matching.ledger import CASH, InsufficientCash, InsufficientTokens, Ledger, LedgerError
+from matching.lifecycle import DAY_NS, first_trading_date, last_trading_date
 from matching.orders import Conversions, LiveOrder
 from matching.session import TradingSession
 
@@ -43,6 +46,8 @@ _INVALID_MIN_QTY, _MISSING_PRICE = R.INVALID_MIN_QTY.value, R.MISSING_PRICE.valu
 _OUTSIDE_BAND, _INVALID_EXPIRE = R.OUTSIDE_PRICE_BAND.value, R.INVALID_EXPIRE_TIME.value
 _FUNDS, _TOKENS = R.INSUFFICIENT_FUNDS.value, R.INSUFFICIENT_TOKENS.value
 _NOT_REPLACEABLE = R.NOT_REPLACEABLE.value
+_MATURED, _NOT_ISSUED = R.INSTRUMENT_MATURED.value, R.NOT_YET_ISSUED.value
+_EPOCH_ORDINAL = 719163          # date(1970, 1, 1).toordinal()
 _UNKNOWN_ORDER = CancelReject.UNKNOWN_ORDER.value
 _TOO_LATE = CancelReject.TOO_LATE_TO_CANCEL.value
 
@@ -72,6 +77,9 @@ class PreTradeRisk:
         self.clordids = clordids
         self.bands = {s: i.band_ticks(i.reference_ticks()) for s, i in instruments.items()}
         self.conv = {s: Conversions(i) for s, i in instruments.items()}
+        # A bill's or bond's trading days as UTC day numbers: (first, last) inclusive.
+        self.life = {s: _trading_days(i) for s, i in instruments.items()
+                     if i.maturity is not None}
 
     # ------------------------------------------------------------------ new order
     def admit(self, broker: str, m, order_id: int, now: int) -> LiveOrder:
@@ -82,6 +90,9 @@ class PreTradeRisk:
         inst = self.instruments.get(symbol)
         if inst is None:
             raise Rejection(_UNKNOWN_SYMBOL, f"unknown instrument {symbol!r}")
+        life = self.life.get(symbol)
+        if life is not None:
+            self._require_life(symbol, life, now)
         self.session.require_open(symbol)
         account = m.account
         self._require_account(broker, account, inst)
@@ -142,6 +153,19 @@ class PreTradeRisk:
         return LiveOrder(order_id, broker, cl_ord_id, account, symbol, side, ord_type, price,
                          lots, tif, expire, 0, 0, lots, amount)
 
+    def _require_life(self, symbol: str, life: tuple, now) -> None:
+        """A fill today must settle within the instrument's life: from the first trading
+        date to the last (``matching.lifecycle``), else INSTRUMENT_MATURED /
+        NOT_YET_ISSUED. Checked before the book, so no fill can fall outside the life."""
+        day = now // DAY_NS
+        first, last = life
+        if day > last:
+            raise Rejection(_MATURED, f"{symbol}'s last trading date "
+                            f"{_iso(last)} has passed: no new orders")
+        if day < first:
+            raise Rejection(_NOT_ISSUED, f"{symbol} trades from {_iso(first)}: a trade "
+                            "today would settle before its issue date")
+
     def _require_account(self, broker: str, account, inst) -> None:
         """The account is the broker's, whitelisted for the token (KYC) and of an investor
         class the instrument is for."""
@@ -182,10 +206,13 @@ class PreTradeRisk:
                     raise Rejection(_TOO_LATE, f"order {m.orig_cl_ord_id!r} is already {status}")
         raise Rejection(_UNKNOWN_ORDER, f"no order {m.orig_cl_ord_id!r} on {m.symbol}")
 
-    def replace_terms(self, o: LiveOrder, m) -> tuple:
-        """The checks of a replace of ``o``; returns ``(price ticks, total lots, new
-        leaves)`` with any extra reservation the new terms need already taken."""
+    def replace_terms(self, o: LiveOrder, m, now) -> tuple:
+        """The checks of a replace of ``o`` at ``now``; returns ``(price ticks, total lots,
+        new leaves)`` with any extra reservation the new terms need already taken."""
         symbol = o.symbol
+        life = self.life.get(symbol)
+        if life is not None:
+            self._require_life(symbol, life, now)
         self.session.require_open(symbol)
         inst = self.instruments[symbol]
         price = self.ticks(symbol, m.price)
@@ -232,6 +259,16 @@ class PreTradeRisk:
         conv: Conversions = self.conv[symbol]
         ticks = conv.ticks.get(price)
         return ticks if ticks is not None else conv.to_ticks(price)
+
+
+def _trading_days(inst) -> tuple:
+    first, last = first_trading_date(inst), last_trading_date(inst)
+    assert first is not None and last is not None, "a bill or bond has a life"
+    return first.toordinal() - _EPOCH_ORDINAL, last.toordinal() - _EPOCH_ORDINAL
+
+
+def _iso(day: int) -> str:
+    return date.fromordinal(day + _EPOCH_ORDINAL).isoformat()
 
 
 def _shortfall(exc: LedgerError, inst, more: str) -> str:

@@ -18,7 +18,7 @@ __all__ = ["TradingState", "TradingStateName", "TradingSession", "TRANSITIONS",
            "SESSION_ACTIONS", "ADMIN_ACTIONS"]
 
 #: A trading state's wire name (TradingState's values).
-TradingStateName = Literal["pre_open", "continuous", "halted", "closed"]
+TradingStateName = Literal["pre_open", "continuous", "halted", "closed", "matured"]
 
 
 class TradingState(str, Enum):
@@ -26,10 +26,12 @@ class TradingState(str, Enum):
     CONTINUOUS = "continuous"
     HALTED = "halted"
     CLOSED = "closed"
+    MATURED = "matured"
 
 
-_PRE, _CONT, _HALT, _CLOSED = (TradingState.PRE_OPEN, TradingState.CONTINUOUS,
-                               TradingState.HALTED, TradingState.CLOSED)
+_PRE, _CONT, _HALT, _CLOSED, _MATURED = (
+    TradingState.PRE_OPEN, TradingState.CONTINUOUS, TradingState.HALTED, TradingState.CLOSED,
+    TradingState.MATURED)
 
 #: action -> (the states it is legal from, the state it leaves). ``pre_open`` is legal
 #: from continuous too: a venue started mid-timetable pre-opens from its initial state.
@@ -39,14 +41,18 @@ TRANSITIONS: dict[str, tuple[frozenset[TradingState], TradingState]] = {
     "halt": (frozenset({_CONT, _PRE, _HALT}), _HALT),
     "resume": (frozenset({_HALT, _CONT}), _CONT),
     "close": (frozenset({_CONT, _HALT, _PRE, _CLOSED}), _CLOSED),
+    # The lifecycle's ``mature`` input (matching.corporate), never an operator's session
+    # action: no action leaves matured, so it is for good.
+    "mature": (frozenset({_CONT, _HALT, _PRE, _CLOSED}), _MATURED),
 }
 
 #: Operator actions on an instrument's trading state (``symbol`` empty: every instrument).
-SESSION_ACTIONS = tuple(TRANSITIONS)
+SESSION_ACTIONS = tuple(a for a in TRANSITIONS if a != "mature")
 #: Every admin input: the session actions, plus the gateway's own expiry timer and
 #: cancel-on-disconnect.
 ADMIN_ACTIONS = (*SESSION_ACTIONS, "expire", "cancel_broker")
 _MARKET_NOT_OPEN = EngineReject.MARKET_NOT_OPEN.value
+_INSTRUMENT_MATURED = EngineReject.INSTRUMENT_MATURED.value
 
 
 class TradingSession:
@@ -64,6 +70,8 @@ class TradingSession:
         state = self.state[symbol]
         if state is not _CONT and state != _CONT:
             why = self.reason[symbol]
+            if state == _MATURED:
+                raise Rejection(_INSTRUMENT_MATURED, f"{symbol} has matured: no new orders")
             raise Rejection(_MARKET_NOT_OPEN, f"{symbol} is {state.value}"
                             f"{f' ({why})' if why else ''}: no new orders")
 

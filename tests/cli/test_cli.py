@@ -120,14 +120,15 @@ def test_every_option_has_help_text():
 
 
 def test_take_over_is_refused_in_one_line_naming_why_and_what_to_do(tmp_path):
-    """Without a replicated journal a take-over would fork the venue's state: refused
-    (exit 2) before anything is opened, saying why and what to do instead."""
+    """On the file journal a take-over would fork the venue's state: refused (exit 2)
+    before anything is opened, saying why and what to do instead."""
     data = tmp_path / "d"
     line = one_line_error(tokenbook("serve", "--take-over", "--data", str(data)), EXIT_USAGE)
-    assert line.startswith("tokenbook serve: --take-over is refused: without a replicated "
-                           "journal (issue 21)")
+    assert line.startswith("tokenbook serve: --take-over is refused with --data: without a "
+                           "replicated journal")
     assert "would fork the venue's state" in line                     # why
     assert "stop the running engine" in line and "on its --data" in line   # what to do
+    assert "--journal, where --take-over is a fenced switch" in line
     assert "docs/fencing.md" in line and (ROOT / "docs" / "fencing.md").exists()
     assert not data.exists()                                        # nothing was opened
 

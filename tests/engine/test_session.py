@@ -82,10 +82,12 @@ def test_the_table_covers_every_state_and_action():
     states = set(TradingState)
     for _action, (allowed, after) in TRANSITIONS.items():
         assert allowed <= states and after in states
-    # From every state some action leads to continuous trading.
-    for state in states:
+    # From every state but matured some action leads to continuous trading; matured is
+    # for good: no action is legal from it.
+    for state in states - {TradingState.MATURED}:
         assert any(state in allowed and after is TradingState.CONTINUOUS
                    for allowed, after in TRANSITIONS.values())
+    assert not any(TradingState.MATURED in allowed for allowed, _ in TRANSITIONS.values())
 
 
 def test_session_snapshot_round_trip():

@@ -2,6 +2,7 @@
 import argparse
 import asyncio
 import io
+from decimal import Decimal
 
 import pytest
 from rich.console import Console
@@ -21,6 +22,30 @@ def test_demo_trades_and_its_checks_hold(capsys):
     flat = " ".join(out.split())                   # rich wraps long lines at 80 columns
     assert "operator: accepted halt TB6M (issuer notice (demo)) at sequence" in flat
     assert "; accepted resume TB6M at sequence" in flat
+    # The compressed life: a coupon paid, a bill matured and redeemed, all conserved.
+    assert "record BD3Y" in flat and "pay_coupon BD3Y" in flat
+    assert "mature TB3M" in flat and "redeem TB3M" in flat
+    coupons = flat.split("coupons paid: BD3Y ", 1)[1].split()
+    assert Decimal(coupons[0]) > 0 and coupons[1] == "USDC"
+    redeemed = flat.split("redeemed: TB3M ", 1)[1].split()
+    assert Decimal(redeemed[0]) > 0 and redeemed[1:3] == ["tokens", "burned"]
+    assert "cash conserved True, supply conserved True, redeemed TB3M to supply 0" in flat
+
+
+def test_demo_instruments_are_dated_relative_to_the_day_it_runs():
+    """The demo never breaks on a wall-clock date: whatever the day, its bill matures and
+    its bond pays a coupon within the compressed life, and every life is still running."""
+    from datetime import date, timedelta
+
+    from feeds.demo import BILL_DAYS, COUPON_DAYS, LIFE_DAYS, demo_registry
+    from matching.lifecycle import coupon_schedule
+    for today in (date(2026, 12, 3), date(2027, 2, 1), date(2031, 2, 28), date(2040, 7, 31)):
+        reg = demo_registry(today)
+        assert reg["TB3M"].maturity == today + timedelta(days=BILL_DAYS)
+        first = next(c for c in coupon_schedule(reg["BD3Y"]) if c.payment_date > today)
+        assert first.payment_date - today <= timedelta(days=COUPON_DAYS) < \
+            timedelta(days=LIFE_DAYS)
+        assert all(i.issue_date <= today < i.maturity for i in reg if i.maturity)
 
 
 def _snap(seq, bids=(), asks=()):
