@@ -51,6 +51,12 @@ class BookReject(_Code):
     INVALID_ACCOUNT = "INVALID_ACCOUNT", 14, "the account is not a 63-bit number"
     UNKNOWN_COMMAND = "UNKNOWN_COMMAND", 15, "the book has no such command"
     BOOK_FULL = "BOOK_FULL", 16, "the book's order pool is full"
+    IMMEDIATE_IN_CALL = ("IMMEDIATE_IN_CALL", 17,
+                         "IOC, FOK and min_qty need an execution now: a call only collects")
+    POST_ONLY_IN_CALL = ("POST_ONLY_IN_CALL", 18,
+                         "post-only needs continuous trading: a call has no maker or taker")
+    AUCTION_ONLY = "AUCTION_ONLY", 19, "a good-for-auction order enters only during a call"
+    NOT_IN_CALL = "NOT_IN_CALL", 20, "an uncross needs the book in a call"
 
 
 class BookCancel(_Code):
@@ -62,6 +68,8 @@ class BookCancel(_Code):
     MARKET_REMAINDER = "MARKET_REMAINDER", 105, "the part of a market order left at the band"
     SELF_TRADE = "SELF_TRADE", 106, "it would have traded with its own account"
     EXPIRED = "EXPIRED", 107, "its time in force ran out (DAY at the close, GTD at expiry)"
+    AUCTION_REMAINDER = ("AUCTION_REMAINDER", 108,
+                         "a market or good-for-auction order left over after the uncross")
 
 
 class EngineReject(_Code):
