@@ -1076,6 +1076,29 @@ cdef class Book:
             return None
         return (res[0], res[1], res[2], res[3])
 
+    def restore_resting(self, order_id, side, price, leaves, account, stp, post_only, tif):
+        """Put a resting order of a snapshot taken in a call back at the back of its queue
+        (price None: a market order) as it was: no validation, no event. The caller
+        re-enters a snapshot's ``resting_orders()`` in their order."""
+        cdef Command c
+        if not self.in_call:
+            raise ValueError("restore_resting is for a book in a call")
+        c.order_id = i64(order_id, "order_id")
+        c.side = as_code(i64(side, "side"))
+        c.ord_type = ORD_MARKET if price is None else ORD_LIMIT
+        c.price = 0 if price is None else i64(price, "price")
+        c.account = i64(account, "account")
+        c.stp = as_code(i64(stp, "stp"))
+        c.post_only = 1 if post_only else 0
+        c.tif = as_code(i64(tif, "tif"))
+        if self.find(c.order_id) >= 0 or (c.side != SIDE_BUY and c.side != SIDE_SELL) or (
+                price is not None and (c.price < self.price_lo
+                                       or c.price - self.price_lo >= self.n_levels)):
+            raise ValueError(f"cannot restore order {order_id}")
+        self.epoch += 1
+        self.rest_new(&c, i64(leaves, "leaves"))
+        self.n_touched = 0
+
     def indicative(self, reference, pressure_limit_pct):
         """What an uncross now would do: ``(price, volume, surplus, surplus_side)`` or None
         when nothing can execute (rules: docs/matching-rules.md, "Call auction").

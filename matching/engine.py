@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 import msgspec
 
 from matching import recovery
+from matching.auction import Auctions
 from matching.book import OrderBook, make_book
 from matching.clordid import ClOrdIdMemory
 from matching.constants import EventType, OrdType, Side, TimeInForce
@@ -106,6 +107,8 @@ class Engine:
         self.next_order_id = 1
         self.executions = Executions(self.orders, ledger, self.risk, self.reports,
                                      self.expiry, self.economics)
+        self.auctions = Auctions(self.instruments)     # calls: matching/auction.py
+        self.executions.auctions = self.auctions
         self.now = 0
         self._replaying = False
         # The data directory this engine holds (matching.datadir; None: an engine in
@@ -261,13 +264,18 @@ class Engine:
         tif = o.tif
         if tif == _GTD:
             self.expiry.add(o.expire_time, oid)
-        if o.ord_type == _MARKET:
-            # Market orders trade as IOC (or FOK) limits at the band edge: price protection.
-            tif = _FOK if tif == _FOK else _IOC
         book = self.books[symbol]
+        ord_type = _LIMIT
+        if o.ord_type == _MARKET:
+            if book.in_call:
+                ord_type = _MARKET            # rests in the call for the uncross
+            else:
+                # Market orders trade as IOC (or FOK) limits at the band edge: price
+                # protection.
+                tif = _FOK if tif == _FOK else _IOC
         # Positional, the OrderBook signature: order_id, side, price, qty, ord_type, tif,
         # account, stp, post_only, min_qty, expire_time.
-        book.new_order(oid, o.side, o.price, o.qty, _LIMIT, tif, o.account, STP_MODES[m.stp],
+        book.new_order(oid, o.side, o.price, o.qty, ord_type, tif, o.account, STP_MODES[m.stp],
                        m.post_only, self.risk.lots(symbol, m.min_qty) if m.min_qty else 0,
                        o.expire_time)
         self.executions.handle(symbol, book.take_event_rows())
@@ -327,7 +335,10 @@ class Engine:
         if action == "expire":
             self._expire_due(symbols)
             return
+        before = {s: self.session.state[s].value for s in symbols}
         moved = self.session.apply(action, symbols, a.reason, self.seq)
+        for symbol in moved:
+            self._call_phase(action, symbol, before[symbol])
         if action == "close":
             for symbol in moved:
                 self._expire(symbol, [o.order_id for o in self.orders.values()
@@ -335,6 +346,26 @@ class Engine:
             if not a.symbol:
                 # The whole venue closed: the trading day ended (ClOrdIDs are per day).
                 self.clordids.end_of_day(self.orders)
+
+    def _call_phase(self, action: str, symbol: str, was: str) -> None:
+        """``pre_open`` puts the book in a call; ``open`` after it, ``resume`` after a
+        halt and ``close`` end the call with the uncross (matching/auction.py)."""
+        book = self.books[symbol]
+        if action == "pre_open":
+            book.set_call(True)
+            return
+        if not (action == "open" and book.in_call or action == "resume" and was == "halted"
+                or action == "close" and was != "closed"):
+            return
+        events, found = self.auctions.uncross(symbol, book, self.seq)
+        executions = self.executions
+        executions.auction = True
+        try:
+            executions.handle(symbol, events)
+        finally:
+            executions.auction = False
+        if action == "close":
+            self.auctions.close(symbol, found, self.now)
 
     def _expire_due(self, symbols: list) -> None:
         """Expire every GTD order of ``symbols`` whose time has come, by symbol then id."""
@@ -374,6 +405,15 @@ class Engine:
     @epoch.setter
     def epoch(self, epoch: int) -> None:
         self.reports.epoch = epoch
+
+    def auction_view(self, symbol: str):
+        """``md/{symbol}/auction`` now (matching.auction.AuctionView), or None."""
+        return self.auctions.view(symbol, self.books[symbol], self.conv[symbol], self.seq,
+                                  self.epoch)
+
+    def closing_price(self, symbol: str):
+        """The last close's price of ``symbol`` and how it was found, or None."""
+        return self.auctions.closing.get(symbol)
 
     def depth_levels(self, symbol: str) -> list[LevelChange]:
         """Every price level of ``symbol``'s book as it stands, bids best first then asks
@@ -426,6 +466,7 @@ class Engine:
             sorted((s, b.resting_orders()) for s, b in self.books.items()),
             [self.orders[oid].row() for oid in sorted(self.orders)],
             self.ledger.state_digest(),
+            [sorted(s for s, b in self.books.items() if b.in_call), self.auctions.snapshot()],
         ]
         return hashlib.sha256(msgspec.msgpack.encode(doc)).hexdigest()
 

@@ -78,7 +78,8 @@ class EngineReject(_Code):
     DUPLICATE_ORDER = ("DUPLICATE_ORDER", 201,
                        "the ClOrdID was already used today by this broker (FIX: Duplicate Order)")
     UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL", 202, "the instrument is not listed"
-    MARKET_NOT_OPEN = "MARKET_NOT_OPEN", 203, "the instrument is not in continuous trading"
+    MARKET_NOT_OPEN = ("MARKET_NOT_OPEN", 203,
+                       "the instrument is not in continuous trading or a call")
     UNKNOWN_ACCOUNT = "UNKNOWN_ACCOUNT", 204, "the account does not belong to the broker"
     NOT_WHITELISTED = "NOT_WHITELISTED", 205, "the account may not hold this token (KYC)"
     NOT_ELIGIBLE = "NOT_ELIGIBLE", 206, "the instrument is not for this investor class"

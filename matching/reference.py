@@ -319,6 +319,24 @@ class ReferenceBook:
                                  sum(o.tif == TimeInForce.GFA for o in self._orders.values()))
         self.in_call = bool(on)
 
+    def restore_resting(self, order_id: int, side: int, price: int | None, leaves: int,
+                        account: int, stp: int, post_only: bool, tif: int) -> None:
+        """Put a resting order of a snapshot taken in a call back at the back of its queue
+        (price None: a market order) as it was: no validation, no event."""
+        if not self.in_call:
+            raise ValueError("restore_resting is for a book in a call")
+        if order_id in self._orders or side not in (Side.BUY, Side.SELL) or (
+                price is not None and not self._on_ladder(price)):
+            raise ValueError(f"cannot restore order {order_id}")
+        order = Order(order_id, side, 0 if price is None else price, leaves, account, stp,
+                      post_only, tif, price is None)
+        if order.market:
+            self._market[side][order_id] = order
+            self._orders[order_id] = order
+        else:
+            self._rest(order)
+            self._touched.clear()
+
     def indicative(self, reference: int, pressure_limit_pct) -> tuple[int, int, int, int] | None:
         """What an uncross now would do: ``(price, volume, surplus, surplus_side)``, or None
         when nothing can execute. ``reference`` must be on the ladder (ValueError)."""
