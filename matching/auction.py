@@ -28,7 +28,7 @@ __all__ = ["Auctions", "AuctionView", "ClosingPrice", "PRESSURE_LIMIT_PCT", "VWA
 PRESSURE_LIMIT_PCT = Decimal("1")
 #: The closing price's fallback: the VWAP of the trades of the last five minutes.
 VWAP_WINDOW_NS = 5 * 60 * 1_000_000_000
-_SIDES = {1: "buy", 2: "sell"}
+_SIDES: dict[int, Literal["buy", "sell"]] = {1: "buy", 2: "sell"}
 
 
 class ClosingPrice(NamedTuple):

@@ -354,8 +354,10 @@ class Engine:
         if action == "pre_open":
             book.set_call(True)
             return
-        if not (action == "open" and book.in_call or action == "resume" and was == "halted"
-                or action == "close" and was != "closed"):
+        ends_call = ((action == "open" and book.in_call)
+                     or (action == "resume" and was == "halted")
+                     or (action == "close" and was != "closed"))
+        if not ends_call:
             return
         events, found = self.auctions.uncross(symbol, book, self.seq)
         executions = self.executions

@@ -13,6 +13,7 @@ from __future__ import annotations
 import cython
 import msgspec
 
+from matching.auction import Auctions
 from matching.constants import EventType, Side, TimeInForce
 from matching.errors import BookCancel, BookReject
 from matching.ledger import CASH, Ledger
@@ -64,7 +65,7 @@ class Executions:
         # The input being applied is an uncross (its fills say match_type auction), and
         # the engine's auctions, told every trade (reference and closing prices).
         self.auction = False
-        self.auctions = None
+        self.auctions: Auctions | None = None
         self.now = 0
         self.stamp = utc_timestamp(0)
         self._second = 0
