@@ -320,12 +320,18 @@ class GatewayCycle:
     def _stage_auctions(self, outcomes) -> None:
         """The throttled ``md/{symbol}/auction`` of every instrument in a call that this
         cycle's inputs touched, and of those held back earlier whose interval passed."""
-        books, dirty = self.engine.books, self._auction_dirty
+        engine = self.engine
+        books, dirty, set_by = engine.books, self._auction_dirty, engine.session.seq
         for out in outcomes:
             symbol = out.levels[0].symbol if out.levels else (
                 out.reports[0][1].symbol if out.reports else None)
             if symbol in books and books[symbol].in_call:
                 dirty.add(symbol)
+                if set_by[symbol] == out.seq and out.reports and out.reports[0][0]:
+                    # An order's input set the state: a volatility interruption began.
+                    self.outbox.put(Publish(topics.md(symbol, "state"),
+                                            encode(self.trading_status(symbol)), True, "md"))
+                    self._publish_auction(symbol)
         if not dirty:
             return
         now = self._now_ns

@@ -22,12 +22,18 @@ from typing import Literal, NamedTuple
 
 import msgspec
 
-__all__ = ["Auctions", "AuctionView", "ClosingPrice", "PRESSURE_LIMIT_PCT", "VWAP_WINDOW_NS"]
+__all__ = ["Auctions", "AuctionView", "ClosingPrice", "Interruption", "PRESSURE_LIMIT_PCT",
+           "VWAP_WINDOW_NS", "DYNAMIC_BAND_PCT", "STATIC_BAND_PCT"]
 
 #: Market-pressure limit of every uncross, percent of the reference (rule 3).
 PRESSURE_LIMIT_PCT = Decimal("1")
 #: The closing price's fallback: the VWAP of the trades of the last five minutes.
 VWAP_WINDOW_NS = 5 * 60 * 1_000_000_000
+#: Volatility interruption (Xetra's dynamic and static price ranges): a fill may not be
+#: more than this far from the last trade (dynamic) or the last auction price (static;
+#: before any auction, the instrument's reference price). Per instrument: ``Auctions.bands``.
+DYNAMIC_BAND_PCT = Decimal("2")
+STATIC_BAND_PCT = Decimal("5")
 _SIDES: dict[int, Literal["buy", "sell"]] = {1: "buy", 2: "sell"}
 
 
@@ -35,6 +41,15 @@ class ClosingPrice(NamedTuple):
     """The day's closing price in ticks and how it was found."""
     price_ticks: int | None
     method: Literal["auction", "vwap", "last_trade", "none"]
+
+
+class Interruption(NamedTuple):
+    """An incoming order's next fill would fall outside a band: trade up to ``edge``."""
+    edge: int                 # the last price the order may fill at, ticks
+    next_price: int           # the price of the fill that would fall outside
+    band: str                 # "dynamic" or "static"
+    lo: int
+    hi: int
 
 
 class AuctionView(msgspec.Struct, omit_defaults=True, gc=False):
@@ -66,6 +81,40 @@ class Auctions:
         self.tape: dict[str, deque] = {s: deque() for s in instruments}
         self.uncrossed: dict[str, tuple[int, int, int]] = {}   # symbol -> (seq, price, lots)
         self.closing: dict[str, ClosingPrice] = {}
+        #: symbol -> (dynamic %, static %) of the volatility interruption.
+        self.bands = dict.fromkeys(instruments, (DYNAMIC_BAND_PCT, STATIC_BAND_PCT))
+
+    def _band(self, anchor: int, pct) -> tuple[int, int]:
+        width = abs(anchor) * Fraction(pct).numerator // (Fraction(pct).denominator * 100)
+        return anchor - width, anchor + width
+
+    def interruption(self, symbol: str, book, side: int, limit: int, qty: int
+                     ) -> Interruption | None:
+        """Would an incoming order of ``side`` limited at ``limit`` fill outside the
+        dynamic or static band? Then the band edge it may trade up to. O(levels it
+        would reach); None at once when its limit lies inside both bands."""
+        dynamic_pct, static_pct = self.bands[symbol]
+        anchor = self.last_auction[symbol]
+        lo, hi = self._band(self.initial[symbol] if anchor is None else anchor, static_pct)
+        band = "static"
+        last = self.last_trade[symbol]
+        if last is not None:
+            d_lo, d_hi = self._band(last, dynamic_pct)
+            if (side == 1 and d_hi < hi) or (side == 2 and d_lo > lo):
+                band = "dynamic"
+            lo, hi = max(lo, d_lo), min(hi, d_hi)
+        if (limit <= hi) if side == 1 else (limit >= lo):
+            return None
+        left = qty
+        for price, lots, _ in book.depth(2 if side == 1 else 1, len(book)):
+            if (price > limit) if side == 1 else (price < limit):
+                return None
+            if (price > hi) if side == 1 else (price < lo):
+                return Interruption(hi if side == 1 else lo, price, band, lo, hi)
+            left -= lots
+            if left <= 0:
+                return None
+        return None
 
     def reference(self, symbol: str, book) -> int:
         """The uncross's reference: last trade, else last auction, else the instrument's

@@ -47,7 +47,7 @@ from matching.orders import LiveOrder, id_str
 from matching.outputs import LevelChange, Outcome, SessionStatus, new_outcome
 from matching.reports import ReportBuilder
 from matching.risk import STP_MODES, PreTradeRisk
-from matching.session import ADMIN_ACTIONS, TradingSession
+from matching.session import ADMIN_ACTIONS, TradingSession, TradingState
 
 __all__ = ["Engine"]
 
@@ -61,6 +61,8 @@ _BUY, _SELL = int(Side.BUY), int(Side.SELL)
 # A book event row's type and reason (take_event_rows: matching.records.Event's order).
 _TYPE, _REASON = 1, 3
 _EV_REJECTED = int(EventType.REJECTED)
+_EV_AMENDED = int(EventType.AMENDED)
+_VOLATILITY = EngineReject.VOLATILITY_INTERRUPTION.value
 _REJECT_NAMES = {m.number: m.value for m in BookReject}
 _JOURNAL_UNAVAILABLE = EngineReject.JOURNAL_UNAVAILABLE.value
 _DUPLICATE_ORDER = EngineReject.DUPLICATE_ORDER.value
@@ -256,6 +258,17 @@ class Engine:
         except Rejection as r:
             self._reject(broker, m, r.reason, r.text)
             return
+        book = self.books[o.symbol]
+        hit = None if book.in_call else self.auctions.interruption(
+            o.symbol, book, o.side, o.price, o.qty)
+        if hit is not None and o.tif == _FOK:
+            # A FOK that would fill outside a band is rejected whole, before the book.
+            self.ledger.release(o.order_id, o.reserved)
+            conv = self.conv[o.symbol]
+            self._reject(broker, m, _VOLATILITY, f"it would fill at "
+                         f"{conv.price(hit.next_price)}, outside the {hit.band} band "
+                         f"{conv.price(hit.lo)}..{conv.price(hit.hi)}")
+            return
         self.next_order_id += 1
         oid = o.order_id
         symbol = o.symbol
@@ -264,7 +277,9 @@ class Engine:
         tif = o.tif
         if tif == _GTD:
             self.expiry.add(o.expire_time, oid)
-        book = self.books[symbol]
+        if hit is not None:
+            self._interrupted(m, o, book, hit)
+            return
         ord_type = _LIMIT
         if o.ord_type == _MARKET:
             if book.in_call:
@@ -279,6 +294,34 @@ class Engine:
                        m.post_only, self.risk.lots(symbol, m.min_qty) if m.min_qty else 0,
                        o.expire_time)
         self.executions.handle(symbol, book.take_event_rows())
+
+    def _interrupted(self, m: NewOrderSingle, o: LiveOrder, book, hit) -> None:
+        """Volatility interruption (matching/auction.py): the order fills up to the band
+        edge, then the instrument enters a volatility call in which its remainder rests
+        at its own limit (an IOC or market order's remainder is cancelled)."""
+        symbol, conv = o.symbol, self.conv[o.symbol]
+        tif = o.tif
+        if o.ord_type == _MARKET:
+            tif = _IOC
+        book.new_order(o.order_id, o.side, hit.edge, o.qty, _LIMIT, tif, o.account,
+                       STP_MODES[m.stp], m.post_only,
+                       self.risk.lots(symbol, m.min_qty) if m.min_qty else 0, o.expire_time)
+        events = book.take_event_rows()
+        if not events or events[0][_TYPE] == _EV_REJECTED:
+            self.executions.handle(symbol, events)
+            return
+        book.set_call(True)
+        rest = book.order(o.order_id)
+        if rest is not None and o.price != hit.edge:
+            # Back to its own limit: an engine move, not a replace the broker asked for.
+            book.amend(o.order_id, o.price, rest[2])
+            events += [e for e in book.take_event_rows() if e[_TYPE] != _EV_AMENDED]
+        self.executions.handle(symbol, events)
+        self.session.state[symbol] = TradingState.PRE_OPEN
+        self.session.reason[symbol] = (
+            f"volatility interruption: next fill at {conv.price(hit.next_price)} outside "
+            f"the {hit.band} band {conv.price(hit.lo)}..{conv.price(hit.hi)}")
+        self.session.seq[symbol] = self.seq
 
     def _cancel(self, broker: str, m: OrderCancelRequest) -> None:
         try:

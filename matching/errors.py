@@ -98,6 +98,8 @@ class EngineReject(_Code):
                            "the engine cannot persist inputs, so it takes none")
     ILLEGAL_TRANSITION = ("ILLEGAL_TRANSITION", 220,
                           "the trading-state table does not allow that session action now")
+    VOLATILITY_INTERRUPTION = ("VOLATILITY_INTERRUPTION", 221,
+                               "a FOK order would fill outside the dynamic or static band")
 
 
 class DecodeReject(_Code):

@@ -190,3 +190,76 @@ def test_replay_and_a_snapshot_taken_in_a_call_reproduce_the_auctions(tmp_path):
         assert restored.state_hash() == eng.state_hash()
         assert restored.closing_price("TB3M") == eng.closing_price("TB3M")
         eng.close()
+
+
+# ---------------------------------------------------------------------- volatility
+def bd(cl, acct, side, qty, price=None, **kw):
+    return NewOrderSingle(cl, acct, "BD5Y", side, qty, price=price, **kw)
+
+
+def volatile_book(eng):
+    """BD5Y: last trade 100.000; asks 100.000 x1, 100.500 x1, 103.000 x5."""
+    eng.submit("beta", bd("s0", 2, "sell", "1", "100.000"))
+    eng.submit("alpha", bd("b0", 1, "buy", "1", "100.000"))
+    for cl, price, qty in (("s1", "100.000", "1"), ("s2", "100.500", "1"),
+                           ("s3", "103.000", "5")):
+        eng.submit("beta", bd(cl, 2, "sell", qty, price))
+
+
+def test_a_buy_walking_past_the_dynamic_band_fills_2_and_the_rest_waits_in_the_call(eng):
+    """The issue's example: dynamic band 2% around the last trade 100: the buy of 7 at
+    104 fills 100.000 and 100.500, the next fill (103.000) would be outside 98..102."""
+    volatile_book(eng)
+    out = eng.submit("alpha", bd("big", 1, "buy", "7", "104.000"))
+    assert [(t.price, t.qty) for t in out.trades] == [("100.000", "1.0000"),
+                                                       ("100.500", "1.0000")]
+    status = eng.trading_status("BD5Y")
+    assert status.state == "pre_open" and status.seq == out.seq
+    assert "103.000" in status.reason and "dynamic band 98.000..102.000" in status.reason
+    assert eng.books["BD5Y"].in_call
+    oid = int(out.reports[0][1].order_id)
+    assert eng.books["BD5Y"].order(oid)[1:3] == (104_000, 50_000)   # 5 left, at 104
+    assert [r.exec_type for _, r in out.reports
+            if r.cl_ord_id == "big"] == ["new", "trade", "trade"]     # no engine "replaced"
+    # The call ends with the operator's open: the uncross executes the rest at 103.
+    out = eng.admin("open", "BD5Y")
+    assert {t.price for t in out.trades} == {"103.000"}
+    assert eng.trading_status("BD5Y").state == "continuous"
+
+
+def test_a_fok_that_would_cross_a_band_is_rejected_whole(eng):
+    volatile_book(eng)
+    before = eng.ledger.reserved(1, CASH)
+    out = eng.submit("alpha", bd("fok", 1, "buy", "7", "104.000", time_in_force="fok"))
+    assert [r.ord_rej_reason for _, r in out.reports] == ["VOLATILITY_INTERRUPTION"]
+    assert not out.trades and eng.ledger.reserved(1, CASH) == before
+    assert eng.trading_status("BD5Y").state == "continuous"
+
+
+def test_an_order_inside_the_bands_trades_as_usual(eng):
+    volatile_book(eng)
+    out = eng.submit("alpha", bd("ok", 1, "buy", "2", "101.000"))
+    assert len(out.trades) == 2 and eng.trading_status("BD5Y").state == "continuous"
+
+
+def test_replay_reproduces_a_volatility_interruption(tmp_path):
+    path = tmp_path / "v.journal"
+    eng = Engine(REG, make_ledger(), clock=Clock(), journal=Journal(path, fsync="none"))
+    volatile_book(eng)
+    eng.submit("alpha", bd("big", 1, "buy", "7", "104.000"))
+    eng.admin("open", "BD5Y")
+    eng.commit()
+    replayed = Engine(REG, make_ledger(), clock=Clock())
+    replayed.replay(read_journal(path))
+    assert replayed.state_hash() == eng.state_hash()
+    eng.close()
+
+
+def test_the_static_band_around_the_reference_stops_a_first_order_too(eng):
+    """GOLD, no trade yet: the static band is 5% around the reference 110.00
+    (104.50..115.50): a buy at 117 fills the ask at 115, not the one at 116."""
+    for cl, price in (("g1", "115.00"), ("g2", "116.00")):
+        eng.submit("beta", NewOrderSingle(cl, 2, "GOLD", "sell", "1", price=price))
+    out = eng.submit("alpha", NewOrderSingle("g", 1, "GOLD", "buy", "2", price="117.00"))
+    assert [t.price for t in out.trades] == ["115.00"]
+    assert "static band 104.50..115.50" in eng.trading_status("GOLD").reason

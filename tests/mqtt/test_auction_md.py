@@ -66,3 +66,18 @@ def test_watch_shows_the_auction_line():
         "surplus": "1.0000", "surplus_side": "buy"}).encode())
     group = render(view)
     assert "call indicative 99.020 x 1.0000 surplus 1.0000 buy" in group.renderables[0].title
+
+
+def test_a_volatility_interruption_publishes_the_state_with_why_and_where():
+    cycle = GatewayCycle(two_broker_engine(clock=Clock()))
+    t = 10**12
+    cycle.process([order("beta", "s0", "sell", "1", "99.000"),
+                   order("alpha", "b0", "buy", "1", "99.000"),
+                   order("beta", "s1", "sell", "1", "99.100"),
+                   order("beta", "s2", "sell", "1", "101.000")], t)
+    # The dynamic band around 99.000 ends at 100.980: the fill at 101.000 waits.
+    pubs = cycle.process([order("alpha", "big", "buy", "2", "101.200")], t + 1)
+    [state] = [json.loads(p.payload) for p in pubs if p.topic == topics.md("TB3M", "state")]
+    assert state["state"] == "pre_open" and "101.000" in state["reason"]
+    [view] = auction_docs(pubs)
+    assert view["phase"] == "call" and view["seq"] == state["seq"]
