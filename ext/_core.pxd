@@ -166,6 +166,7 @@ cdef class Book:
     cdef readonly int64_t seq
     # call auction: market orders rest in their side's queue, off the ladder
     cdef readonly bint in_call
+    cdef uint16_t fast_tifs           # tifs a NEW takes on the continuous path (0 in a call)
     cdef Level mkt[3]
 
     # id index
@@ -204,6 +205,7 @@ cdef class Book:
     cdef int mkt_append(self, int32_t slot) noexcept
     cdef int mkt_unlink(self, int32_t slot) noexcept
     cdef int drop(self, int32_t slot) except -1
+    cdef int do_new_checked(self, const Command* c) except -1
     cdef int do_new_in_call(self, const Command* c) except -1
     cdef int do_amend_in_call(self, int32_t slot, int64_t price, int64_t qty) except -1
     cdef int64_t supply_demand(self, int64_t idx, int side) noexcept

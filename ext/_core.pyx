@@ -9,7 +9,7 @@ batches (``process``, ``take_events``, ``take_event_array``).
 """
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memset
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint64_t
 from cpython.long cimport PyLong_AsLongLong, PyLong_Check
 
 import numpy as np
@@ -22,6 +22,9 @@ cdef int64_t IDX_BITS = 40                      # touched_list: side << 40 | lev
 cdef int64_t IDX_MASK = (1 << 40) - 1
 cdef uint64_t FIB = 0x9E3779B97F4A7C15ULL      # Fibonacci hashing multiplier
 cdef int32_t INITIAL_POOL = 1024
+# The tifs a NEW takes on the continuous path (bit per tif); in a call none does.
+cdef uint16_t FAST_TIFS = ((1 << TIF_DAY) | (1 << TIF_GTC) | (1 << TIF_IOC) | (1 << TIF_FOK)
+                           | (1 << TIF_GTD))
 
 SIZEOF_ORDER = sizeof(Order)
 SIZEOF_LEVEL = sizeof(Level)
@@ -138,6 +141,7 @@ cdef class Book:
         self.epoch = 0
         self.seq = 0
         self.in_call = 0
+        self.fast_tifs = FAST_TIFS
         memset(self.mkt, 0, sizeof(self.mkt))
         for side in (SIDE_BUY, SIDE_SELL):
             self.mkt[side].head = -1
@@ -453,8 +457,10 @@ cdef class Book:
             return self.reject(side, REJ_INVALID_SIDE, oid, price, qty)
         if not is_limit and c.ord_type != ORD_MARKET:
             return self.reject(side, REJ_INVALID_ORDER_TYPE, oid, price, qty)
-        if not valid_tif(tif):
-            return self.reject(side, REJ_INVALID_TIME_IN_FORCE, oid, price, qty)
+        if tif > 15 or not ((self.fast_tifs >> tif) & 1):
+            # An unknown tif, GFA, or any order in a call: the continuous path never
+            # pays for the call's rules.
+            return self.do_new_checked(c)
         if qty <= 0 or qty > MAX_QTY:
             return self.reject(side, REJ_INVALID_QUANTITY, oid, price, qty)
         if is_limit and (price < self.price_lo or idx >= self.n_levels):
@@ -469,17 +475,6 @@ cdef class Book:
             return self.reject(side, REJ_INVALID_ACCOUNT, oid, price, qty)
         if c.post_only and (not is_limit or tif == TIF_IOC or tif == TIF_FOK):
             return self.reject(side, REJ_INVALID_POST_ONLY, oid, price, qty)
-        if self.in_call or tif == TIF_GFA:
-            # A call only collects orders; good-for-auction orders live only in one.
-            if not self.in_call:
-                return self.reject(side, REJ_AUCTION_ONLY, oid, price, qty)
-            if tif == TIF_IOC or tif == TIF_FOK or c.min_qty > 0:
-                return self.reject(side, REJ_IMMEDIATE_IN_CALL, oid, price, qty)
-            if c.post_only:
-                return self.reject(side, REJ_POST_ONLY_IN_CALL, oid, price, qty)
-            if self.find(oid) >= 0:
-                return self.reject(side, REJ_DUPLICATE_ORDER_ID, oid, price, qty)
-            return self.do_new_in_call(c)
         if self.find(oid) >= 0:
             return self.reject(side, REJ_DUPLICATE_ORDER_ID, oid, price, qty)
         if c.post_only and self.crosses(side, idx):
@@ -755,6 +750,43 @@ cdef class Book:
             return 0
         return self.remove_order(slot)
 
+    cdef int do_new_checked(self, const Command* c) except -1:
+        """NEW when the tif is not one continuous trading takes at once: validation steps
+        4-15 of docs/matching-rules.md (the call's own are 12-14), then the call."""
+        cdef int side = c.side
+        cdef int tif = c.tif
+        cdef int64_t oid = c.order_id, qty = c.qty, price = c.price
+        cdef int is_limit = c.ord_type == ORD_LIMIT
+        cdef int64_t idx = price - self.price_lo
+        cdef int reason = 0
+        if not valid_tif(tif):
+            reason = REJ_INVALID_TIME_IN_FORCE
+        elif qty <= 0 or qty > MAX_QTY:
+            reason = REJ_INVALID_QUANTITY
+        elif is_limit and (price < self.price_lo or idx >= self.n_levels):
+            reason = REJ_PRICE_OUT_OF_RANGE
+        elif tif == TIF_GTD and c.expire_time <= 0:
+            reason = REJ_INVALID_EXPIRE_TIME
+        elif c.min_qty < 0 or c.min_qty > qty:
+            reason = REJ_INVALID_MIN_QTY
+        elif c.stp > STP_DECREMENT_AND_CANCEL:
+            reason = REJ_INVALID_STP_MODE
+        elif c.account < 0:
+            reason = REJ_INVALID_ACCOUNT
+        elif c.post_only and (not is_limit or tif == TIF_IOC or tif == TIF_FOK):
+            reason = REJ_INVALID_POST_ONLY
+        elif not self.in_call:
+            reason = REJ_AUCTION_ONLY          # a valid tif that is not fast here: GFA
+        elif tif == TIF_IOC or tif == TIF_FOK or c.min_qty > 0:
+            reason = REJ_IMMEDIATE_IN_CALL
+        elif c.post_only:
+            reason = REJ_POST_ONLY_IN_CALL
+        elif self.find(oid) >= 0:
+            reason = REJ_DUPLICATE_ORDER_ID
+        if reason:
+            return self.reject(side, reason, oid, price, qty)
+        return self.do_new_in_call(c)
+
     cdef int do_new_in_call(self, const Command* c) except -1:
         """A validated LIMIT or MARKET (DAY, GTC, GTD, GFA) order in a call: it rests whole."""
         if self.capacity > 0 and self.live >= self.capacity:
@@ -982,6 +1014,7 @@ cdef class Book:
                     slot = nxt
                 idx = self.scan_next(side, idx - 1 if side == SIDE_BUY else idx + 1)
         self.in_call = 0
+        self.fast_tifs = FAST_TIFS
         return self.flush_levels()
 
     # ------------------------------------------------------------------ Python API
@@ -1047,12 +1080,14 @@ cdef class Book:
         while nothing crosses and no market or good-for-auction order rests (ValueError)."""
         if on:
             self.in_call = 1
+            self.fast_tifs = 0
             return
         if self.in_call:
             leave_call_check(self.indicative_of(self.price_lo, 0) is not None,
                              self.mkt[SIDE_BUY].count + self.mkt[SIDE_SELL].count,
                              self.count_gfa())
         self.in_call = 0
+        self.fast_tifs = FAST_TIFS
 
     cdef int64_t count_gfa(self) except -1:
         """Good-for-auction orders on the levels (O(orders))."""
