@@ -84,9 +84,11 @@ class DurableGate:
             self._sync()
 
     def settle(self) -> None:
-        """Sync now, on the loop (a shutdown, a connect), and release everything held."""
+        """Sync now, on the loop (a shutdown, a connect), and release everything held: after
+        it everything written is durable (what went to the outbox meanwhile too)."""
         j = self.journal
-        if j is None or not self._held or j.failed is not None:
+        if j is None or j.failed is not None or (not self._held
+                                                 and j.written_seq <= j.durable_seq):
             return
         try:
             j.sync(j.written_seq)
