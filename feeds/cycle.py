@@ -134,6 +134,8 @@ class GatewayCycle:
         self.accepting = True
         self.status_text = ""
         self._snapshot_seq = engine.durable_seq
+        # How a periodic snapshot is written (a transport may take it off its loop).
+        self.write_snapshot = engine.write_snapshot
         self._admin_replies: list[AdminReply] = []      # this cycle's, sent after commit
         # The time up to which timetable boundaries were applied (None: first cycle).
         self._schedule_mark: int | None = None
@@ -269,7 +271,7 @@ class GatewayCycle:
         if cfg.snapshot_dir and durable - self._snapshot_seq >= cfg.snapshot_every:
             self._snapshot_seq = durable
             try:
-                self.engine.write_snapshot(cfg.snapshot_dir)
+                self.write_snapshot(cfg.snapshot_dir)
             except (OSError, JournalError) as exc:    # recovery replays a longer journal
                 log.error("snapshot at sequence %d failed: %s", durable, exc)
 
