@@ -8,10 +8,11 @@ Messages of an older epoch are ignored. ``render`` draws the books with rich.
 
 Market data comes from the network, so nothing in it is trusted: a message that is not
 JSON, not of its channel's type (``feeds.codec``: ``DepthSnapshot``, ``DepthUpdate``,
-``MdTrade``, ``BBO``, ``TradingStatus``), has a price or quantity that is not a plain
-decimal, names another symbol than its topic or comes on an unknown channel is skipped
-whole, counted by reason (``MarketView.skipped``), logged (the first of each reason as a
-warning) and shown under the books; it never stops the view.
+``MdTrade``, ``BBO``, ``TradingStatus``; ``matching.auction.AuctionView``), has a
+price or quantity that is not a plain decimal, names another symbol than its topic or
+comes on an unknown channel is skipped whole, counted by reason (``MarketView.skipped``),
+logged (the first of each reason as a warning) and shown under the books; it never stops
+the view.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from rich.text import Text
 
 from feeds import mqtt, topics
 from feeds.codec import BBO, DepthSnapshot, DepthUpdate, MdTrade, TradingStatus, valid_decimal
+from matching.auction import AuctionView
 
 log = logging.getLogger("tokenbook.watch")
 
@@ -37,7 +39,8 @@ __all__ = ["BookView", "MarketView", "MalformedMarketData", "render", "watch"]
 
 #: The type of each market-data channel's messages.
 CHANNELS: dict[str, type] = {"snapshot": DepthSnapshot, "depth": DepthUpdate,
-                             "trades": MdTrade, "bbo": BBO, "state": TradingStatus}
+                             "trades": MdTrade, "bbo": BBO, "state": TradingStatus,
+                             "auction": AuctionView}
 _MD_PREFIX = f"{topics.ROOT}/md/"
 _DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
     channel: msgspec.json.Decoder(t) for channel, t in CHANNELS.items()}
@@ -61,6 +64,9 @@ def _decimals(channel: str, doc: Any) -> list[str]:
         return [doc.price, doc.qty]
     if channel == "bbo":
         return [x for x in (doc.bid, doc.bid_qty, doc.ask, doc.ask_qty) if x is not None]
+    if channel == "auction":
+        return [x for x in (doc.price, doc.volume, doc.surplus, doc.best_bid, doc.best_ask)
+                if x is not None]
     return []
 
 
@@ -104,6 +110,7 @@ class BookView:
     n_trades: int = 0
     state: str = "continuous"     # trading state (retained md/{symbol}/state)
     state_reason: str = ""
+    auction: dict | None = None   # retained md/{symbol}/auction (a call's indicative)
 
     def current(self, doc: dict) -> bool:
         """Whether ``doc`` is of the epoch the book follows. A newer epoch: the venue
@@ -209,6 +216,8 @@ class MarketView:
             book.on_trade(doc)
         elif channel == "state":
             book.on_state(doc)
+        elif channel == "auction" and book.current(doc):
+            book.auction = doc
         return True
 
 
@@ -244,6 +253,20 @@ def _today():
     return datetime.now(UTC).date()
 
 
+def _auction_line(doc: dict | None) -> str:
+    """The call's indicative price, paired volume and surplus, or its best bid and ask;
+    after the uncross its price and volume."""
+    if not doc:
+        return ""
+    if doc.get("phase") == "uncrossed":
+        return f"uncrossed {doc.get('price')} x {doc.get('volume')}  "
+    if doc.get("price") is None:
+        return f"call bid {doc.get('best_bid') or '-'} ask {doc.get('best_ask') or '-'}  "
+    side = f" {doc['surplus_side']}" if doc.get("surplus_side") else ""
+    return (f"call indicative {doc['price']} x {doc.get('volume')} surplus "
+            f"{doc.get('surplus')}{side}  ")
+
+
 def render(view: MarketView, symbols: list[str] | None = None, depth: int = 5,
            registry=None) -> Group:
     """One table per book: bid and ask ladders (with yields when a registry is given),
@@ -258,6 +281,7 @@ def render(view: MarketView, symbols: list[str] | None = None, depth: int = 5,
         state = "" if b.state == "continuous" else \
             f"{b.state.upper()}{f' ({b.state_reason})' if b.state_reason else ''}  "
         restarts = f"restarts {b.restarts}  " if b.restarts else ""
+        state += _auction_line(b.auction)
         t = Table(title=f"{symbol}  {state}seq {b.seq}  {health}{epoch}  gaps {b.gaps}  "
                         f"{restarts}trades {b.n_trades}  volume {b.volume}",
                   title_justify="left")

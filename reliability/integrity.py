@@ -17,7 +17,8 @@ venue, and a burst on a stock broker. Each check returns a dict of figures with 
   ``mosquitto -p PORT`` (no configuration file: 20 in flight, 1000 queued) must all reach
   the engine. Figures: arrived / sent, seconds.
 
-The helpers (``stock_mosquitto``, ``retained_md``, ``attempt_serve``, ``burst_orders``,
+Each runs on the transport ``tokenbook serve`` runs by default (``DEFAULT_TRANSPORT``;
+``transport=`` for the other). The helpers (``stock_mosquitto``, ``retained_md``, ``attempt_serve``, ``burst_orders``,
 ``mosquitto_pub``) are shared with ``tests/mqtt/test_restart.py``, ``test_guard.py`` and
 ``test_burst.py``.
 """
@@ -45,7 +46,7 @@ from feeds.client import BrokerClient
 from feeds.config import GatewayConfig
 from feeds.exits import EXIT_ANOTHER_ENGINE, EXIT_DATA
 from feeds.localproc import free_port
-from feeds.transports import make_gateway
+from feeds.transports import DEFAULT_TRANSPORT, make_gateway
 from feeds.watch import MarketView
 from matching.engine import Engine
 from matching.messages import NewOrderSingle
@@ -182,7 +183,7 @@ async def mosquitto_pub(port: int, n: int) -> None:
 
 
 async def burst_through_gateway(port: int, n: int, publish: Callable[[int, int], Awaitable],
-                                transport: str = "aiomqtt") -> tuple[int, int, float]:
+                                transport: str = DEFAULT_TRANSPORT) -> tuple[int, int, float]:
     """A gateway (two-broker engine) on ``port``; ``publish(port, n)``; then wait until
     ``n`` orders arrived and were acknowledged, or nothing moved for ``IDLE_S``: (arrived,
     acknowledged, seconds since the publisher started)."""
@@ -233,7 +234,7 @@ def _resting(symbol: str, k: int, broker: str, account: int) -> list[NewOrderSin
 
 # ---------------------------------------------------------------------- checks
 async def restart_md(*, symbols: tuple[str, ...] = ("TB3M", "TB6M"), per_side: int = 2,
-                     transport: str = "aiomqtt") -> dict:
+                     transport: str = DEFAULT_TRANSPORT) -> dict:
     """kill -9 of ``tokenbook serve`` with resting orders, restart on the same --data: the
     retained market data of every instrument shows the recovered books (module doc)."""
     every = tuple(inst.symbol for inst in REG)
@@ -334,7 +335,7 @@ async def _status(port: int, timeout: float = 5.0) -> dict:
 
 
 async def second_writer(*, rate: float = 100, seed: int = 21,
-                        transport: str = "aiomqtt") -> dict:
+                        transport: str = DEFAULT_TRANSPORT) -> dict:
     """Two second engines tried while one serves under load (module doc)."""
     tmp = tempfile.TemporaryDirectory(prefix="tokenbook-second-")
     data, other = Path(tmp.name) / "data", Path(tmp.name) / "other"
@@ -396,7 +397,7 @@ async def second_writer(*, rate: float = 100, seed: int = 21,
     return res
 
 
-async def burst(n: int = 10_000, *, transport: str = "aiomqtt") -> dict:
+async def burst(n: int = 10_000, *, transport: str = DEFAULT_TRANSPORT) -> dict:
     """``n`` orders from one ``mosquitto_pub -q 1 -l`` on a stock mosquitto (module doc)."""
     if shutil.which("mosquitto_pub") is None:
         return {"ok": None, "not_run": "mosquitto_pub is not installed"}
