@@ -90,6 +90,7 @@ class GatewayStats:
     reject_reasons: dict[str, int] = field(default_factory=dict)
     cancel_rejects: int = 0       # OrderCancelRejects (refused cancels and replaces)
     acks: int = 0                 # New reports: orders the engine took
+    book_rejects: int = 0         # orders given an id that the book refused (e.g. IOC in a call)
     closed: int = 0               # reports that ended an order (filled, canceled, expired)
     reconnects: int = 0           # connections lost and tried again
     resent: int = 0               # recent exec reports sent again after a reconnect
@@ -465,6 +466,8 @@ class GatewayCycle:
                 elif report.ord_status in _CLOSING and exec_type != "replaced":
                     stats.closed += 1
                 if exec_type == "rejected":
+                    if report.order_id:
+                        stats.book_rejects += 1
                     reason = report.ord_rej_reason or "?"
                     stats.reject_reasons[reason] = stats.reject_reasons.get(reason, 0) + 1
             if out.trades:

@@ -1,7 +1,7 @@
 """``tokenbook demo``: a live market for a while on an embedded broker, then a summary.
 
-Simulated brokers trade through the gateway, the operator halts and resumes one bill,
-and the securities live a compressed life: the instruments are dated relative to the day
+Simulated brokers trade through the gateway; the venue opens with a call auction
+(``demo_opening``), the operator halts and resumes one bill, and the securities live a compressed life: the instruments are dated relative to the day
 the demo runs (``demo_registry``) and the engine's clock runs fast (``DemoClock``), so a
 bond pays a coupon and a bill matures and is redeemed while it runs. The demo ends with
 the checks: cash conserved, every token's supply conserved but for the redeemed bill's
@@ -162,6 +162,9 @@ async def demo(args) -> int:
     await asyncio.wait_for(md_ready.wait(), 10)
     sim = Simulation(registry, host, port, seed=args.seed, rate=args.rate)
     session: list[str] = []
+    opening: dict[str, tuple[int, int, int]] = {}
+    open_task = asyncio.create_task(demo_opening(host, port, args.seconds, engine, session,
+                                                 opening))
     halt_task = asyncio.create_task(demo_halt(host, port, args.seconds, session))
     try:
         with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.fields[info]}"),
@@ -175,8 +178,9 @@ async def demo(args) -> int:
             await sim.run(args.seconds, progress=tick)
         await asyncio.sleep(1.0)                     # last market data in flight
     finally:
-        halt_task.cancel()
-        await asyncio.gather(halt_task, return_exceptions=True)
+        for t in (open_task, halt_task):
+            t.cancel()
+        await asyncio.gather(open_task, halt_task, return_exceptions=True)
         stop.set()
         await asyncio.wait_for(gw_task, 30)
         md_task.cancel()
@@ -201,6 +205,10 @@ async def demo(args) -> int:
                   f"execution reports {st.reports}, trades {st.trades}, "
                   f"sent by agent {sim.stats.by_agent}")
     console.print("operator: " + ("; ".join(session) or "no session command answered"))
+    console.print("opening auctions: " + ("; ".join(
+        f"{s} {registry[s].ticks_to_price(price)} x {registry[s].lots_to_qty(lots)} "
+        f"at sequence {seq}" for s, (seq, price, lots) in sorted(opening.items()))
+        or "none uncrossed"))
     console.print("rejects by reason: " + (", ".join(f"{k} {v}" for k, v in
                                                      sorted(st.reject_reasons.items())) or "none"))
     life_end = datetime.fromtimestamp(clock() / 1e9, tz=UTC).date()
@@ -220,20 +228,43 @@ async def demo(args) -> int:
     supply_ok = all(after[a] == before[a] - st.burned_lots.get(a, 0) for a in assets[1:]) \
         and all(ledger.supply(s) == 0 for s in engine.corporate.redeemed)
     mismatched = book_matches_view(engine, view)
-    # Every order the engine acknowledged (a New report went out) is live or was closed
-    # by a report of its own: nothing acknowledged is unaccounted for.
-    accounted = st.acks == engine.next_order_id - 1 and st.closed + len(engine.orders) == st.acks
+    # Every order id went to an order the engine acknowledged (a New report went out) or
+    # the book refused (a Rejected report naming it); every acknowledged order is live or
+    # was closed by a report of its own: nothing is unaccounted for.
+    accounted = (st.acks + st.book_rejects == engine.next_order_id - 1
+                 and st.closed + len(engine.orders) == st.acks)
     console.print(f"acknowledged orders {st.acks}: closed {st.closed} + live "
-                  f"{len(engine.orders)}; accounted {accounted}")
+                  f"{len(engine.orders)}; refused by the book {st.book_rejects}; "
+                  f"accounted {accounted}")
     lived = bool(st.coupons_paid) and bool(engine.corporate.redeemed)
     ok = cash_ok and supply_ok and not mismatched and st.trades > 0 and accounted and \
-        lived and all(line.startswith("accepted") for line in session)
+        lived and bool(opening) and all(line.startswith("accepted") for line in session)
     console.print(f"checks: ledger conserved {cash_ok and supply_ok} (cash conserved {cash_ok}, "
                   f"supply conserved {supply_ok}, redeemed "
                   f"{', '.join(sorted(engine.corporate.redeemed)) or 'none'} to supply 0); "
                   f"market-data books equal the engine's {not mismatched} {mismatched or ''}; "
                   f"state {engine.state_hash()[:16]}")
     return EXIT_OK if ok else EXIT_REFUSED
+
+
+#: The share of the demo's time the opening call lasts before the uncross.
+OPENING_CALL_SHARE = 0.1
+
+
+async def demo_opening(host: str, port: int, seconds: float, engine: Engine,
+                       session: list[str], opening: dict) -> None:
+    """The venue opens with a call: the operator's ``pre_open`` puts every book in a call
+    (brokers' orders rest, nothing matches), ``open`` a tenth of the run (at least 1 s)
+    later uncrosses each book at one price (docs/matching-rules.md) and trading continues. ``opening``
+    gets each uncrossed instrument's (seq, price ticks, lots)."""
+    from feeds.operator import send_command
+    for action, pause in (("pre_open", max(1.0, seconds * OPENING_CALL_SHARE)), ("open", 0)):
+        reply = await send_command(host, port, action, "", "opening auction (demo)"
+                                   if action == "pre_open" else "")
+        session.append(f"{'accepted' if reply.accepted else 'REFUSED'} {reply.text} at "
+                       f"sequence {reply.seq}")
+        await asyncio.sleep(pause)
+    opening.update(engine.auctions.uncrossed)
 
 
 #: The demo's operator moment: this instrument is halted for a while mid-run.

@@ -20,8 +20,14 @@ def test_demo_trades_and_its_checks_hold(capsys):
     assert "ledger conserved True" in out
     # The operator halted one bill mid-run and resumed it; both commands were journaled.
     flat = " ".join(out.split())                   # rich wraps long lines at 80 columns
-    assert "operator: accepted halt TB6M (issuer notice (demo)) at sequence" in flat
+    assert "; accepted halt TB6M (issuer notice (demo)) at sequence" in flat
     assert "; accepted resume TB6M at sequence" in flat
+    # The venue opened with a call: pre_open first, then open uncrossed at one price each.
+    assert "operator: accepted pre_open every instrument (opening auction (demo)) at " \
+           "sequence 1;" in flat and "; accepted open every instrument at sequence" in flat
+    auctions = flat.split("opening auctions: ", 1)[1].split(" rejects by reason", 1)[0]
+    assert auctions != "none uncrossed" and " at sequence " in auctions
+    assert "accounted True" in flat
     # The compressed life: a coupon paid, a bill matured and redeemed, all conserved.
     assert "record BD3Y" in flat and "pay_coupon BD3Y" in flat
     assert "mature TB3M" in flat and "redeem TB3M" in flat
