@@ -1,11 +1,12 @@
 """``tokenbook demo``: a live market for a while on an embedded broker, then a summary.
 
 Simulated brokers trade through the gateway; the venue opens with a call auction
-(``demo_opening``), the operator halts and resumes one bill, and the securities live a compressed life: the instruments are dated relative to the day
-the demo runs (``demo_registry``) and the engine's clock runs fast (``DemoClock``), so a
-bond pays a coupon and a bill matures and is redeemed while it runs. The demo ends with
-the checks: cash conserved, every token's supply conserved but for the redeemed bill's
-(burned to 0), and the market-data viewer's books equal the engine's.
+(``demo_opening``), the operator halts and resumes one bill, and the securities live a
+compressed life: the instruments are dated relative to the day the demo runs
+(``demo_registry``) and the engine's clock runs fast (``DemoClock``), so a bond pays a
+coupon and a bill matures and is redeemed while it runs. The demo ends with the checks:
+cash conserved, every token's supply conserved but for the redeemed bill's (burned to 0),
+and the market-data viewer's books equal the engine's.
 """
 from __future__ import annotations
 
@@ -255,8 +256,8 @@ async def demo_opening(host: str, port: int, seconds: float, engine: Engine,
                        session: list[str], opening: dict) -> None:
     """The venue opens with a call: the operator's ``pre_open`` puts every book in a call
     (brokers' orders rest, nothing matches), ``open`` a tenth of the run (at least 1 s)
-    later uncrosses each book at one price (docs/matching-rules.md) and trading continues. ``opening``
-    gets each uncrossed instrument's (seq, price ticks, lots)."""
+    later uncrosses each book at one price (docs/matching-rules.md) and trading
+    continues. ``opening`` gets each uncrossed instrument's (seq, price ticks, lots)."""
     from feeds.operator import send_command
     for action, pause in (("pre_open", max(1.0, seconds * OPENING_CALL_SHARE)), ("open", 0)):
         reply = await send_command(host, port, action, "", "opening auction (demo)"

@@ -121,17 +121,24 @@ class ServePlan:
     accounts_source: str
 
 
-def prepare_serve(args) -> ServePlan:
-    """Everything ``serve`` can check on its own: options, credentials, instruments,
-    accounts, and that the data directory agrees (CliError otherwise)."""
-    from feeds import security, venue
+def engine_mqtt_options(args) -> tuple[dict, dict | None]:
+    """The engine's MQTT options and the guard's probe options from ``--credentials`` and
+    the TLS flags (CliError with one line if a file is unreadable or bad)."""
+    from feeds import security
     try:
-        mqtt_options = security.options_from_args(args, default_username=security.ENGINE_USER)
-        probe_options = security.probe_options_from_args(args)
+        return (security.options_from_args(args, default_username=security.ENGINE_USER),
+                security.probe_options_from_args(args))
     except OSError as exc:
         raise CliError(EXIT_USAGE, os_error("--credentials/TLS file", exc)) from None
     except ValueError as exc:
         raise CliError(EXIT_USAGE, str(exc)) from None
+
+
+def prepare_serve(args) -> ServePlan:
+    """Everything ``serve`` can check on its own: options, credentials, instruments,
+    accounts, and that the data directory agrees (CliError otherwise)."""
+    from feeds import venue
+    mqtt_options, probe_options = engine_mqtt_options(args)
     if args.tls_ca and not args.broker:
         raise CliError(EXIT_USAGE, "--tls-ca needs --broker (the embedded broker has no TLS "
                                    "listener)")

@@ -30,7 +30,6 @@ from feeds.exits import (
     EXIT_USAGE,
     CliError,
     broker_url,
-    os_error,
 )
 from feeds.gateway import GatewayConfig
 from feeds.guard import AnotherEngine
@@ -56,14 +55,8 @@ def fenced_exit(exc: JournalFenced) -> None:
 
 
 def _config(args):
-    from feeds import security
-    try:
-        mqtt_options = security.options_from_args(args, default_username=security.ENGINE_USER)
-        probe_options = security.probe_options_from_args(args)
-    except OSError as exc:
-        raise CliError(EXIT_USAGE, os_error("--credentials/TLS file", exc)) from None
-    except ValueError as exc:
-        raise CliError(EXIT_USAGE, str(exc)) from None
+    from feeds.serve import engine_mqtt_options
+    mqtt_options, probe_options = engine_mqtt_options(args)
     cod = args.cancel_on_disconnect
     return GatewayConfig(
         cancel_on_disconnect="*" if cod == "*" else frozenset(b for b in (cod or "").split(",")
