@@ -195,11 +195,23 @@ class AdminCommand(msgspec.Struct, forbid_unknown_fields=True):
 
     ``request_id`` comes back in the reply so the operator can match them."""
     action: Literal["pre_open", "open", "halt", "resume", "close",
-                    "record", "pay_coupon", "mature", "redeem"]
+                    "record", "pay_coupon", "mature", "redeem",
+                    "open_account", "close_account", "whitelist", "unwhitelist", "deposit",
+                    "withdraw", "freeze", "unfreeze", "forced_transfer", "recover", "pause",
+                    "unpause"]
     symbol: str = ""
     reason: str = ""
     request_id: str = ""
     coupon_date: str = ""
+    # The account inputs and transfer-agent controls (matching.accounts_admin): amounts
+    # are decimal strings in units of ``asset`` (the cash token or a symbol).
+    account: int = 0
+    broker: str = ""
+    eligibility: str = ""
+    country: str = ""
+    asset: str = ""
+    amount: str = ""
+    to_account: int = 0
 
 
 class AdminReply(msgspec.Struct):
@@ -234,6 +246,11 @@ def decode_admin_command(payload: object) -> AdminCommand | AdminReply:
             raise ValueError("symbol must be 1-64 of letters, digits, '_', '.', '-'")
         if cmd.coupon_date and not _ISO_DATE.fullmatch(cmd.coupon_date):
             raise ValueError("coupon_date must be an ISO date like 2026-12-15")
+        if max(len(cmd.broker), len(cmd.eligibility), len(cmd.country), len(cmd.asset),
+               len(cmd.amount)) > 64 or not (0 <= cmd.account < _INT63
+                                              and 0 <= cmd.to_account < _INT63):
+            raise ValueError("account fields: names of at most 64 characters, accounts "
+                             "63-bit numbers")
         if len(cmd.reason) > 200 or len(cmd.request_id) > MAX_ID_LEN:
             raise ValueError(f"reason is at most 200 characters, request_id {MAX_ID_LEN}")
         return cmd

@@ -47,6 +47,7 @@ from feeds.codec import (
 )
 from feeds.config import GatewayConfig
 from feeds.depth import DepthBook, start_seq
+from feeds.operator_inputs import ACCOUNT_COMMANDS, STATELESS_COMMANDS, account_command
 from feeds.outbox import Outbox, Publish
 from matching.engine import Engine
 from matching.errors import EngineFault, EngineReject
@@ -282,6 +283,8 @@ class GatewayCycle:
             return self._presence(topic.rsplit("/", 1)[-1], payload, retained)
         if topic == topics.ADMIN:
             return self._operator(payload)
+        if topic == topics.AGENT:
+            return self._operator(payload, agent=True)
         self.stats.received += 1
         broker = topics.broker_from_orders_topic(topic)
         if broker is None:
@@ -313,13 +316,18 @@ class GatewayCycle:
         log.warning("broker %s disconnected: cancelling its live orders", broker)
         return self.engine.admin("cancel_broker", broker=broker, reason="disconnected")
 
-    def _operator(self, payload) -> Outcome | None:
-        """One operator command: checked, then journaled and applied like an order."""
+    def _operator(self, payload, agent: bool = False) -> Outcome | None:
+        """One operator command (or, ``agent``, a transfer agent's control): checked, then
+        journaled and applied like an order."""
         cmd = decode_admin_command(_bytes(payload))
         if isinstance(cmd, AdminReply):
             log.warning("operator command refused: %s", cmd.text)
             self._admin_replies.append(cmd)
             return None
+        if agent or cmd.action in ACCOUNT_COMMANDS:
+            out, reply = account_command(self.engine, cmd, agent=agent)
+            self._admin_replies.append(reply)
+            return out
         if cmd.symbol and cmd.symbol not in self.engine.instruments:
             self._admin_replies.append(AdminReply(
                 cmd.request_id, False, f"refused: unknown instrument {cmd.symbol!r}",
@@ -378,8 +386,9 @@ class GatewayCycle:
                     text=f"not confirmed: the journal failed ({self.engine.journal_failure})")
             if reply.accepted:
                 self.stats.admin_commands += 1
-                changed.update(dict.fromkeys([reply.symbol] if reply.symbol
-                                             else self.engine.symbols))
+                if reply.action not in STATELESS_COMMANDS:
+                    changed.update(dict.fromkeys([reply.symbol] if reply.symbol
+                                                 else self.engine.symbols))
             else:
                 self.stats.admin_refused += 1
             self.outbox.put(Publish(topics.ADMIN_REPLIES, encode(reply), False, "admin"))

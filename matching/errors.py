@@ -98,6 +98,14 @@ class EngineReject(_Code):
     LIFECYCLE_REFUSED = ("LIFECYCLE_REFUSED", 224,
                          "a lifecycle input (record, coupon, maturity, redemption) is not "
                          "due, already done, or not funded")
+    ACCOUNT_FROZEN = ("ACCOUNT_FROZEN", 225,
+                      "the transfer agent froze the account, or its dealings in this token")
+    DUPLICATE_ACCOUNT = "DUPLICATE_ACCOUNT", 226, "an account with that id is open already"
+    INVALID_AMOUNT = ("INVALID_AMOUNT", 227,
+                      "an amount is not positive, or finer than the asset's smallest unit")
+    ACCOUNT_NOT_EMPTY = ("ACCOUNT_NOT_EMPTY", 228,
+                         "the account still holds, reserves or has frozen something")
+    NOT_FROZEN = "NOT_FROZEN", 229, "less is frozen than the unfreeze names"
 
 
 class DecodeReject(_Code):
@@ -126,6 +134,9 @@ class EngineCancel(_Code):
     CANCEL_ON_DISCONNECT = ("CANCEL_ON_DISCONNECT", 501,
                             "its broker's connection dropped (cancel-on-disconnect)")
     MATURED = "MATURED", 502, "its instrument matured (the mature input expires every order)"
+    FROZEN = "FROZEN", 503, "the transfer agent froze its account (or its dealings in the token)"
+    RECOVERED = ("RECOVERED", 504,
+                 "the transfer agent recovered its account into another (a lost account)")
 
 
 #: Every layer, with its number range.

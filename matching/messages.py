@@ -18,7 +18,8 @@ import msgspec
 __all__ = [
     "NewOrderSingle", "OrderCancelRequest", "OrderCancelReplaceRequest", "OrderMessage",
     "ExecutionReport", "OrderCancelReject", "EngineReport", "Admin", "JournalEntry",
-    "Lifecycle", "CorporateAction", "LIFECYCLE_ACTIONS",
+    "Lifecycle", "CorporateAction", "LIFECYCLE_ACTIONS", "AccountInput",
+    "ACCOUNT_ACTIONS", "AGENT_ACTIONS",
     "SideName", "OrdTypeName", "TifName", "StpName", "ExecTypeName", "OrdStatusName",
     "CxlRejResponseTo", "utc_timestamp", "parse_utc_timestamp",
 ]
@@ -217,9 +218,35 @@ class Lifecycle(msgspec.Struct, tag_field="msg", tag="lifecycle", forbid_unknown
     reason: str = ""
 
 
+#: The operator's account inputs and the transfer agent's controls (matching.accounts_admin).
+ACCOUNT_ACTIONS = ("open_account", "close_account", "whitelist", "unwhitelist", "deposit",
+                   "withdraw")
+AGENT_ACTIONS = ("freeze", "unfreeze", "forced_transfer", "recover", "pause", "unpause")
+
+
+class AccountInput(msgspec.Struct, tag_field="msg", tag="account", forbid_unknown_fields=True,
+                   omit_defaults=True):
+    """An operator's account input or a transfer agent's control, journaled like a session
+    action (``matching.accounts_admin`` says which fields each action takes). ``amount``:
+    a decimal string in units of ``asset`` (the cash token, or a token's symbol), never
+    a float; ``to_account``: the recipient of a forced transfer, the new account of a
+    recovery."""
+    action: str
+    account: int = 0
+    broker: str = ""
+    eligibility: str = ""
+    country: str = ""
+    symbol: str = ""
+    asset: str = ""
+    amount: str = ""
+    to_account: int = 0
+    reason: str = ""
+
+
 class JournalEntry(msgspec.Struct, array_like=True):
     """What the journal keeps of one accepted input: enough to replay it exactly."""
     seq: int
     time: int
     broker: str
-    msg: NewOrderSingle | OrderCancelRequest | OrderCancelReplaceRequest | Admin | Lifecycle
+    msg: (NewOrderSingle | OrderCancelRequest | OrderCancelReplaceRequest | Admin | Lifecycle
+          | AccountInput)
