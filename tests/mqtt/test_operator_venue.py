@@ -88,7 +88,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 def test_an_operator_founds_a_venue_with_no_accounts_file_using_only_tokenbook_admin(
         venue, tmp_path):
-    broker, users, secrets, serve, admin = venue
+    broker, _, secrets, serve, admin = venue
     data = tmp_path / "venue"
     proc = serve(data)
     try:
