@@ -58,7 +58,8 @@ __all__ = [
     "ExecutionReport", "OrderCancelReject", "TradePrint", "MdTrade", "DepthUpdate",
     "DepthSnapshot", "BBO", "EngineStatus", "utc_timestamp",
     "DecodeError", "decode_order_message", "TradingStatus", "AdminCommand", "AdminReply",
-    "decode_admin_command", "encode", "valid_decimal", "valid_cl_ord_id",
+    "decode_admin_command", "BalancesRequest", "decode_balances_request", "encode",
+    "valid_decimal", "valid_cl_ord_id",
     "DECODE_REASONS", "MAX_MESSAGE_BYTES", "MAX_ID_LEN", "DECIMAL_PATTERN",
 ]
 
@@ -223,6 +224,32 @@ class AdminReply(msgspec.Struct):
     action: str = ""
     symbol: str = ""
     seq: int = 0
+
+
+class BalancesRequest(msgspec.Struct, tag_field="msg", tag="balances",
+                      forbid_unknown_fields=True):
+    """A broker's balances query on its order-entry topic (answered on its exec topic
+    with ``matching.messages.Balances``): every account of its own, or ``account``."""
+    request_id: str = ""
+    account: int | None = None
+
+
+_balances_decoder = msgspec.json.Decoder(BalancesRequest)
+
+
+def decode_balances_request(payload: object) -> BalancesRequest | None:
+    """The balances query in ``payload``, or None if it is not one; never raises. Tried
+    only on what did not decode as an order, so order entry pays nothing for it."""
+    if not isinstance(payload, (bytes, bytearray)) or len(payload) > MAX_MESSAGE_BYTES:
+        return None
+    try:
+        req = _balances_decoder.decode(payload)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    if len(req.request_id) > MAX_ID_LEN or not (req.account is None
+                                                 or 0 < req.account < _INT63):
+        return None
+    return req
 
 
 _admin_decoder = msgspec.json.Decoder(AdminCommand)

@@ -41,6 +41,7 @@ from feeds.codec import (
     MdTrade,
     TradingStatus,
     decode_admin_command,
+    decode_balances_request,
     decode_order_message,
     encode,
     utc_timestamp,
@@ -52,7 +53,7 @@ from feeds.outbox import Outbox, Publish
 from matching.engine import Engine
 from matching.errors import EngineFault, EngineReject
 from matching.journal import JournalError
-from matching.messages import LIFECYCLE_ACTIONS, CorporateAction, OrderCancelReject
+from matching.messages import LIFECYCLE_ACTIONS, Balances, CorporateAction, OrderCancelReject
 from matching.outputs import LevelChange, Outcome
 from matching.timetable import Due, Timetable
 
@@ -295,6 +296,9 @@ class GatewayCycle:
             self.outbox.release(broker)       # it is sending, so it is connected again
         msg = decode_order_message(_bytes(payload))
         if isinstance(msg, DecodeError):
+            req = decode_balances_request(_bytes(payload))
+            if req is not None:               # a query, not an order: nothing journaled
+                return self.engine.balances(broker, req.request_id, req.account)
             self.stats.decode_rejects += 1
             return self.engine.refuse(broker, msg.reason, msg.text, msg.cl_ord_id, msg.symbol)
         return self.engine.submit(broker, msg)
@@ -406,6 +410,8 @@ class GatewayCycle:
                             broker))
                 if type(report) is CorporateAction:
                     self._count_corporate(report)
+                    continue
+                if type(report) is Balances:
                     continue
                 if type(report) is OrderCancelReject:
                     stats.cancel_rejects += 1

@@ -33,7 +33,14 @@ from decimal import Decimal, InvalidOperation
 
 from matching.errors import EngineCancel, EngineReject, Rejection
 from matching.ledger import CASH, ELIGIBILITIES
-from matching.messages import ACCOUNT_ACTIONS, AGENT_ACTIONS, AccountInput
+from matching.messages import (
+    ACCOUNT_ACTIONS,
+    AGENT_ACTIONS,
+    AccountBalances,
+    AccountInput,
+    AssetBalance,
+    Balances,
+)
 
 __all__ = ["AccountsAdmin", "ACCOUNT_ACTIONS", "AGENT_ACTIONS"]
 
@@ -201,7 +208,10 @@ class AccountsAdmin:
     def _units(self, asset: str, units: int) -> str:
         places = self.cash_places if asset == CASH \
             else self.engine.instruments[asset].token_decimals
-        return str(Decimal(units).scaleb(-places)) if places else str(units)
+        if places <= 0:
+            return str(units)
+        digits = str(abs(units)).rjust(places + 1, "0")
+        return f"{'-' if units < 0 else ''}{digits[:-places]}.{digits[-places:]}"
 
     # ------------------------------------------------------------------ apply
     def apply(self, m: AccountInput) -> None:
@@ -259,3 +269,31 @@ class AccountsAdmin:
             book = engine.books[o.symbol]
             book.cancel(oid)
             engine.executions.handle(o.symbol, book.take_event_rows(), text)
+
+    # ------------------------------------------------------------------ queries
+    def balances(self, broker: str, request_id: str, account: int | None) -> Balances:
+        """``broker``'s accounts (or the one it names, if its own) as of the engine's seq:
+        every asset's balance, reservation, frozen amount and what is available."""
+        engine = self.engine
+        ledger = engine.ledger
+        if account is not None and ledger.broker_of(account) != broker:
+            return Balances(request_id, engine.seq, [], f"{EngineReject.UNKNOWN_ACCOUNT.value}"
+                            f": account {account} does not belong to {broker}")
+        mine = [account] if account is not None else sorted(
+            a for a, acct in ledger.accounts.items() if acct.broker == broker)
+        wanted = set(mine)
+        assets: dict[int, set[str]] = {a: set() for a in mine}
+        for table in (ledger.balances, ledger.held, ledger.frozen):
+            for a, asset in table:
+                if a in wanted:
+                    assets[a].add(asset)
+        out = []
+        for a in mine:
+            rows = [AssetBalance(self._unit(asset),
+                                 *(self._units(asset, v) for v in (
+                                     ledger.balance(a, asset), ledger.reserved(a, asset),
+                                     ledger.frozen_of(a, asset), ledger.free(a, asset))))
+                    for asset in sorted(assets[a])]
+            frozen = sorted("*" if s == "" else s for acct, s in ledger.blocked if acct == a)
+            out.append(AccountBalances(a, rows, frozen))
+        return Balances(request_id, engine.seq, out)

@@ -187,6 +187,13 @@ class Engine:
             return Outcome(self.seq, refused=f"{r.reason}: {r.text}")
         return self._sequenced("", msg, now)
 
+    def balances(self, broker: str, request_id: str = "", account: int | None = None
+                 ) -> Outcome:
+        """A broker's balances query, not an input (nothing journaled): its own accounts
+        as of ``self.seq`` (``matching.accounts_admin``), one report to ``broker``."""
+        return Outcome(self.seq, [(broker, self.accounts_admin.balances(broker, request_id,
+                                                                        account))])
+
     def refuse(self, broker: str, reason: str, text: str, cl_ord_id: str | None = None,
                symbol: str | None = None) -> Outcome:
         """A Rejected report for a message that never became an input (it did not decode)."""

@@ -19,7 +19,7 @@ __all__ = [
     "NewOrderSingle", "OrderCancelRequest", "OrderCancelReplaceRequest", "OrderMessage",
     "ExecutionReport", "OrderCancelReject", "EngineReport", "Admin", "JournalEntry",
     "Lifecycle", "CorporateAction", "LIFECYCLE_ACTIONS", "AccountInput",
-    "ACCOUNT_ACTIONS", "AGENT_ACTIONS",
+    "ACCOUNT_ACTIONS", "AGENT_ACTIONS", "Balances", "AccountBalances", "AssetBalance",
     "SideName", "OrdTypeName", "TifName", "StpName", "ExecTypeName", "OrdStatusName",
     "CxlRejResponseTo", "utc_timestamp", "parse_utc_timestamp",
 ]
@@ -190,8 +190,35 @@ class CorporateAction(msgspec.Struct, tag_field="msg", tag="corporate_action",
     poss_resend: bool = False            # 97: a replay of an earlier outcome
 
 
+class AssetBalance(msgspec.Struct, gc=False):
+    """One asset of one account, in the asset's units: ``available`` = balance - reserved
+    - frozen (what an order may reserve or a withdrawal take)."""
+    asset: str                           # the cash token (USDC) or a symbol
+    balance: str
+    reserved: str
+    frozen: str
+    available: str
+
+
+class AccountBalances(msgspec.Struct):
+    """An account's assets, and the transfer agent's freezes on it (``frozen``: "*" for
+    the whole account, else the symbols)."""
+    account: int                         # 1
+    assets: list[AssetBalance]
+    frozen: list[str] = msgspec.field(default_factory=list)
+
+
+class Balances(msgspec.Struct, tag_field="msg", tag="balances", omit_defaults=True):
+    """The answer to a broker's balances query (its own accounts only), as of the state
+    after input ``seq``; ``text`` says why none were given (an account not its own)."""
+    request_id: str
+    seq: int
+    accounts: list[AccountBalances]
+    text: str | None = None
+
+
 #: What the engine sends one broker (``Outcome.reports``).
-EngineReport = ExecutionReport | OrderCancelReject | CorporateAction
+EngineReport = ExecutionReport | OrderCancelReject | CorporateAction | Balances
 
 
 class Admin(msgspec.Struct, tag_field="msg", tag="admin", forbid_unknown_fields=True):

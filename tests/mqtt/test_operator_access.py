@@ -82,3 +82,30 @@ def test_only_the_operator_sends_account_commands_and_only_the_agent_its_control
         assert not refused["accepted"] and "not a transfer-agent control" in refused["text"]
         # A broker never reads the replies.
         assert topics.ADMIN_REPLIES not in alpha.topics_seen()
+
+
+def test_a_broker_queries_only_its_own_balances_and_no_one_else_reads_them(broker, secrets):
+    from feeds.client import BrokerClient
+    from testkit.mqtt import run
+    out, users = secrets
+    opts = client_options(credentials=out / "credentials", username=ENGINE_USER)
+
+    async def body():
+        async with BrokerClient(A, "127.0.0.1", broker.port, client_id=A,
+                                mqtt_options=client_options(
+                                    credentials=out / "credentials", username=A)) as c:
+            return await c.balances(), await c.balances(2)
+
+    with running_gateway(broker.port, opts) as gw, \
+            peer(broker.port, B, users[B]) as beta:
+        beta.subscribe("tokenbook/v1/exec/#")
+        mine, theirs = run(body(), 20)
+        assert [a.account for a in mine.accounts] == [1]
+        assert mine.seq == gw.engine.seq
+        cash = next(x for x in mine.accounts[0].assets if x.asset == "USDC")
+        assert cash.balance == cash.available == "10000000.000000"
+        assert theirs.accounts == [] and theirs.text.startswith("UNKNOWN_ACCOUNT")
+        # Beta's own topic still delivers, and alpha's answers never reached it.
+        beta.publish(topics.orders(B), b'{"msg":"balances","request_id":"b1"}')
+        beta.wait_message(lambda t, p: t == topics.exec_reports(B), "beta's own answer")
+        assert topics.exec_reports(A) not in beta.topics_seen()
