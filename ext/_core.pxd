@@ -32,6 +32,7 @@ cdef enum:
     TIF_IOC = 3
     TIF_FOK = 4
     TIF_GTD = 6
+    TIF_GFA = 11                    # good for auction: rests only in a call
 
     STP_NONE = 0
     STP_CANCEL_RESTING = 1
@@ -64,6 +65,10 @@ cdef enum:
     REJ_INVALID_ACCOUNT = 14
     REJ_UNKNOWN_COMMAND = 15
     REJ_BOOK_FULL = 16
+    REJ_IMMEDIATE_IN_CALL = 17
+    REJ_POST_ONLY_IN_CALL = 18
+    REJ_AUCTION_ONLY = 19
+    REJ_NOT_IN_CALL = 20
 
     CXL_USER = 1
     CXL_IOC_REMAINDER = 2
@@ -72,6 +77,7 @@ cdef enum:
     CXL_MARKET_REMAINDER = 5
     CXL_SELF_TRADE = 6
     CXL_EXPIRED = 7
+    CXL_AUCTION_REMAINDER = 8
 
     AMEND_KEPT = 1
     AMEND_LOST = 2
@@ -118,6 +124,8 @@ ctypedef struct Order:
     uint8_t side
     uint8_t stp
     uint8_t post_only
+    uint8_t tif
+    uint8_t market                   # 1: a market order resting in a call (no level)
 
 # One price level of one side: FIFO ends, aggregate open quantity and order count.
 # `touched` stamps the command that last changed it, to report each level once.
@@ -156,6 +164,10 @@ cdef class Book:
     cdef int64_t touched_cap
     cdef int64_t epoch
     cdef readonly int64_t seq
+    # call auction: market orders rest in their side's queue, off the ladder
+    cdef readonly bint in_call
+    cdef uint16_t fast_tifs           # tifs a NEW takes on the continuous path (0 in a call)
+    cdef Level mkt[3]
 
     # id index
     cdef int alloc_idmap(self, uint64_t cap) except -1
@@ -188,6 +200,21 @@ cdef class Book:
     cdef int64_t match(self, int64_t order_id, int side, int64_t limit_idx, int64_t ev_price,
                        int64_t leaves, int64_t account, int stp) except -1
     cdef int remove_order(self, int32_t slot) except -1
+    # call auction (ext/_core.pyx, "call auction"; rules in docs/matching-rules.md)
+    cdef int rest_new(self, const Command* c, int64_t leaves) except -1
+    cdef int mkt_append(self, int32_t slot) noexcept
+    cdef int mkt_unlink(self, int32_t slot) noexcept
+    cdef int drop(self, int32_t slot) except -1
+    cdef int do_new_checked(self, const Command* c) except -1
+    cdef int do_new_in_call(self, const Command* c) except -1
+    cdef int do_amend_in_call(self, int32_t slot, int64_t price, int64_t qty) except -1
+    cdef int64_t supply_demand(self, int64_t idx, int side) noexcept
+    cdef int auction_price(self, int64_t reference, int64_t width, int64_t* out) except -1
+    cdef int32_t next_executable(self, int side, int64_t idx) noexcept
+    cdef int take_qty(self, int32_t slot, int64_t q) except -1
+    cdef int do_uncross(self, int64_t reference, int64_t width) except -1
+    cdef int64_t count_gfa(self) except -1
+    cdef object indicative_of(self, int64_t reference, int64_t width)
     # the typed command behind every Python entry point (submit, new_order, cancel, ...)
     cdef int _submit(self, int64_t op, int64_t order_id, int64_t side, int64_t ord_type,
                      int64_t tif, int64_t stp, bint post_only, int64_t account, int64_t price,

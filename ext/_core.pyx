@@ -9,11 +9,12 @@ batches (``process``, ``take_events``, ``take_event_array``).
 """
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memset
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint64_t
 from cpython.long cimport PyLong_AsLongLong, PyLong_Check
 
 import numpy as np
 
+from matching.auction_price import leave_call_check, pressure_width
 from matching.records import COMMAND_DTYPE, EVENT_DTYPE, Event as PyEvent
 
 cdef int64_t MAX_QTY = 1000000000000          # == matching.constants.MAX_ORDER_QTY
@@ -21,6 +22,9 @@ cdef int64_t IDX_BITS = 40                      # touched_list: side << 40 | lev
 cdef int64_t IDX_MASK = (1 << 40) - 1
 cdef uint64_t FIB = 0x9E3779B97F4A7C15ULL      # Fibonacci hashing multiplier
 cdef int32_t INITIAL_POOL = 1024
+# The tifs a NEW takes on the continuous path (bit per tif); in a call none does.
+cdef uint16_t FAST_TIFS = ((1 << TIF_DAY) | (1 << TIF_GTC) | (1 << TIF_IOC) | (1 << TIF_FOK)
+                           | (1 << TIF_GTD))
 
 SIZEOF_ORDER = sizeof(Order)
 SIZEOF_LEVEL = sizeof(Level)
@@ -35,7 +39,7 @@ CODES = {
     "Side": {"BUY": SIDE_BUY, "SELL": SIDE_SELL},
     "OrdType": {"MARKET": ORD_MARKET, "LIMIT": ORD_LIMIT},
     "TimeInForce": {"DAY": TIF_DAY, "GTC": TIF_GTC, "IOC": TIF_IOC, "FOK": TIF_FOK,
-                    "GTD": TIF_GTD},
+                    "GTD": TIF_GTD, "GFA": TIF_GFA},
     "StpMode": {"NONE": STP_NONE, "CANCEL_RESTING": STP_CANCEL_RESTING,
                 "CANCEL_INCOMING": STP_CANCEL_INCOMING, "CANCEL_BOTH": STP_CANCEL_BOTH,
                 "DECREMENT_AND_CANCEL": STP_DECREMENT_AND_CANCEL},
@@ -52,12 +56,14 @@ CODES = {
         "POST_ONLY_WOULD_TAKE": REJ_POST_ONLY_WOULD_TAKE,
         "INVALID_POST_ONLY": REJ_INVALID_POST_ONLY, "INVALID_MIN_QTY": REJ_INVALID_MIN_QTY,
         "INVALID_STP_MODE": REJ_INVALID_STP_MODE, "INVALID_ACCOUNT": REJ_INVALID_ACCOUNT,
-        "UNKNOWN_COMMAND": REJ_UNKNOWN_COMMAND, "BOOK_FULL": REJ_BOOK_FULL},
+        "UNKNOWN_COMMAND": REJ_UNKNOWN_COMMAND, "BOOK_FULL": REJ_BOOK_FULL,
+        "IMMEDIATE_IN_CALL": REJ_IMMEDIATE_IN_CALL, "POST_ONLY_IN_CALL": REJ_POST_ONLY_IN_CALL,
+        "AUCTION_ONLY": REJ_AUCTION_ONLY, "NOT_IN_CALL": REJ_NOT_IN_CALL},
     "CancelReason": {
         "USER": CXL_USER, "IOC_REMAINDER": CXL_IOC_REMAINDER,
         "FOK_NOT_FILLED": CXL_FOK_NOT_FILLED, "MIN_QTY_NOT_MET": CXL_MIN_QTY_NOT_MET,
         "MARKET_REMAINDER": CXL_MARKET_REMAINDER, "SELF_TRADE": CXL_SELF_TRADE,
-        "EXPIRED": CXL_EXPIRED},
+        "EXPIRED": CXL_EXPIRED, "AUCTION_REMAINDER": CXL_AUCTION_REMAINDER},
     "AmendPriority": {"KEPT": AMEND_KEPT, "LOST": AMEND_LOST},
 }
 
@@ -79,7 +85,8 @@ cdef inline int64_t min64(int64_t a, int64_t b) noexcept:
 
 
 cdef inline int valid_tif(int tif) noexcept:
-    return tif == TIF_DAY or tif == TIF_GTC or tif == TIF_IOC or tif == TIF_FOK or tif == TIF_GTD
+    return (tif == TIF_DAY or tif == TIF_GTC or tif == TIF_IOC or tif == TIF_FOK
+            or tif == TIF_GTD or tif == TIF_GFA)
 
 
 cdef class Book:
@@ -133,6 +140,12 @@ cdef class Book:
         self.n_touched = 0
         self.epoch = 0
         self.seq = 0
+        self.in_call = 0
+        self.fast_tifs = FAST_TIFS
+        memset(self.mkt, 0, sizeof(self.mkt))
+        for side in (SIDE_BUY, SIDE_SELL):
+            self.mkt[side].head = -1
+            self.mkt[side].tail = -1
         if self.pool == NULL or self.events == NULL or self.touched_list == NULL:
             raise MemoryError()
         self.alloc_idmap(2048)
@@ -444,8 +457,10 @@ cdef class Book:
             return self.reject(side, REJ_INVALID_SIDE, oid, price, qty)
         if not is_limit and c.ord_type != ORD_MARKET:
             return self.reject(side, REJ_INVALID_ORDER_TYPE, oid, price, qty)
-        if not valid_tif(tif):
-            return self.reject(side, REJ_INVALID_TIME_IN_FORCE, oid, price, qty)
+        if tif > 15 or not ((self.fast_tifs >> tif) & 1):
+            # An unknown tif, GFA, or any order in a call: the continuous path never
+            # pays for the call's rules.
+            return self.do_new_checked(c)
         if qty <= 0 or qty > MAX_QTY:
             return self.reject(side, REJ_INVALID_QUANTITY, oid, price, qty)
         if is_limit and (price < self.price_lo or idx >= self.n_levels):
@@ -499,6 +514,8 @@ cdef class Book:
                 o.side = <uint8_t>side
                 o.stp = c.stp
                 o.post_only = 1 if c.post_only else 0
+                o.tif = <uint8_t>tif
+                o.market = 0
                 self.map_insert(slot)
                 self.level_append(slot)
         return self.flush_levels()
@@ -620,7 +637,10 @@ cdef class Book:
             self.emit(EV_EXPIRED, o.side, CXL_EXPIRED, order_id, 0, o.price, o.leaves, 0, 0)
         else:
             self.emit(EV_CANCELLED, o.side, CXL_USER, order_id, 0, o.price, o.leaves, 0, 0)
-        self.remove_order(slot)
+        if o.market:
+            self.drop(slot)
+        else:
+            self.remove_order(slot)
         return self.flush_levels()
 
     cdef int do_amend(self, int64_t order_id, int64_t price, int64_t qty) except -1:
@@ -633,6 +653,8 @@ cdef class Book:
             return self.reject(0, REJ_UNKNOWN_ORDER, order_id, price, qty)
         if qty <= 0 or qty > MAX_QTY:
             return self.reject(0, REJ_INVALID_QUANTITY, order_id, price, qty)
+        if self.in_call:
+            return self.do_amend_in_call(slot, price, qty)
         if price < self.price_lo or idx >= self.n_levels:
             return self.reject(0, REJ_PRICE_OUT_OF_RANGE, order_id, price, qty)
         o = &self.pool[slot]
@@ -659,6 +681,340 @@ cdef class Book:
         else:
             self.map_erase(order_id)
             self.free_slot(slot)
+        return self.flush_levels()
+
+    # ------------------------------------------------------------------ call auction
+    cdef int rest_new(self, const Command* c, int64_t leaves) except -1:
+        """A new order rests whole: on its level, or (MARKET, in a call) in its side's
+        market queue, which comes before every level."""
+        cdef int32_t slot = self.alloc_slot()
+        cdef Order* o = &self.pool[slot]
+        o.order_id = c.order_id
+        o.account = c.account
+        o.leaves = leaves
+        o.side = c.side
+        o.stp = c.stp
+        o.post_only = 1 if c.post_only else 0
+        o.tif = c.tif
+        self.map_insert(slot)
+        if c.ord_type == ORD_MARKET:
+            o.price = 0
+            o.market = 1
+            self.mkt_append(slot)
+        else:
+            o.price = c.price
+            o.market = 0
+            self.level_append(slot)
+        return 0
+
+    cdef int mkt_append(self, int32_t slot) noexcept:
+        """Put a market order at the back of its side's market queue (time priority)."""
+        cdef Order* o = &self.pool[slot]
+        cdef Level* q = &self.mkt[o.side]
+        o.next = -1
+        o.prev = q.tail
+        if q.count == 0:
+            q.head = slot
+        else:
+            self.pool[q.tail].next = slot
+        q.tail = slot
+        q.count += 1
+        q.total += o.leaves
+        return 0
+
+    cdef int mkt_unlink(self, int32_t slot) noexcept:
+        """Take a market order out of its queue (O(1))."""
+        cdef Order* o = &self.pool[slot]
+        cdef Level* q = &self.mkt[o.side]
+        if o.prev >= 0:
+            self.pool[o.prev].next = o.next
+        else:
+            q.head = o.next
+        if o.next >= 0:
+            self.pool[o.next].prev = o.prev
+        else:
+            q.tail = o.prev
+        q.count -= 1
+        q.total -= o.leaves
+        if q.count == 0:
+            q.head = -1
+            q.tail = -1
+        return 0
+
+    cdef int drop(self, int32_t slot) except -1:
+        """Take any live order off: a market order from its queue, a limit from its level."""
+        if self.pool[slot].market:
+            self.mkt_unlink(slot)
+            self.map_erase(self.pool[slot].order_id)
+            self.free_slot(slot)
+            return 0
+        return self.remove_order(slot)
+
+    cdef int do_new_checked(self, const Command* c) except -1:
+        """NEW when the tif is not one continuous trading takes at once: validation steps
+        4-15 of docs/matching-rules.md (the call's own are 12-14), then the call."""
+        cdef int side = c.side
+        cdef int tif = c.tif
+        cdef int64_t oid = c.order_id, qty = c.qty, price = c.price
+        cdef int is_limit = c.ord_type == ORD_LIMIT
+        cdef int64_t idx = price - self.price_lo
+        cdef int reason = 0
+        if not valid_tif(tif):
+            reason = REJ_INVALID_TIME_IN_FORCE
+        elif qty <= 0 or qty > MAX_QTY:
+            reason = REJ_INVALID_QUANTITY
+        elif is_limit and (price < self.price_lo or idx >= self.n_levels):
+            reason = REJ_PRICE_OUT_OF_RANGE
+        elif tif == TIF_GTD and c.expire_time <= 0:
+            reason = REJ_INVALID_EXPIRE_TIME
+        elif c.min_qty < 0 or c.min_qty > qty:
+            reason = REJ_INVALID_MIN_QTY
+        elif c.stp > STP_DECREMENT_AND_CANCEL:
+            reason = REJ_INVALID_STP_MODE
+        elif c.account < 0:
+            reason = REJ_INVALID_ACCOUNT
+        elif c.post_only and (not is_limit or tif == TIF_IOC or tif == TIF_FOK):
+            reason = REJ_INVALID_POST_ONLY
+        elif not self.in_call:
+            reason = REJ_AUCTION_ONLY          # a valid tif that is not fast here: GFA
+        elif tif == TIF_IOC or tif == TIF_FOK or c.min_qty > 0:
+            reason = REJ_IMMEDIATE_IN_CALL
+        elif c.post_only:
+            reason = REJ_POST_ONLY_IN_CALL
+        elif self.find(oid) >= 0:
+            reason = REJ_DUPLICATE_ORDER_ID
+        if reason:
+            return self.reject(side, reason, oid, price, qty)
+        return self.do_new_in_call(c)
+
+    cdef int do_new_in_call(self, const Command* c) except -1:
+        """A validated LIMIT or MARKET (DAY, GTC, GTD, GFA) order in a call: it rests whole."""
+        if self.capacity > 0 and self.live >= self.capacity:
+            return self.reject(c.side, REJ_BOOK_FULL, c.order_id, c.price, c.qty)
+        self.emit(EV_ACCEPTED, c.side, 0, c.order_id, 0,
+                  c.price if c.ord_type == ORD_LIMIT else 0, c.qty, c.qty, 0)
+        self.rest_new(c, c.qty)
+        return self.flush_levels()
+
+    cdef int do_amend_in_call(self, int32_t slot, int64_t price, int64_t qty) except -1:
+        """An amend in a call: the same price and no more quantity keeps priority, anything
+        else goes to the back of the new level; nothing matches. A market order stays a
+        market order (the price is not read). Post-only plays no part in a call."""
+        cdef Order* o = &self.pool[slot]
+        cdef int64_t order_id = o.order_id
+        cdef int64_t old = o.leaves
+        cdef int side = o.side
+        cdef int64_t idx = price - self.price_lo
+        if o.market:
+            price = 0
+            if qty <= old:
+                o.leaves = qty
+                self.mkt[side].total -= old - qty
+                self.emit(EV_AMENDED, side, AMEND_KEPT, order_id, 0, 0, qty, qty, old)
+            else:
+                self.emit(EV_AMENDED, side, AMEND_LOST, order_id, 0, 0, qty, qty, old)
+                self.mkt_unlink(slot)
+                o.leaves = qty
+                self.mkt_append(slot)
+            return self.flush_levels()
+        if price < self.price_lo or idx >= self.n_levels:
+            return self.reject(0, REJ_PRICE_OUT_OF_RANGE, order_id, price, qty)
+        if price == o.price and qty <= old:
+            o.leaves = qty
+            self.levels[side][idx].total -= old - qty
+            self.touch(side, idx)
+            self.emit(EV_AMENDED, side, AMEND_KEPT, order_id, 0, price, qty, qty, old)
+            return self.flush_levels()
+        self.emit(EV_AMENDED, side, AMEND_LOST, order_id, 0, price, qty, qty, old)
+        self.level_unlink(slot)
+        o = &self.pool[slot]
+        o.price = price
+        o.leaves = qty
+        self.level_append(slot)
+        return self.flush_levels()
+
+    cdef int64_t supply_demand(self, int64_t idx, int side) noexcept:
+        """Executable quantity of ``side`` at level ``idx``: its market orders plus its
+        limits at or better than the price (bids at or above, asks at or below)."""
+        cdef int64_t total = self.mkt[side].total
+        cdef int64_t i = self.best[side]
+        while i >= 0:
+            if (side == SIDE_BUY and i < idx) or (side == SIDE_SELL and i > idx):
+                break
+            total += self.levels[side][i].total
+            i = self.scan_next(side, i - 1 if side == SIDE_BUY else i + 1)
+        return total
+
+    cdef int auction_price(self, int64_t reference, int64_t width, int64_t* out) except -1:
+        """The uncross price by the principle of highest executable volume (rules in
+        docs/matching-rules.md, "Call auction"); ``reference`` is on the ladder.
+
+        Fills ``out`` with (price, volume, surplus, surplus side) and returns 1, or returns
+        0 when nothing can execute. O(n_levels / 64 + price levels)."""
+        cdef int64_t ref_idx = reference - self.price_lo
+        cdef int64_t mb = self.mkt[SIDE_BUY].total
+        cdef int64_t ms = self.mkt[SIDE_SELL].total
+        cdef int64_t bid_total = 0, bid_below = 0, ask_upto = 0
+        cdef int64_t n = 0, cap = 0, w, idx, d, s, v, best_v = 0, best_abs = -1
+        cdef int64_t lo = -1, hi = -1, price, i
+        cdef int all_buy = 1, all_sell = 1
+        cdef uint64_t word
+        cdef int64_t* cand_idx
+        cdef int64_t* cand_v
+        cdef int64_t* cand_s
+        idx = self.best[SIDE_BUY]
+        while idx >= 0:
+            bid_total += self.levels[SIDE_BUY][idx].total
+            n += 1
+            idx = self.scan_next(SIDE_BUY, idx - 1)
+        idx = self.best[SIDE_SELL]
+        while idx >= 0:
+            n += 1
+            idx = self.scan_next(SIDE_SELL, idx + 1)
+        n += 1
+        cand_idx = <int64_t*>malloc(3 * n * sizeof(int64_t))
+        if cand_idx == NULL:
+            raise MemoryError()
+        cand_v = cand_idx + n
+        cand_s = cand_idx + 2 * n
+        n = 0
+        # Every candidate (a price with a limit on either side, or the reference), low to
+        # high: S(p) = market sells + asks <= p, D(p) = market buys + bids >= p.
+        for w in range(self.n_words):
+            word = self.bitmap[SIDE_BUY][w] | self.bitmap[SIDE_SELL][w]
+            if (ref_idx >> 6) == w:
+                word |= (<uint64_t>1) << (ref_idx & 63)
+            while word:
+                idx = (w << 6) + tb_ctz64(word)
+                word &= word - 1
+                ask_upto += self.levels[SIDE_SELL][idx].total
+                d = mb + bid_total - bid_below
+                s = ms + ask_upto
+                bid_below += self.levels[SIDE_BUY][idx].total
+                cand_idx[n] = idx
+                cand_v[n] = min64(d, s)
+                cand_s[n] = d - s
+                if cand_v[n] > best_v:
+                    best_v = cand_v[n]
+                n += 1
+        if best_v == 0:
+            free(cand_idx)
+            return 0
+        if mb > 0 and ms > 0 and best_v == min64(mb, ms):
+            price = ref_idx                    # only market orders execute: the reference
+        else:
+            for i in range(n):                 # 1. highest volume, 2. least surplus
+                if cand_v[i] == best_v:
+                    s = cand_s[i] if cand_s[i] >= 0 else -cand_s[i]
+                    if best_abs < 0 or s < best_abs:
+                        best_abs = s
+            for i in range(n):
+                s = cand_s[i] if cand_s[i] >= 0 else -cand_s[i]
+                if cand_v[i] != best_v or s != best_abs:
+                    continue
+                if lo < 0:
+                    lo = cand_idx[i]
+                hi = cand_idx[i]
+                if cand_s[i] <= 0:
+                    all_buy = 0
+                if cand_s[i] >= 0:
+                    all_sell = 0
+            if all_buy:                        # 3. market pressure on the buy side
+                cap = ref_idx + width
+                price = hi if hi <= cap else (lo if lo >= cap else cap)
+            elif all_sell:                     # ... on the sell side
+                cap = ref_idx - width
+                price = lo if lo >= cap else (hi if hi <= cap else cap)
+            else:                              # 4. the reference, or the nearest candidate
+                price = ref_idx if lo <= ref_idx <= hi else (lo if ref_idx < lo else hi)
+        free(cand_idx)
+        d = self.supply_demand(price, SIDE_BUY)
+        s = self.supply_demand(price, SIDE_SELL)
+        out[0] = self.price_lo + price
+        out[1] = min64(d, s)
+        out[2] = d - s if d >= s else s - d
+        out[3] = SIDE_BUY if d > s else (SIDE_SELL if s > d else 0)
+        return 1
+
+    cdef int32_t next_executable(self, int side, int64_t idx) noexcept:
+        """The next order of ``side`` to execute at level ``idx``: market orders first,
+        then limits by price then time; -1 when none is left at that price."""
+        cdef int64_t best
+        if self.mkt[side].head >= 0:
+            return self.mkt[side].head
+        best = self.best[side]
+        if best < 0 or (side == SIDE_BUY and best < idx) or (side == SIDE_SELL and best > idx):
+            return -1
+        return self.levels[side][best].head
+
+    cdef int take_qty(self, int32_t slot, int64_t q) except -1:
+        """Lower an executing order's open quantity by ``q`` where it rests."""
+        cdef Order* o = &self.pool[slot]
+        cdef int64_t idx
+        o.leaves -= q
+        if o.market:
+            self.mkt[o.side].total -= q
+        else:
+            idx = o.price - self.price_lo
+            self.levels[o.side][idx].total -= q
+            self.touch(o.side, idx)
+        return 0
+
+    cdef int do_uncross(self, int64_t reference, int64_t width) except -1:
+        """Execute the call at one price, cancel what may not outlive it, end the call."""
+        cdef int64_t res[4]
+        cdef int64_t idx, rem, q
+        cdef int32_t b, s, slot, nxt
+        cdef int side
+        cdef Order* o
+        self.epoch += 1
+        if not self.in_call:
+            return self.reject(0, REJ_NOT_IN_CALL, 0, reference, 0)
+        idx = reference - self.price_lo
+        if reference < self.price_lo or idx >= self.n_levels:
+            return self.reject(0, REJ_PRICE_OUT_OF_RANGE, 0, reference, 0)
+        if self.auction_price(reference, width, res):
+            idx = res[0] - self.price_lo
+            rem = res[1]
+            # Buy and sell queues in execution priority, paired off to the volume.
+            while rem > 0:
+                b = self.next_executable(SIDE_BUY, idx)
+                s = self.next_executable(SIDE_SELL, idx)
+                if b < 0 or s < 0:
+                    raise AssertionError("uncross ran out of executable orders")
+                q = min64(rem, min64(self.pool[b].leaves, self.pool[s].leaves))
+                self.take_qty(b, q)
+                self.take_qty(s, q)
+                rem -= q
+                self.emit(EV_TRADE, SIDE_BUY, 0, self.pool[b].order_id, self.pool[s].order_id,
+                          res[0], q, self.pool[b].leaves, self.pool[s].leaves)
+                if self.pool[b].leaves == 0:
+                    self.drop(b)
+                if self.pool[s].leaves == 0:
+                    self.drop(s)
+        # Market and good-for-auction orders do not outlive the call.
+        for side in (SIDE_BUY, SIDE_SELL):
+            slot = self.mkt[side].head
+            while slot >= 0:
+                nxt = self.pool[slot].next
+                self.emit(EV_CANCELLED, side, CXL_AUCTION_REMAINDER, self.pool[slot].order_id,
+                          0, 0, self.pool[slot].leaves, 0, 0)
+                self.drop(slot)
+                slot = nxt
+            idx = self.best[side]
+            while idx >= 0:
+                slot = self.levels[side][idx].head
+                while slot >= 0:
+                    o = &self.pool[slot]
+                    nxt = o.next
+                    if o.tif == TIF_GFA:
+                        self.emit(EV_CANCELLED, side, CXL_AUCTION_REMAINDER, o.order_id, 0,
+                                  o.price, o.leaves, 0, 0)
+                        self.remove_order(slot)
+                    slot = nxt
+                idx = self.scan_next(side, idx - 1 if side == SIDE_BUY else idx + 1)
+        self.in_call = 0
+        self.fast_tifs = FAST_TIFS
         return self.flush_levels()
 
     # ------------------------------------------------------------------ Python API
@@ -717,6 +1073,85 @@ cdef class Book:
         """Take a DAY/GTD order off at the end of its life (EXPIRED). O(1)."""
         return self._submit(OP_EXPIRE, i64(order_id, "order_id"), 0, 0, 0, 0, False, 0, 0, 0,
                             0, 0)
+
+    def set_call(self, on):
+        """Enter (True) or leave (False) call mode. In a call LIMIT and MARKET orders rest
+        without matching; ``uncross`` ends it. Leaving without an uncross is allowed only
+        while nothing crosses and no market or good-for-auction order rests (ValueError)."""
+        if on:
+            self.in_call = 1
+            self.fast_tifs = 0
+            return
+        if self.in_call:
+            leave_call_check(self.indicative_of(self.price_lo, 0) is not None,
+                             self.mkt[SIDE_BUY].count + self.mkt[SIDE_SELL].count,
+                             self.count_gfa())
+        self.in_call = 0
+        self.fast_tifs = FAST_TIFS
+
+    cdef int64_t count_gfa(self) except -1:
+        """Good-for-auction orders on the levels (O(orders))."""
+        cdef int side
+        cdef int64_t idx, n = 0
+        cdef int32_t slot
+        for side in (SIDE_BUY, SIDE_SELL):
+            idx = self.best[side]
+            while idx >= 0:
+                slot = self.levels[side][idx].head
+                while slot >= 0:
+                    n += self.pool[slot].tif == TIF_GFA
+                    slot = self.pool[slot].next
+                idx = self.scan_next(side, idx - 1 if side == SIDE_BUY else idx + 1)
+        return n
+
+    cdef object indicative_of(self, int64_t reference, int64_t width):
+        """``auction_price`` as a tuple, or None."""
+        cdef int64_t res[4]
+        if not self.auction_price(reference, width, res):
+            return None
+        return (res[0], res[1], res[2], res[3])
+
+    def restore_resting(self, order_id, side, price, leaves, account, stp, post_only, tif):
+        """Put a resting order of a snapshot taken in a call back at the back of its queue
+        (price None: a market order) as it was: no validation, no event. The caller
+        re-enters a snapshot's ``resting_orders()`` in their order."""
+        cdef Command c
+        if not self.in_call:
+            raise ValueError("restore_resting is for a book in a call")
+        c.order_id = i64(order_id, "order_id")
+        c.side = as_code(i64(side, "side"))
+        c.ord_type = ORD_MARKET if price is None else ORD_LIMIT
+        c.price = 0 if price is None else i64(price, "price")
+        c.account = i64(account, "account")
+        c.stp = as_code(i64(stp, "stp"))
+        c.post_only = 1 if post_only else 0
+        c.tif = as_code(i64(tif, "tif"))
+        if self.find(c.order_id) >= 0 or (c.side != SIDE_BUY and c.side != SIDE_SELL) or (
+                price is not None and (c.price < self.price_lo
+                                       or c.price - self.price_lo >= self.n_levels)):
+            raise ValueError(f"cannot restore order {order_id}")
+        self.epoch += 1
+        self.rest_new(&c, i64(leaves, "leaves"))
+        self.n_touched = 0
+
+    def indicative(self, reference, pressure_limit_pct):
+        """What an uncross now would do: ``(price, volume, surplus, surplus_side)`` or None
+        when nothing can execute (rules: docs/matching-rules.md, "Call auction").
+        ``reference`` must be on the ladder (ValueError). O(n_levels / 64 + levels)."""
+        cdef int64_t ref = i64(reference, "reference")
+        cdef int64_t width = pressure_width(ref, pressure_limit_pct)
+        if ref < self.price_lo or ref - self.price_lo >= self.n_levels:
+            raise ValueError(f"reference {ref} is off the ladder")
+        return self.indicative_of(ref, width)
+
+    def uncross(self, reference, pressure_limit_pct):
+        """Execute the call at one price, cancel leftover market and good-for-auction
+        orders, and return to continuous mode; returns how many events it emitted."""
+        cdef int64_t ref = i64(reference, "reference")
+        cdef int64_t width = pressure_width(ref, pressure_limit_pct)
+        cdef int64_t before = self.n_events
+        self.do_uncross(ref, width)
+        return <int>(self.n_events - before)
 
     def process(self, commands):
         """Apply a COMMAND_DTYPE array in order; returns the events as an EVENT_DTYPE array.
@@ -794,21 +1229,29 @@ cdef class Book:
         return out
 
     def order(self, int64_t order_id):
-        """``(side, price, leaves, account)`` of a live order, or None. O(1)."""
+        """``(side, price, leaves, account)`` of a live order (price None: a market order
+        in a call), or None. O(1)."""
         cdef int32_t slot = self.find(order_id) if order_id > 0 else -1
         if slot < 0:
             return None
         cdef Order* o = &self.pool[slot]
-        return (o.side, o.price, o.leaves, o.account)
+        return (o.side, None if o.market else o.price, o.leaves, o.account)
 
     def resting_orders(self):
-        """Every live order, bids best first then asks best first, FIFO within a level."""
+        """Every live order, bids best first then asks best first, FIFO within a level;
+        in a call each side's market orders (price None) come first, in time order."""
         out = []
         cdef int side
         cdef int64_t idx
         cdef int32_t slot
         cdef Order* o
         for side in (SIDE_BUY, SIDE_SELL):
+            slot = self.mkt[side].head
+            while slot >= 0:
+                o = &self.pool[slot]
+                out.append((o.order_id, o.side, None, o.leaves, o.account, o.stp,
+                            bool(o.post_only)))
+                slot = o.next
             idx = self.best[side]
             while idx >= 0:
                 slot = self.levels[side][idx].head
@@ -857,7 +1300,7 @@ cdef class Book:
                 while slot >= 0:
                     o = &self.pool[slot]
                     assert o.prev == prev, f"broken back link at order {o.order_id}"
-                    assert o.side == side and o.price == self.price_lo + idx, f"order {o.order_id} on the wrong level"
+                    assert o.side == side and o.price == self.price_lo + idx and not o.market, f"order {o.order_id} on the wrong level"
                     assert o.leaves > 0, f"order {o.order_id} rests with leaves {o.leaves}"
                     assert self.find(o.order_id) == slot, f"id index lost order {o.order_id}"
                     total += o.leaves
@@ -869,6 +1312,26 @@ cdef class Book:
                 assert count == lv.count, f"level {side}/{idx} count {lv.count} != {count}"
                 seen += count
             assert self.best[side] == expect_best, f"best of side {side} is {self.best[side]}, expected {expect_best}"
+            lv = &self.mkt[side]
+            total = 0
+            count = 0
+            prev = -1
+            slot = lv.head
+            while slot >= 0:
+                o = &self.pool[slot]
+                assert o.prev == prev, f"broken back link at market order {o.order_id}"
+                assert o.market and o.side == side and o.price == 0, f"market order {o.order_id} misfiled"
+                assert o.leaves > 0, f"market order {o.order_id} rests with leaves {o.leaves}"
+                assert self.find(o.order_id) == slot, f"id index lost order {o.order_id}"
+                total += o.leaves
+                count += 1
+                prev = slot
+                slot = o.next
+            assert lv.tail == prev and total == lv.total and count == lv.count, f"market queue {side} wrong"
+            assert self.in_call or count == 0, "a market order rests outside a call"
+            seen += count
         assert seen == self.live, f"{self.live} orders indexed, {seen} on levels"
-        if self.best[SIDE_BUY] >= 0 and self.best[SIDE_SELL] >= 0:
-            assert self.best[SIDE_BUY] < self.best[SIDE_SELL], "book is crossed"
+        if not self.in_call:
+            assert self.count_gfa() == 0, "a good-for-auction order rests outside a call"
+            if self.best[SIDE_BUY] >= 0 and self.best[SIDE_SELL] >= 0:
+                assert self.best[SIDE_BUY] < self.best[SIDE_SELL], "book is crossed"

@@ -48,7 +48,7 @@ from feeds.exits import (
 )
 from feeds.operator import FORMS, usage
 from feeds.serve import serve
-from feeds.transports import TRANSPORTS
+from feeds.transports import DEFAULT_TRANSPORT, TRANSPORTS
 from matching import __version__
 from matching.instruments import Registry
 from matching.messages import LIFECYCLE_ACTIONS
@@ -202,10 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "input (always) or never (none; see matching/journal.py)")
     s.add_argument("--seconds", type=_not_negative, default=0,
                    help="stop after this long (default 0: run until SIGINT/SIGTERM)")
-    s.add_argument("--transport", choices=TRANSPORTS, default="aiomqtt",
-                   help="the engine's MQTT connection: aiomqtt (default; it heartbeats its "
-                        "status, so a second engine refuses at once) or link (an asyncio "
-                        "Protocol on the mqtt5 codec, ~5x the orders/s; README, Performance)")
+    s.add_argument("--transport", choices=TRANSPORTS, default=DEFAULT_TRANSPORT,
+                   help="the engine's MQTT connection: link (default: an asyncio Protocol "
+                        "on the mqtt5 codec, ~10x the orders/s; README, Performance) or "
+                        "aiomqtt (aiomqtt/paho)")
     s.add_argument("--snapshot-every", type=_positive(int), default=100_000, metavar="N",
                    help="write a snapshot every N inputs (bounds recovery time; default "
                         "%(default)s)")
@@ -254,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="levels shown per side (default: %(default)s)")
     d.add_argument("--broker", help="mqtt://host:port of a running broker with no engine "
                                     "on it (default: embedded)")
+    d.add_argument("--transport", choices=TRANSPORTS, default=DEFAULT_TRANSPORT,
+                   help="the engine's MQTT connection (default: %(default)s; see serve)")
 
     o = command("admin", "operator: trading sessions, lifecycle steps, accounts, custody; "
                          "transfer agent: freezes, forced transfers, recovery, pause")

@@ -57,6 +57,10 @@ from matching.messages import LIFECYCLE_ACTIONS, Balances, CorporateAction, Orde
 from matching.outputs import LevelChange, Outcome
 from matching.timetable import Due, Timetable
 
+#: ``md/{symbol}/auction`` during a call: at most one update per instrument this often
+#: (the last one always goes out: a later cycle publishes what was held back).
+AUCTION_MD_INTERVAL_NS = 250_000_000
+
 log = logging.getLogger("tokenbook.gateway")
 
 __all__ = ["GatewayCycle", "GatewayStats", "Inbound"]
@@ -132,6 +136,8 @@ class GatewayCycle:
         self.accepting = True
         self.status_text = ""
         self._snapshot_seq = engine.durable_seq
+        # How a periodic snapshot is written (a transport may take it off its loop).
+        self.write_snapshot = engine.write_snapshot
         self._admin_replies: list[AdminReply] = []      # this cycle's, sent after commit
         # The time up to which timetable boundaries were applied (None: first cycle).
         self._schedule_mark: int | None = None
@@ -139,6 +145,11 @@ class GatewayCycle:
         # refused one (an issuer not funded yet) may be tried again (wall-clock ns).
         self.timetable = Timetable(engine.instruments.values(), engine.corporate.since)
         self._lifecycle_retry: dict[Due, int] = {}
+        # md/{symbol}/auction: instruments in a call changed since their last update, and
+        # when each was last published (throttle).
+        self._auction_dirty: set[str] = set()
+        self._auction_at: dict[str, int] = {}
+        self._now_ns = 0
         for out in recovered:
             for broker, report in out.reports:
                 if broker:
@@ -152,6 +163,7 @@ class GatewayCycle:
         """Hand ``batch`` to the engine, commit the journal once, return what may now be
         published (in order; held brokers' reports stay in the outbox)."""
         engine = self.engine
+        self._now_ns = now_ns
         # The first cycle's timetable catch-up starts at the last input before it.
         resumed_at = engine.now if self._schedule_mark is None else 0
         outcomes: list[Outcome] = []
@@ -169,6 +181,7 @@ class GatewayCycle:
             self._engine_fault(exc, now_ns)
         if not outcomes:
             self._stage_admin(durable=True)           # refusals only: nothing to commit
+            self._stage_auctions(())
             return self.outbox.take()
         try:
             durable = engine.commit()                 # durable before anything is acknowledged
@@ -186,6 +199,7 @@ class GatewayCycle:
             return self.outbox.take()
         self._stage(outcomes)
         self._stage_admin(durable=True)
+        self._stage_auctions(outcomes)
         self.stats.cycles += 1
         self._maybe_snapshot(durable)
         return self.outbox.take()
@@ -259,7 +273,7 @@ class GatewayCycle:
         if cfg.snapshot_dir and durable - self._snapshot_seq >= cfg.snapshot_every:
             self._snapshot_seq = durable
             try:
-                self.engine.write_snapshot(cfg.snapshot_dir)
+                self.write_snapshot(cfg.snapshot_dir)
             except (OSError, JournalError) as exc:    # recovery replays a longer journal
                 log.error("snapshot at sequence %d failed: %s", durable, exc)
 
@@ -399,6 +413,38 @@ class GatewayCycle:
         for symbol in changed:
             self.outbox.put(Publish(topics.md(symbol, "state"),
                                     encode(self.trading_status(symbol)), True, "md"))
+            self._publish_auction(symbol)          # a call began or ended: at once
+
+    def _stage_auctions(self, outcomes) -> None:
+        """The throttled ``md/{symbol}/auction`` of every instrument in a call that this
+        cycle's inputs touched, and of those held back earlier whose interval passed."""
+        engine = self.engine
+        books, dirty, set_by = engine.books, self._auction_dirty, engine.session.seq
+        for out in outcomes:
+            # Only a sequenced input can change a book (not a query, resend or refusal).
+            symbol = out.levels[0].symbol if out.levels else (
+                out.reports[0][1].symbol if out.reports and out.sequenced else None)
+            if symbol in books and books[symbol].in_call:
+                dirty.add(symbol)
+                if set_by[symbol] == out.seq and out.reports and out.reports[0][0]:
+                    # An order's input set the state: a volatility interruption began.
+                    self.outbox.put(Publish(topics.md(symbol, "state"),
+                                            encode(self.trading_status(symbol)), True, "md"))
+                    self._publish_auction(symbol)
+        if not dirty:
+            return
+        now = self._now_ns
+        for symbol in sorted(dirty):
+            if now - self._auction_at.get(symbol, -AUCTION_MD_INTERVAL_NS) \
+                    >= AUCTION_MD_INTERVAL_NS:
+                self._publish_auction(symbol)
+
+    def _publish_auction(self, symbol: str) -> None:
+        self._auction_dirty.discard(symbol)
+        view = self.engine.auction_view(symbol)
+        if view is not None:
+            self._auction_at[symbol] = self._now_ns
+            self.outbox.put(Publish(topics.md(symbol, "auction"), encode(view), True, "md"))
 
     def _stage(self, outcomes: list[Outcome]) -> None:
         """Reports and trades in engine order; depth coalesced per symbol for the cycle."""

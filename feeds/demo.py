@@ -19,6 +19,7 @@ from pathlib import Path
 import aiomqtt
 
 from feeds.broker import BrokerUnavailable, EmbeddedBroker
+from feeds.config import GatewayConfig
 from feeds.exits import (
     EXIT_ANOTHER_ENGINE,
     EXIT_BROKER,
@@ -28,8 +29,8 @@ from feeds.exits import (
     broker_error,
     broker_url,
 )
-from feeds.gateway import Gateway, GatewayConfig
 from feeds.serve import demo_ledger
+from feeds.transports import DEFAULT_TRANSPORT, make_gateway
 from matching.engine import Engine
 from matching.fixed_income import add_months
 from matching.instruments import Registry
@@ -151,7 +152,8 @@ async def demo(args) -> int:
     console.print(f"[bold]tokenbook demo[/]: {where}, "
                   f"{len(registry)} instruments, {args.seconds:.0f} s of simulated brokers")
     stop = asyncio.Event()
-    gateway = Gateway(engine, host, port, config, guard=guard)
+    gateway = make_gateway(engine, host, port, config, guard=guard,
+                           transport=getattr(args, "transport", DEFAULT_TRANSPORT))
     gw_task = asyncio.create_task(gateway.run(stop))
     await asyncio.wait_for(gateway.ready.wait(), 10)
     view = MarketView()

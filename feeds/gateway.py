@@ -10,6 +10,9 @@ session (the broker keeps queueing orders meanwhile); what the cycle produced me
 waits in its outbox (``feeds.outbox``) and is published after reconnecting. On every
 connect the retained status, snapshots, BBOs and trading states are republished.
 
+Periodic snapshots (``snapshot_every``) are written by a forked child (``feeds.snapshots``),
+so the loop does not stop for them.
+
 One engine per venue (``feeds.guard``): before every connect a separate connection checks
 that no other engine serves the broker; while connected the retained status is
 republished every ``heartbeat`` s and other engines' statuses are read, and the engine
@@ -26,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -42,6 +46,7 @@ from feeds.cycle import GatewayCycle, GatewayStats, Inbound
 from feeds.guard import AnotherEngine, VenueGuard, decode_status
 from feeds.outbox import Publish
 from feeds.reconnect import Reconnects
+from feeds.snapshots import ForkedSnapshots
 from matching.engine import Engine
 from matching.outputs import Outcome
 
@@ -93,6 +98,7 @@ class Gateway:
         self._queue: asyncio.Queue[Inbound] = asyncio.Queue()
         self._connects = 0
         self._lost_at = 0.0
+        self.snapshots = ForkedSnapshots(engine)
 
     @property
     def config(self) -> GatewayConfig:
@@ -134,6 +140,18 @@ class Gateway:
         return client
 
     async def run(self, stop: asyncio.Event) -> None:
+        # Periodic snapshots by a forked child (feeds.snapshots), not on the loop.
+        forks = hasattr(os, "fork")
+        if forks:
+            self.cycle.write_snapshot = self.snapshots
+        try:
+            await self._run(stop)
+        finally:
+            if forks:
+                self.snapshots.wait()
+                self.cycle.write_snapshot = self.engine.write_snapshot
+
+    async def _run(self, stop: asyncio.Event) -> None:
         backoff = Reconnects(self.config)
         while True:
             try:
@@ -179,6 +197,8 @@ class Gateway:
                     raise _lost(reader)
                 batch = await self._next_batch(self._queue, stop)
                 await self._cycle(client, batch, reader)
+                if self.snapshots.child is not None:
+                    self.snapshots.poll()
                 if time.monotonic() - self._last_status >= self.config.heartbeat:
                     await self._publish_status(client)
             # Graceful shutdown: stop intake, flush what was taken in, then go offline.

@@ -195,11 +195,18 @@ class Session:
             reason_code=mqtt5.DisconnectReasonCode(code), reason_str=text).write())
         self.state = "closed"
 
-    def subscribe(self, filters: Iterable[str]) -> int:
-        """SUBSCRIBE at most QoS 1 (the gateway refuses QoS 2); returns its packet id."""
+    def subscribe(self, filters: Iterable[str], no_local: Iterable[str] = ()) -> int:
+        """SUBSCRIBE at most QoS 1 (the gateway refuses QoS 2); returns its packet id.
+        Filters in ``no_local`` are subscribed with MQTT 5 No Local: the server does not
+        send this session's own publishes back (the engine's own status). Retain As
+        Published is off: a message arrives with RETAIN set only when it is a stored
+        retained message sent for the new subscription (a retained presence is not news)."""
         pid = self._control_id()
+        local = set(no_local)
         self._out.append(mqtt5.SubscribePacket(
-            pid, [mqtt5.TopicFilter(f, max_qos=_QOS1) for f in filters]).write())
+            pid, [mqtt5.TopicFilter(f, max_qos=_QOS1, no_local=f in local,
+                                    retain_as_published=False)
+                  for f in filters]).write())
         return pid
 
     def unsubscribe(self, filters: Iterable[str]) -> int:
@@ -248,6 +255,21 @@ class Session:
         self.queue.extend(publishes)
         if self.state == "connected":
             self._pump()
+
+    def take_received(self) -> list[int]:
+        """The packet ids of the QoS 1 messages ``feed`` returned since the last call, not
+        PUBACKed: the caller sends them with ``ack`` once their input is durable."""
+        pids, self._to_ack = self._to_ack, []
+        return pids
+
+    def has_received(self) -> bool:
+        """Whether QoS 1 messages wait for their PUBACK (``take_received``)."""
+        return bool(self._to_ack)
+
+    def ack(self, pids: list[int]) -> None:
+        """PUBACK (success) these packet ids (``take_received``)."""
+        if pids and self.state == "connected":
+            self._out += [b"\x40\x02" + pid.to_bytes(2, "big") for pid in pids]
 
     def ack_received(self) -> None:
         """PUBACK (success) every QoS 1 message ``feed`` returned since the last call."""

@@ -26,6 +26,7 @@ import asyncio
 import dataclasses
 import gc
 import logging
+import os
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -36,11 +37,13 @@ import mqtt5
 from feeds import topics
 from feeds.config import GatewayConfig
 from feeds.cycle import GatewayCycle, GatewayStats
-from feeds.guard import VenueGuard
+from feeds.durable import DurableGate
+from feeds.guard import AnotherEngine, VenueGuard, decode_status
 from feeds.link import InboundRefused, LinkError, Session
 from feeds.link_options import link_options, ssl_context
 from feeds.outbox import Publish
 from feeds.reconnect import Reconnects
+from feeds.snapshots import ForkedSnapshots
 from matching.engine import Engine
 from matching.outputs import Outcome
 
@@ -52,6 +55,8 @@ __all__ = ["LinkGateway", "LinkStats"]
 TICK = 0.05
 #: Seconds a graceful shutdown waits for UNSUBACK, then for the last PUBACKs.
 SHUTDOWN_WAIT = (2.0, 10.0)
+#: What the engine subscribes to: orders, brokers' presence, operator commands.
+_INPUTS = (topics.ORDERS_WILDCARD, topics.PRESENCE_WILDCARD, topics.ADMIN)
 # The connection is down (and the venue check's own connection, an aiomqtt one).
 _DOWN = (LinkError, OSError, TimeoutError, aiomqtt.MqttError)
 
@@ -65,9 +70,10 @@ class LinkStats(GatewayStats):
     connects: int = 0
 
 
-def _batch(messages: list[mqtt5.PublishPacket]) -> list[tuple[str, bytes]]:
-    """The cycle's batch items (``feeds.cycle.Inbound``) of received PUBLISH packets."""
-    return [(m.topic, m.payload) for m in messages]
+def _batch(messages: list[mqtt5.PublishPacket]) -> list[tuple[str, bytes, bool]]:
+    """The cycle's batch items (``feeds.cycle.Inbound``) of received PUBLISH packets; with
+    Retain As Published off (``Session.subscribe``) RETAIN marks a stored message."""
+    return [(m.topic, m.payload, m.retain) for m in messages]
 
 
 async def _first(*futures: asyncio.Future[Any], timeout: float | None = None) -> None:
@@ -135,6 +141,9 @@ class LinkGateway:
     """
     #: Let a cycle wait while the last one's publishes wait for the broker's window.
     defer = True
+    #: Each journal group's fdatasync on a thread, overlapping the next cycle (False: in
+    #: the cycle, on the loop, as the aiomqtt gateway does; for comparisons).
+    sync_off_loop = True
 
     def __init__(self, engine: Engine, host: str, port: int,
                  config: GatewayConfig | None = None, *, recovered: Iterable[Outcome] = (),
@@ -150,6 +159,12 @@ class LinkGateway:
         self.connected = False
         self.session = Session(link_options(self.config, None))
         self._lost_at = 0.0
+        self._last_status = 0.0           # when the retained status was last published
+        # The cycle's output waits here for its journal group's fdatasync (off the loop).
+        self.gate = DurableGate(engine.journal, self._release, self._woken,
+                                self._journal_failed)
+        self._link: _Link | None = None
+        self.snapshots = ForkedSnapshots(engine)   # periodic snapshots, off the loop
         self._online = False              # the current connection got as far as SUBACK
 
     @property
@@ -171,6 +186,20 @@ class LinkGateway:
 
     # ------------------------------------------------------------------ run
     async def run(self, stop: asyncio.Event) -> None:
+        if self.sync_off_loop:
+            self.gate.start(asyncio.get_running_loop())
+        forks = hasattr(os, "fork")
+        if forks:
+            self.cycle.write_snapshot = self.snapshots
+        try:
+            await self._run(stop)
+        finally:
+            self.gate.stop()
+            if forks:
+                self.snapshots.wait()
+                self.cycle.write_snapshot = self.engine.write_snapshot
+
+    async def _run(self, stop: asyncio.Event) -> None:
         backoff = Reconnects(self.config)
         while True:
             try:
@@ -194,7 +223,7 @@ class LinkGateway:
         opts = link_options(cfg, self.cycle.status("offline", "engine gone"))
         self.session.options = opts
         tls = ssl_context(cfg.mqtt_options)
-        link = _Link(self, loop)
+        link = self._link = _Link(self, loop)
         async with asyncio.timeout(opts.connect_timeout):
             await loop.create_connection(lambda: link, self.host, self.port, ssl=tls,
                                          server_hostname=self.host if tls else None)
@@ -221,12 +250,14 @@ class LinkGateway:
         finally:
             stopped.cancel()
             link.end(LinkError("connection closed by the gateway"))
-            # Unacknowledged publishes wait in the outbox for the next connection, and
-            # what was received but not cycled yet is journaled now (not PUBACKed: the
-            # broker sends it again, answered from the ClOrdID memory).
-            self.cycle.outbox.restore(self.session.connection_lost())
-            if link.pending and isinstance(link.closed.result(), _DOWN):
+            # Unacknowledged publishes (and those held for their sync, made durable now)
+            # wait in the outbox for the next connection, and what was received but not
+            # cycled yet is journaled now (not PUBACKed: the broker sends it again,
+            # answered from the ClOrdID memory).
+            self.cycle.outbox.restore(self.session.connection_lost() + self.gate.drain())
+            if link.pending and isinstance(link.closed.result(), (*_DOWN, AnotherEngine)):
                 self._drain_offline(link)
+            self.gate.settle()                # durable before a reconnect publishes it
 
     async def _shutdown(self, link: _Link) -> None:
         """Graceful stop: no more orders, flush what was made, ``offline``, DISCONNECT."""
@@ -238,6 +269,7 @@ class LinkGateway:
         link.phase = "closing"
         if link.pending:
             self._take_in(link, time.monotonic(), force=True)
+        self.gate.settle()
         outbox.release_all()
         s.publish(outbox.take())
         s.publish([self.cycle.status("offline", "shut down", self.config.clock())])
@@ -272,12 +304,21 @@ class LinkGateway:
             if s.events:
                 self._events(link, now)
             if messages:
+                if self.guard is not None:
+                    messages = self._statuses(link, messages)
                 link.pending += messages
             if link.pending:
                 self._take_in(link, now)
+            elif s.has_received():
+                # Only statuses came (nothing to journal): PUBACK them now, or the
+                # broker would send them again to the next connection of this session.
+                s.ack(s.take_received())
         except LinkError as exc:
             link.flush(now)                   # the DISCONNECT the session queued, if any
             link.end(exc)
+            return
+        except AnotherEngine as exc:          # this engine steps down: run() raises it
+            self._step_down(link, exc, now)
             return
         except Exception as exc:              # a bug: run() raises it, no retry
             log.exception("gateway transport failed")
@@ -288,6 +329,8 @@ class LinkGateway:
     def _tick(self, link: _Link) -> None:
         """Every TICK: keepalive, then (online) an idle cycle: holds, timetable, expiry."""
         s, now = self.session, time.monotonic()
+        if self.snapshots.child is not None:
+            self.snapshots.poll()
         try:
             s.tick(now)
             if link.pending:
@@ -295,8 +338,9 @@ class LinkGateway:
             elif link.phase == "online":
                 self.cycle.outbox.release_due(now)
                 publishes = self.cycle.process([], self.config.clock())
-                if publishes:
-                    s.publish(publishes)
+                self.gate.send(publishes, [])
+                if now - self._last_status >= self.config.heartbeat:
+                    self._publish_status(now)
         except LinkError as exc:
             link.flush(now)
             link.end(exc)
@@ -306,6 +350,40 @@ class LinkGateway:
             link.end(exc)
             return
         link.flush(now)
+
+    # ------------------------------------------------------------------ one engine per venue
+    def _statuses(self, link: _Link, messages: list[mqtt5.PublishPacket]
+                  ) -> list[mqtt5.PublishPacket]:
+        """Other engines' statuses out of ``messages`` (to the guard: ``AnotherEngine``
+        if this engine must step down); the rest is the cycle's."""
+        status = topics.STATUS
+        if all(m.topic != status for m in messages):
+            return messages
+        rest = []
+        assert self.guard is not None, "statuses are subscribed with a guard only"
+        for m in messages:
+            if m.topic != status:
+                rest.append(m)
+            elif self.guard.on_status(decode_status(m.payload)):
+                self._publish_status(time.monotonic())
+        return rest
+
+    def _publish_status(self, now: float) -> None:
+        """Republish the retained status (the heartbeat; or after another's replaced it)."""
+        self._last_status = now
+        cycle = self.cycle
+        self.session.publish([cycle.status("online" if cycle.accepting else "not_accepting",
+                                           cycle.status_text, self.config.clock())])
+
+    def _step_down(self, link: _Link, exc: AnotherEngine, now: float) -> None:
+        """Another engine serves this venue: a normal DISCONNECT (no will: the retained
+        status stays the other's), the connection ends with ``exc``."""
+        log.error("%s", exc)
+        # What was received and not cycled is journaled offline and never PUBACKed: the
+        # broker keeps it for this session, and the engine answers a resend from memory.
+        self.session.disconnect()
+        link.flush(now)
+        link.end(exc)
 
     def _take_in(self, link: _Link, now: float, force: bool = False) -> None:
         """The messages received so far through the cycle, then PUBACKed (after the
@@ -317,10 +395,37 @@ class LinkGateway:
         s = self.session
         if s.queue and self.defer and not force and len(link.pending) < self.config.max_batch:
             return
-        link.flush(now)                       # the window's refill goes before the fsync
+        link.flush(now)                       # the window's refill goes before the cycle
         messages, link.pending = link.pending, []
-        self._cycle(messages, now)
-        s.ack_received()
+        publishes = self._cycle(messages, now)
+        self.gate.send(publishes, s.take_received())
+
+    def _release(self, publishes: list[Publish], acks: list[int]) -> None:
+        """A cycle's output whose journal group is durable: its publishes, then the
+        PUBACKs of its inputs."""
+        s = self.session
+        if publishes:
+            s.publish(publishes)
+        s.ack(acks)
+
+    def _woken(self) -> None:
+        """A sync released output: write it."""
+        link = self._link
+        if link is not None and not link.closed.done():
+            link.flush(time.monotonic())
+            if link.phase == "closing":
+                self._check_drained(link)
+
+    def _journal_failed(self, exc: Exception) -> None:
+        """A group's fdatasync failed: refuse orders from now on, as the cycle does when a
+        commit fails (``feeds.cycle``), and say so in the retained status."""
+        cycle = self.cycle
+        if cycle.accepting:
+            log.error("journal failed, refusing orders: %s", exc)
+            cycle.accepting = False
+            cycle.status_text = f"journal unavailable: {exc}"
+            self.session.publish([cycle.status("not_accepting", cycle.status_text,
+                                               self.config.clock())])
 
     def _drain_offline(self, link: _Link) -> None:
         messages, link.pending = link.pending, []
@@ -329,14 +434,18 @@ class LinkGateway:
         for i in range(0, len(batch), step):
             cycle.outbox.restore(cycle.process(batch[i:i + step], self.config.clock()))
 
-    def _cycle(self, messages: list[mqtt5.PublishPacket], now: float) -> None:
-        """Messages through the cycle, ``max_batch`` at a time."""
-        cycle, s, cfg = self.cycle, self.session, self.config
+    def _cycle(self, messages: list[mqtt5.PublishPacket], now: float) -> list[Publish]:
+        """Messages through the cycle, ``max_batch`` at a time; what they made."""
+        cycle, cfg = self.cycle, self.config
         cycle.outbox.release_due(now)
         batch = _batch(messages)
         step = cfg.max_batch
+        if len(batch) <= step:
+            return cycle.process(batch, cfg.clock())
+        out: list[Publish] = []
         for i in range(0, len(batch), step):
-            s.publish(cycle.process(batch[i:i + step], cfg.clock()))
+            out += cycle.process(batch[i:i + step], cfg.clock())
+        return out
 
     def _acked(self, link: _Link, now: float) -> None:
         s = self.session
@@ -369,13 +478,17 @@ class LinkGateway:
             self._check_drained(link)
 
     def _check_drained(self, link: _Link) -> None:
-        if not self.session.inflight and not self.session.queue and not link.pending:
+        if (not self.session.inflight and not self.session.queue and not link.pending
+                and not len(self.gate)):
             link.drained.set()
 
     def _subscribe(self, link: _Link) -> None:
+        """The engine's inputs; with a guard also the status topic, No Local (other
+        engines' statuses, never its own: ``feeds.guard``)."""
         link.phase = "subscribe"
         link.sub_id = self.session.subscribe(
-            [topics.ORDERS_WILDCARD, topics.PRESENCE_WILDCARD, topics.ADMIN])
+            _INPUTS + ((topics.STATUS,) if self.guard is not None else ()),
+            no_local=(topics.STATUS,))
 
     def _events(self, link: _Link, now: float) -> None:
         s, stats = self.session, self.stats
@@ -386,21 +499,26 @@ class LinkGateway:
                 self.cycle.connected(now, self._lost_at)
                 outbox = self.cycle.outbox
                 s.forget([*outbox.pending, *(p for q in outbox.held.values() for p in q)])
+                self.gate.settle()            # the retained books are of durable inputs
                 retained = self.cycle.retained(self.config.clock())
                 link.phase, link.retained_left = "retained", {id(p) for p in retained}
                 s.publish(retained)
+                self._last_status = now
                 if not retained:
                     self._subscribe(link)
             elif isinstance(e, mqtt5.SubAckPacket) and e.packet_id == link.sub_id:
-                bad = [(f, c) for f, c in zip((topics.ORDERS_WILDCARD, topics.PRESENCE_WILDCARD,
-                                               topics.ADMIN), e.reason_codes, strict=False)
-                       if int(c) >= 0x80]
-                if bad or len(e.reason_codes) != 3:
-                    raise LinkError(f"subscription refused: {bad or e.reason_codes}",
+                codes = e.reason_codes
+                bad = [(f, c) for f, c in zip(_INPUTS, codes, strict=False) if int(c) >= 0x80]
+                if bad or len(codes) != len(_INPUTS) + (self.guard is not None):
+                    raise LinkError(f"subscription refused: {bad or codes}",
                                     int(bad[0][1]) if bad else 0x82)
+                if self.guard is not None and int(codes[-1]) >= 0x80:
+                    log.warning("the broker refused the subscription to %s (%s): another "
+                                "engine connecting now would not be noticed", topics.STATUS,
+                                codes[-1])
                 link.phase = "online"
                 self.connected = self._online = True
-                s.publish(self.cycle.outbox.take())
+                self.gate.send(self.cycle.outbox.take(), [])
                 link.online.set()
             elif isinstance(e, mqtt5.UnsubAckPacket):
                 link.unsubscribed.set()

@@ -38,9 +38,9 @@ MAX_NAME_LEN = 64
 NAME_PATTERN = r"[A-Za-z0-9_.-]{1,%d}" % MAX_NAME_LEN  # noqa: UP031 - regex braces
 _NAME = re.compile(NAME_PATTERN)
 
-MD_CHANNELS = ("trades", "depth", "snapshot", "bbo", "state")
+MD_CHANNELS = ("trades", "depth", "snapshot", "bbo", "state", "auction")
 #: Channels published with the retain flag: a new subscriber gets the current state at once.
-RETAINED_MD_CHANNELS = frozenset({"snapshot", "bbo", "state"})
+RETAINED_MD_CHANNELS = frozenset({"snapshot", "bbo", "state", "auction"})
 
 STATUS = f"{ROOT}/status"
 ORDERS_WILDCARD = f"{ROOT}/orders/+"

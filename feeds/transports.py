@@ -4,11 +4,12 @@ Two transports with one API (constructor, ``run(stop)``, ``ready``, ``connected`
 ``stats``, ``cycle``, ``config``, ``engine``):
 
 - ``link`` (``feeds.link_gateway.LinkGateway``): an asyncio Protocol and the ``mqtt5``
-  codec; one socket read = one cycle = one group commit = one write. ~5x the orders/s.
+  codec; one socket read = one cycle = one group commit = one write. ~10x the orders/s.
 - ``aiomqtt`` (``feeds.gateway.Gateway``): aiomqtt/paho, one task per publish.
 
-``tokenbook serve --transport link|aiomqtt`` picks one (default aiomqtt, whose status
-heartbeat lets a second engine refuse at once; the link has no heartbeat yet).
+``tokenbook serve --transport link|aiomqtt`` (and ``tokenbook demo``) picks one; the
+default is the link. Both heartbeat the retained engine status and step down when another
+engine's appears (``feeds.guard``).
 """
 from __future__ import annotations
 

@@ -40,6 +40,7 @@ class BookView:
     n_trades: int = 0
     state: str = "continuous"     # trading state (retained md/{symbol}/state)
     state_reason: str = ""
+    auction: dict | None = None   # retained md/{symbol}/auction (a call's indicative)
 
     def current(self, doc: dict) -> bool:
         """Whether ``doc`` is of the epoch the book follows. A newer epoch: the venue
@@ -125,6 +126,8 @@ class MarketView:
             book.on_trade(doc)
         elif channel == "state":
             book.on_state(doc)
+        elif channel == "auction" and book.current(doc):
+            book.auction = doc
 
 
 def _yield_of(registry, symbol: str, price: str) -> str:
@@ -159,6 +162,20 @@ def _today():
     return datetime.now(UTC).date()
 
 
+def _auction_line(doc: dict | None) -> str:
+    """The call's indicative price, paired volume and surplus, or its best bid and ask;
+    after the uncross its price and volume."""
+    if not doc:
+        return ""
+    if doc.get("phase") == "uncrossed":
+        return f"uncrossed {doc.get('price')} x {doc.get('volume')}  "
+    if doc.get("price") is None:
+        return f"call bid {doc.get('best_bid') or '-'} ask {doc.get('best_ask') or '-'}  "
+    side = f" {doc['surplus_side']}" if doc.get("surplus_side") else ""
+    return (f"call indicative {doc['price']} x {doc.get('volume')} surplus "
+            f"{doc.get('surplus')}{side}  ")
+
+
 def render(view: MarketView, symbols: list[str] | None = None, depth: int = 5,
            registry=None) -> Group:
     """One table per book: bid and ask ladders (with yields when a registry is given),
@@ -173,6 +190,7 @@ def render(view: MarketView, symbols: list[str] | None = None, depth: int = 5,
         state = "" if b.state == "continuous" else \
             f"{b.state.upper()}{f' ({b.state_reason})' if b.state_reason else ''}  "
         restarts = f"restarts {b.restarts}  " if b.restarts else ""
+        state += _auction_line(b.auction)
         t = Table(title=f"{symbol}  {state}seq {b.seq}  {health}{epoch}  gaps {b.gaps}  "
                         f"{restarts}trades {b.n_trades}  volume {b.volume}",
                   title_justify="left")

@@ -38,6 +38,7 @@ from matching.messages import (
     AGENT_ACTIONS,
     AccountBalances,
     AccountInput,
+    Admin,
     AssetBalance,
     Balances,
 )
@@ -240,8 +241,10 @@ class AccountsAdmin:
             self._cancel_orders(m.account, "", _RECOVERED)
             ledger.recover(m.account, m.to_account)
         elif action in ("pause", "unpause"):
-            engine.session.apply("halt" if action == "pause" else "resume", [m.symbol],
-                                 m.reason or f"{action}d by the transfer agent", engine.seq)
+            # The session action itself, so a pause does all a halt does (and an unpause
+            # all a resume does: the uncross of a call, matching/auction.py).
+            engine._admin(Admin("halt" if action == "pause" else "resume", m.symbol,
+                                m.reason or f"{action}d by the transfer agent"))
         else:  # pragma: no cover - check() refused it
             raise ValueError(f"unknown account action {action!r}")
 

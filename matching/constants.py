@@ -46,6 +46,7 @@ class TimeInForce(IntEnum):
     IOC = 3
     FOK = 4
     GTD = 6
+    GFA = 11    # FIX 59=B, good for auction: rests only in a call (docs/matching-rules.md)
 
 
 class StpMode(IntEnum):
@@ -90,6 +91,10 @@ class RejectReason(IntEnum):
     INVALID_ACCOUNT = 14
     UNKNOWN_COMMAND = 15
     BOOK_FULL = 16
+    IMMEDIATE_IN_CALL = 17
+    POST_ONLY_IN_CALL = 18
+    AUCTION_ONLY = 19
+    NOT_IN_CALL = 20
 
 
 class CancelReason(IntEnum):
@@ -101,6 +106,7 @@ class CancelReason(IntEnum):
     MARKET_REMAINDER = 5
     SELF_TRADE = 6
     EXPIRED = 7
+    AUCTION_REMAINDER = 8
 
 
 class AmendPriority(IntEnum):

@@ -44,6 +44,7 @@ cdef class Engine:
     cdef public dict orders
     cdef public long long next_order_id
     cdef public Executions executions
+    cdef public object auctions
     cdef public object now
     cdef public object corporate
     cdef public object accounts_admin

@@ -25,6 +25,7 @@ import msgspec
 
 from matching import recovery
 from matching.accounts_admin import AccountsAdmin
+from matching.auction import Auctions
 from matching.book import OrderBook, make_book
 from matching.clordid import ClOrdIdMemory
 from matching.constants import EventType, OrdType, Side, TimeInForce
@@ -58,7 +59,7 @@ from matching.orders import LiveOrder, id_str
 from matching.outputs import LevelChange, Outcome, SessionStatus, new_outcome
 from matching.reports import ReportBuilder
 from matching.risk import STP_MODES, PreTradeRisk
-from matching.session import ADMIN_ACTIONS, TradingSession
+from matching.session import ADMIN_ACTIONS, TradingSession, TradingState
 
 __all__ = ["Engine"]
 
@@ -72,6 +73,8 @@ _BUY, _SELL = int(Side.BUY), int(Side.SELL)
 # A book event row's type and reason (take_event_rows: matching.records.Event's order).
 _TYPE, _REASON = 1, 3
 _EV_REJECTED = int(EventType.REJECTED)
+_EV_AMENDED = int(EventType.AMENDED)
+_VOLATILITY = EngineReject.VOLATILITY_INTERRUPTION.value
 _REJECT_NAMES = {m.number: m.value for m in BookReject}
 _JOURNAL_UNAVAILABLE = EngineReject.JOURNAL_UNAVAILABLE.value
 _ENGINE_FAULT = EngineReject.ENGINE_FAULT.value
@@ -119,6 +122,8 @@ class Engine:
         self.next_order_id = 1
         self.executions = Executions(self.orders, ledger, self.risk, self.reports,
                                      self.expiry, self.economics)
+        self.auctions = Auctions(self.instruments)     # calls: matching/auction.py
+        self.executions.auctions = self.auctions
         self.now = 0
         # The life of each security: records, coupons, redemptions (matching.corporate).
         self.corporate = CorporateActions(self, clock)
@@ -321,6 +326,17 @@ class Engine:
         except Rejection as r:
             self._reject(broker, m, r.reason, r.text)
             return
+        book = self.books[o.symbol]
+        hit = None if book.in_call else self.auctions.interruption(
+            o.symbol, book, o.side, o.price, o.qty)
+        if hit is not None and o.tif == _FOK:
+            # A FOK that would fill outside a band is rejected whole, before the book.
+            self.ledger.release(o.order_id, o.reserved)
+            conv = self.conv[o.symbol]
+            self._reject(broker, m, _VOLATILITY, f"it would fill at "
+                         f"{conv.price(hit.next_price)}, outside the {hit.band} band "
+                         f"{conv.price(hit.lo)}..{conv.price(hit.hi)}")
+            return
         self.next_order_id += 1
         oid = o.order_id
         symbol = o.symbol
@@ -329,16 +345,51 @@ class Engine:
         tif = o.tif
         if tif == _GTD:
             self.expiry.add(o.expire_time, oid)
+        if hit is not None:
+            self._interrupted(m, o, book, hit)
+            return
+        ord_type = _LIMIT
         if o.ord_type == _MARKET:
-            # Market orders trade as IOC (or FOK) limits at the band edge: price protection.
-            tif = _FOK if tif == _FOK else _IOC
-        book = self.books[symbol]
+            if book.in_call:
+                ord_type = _MARKET            # rests in the call for the uncross
+            else:
+                # Market orders trade as IOC (or FOK) limits at the band edge: price
+                # protection.
+                tif = _FOK if tif == _FOK else _IOC
         # Positional, the OrderBook signature: order_id, side, price, qty, ord_type, tif,
         # account, stp, post_only, min_qty, expire_time.
-        book.new_order(oid, o.side, o.price, o.qty, _LIMIT, tif, o.account, STP_MODES[m.stp],
+        book.new_order(oid, o.side, o.price, o.qty, ord_type, tif, o.account, STP_MODES[m.stp],
                        m.post_only, self.risk.lots(symbol, m.min_qty) if m.min_qty else 0,
                        o.expire_time)
         self.executions.handle(symbol, book.take_event_rows())
+
+    def _interrupted(self, m: NewOrderSingle, o: LiveOrder, book, hit) -> None:
+        """Volatility interruption (matching/auction.py): the order fills up to the band
+        edge, then the instrument enters a volatility call in which its remainder rests
+        at its own limit (an IOC or market order's remainder is cancelled)."""
+        symbol, conv = o.symbol, self.conv[o.symbol]
+        tif = o.tif
+        if o.ord_type == _MARKET:
+            tif = _IOC
+        book.new_order(o.order_id, o.side, hit.edge, o.qty, _LIMIT, tif, o.account,
+                       STP_MODES[m.stp], m.post_only,
+                       self.risk.lots(symbol, m.min_qty) if m.min_qty else 0, o.expire_time)
+        events = book.take_event_rows()
+        if not events or events[0][_TYPE] == _EV_REJECTED:
+            self.executions.handle(symbol, events)
+            return
+        book.set_call(True)
+        rest = book.order(o.order_id)
+        if rest is not None and o.price != hit.edge:
+            # Back to its own limit: an engine move, not a replace the broker asked for.
+            book.amend(o.order_id, o.price, rest[2])
+            events += [e for e in book.take_event_rows() if e[_TYPE] != _EV_AMENDED]
+        self.executions.handle(symbol, events)
+        self.session.state[symbol] = TradingState.PRE_OPEN
+        self.session.reason[symbol] = (
+            f"volatility interruption: next fill at {conv.price(hit.next_price)} outside "
+            f"the {hit.band} band {conv.price(hit.lo)}..{conv.price(hit.hi)}")
+        self.session.seq[symbol] = self.seq
 
     def _cancel(self, broker: str, m: OrderCancelRequest) -> None:
         try:
@@ -395,7 +446,10 @@ class Engine:
         if action == "expire":
             self._expire_due(symbols)
             return
+        before = {s: self.session.state[s].value for s in symbols}
         moved = self.session.apply(action, symbols, a.reason, self.seq)
+        for symbol in moved:
+            self._call_phase(action, symbol, before[symbol])
         if action == "close":
             for symbol in moved:
                 self._expire(symbol, [o.order_id for o in self.orders.values()
@@ -403,6 +457,28 @@ class Engine:
             if not a.symbol:
                 # The whole venue closed: the trading day ended (ClOrdIDs are per day).
                 self.clordids.end_of_day(self.orders)
+
+    def _call_phase(self, action: str, symbol: str, was: str) -> None:
+        """``pre_open`` puts the book in a call; ``open`` after it, ``resume`` after a
+        halt and ``close`` end the call with the uncross (matching/auction.py)."""
+        book = self.books[symbol]
+        if action == "pre_open":
+            book.set_call(True)
+            return
+        ends_call = ((action == "open" and book.in_call)
+                     or (action == "resume" and was == "halted")
+                     or (action == "close" and was != "closed"))
+        if not ends_call:
+            return
+        events, found = self.auctions.uncross(symbol, book, self.seq)
+        executions = self.executions
+        executions.auction = True
+        try:
+            executions.handle(symbol, events)
+        finally:
+            executions.auction = False
+        if action == "close":
+            self.auctions.close(symbol, found, self.now)
 
     def _expire_due(self, symbols: list) -> None:
         """Expire every GTD order of ``symbols`` whose time has come, by symbol then id."""
@@ -442,6 +518,15 @@ class Engine:
     @epoch.setter
     def epoch(self, epoch: int) -> None:
         self.reports.epoch = epoch
+
+    def auction_view(self, symbol: str):
+        """``md/{symbol}/auction`` now (matching.auction.AuctionView), or None."""
+        return self.auctions.view(symbol, self.books[symbol], self.conv[symbol], self.seq,
+                                  self.epoch)
+
+    def closing_price(self, symbol: str):
+        """The last close's price of ``symbol`` and how it was found, or None."""
+        return self.auctions.closing.get(symbol)
 
     def depth_levels(self, symbol: str) -> list[LevelChange]:
         """Every price level of ``symbol``'s book as it stands, bids best first then asks
@@ -494,6 +579,7 @@ class Engine:
             sorted((s, b.resting_orders()) for s, b in self.books.items()),
             [self.orders[oid].row() for oid in sorted(self.orders)],
             self.ledger.state_digest(),
+            [sorted(s for s, b in self.books.items() if b.in_call), self.auctions.snapshot()],
         ]
         life = self.corporate.state_doc()
         if life:                # a venue with no lifecycle input hashes as before

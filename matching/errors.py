@@ -51,6 +51,12 @@ class BookReject(_Code):
     INVALID_ACCOUNT = "INVALID_ACCOUNT", 14, "the account is not a 63-bit number"
     UNKNOWN_COMMAND = "UNKNOWN_COMMAND", 15, "the book has no such command"
     BOOK_FULL = "BOOK_FULL", 16, "the book's order pool is full"
+    IMMEDIATE_IN_CALL = ("IMMEDIATE_IN_CALL", 17,
+                         "IOC, FOK and min_qty need an execution now: a call only collects")
+    POST_ONLY_IN_CALL = ("POST_ONLY_IN_CALL", 18,
+                         "post-only needs continuous trading: a call has no maker or taker")
+    AUCTION_ONLY = "AUCTION_ONLY", 19, "a good-for-auction order enters only during a call"
+    NOT_IN_CALL = "NOT_IN_CALL", 20, "an uncross needs the book in a call"
 
 
 class BookCancel(_Code):
@@ -62,6 +68,8 @@ class BookCancel(_Code):
     MARKET_REMAINDER = "MARKET_REMAINDER", 105, "the part of a market order left at the band"
     SELF_TRADE = "SELF_TRADE", 106, "it would have traded with its own account"
     EXPIRED = "EXPIRED", 107, "its time in force ran out (DAY at the close, GTD at expiry)"
+    AUCTION_REMAINDER = ("AUCTION_REMAINDER", 108,
+                         "a market or good-for-auction order left over after the uncross")
 
 
 class EngineReject(_Code):
@@ -70,7 +78,8 @@ class EngineReject(_Code):
     DUPLICATE_ORDER = ("DUPLICATE_ORDER", 201,
                        "the ClOrdID was already used today by this broker (FIX: Duplicate Order)")
     UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL", 202, "the instrument is not listed"
-    MARKET_NOT_OPEN = "MARKET_NOT_OPEN", 203, "the instrument is not in continuous trading"
+    MARKET_NOT_OPEN = ("MARKET_NOT_OPEN", 203,
+                       "the instrument is not in continuous trading or a call")
     UNKNOWN_ACCOUNT = "UNKNOWN_ACCOUNT", 204, "the account does not belong to the broker"
     NOT_WHITELISTED = "NOT_WHITELISTED", 205, "the account may not hold this token (KYC)"
     NOT_ELIGIBLE = "NOT_ELIGIBLE", 206, "the instrument is not for this investor class"
@@ -98,14 +107,16 @@ class EngineReject(_Code):
     LIFECYCLE_REFUSED = ("LIFECYCLE_REFUSED", 224,
                          "a lifecycle input (record, coupon, maturity, redemption) is not "
                          "due, already done, or not funded")
-    ACCOUNT_FROZEN = ("ACCOUNT_FROZEN", 225,
+    VOLATILITY_INTERRUPTION = ("VOLATILITY_INTERRUPTION", 225,
+                               "a FOK order would fill outside the dynamic or static band")
+    ACCOUNT_FROZEN = ("ACCOUNT_FROZEN", 226,
                       "the transfer agent froze the account, or its dealings in this token")
-    DUPLICATE_ACCOUNT = "DUPLICATE_ACCOUNT", 226, "an account with that id is open already"
-    INVALID_AMOUNT = ("INVALID_AMOUNT", 227,
+    DUPLICATE_ACCOUNT = "DUPLICATE_ACCOUNT", 227, "an account with that id is open already"
+    INVALID_AMOUNT = ("INVALID_AMOUNT", 228,
                       "an amount is not positive, or finer than the asset's smallest unit")
-    ACCOUNT_NOT_EMPTY = ("ACCOUNT_NOT_EMPTY", 228,
+    ACCOUNT_NOT_EMPTY = ("ACCOUNT_NOT_EMPTY", 229,
                          "the account still holds, reserves or has frozen something")
-    NOT_FROZEN = "NOT_FROZEN", 229, "less is frozen than the unfreeze names"
+    NOT_FROZEN = "NOT_FROZEN", 230, "less is frozen than the unfreeze names"
 
 
 class DecodeReject(_Code):

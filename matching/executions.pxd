@@ -32,6 +32,8 @@ cdef class Executions:
     cdef public dict conv
     cdef public ClOrdIdMemory clordids
     cdef public long long next_trade_id
+    cdef public bint auction
+    cdef public object auctions
     cdef public object now
     cdef public str stamp
     cdef public long long _second
@@ -53,7 +55,7 @@ cdef class Executions:
     cpdef handle(self, symbol, list events, cancel_text=*)
     cdef str _status(self, LiveOrder o)
     @cython.locals(economics=Economics, fill=FillEconomics, buyer=LiveOrder,
-                   seller=LiveOrder, o=LiveOrder, reports=ReportBuilder)
+                   seller=LiveOrder, o=LiveOrder, reports=ReportBuilder, auction=cython.bint)
     cdef _fill(self, LiveOrder taker, LiveOrder maker, long long price, long long lots,
                Conversions conv)
     cdef _close(self, LiveOrder o, status)

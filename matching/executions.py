@@ -11,7 +11,9 @@ it.
 from __future__ import annotations
 
 import cython
+import msgspec
 
+from matching.auction import Auctions
 from matching.constants import EventType, Side, TimeInForce
 from matching.errors import BookCancel, BookReject
 from matching.ledger import CASH, Ledger
@@ -60,6 +62,10 @@ class Executions:
         self.conv = risk.conv
         self.clordids = risk.clordids
         self.next_trade_id = 1
+        # The input being applied is an uncross (its fills say match_type auction), and
+        # the engine's auctions, told every trade (reference and closing prices).
+        self.auction = False
+        self.auctions: Auctions | None = None
         self.now = 0
         self.stamp = utc_timestamp(0)
         self._second = 0
@@ -177,18 +183,25 @@ class Executions:
         trade_id = f"T{self.next_trade_id}"
         self.next_trade_id += 1
         reports = self.reports
+        auction = self.auction
         for o, liquidity in ((maker, "maker"), (taker, "taker")):
             o.cum_qty += lots
             o.cum_value += price * lots
             o.leaves -= lots
             self.resize_reservation(o)
-            self._reports.append((o.broker, reports.fill(o, fill, trade_id, liquidity, conv,
-                                                         self._out.seq, self.stamp)))
+            report = reports.fill(o, fill, trade_id, liquidity, conv, self._out.seq,
+                                  self.stamp)
+            if auction:
+                # An uncross has no maker or taker: FIX MatchType 574=7 (call auction).
+                report = msgspec.structs.replace(report, liquidity=None, match_type="auction")
+            self._reports.append((o.broker, report))
             if o.leaves == 0:
                 self._close(o, "filled" if o.cum_qty == o.qty else "canceled")
+        if self.auctions is not None:
+            self.auctions.on_fill(symbol, self.now, price, lots)
         self._trades.append(TradePrint(
             symbol, trade_id, self._out.seq, self.stamp, fill.price, fill.qty, price, lots,
-            _SIDE_NAMES[taker.side], fill.yield_pct))
+            "auction" if auction else _SIDE_NAMES[taker.side], fill.yield_pct))
 
     def _close(self, o: LiveOrder, status: str) -> None:
         """The order is done with OrdStatus ``status``: release whatever it still holds."""

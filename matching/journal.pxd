@@ -13,6 +13,8 @@ cdef class Journal:
     cdef public object fd
     cdef public object _last
     cdef public object _durable
+    cdef public object _written
+    cdef public bint defer_sync
     cdef public bytearray _buf
     cdef public Py_ssize_t _count
     cdef public object _oldest_ns

@@ -23,6 +23,13 @@ fsync policies (``Journal(fsync=...)``), for records whose ``commit`` returned:
   crash can lose the last seconds of committed records (and leave a torn or zero-filled
   tail, which recovery drops). For tests, benchmarks and replays.
 
+Deferred sync (``defer_sync = True``, group policy only): ``commit`` writes the group
+without syncing (``written_seq`` advances, ``durable_seq`` does not) and ``sync`` makes
+what was written durable. ``sync`` may run on another thread while the owner appends and
+commits the next group (it touches only ``fd``, ``failed`` and the durable watermark), so
+a gateway overlaps one group's fdatasync with the next group's work; it still
+acknowledges nothing before ``durable_seq`` passed it (``feeds.link_gateway``).
+
 A failed write or sync marks the journal failed for good: after a failed fsync the kernel
 may have dropped the dirty pages, so a retry could "succeed" without the data (the
 fsyncgate lesson). Whatever did reach the file is recovered on restart; inputs accepted
@@ -109,6 +116,8 @@ class Journal:
         self.fd = fd
         self._last = last
         self._durable = last
+        self._written = last
+        self.defer_sync = False
         self._buf = bytearray()       # the pending group, framed (matching._frame)
         self._count = 0               # records in it
         self._oldest_ns = 0
@@ -117,6 +126,11 @@ class Journal:
     def durable_seq(self) -> int:
         """Last seq made durable (per policy) by a commit: the acknowledgement watermark."""
         return self._durable
+
+    @property
+    def written_seq(self) -> int:
+        """Last seq written to the file (durable once ``sync`` or a synced commit ran)."""
+        return self._written
 
     @property
     def last_seq(self) -> int:
@@ -158,10 +172,11 @@ class Journal:
             # Never retry: after a failed fsync a second one may pass without the data.
             raise JournalError(f"journal {self.path} failed earlier: {self.failed}")
         data = memoryview(self._buf)
+        deferred = self.defer_sync and self.policy == "group"
         try:
             while data:                       # a regular file writes all; loop to be exact
                 data = data[os.write(self.fd, data):]
-            if self.policy != "none":
+            if self.policy != "none" and not deferred:
                 os.fdatasync(self.fd)
         except OSError as exc:
             # Nothing after this point may be acknowledged: the caller stops taking orders.
@@ -171,7 +186,26 @@ class Journal:
             data.release()
         del self._buf[:]
         self._count = 0
-        self._durable = self._last
+        self._written = self._last
+        if not deferred:
+            self._durable = self._last
+        return self._durable
+
+    def sync(self, upto: int) -> int:
+        """fdatasync what was written, then ``durable_seq`` = ``upto`` (a ``written_seq``
+        read before the call); returns the durable seq. Safe on another thread while the
+        owner appends and commits (see the module docstring)."""
+        if self.failed is not None:
+            raise JournalError(f"journal {self.path} failed earlier: {self.failed}")
+        if upto > self._written:
+            raise ValueError(f"cannot make seq {upto} durable: written up to {self._written}")
+        try:
+            os.fdatasync(self.fd)
+        except OSError as exc:
+            self.failed = exc
+            raise JournalError(f"journal {self.path} sync failed: {exc}") from exc
+        if upto > self._durable:
+            self._durable = upto
         return self._durable
 
     def maybe_commit(self, now_ns: int | None = None) -> int:
@@ -193,6 +227,8 @@ class Journal:
             try:
                 if self.failed is None:
                     self.commit()
+                    if self._written > self._durable and self.policy != "none":
+                        self.sync(self._written)
             finally:
                 os.close(self.fd)
                 self.fd = -1

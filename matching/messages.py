@@ -26,7 +26,7 @@ __all__ = [
 
 SideName = Literal["buy", "sell"]                                    # FIX 54
 OrdTypeName = Literal["limit", "market"]                             # FIX 40
-TifName = Literal["day", "gtc", "ioc", "fok", "gtd"]                 # FIX 59
+TifName = Literal["day", "gtc", "ioc", "fok", "gtd", "gfa"]          # FIX 59 (gfa: 59=B)
 StpName = Literal["none", "cancel_resting", "cancel_incoming", "cancel_both",
                   "decrement_and_cancel"]                            # FIX 2964-like
 ExecTypeName = Literal["new", "trade", "canceled", "replaced", "rejected", "expired",
@@ -147,6 +147,7 @@ class ExecutionReport(msgspec.Struct, tag_field="msg", tag="exec_report", omit_d
     ord_rej_reason: str | None = None        # 103 (reason code name)
     text: str | None = None                  # 58, why, in words
     poss_resend: bool = False                # 97: a replay of an earlier outcome
+    match_type: Literal["auction"] | None = None     # 574=7: a fill of a call auction
 
 
 class OrderCancelReject(msgspec.Struct, tag_field="msg", tag="cancel_reject",

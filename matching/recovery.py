@@ -40,6 +40,8 @@ def snapshot_of(engine) -> bytes:
                      engine.executions.next_trade_id],
         **engine.session.snapshot(),
         "books": {s: b.resting_orders() for s, b in engine.books.items()},
+        "calls": sorted(s for s, b in engine.books.items() if b.in_call),
+        "auctions": engine.auctions.snapshot(),
         "orders": [o.row() for o in engine.orders.values()],
         **engine.clordids.snapshot(),
         "ledger": engine.ledger.snapshot(),
@@ -54,14 +56,24 @@ def restore_into(engine, payload: bytes) -> None:
     (engine.next_order_id, engine.reports.next_exec_id,
      engine.executions.next_trade_id) = snap["counters"]
     engine.session.restore(snap)
+    engine.orders.update({row[0]: LiveOrder(*row) for row in snap["orders"]})
+    calls = set(snap.get("calls", ()))
     for symbol, resting in snap["books"].items():
         book = engine.books[symbol]
-        # Re-entered best first and in FIFO order: the same queues, nothing crosses.
+        # Re-entered best first and in FIFO order: the same queues, nothing crosses (in a
+        # call nothing matches: market orders, price None, and GFA orders rest again).
+        if symbol in calls:
+            book.set_call(True)
+            for oid, side, price, leaves, account, stp, post_only in resting:
+                book.restore_resting(oid, side, price, leaves, account, stp, post_only,
+                                     engine.orders[oid].tif)
+            continue
         for oid, side, price, leaves, account, stp, post_only in resting:
             book.new_order(oid, side, price, leaves, account=account, stp=stp,
                            post_only=post_only)
         book.take_events()
-    engine.orders.update({row[0]: LiveOrder(*row) for row in snap["orders"]})
+    if "auctions" in snap:
+        engine.auctions.restore(snap["auctions"])
     engine.expiry.rebuild(engine.orders)
     engine.clordids.restore(snap)
     engine.use_ledger(Ledger.restore(snap["ledger"]))

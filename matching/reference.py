@@ -26,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 from sortedcontainers import SortedDict
 
+from matching.auction_price import Indicative, auction_price, leave_call_check, pressure_width
 from matching.constants import (
     MAX_ORDER_QTY,
     AmendPriority,
@@ -69,7 +70,8 @@ class Command(NamedTuple):
 
 @dataclass(slots=True)
 class Order:
-    """A live order resting in the book. ``leaves`` is its open quantity (always > 0)."""
+    """A live order resting in the book. ``leaves`` is its open quantity (always > 0).
+    A ``market`` order rests only in a call, in its side's market queue (price 0)."""
     order_id: int
     side: int
     price: int
@@ -77,6 +79,8 @@ class Order:
     account: int
     stp: int
     post_only: bool
+    tif: int = int(TimeInForce.GTC)
+    market: bool = False
 
 
 @dataclass(slots=True)
@@ -245,6 +249,8 @@ class ReferenceBook:
         self._orders: dict[int, Order] = {}              # id index of the live orders
         self._pending: list[Event] = []                  # emitted, not yet taken
         self._touched: dict[tuple[int, int], None] = {}  # (side, price), first touch first
+        self.in_call = False                             # call mode: orders rest, no match
+        self._market: dict[int, dict[int, Order]] = {Side.BUY: {}, Side.SELL: {}}
 
     # ================================================================== public commands
     def submit(self, op: int, order_id: int, side: int, ord_type: int, tif: int, stp: int,
@@ -301,6 +307,141 @@ class ReferenceBook:
             self._apply(Command._make((*row[:6], bool(row[6]), *row[7:])))
         return _event_array(self.take_events())
 
+    # ================================================================== call auction
+    def set_call(self, on: bool) -> None:
+        """Enter (True) or leave (False) call mode. In a call LIMIT and MARKET orders rest
+        without matching; ``uncross`` ends it. Leaving without an uncross is allowed only
+        while nothing crosses and no market or good-for-auction order rests (ValueError)."""
+        if not on:
+            if self.in_call:
+                leave_call_check(self._indicative(self.price_lo, 0) is not None,
+                                 len(self._market[Side.BUY]) + len(self._market[Side.SELL]),
+                                 sum(o.tif == TimeInForce.GFA for o in self._orders.values()))
+        self.in_call = bool(on)
+
+    def restore_resting(self, order_id: int, side: int, price: int | None, leaves: int,
+                        account: int, stp: int, post_only: bool, tif: int) -> None:
+        """Put a resting order of a snapshot taken in a call back at the back of its queue
+        (price None: a market order) as it was: no validation, no event."""
+        if not self.in_call:
+            raise ValueError("restore_resting is for a book in a call")
+        if order_id in self._orders or side not in (Side.BUY, Side.SELL) or (
+                price is not None and not self._on_ladder(price)):
+            raise ValueError(f"cannot restore order {order_id}")
+        order = Order(order_id, side, 0 if price is None else price, leaves, account, stp,
+                      post_only, tif, price is None)
+        if order.market:
+            self._market[side][order_id] = order
+            self._orders[order_id] = order
+        else:
+            self._rest(order)
+            self._touched.clear()
+
+    def indicative(self, reference: int, pressure_limit_pct) -> tuple[int, int, int, int] | None:
+        """What an uncross now would do: ``(price, volume, surplus, surplus_side)``, or None
+        when nothing can execute. ``reference`` must be on the ladder (ValueError)."""
+        reference = _int64("reference", reference)
+        width = pressure_width(reference, pressure_limit_pct)
+        if not self._on_ladder(reference):
+            raise ValueError(f"reference {reference} is off the ladder")
+        found = self._indicative(reference, width)
+        return None if found is None else tuple(found)   # type: ignore[return-value]
+
+    def uncross(self, reference: int, pressure_limit_pct) -> int:
+        """Execute the call at one price (TRADEs), cancel leftover market and
+        good-for-auction orders (CANCELLED AUCTION_REMAINDER), return to continuous mode
+        (LEVEL events last); returns how many events it emitted."""
+        reference = _int64("reference", reference)
+        width = pressure_width(reference, pressure_limit_pct)
+        before = len(self._pending)
+        if not self.in_call:
+            self._emit(EventType.REJECTED, 0, RejectReason.NOT_IN_CALL, 0, 0, reference, 0, 0, 0)
+        elif not self._on_ladder(reference):
+            self._emit(EventType.REJECTED, 0, RejectReason.PRICE_OUT_OF_RANGE, 0, 0, reference,
+                       0, 0, 0)
+        else:
+            found = self._indicative(reference, width)
+            if found is not None:
+                self._execute_at(found.price, found.volume)
+            self._cancel_auction_leftovers()
+            self.in_call = False
+            self._flush_levels()
+        return len(self._pending) - before
+
+    def _indicative(self, reference: int, width: int) -> Indicative | None:
+        levels = {side: [(lv.price, lv.total) for lv in self._sides[side].levels()]
+                  for side in (Side.BUY, Side.SELL)}
+        return auction_price(sum(o.leaves for o in self._market[Side.BUY].values()),
+                             sum(o.leaves for o in self._market[Side.SELL].values()),
+                             levels[Side.BUY], levels[Side.SELL], reference, width)
+
+    def _next_executable(self, side: int, price: int) -> Order | None:
+        """The next order of ``side`` to execute at ``price``: market orders first, then
+        limits by price then time (a bid at or above the price, an ask at or below)."""
+        market = self._market[side]
+        if market:
+            return next(iter(market.values()))
+        level = self._sides[side].best()
+        if level is None or (level.price < price if side == Side.BUY else level.price > price):
+            return None
+        return level.head()
+
+    def _execute_at(self, price: int, volume: int) -> None:
+        """Pair the buy and sell orders off in execution priority until ``volume`` traded,
+        each TRADE at ``price`` naming the buy order first. No self-trade prevention."""
+        while volume > 0:
+            buy = self._next_executable(Side.BUY, price)
+            sell = self._next_executable(Side.SELL, price)
+            if buy is None or sell is None:
+                raise AssertionError("uncross ran out of executable orders")
+            qty = min(volume, buy.leaves, sell.leaves)
+            for order in (buy, sell):
+                if order.market:
+                    order.leaves -= qty
+                else:
+                    self._reduce(order, qty)
+            volume -= qty
+            self._emit(EventType.TRADE, Side.BUY, 0, buy.order_id, sell.order_id, price, qty,
+                       buy.leaves, sell.leaves)
+            for order in (buy, sell):
+                if order.leaves == 0:
+                    self._take_off(order)
+
+    def _cancel_auction_leftovers(self) -> None:
+        """Market and good-for-auction orders do not outlive the call: bids then asks, in
+        priority order."""
+        for side in (Side.BUY, Side.SELL):
+            for order in list(self._in_priority(side)):
+                if order.market or order.tif == TimeInForce.GFA:
+                    self._emit(EventType.CANCELLED, side, CancelReason.AUCTION_REMAINDER,
+                               order.order_id, 0, order.price, order.leaves, 0, 0)
+                    self._take_off(order)
+
+    def _amend_in_call(self, order: Order, price: int, qty: int) -> None:
+        """In a call nothing matches: the same price and no more quantity keeps priority
+        (KEPT), anything else goes to the back (LOST). A market order stays one."""
+        if order.market:
+            price = 0
+        old = order.leaves
+        if price == order.price and qty <= old:
+            if order.market:
+                order.leaves = qty
+            else:
+                self._reduce(order, old - qty)
+            self._emit(EventType.AMENDED, order.side, AmendPriority.KEPT, order.order_id, 0,
+                       price, qty, qty, old)
+            return
+        self._emit(EventType.AMENDED, order.side, AmendPriority.LOST, order.order_id, 0,
+                   price, qty, qty, old)
+        self._take_off(order)
+        moved = Order(order.order_id, order.side, price, qty, order.account, order.stp,
+                      order.post_only, order.tif, order.market)
+        if moved.market:
+            self._market[moved.side][moved.order_id] = moved
+            self._orders[moved.order_id] = moved
+        else:
+            self._rest(moved)
+
     # ================================================================== queries
     def best_bid(self) -> int | None:
         level = self._sides[Side.BUY].best()
@@ -322,20 +463,31 @@ class ReferenceBook:
             out.append((level.price, level.total, level.count))
         return out
 
-    def order(self, order_id: int) -> tuple[int, int, int, int] | None:
-        """``(side, price, leaves, account)`` of a live order, or None."""
+    def order(self, order_id: int) -> tuple[int, int | None, int, int] | None:
+        """``(side, price, leaves, account)`` of a live order (price None: a market order
+        in a call), or None."""
         o = self._orders.get(_int64("order_id", order_id))
-        return None if o is None else (o.side, o.price, o.leaves, o.account)
+        if o is None:
+            return None
+        return (o.side, None if o.market else o.price, o.leaves, o.account)
 
-    def resting_orders(self) -> list[tuple[int, int, int, int, int, int, bool]]:
+    def resting_orders(self) -> list[tuple[int, int, int | None, int, int, int, bool]]:
         """Every live order as ``(order_id, side, price, leaves, account, stp, post_only)``:
-        bids best first, then asks best first, FIFO within a level."""
+        bids best first, then asks best first, FIFO within a level; in a call each side's
+        market orders (price None) come first, in time order."""
         return [
-            (o.order_id, o.side, o.price, o.leaves, o.account, o.stp, o.post_only)
+            (o.order_id, o.side, None if o.market else o.price, o.leaves, o.account, o.stp,
+             o.post_only)
             for side in (Side.BUY, Side.SELL)
-            for level in self._sides[side].levels()
-            for o in level.orders.values()
+            for o in self._in_priority(side)
         ]
+
+    def _in_priority(self, side: int) -> Iterator[Order]:
+        """The live orders of a side in priority: market orders (only in a call), then
+        levels best first, FIFO within a level."""
+        yield from self._market[side].values()
+        for level in self._sides[side].levels():
+            yield from level.orders.values()
 
     def __len__(self) -> int:
         return len(self._orders)
@@ -370,10 +522,20 @@ class ReferenceBook:
                         f"order {oid} rests with leaves {o.leaves}")
                     assert self._orders.get(oid) is o, f"id index lost order {oid}"
                     on_levels += 1
+        for side, queue in self._market.items():
+            for oid, o in queue.items():
+                assert o.market and o.side == side and o.price == 0, f"market order {oid} misfiled"
+                assert 0 < o.leaves <= MAX_ORDER_QTY, f"order {oid} rests with leaves {o.leaves}"
+                assert self._orders.get(oid) is o, f"id index lost order {oid}"
+                on_levels += 1
+            assert self.in_call or not queue, "a market order rests outside a call"
         assert on_levels == len(self._orders), (
             f"{len(self._orders)} orders indexed, {on_levels} on levels")
-        bid, ask = self.best_bid(), self.best_ask()
-        assert bid is None or ask is None or bid < ask, f"book crossed: bid {bid} >= ask {ask}"
+        if not self.in_call:
+            assert not any(o.tif == TimeInForce.GFA for o in self._orders.values()), (
+                "a good-for-auction order rests outside a call")
+            bid, ask = self.best_bid(), self.best_ask()
+            assert bid is None or ask is None or bid < ask, f"book crossed: bid {bid} >= ask {ask}"
         assert not self._touched, f"touched levels left over: {list(self._touched)}"
 
     # ================================================================== dispatch
@@ -399,6 +561,19 @@ class ReferenceBook:
             self._reject(c.side, reason, c)
             return
         is_limit = c.ord_type == OrdType.LIMIT
+        if self.in_call:
+            # A call only collects: the order rests whole, without matching.
+            self._emit(EventType.ACCEPTED, c.side, 0, c.order_id, 0, c.price if is_limit else 0,
+                       c.qty, c.qty, 0)
+            order = Order(c.order_id, c.side, c.price if is_limit else 0, c.qty, c.account,
+                          c.stp, c.post_only, c.tif, not is_limit)
+            if is_limit:
+                self._rest(order)
+            else:
+                self._market[c.side][c.order_id] = order
+                self._orders[c.order_id] = order
+            self._flush_levels()
+            return
         taker = Taker(c.order_id, c.side, c.price if is_limit else None,
                       c.price if is_limit else 0, c.qty, c.account, c.stp)
         self._emit(EventType.ACCEPTED, c.side, 0, c.order_id, 0, taker.event_price, c.qty,
@@ -433,11 +608,17 @@ class ReferenceBook:
             return RejectReason.INVALID_ACCOUNT
         if c.post_only and (not is_limit or c.tif in _NEVER_REST_TIFS):        # 11
             return RejectReason.INVALID_POST_ONLY
-        if c.order_id in self._orders:                                         # 12
+        if self.in_call and (c.tif in _NEVER_REST_TIFS or c.min_qty > 0):     # 12
+            return RejectReason.IMMEDIATE_IN_CALL
+        if self.in_call and c.post_only:                                       # 13
+            return RejectReason.POST_ONLY_IN_CALL
+        if not self.in_call and c.tif == TimeInForce.GFA:                     # 14
+            return RejectReason.AUCTION_ONLY
+        if c.order_id in self._orders:                                         # 15
             return RejectReason.DUPLICATE_ORDER_ID
-        if c.post_only and self._would_cross(c.side, c.price):                 # 13
+        if c.post_only and self._would_cross(c.side, c.price):                 # 16
             return RejectReason.POST_ONLY_WOULD_TAKE
-        if self._is_full() and self._may_rest(c):                              # 14
+        if self._is_full() and (self.in_call or self._may_rest(c)):            # 17
             return RejectReason.BOOK_FULL
         return None
 
@@ -474,7 +655,7 @@ class ReferenceBook:
             self._cancel_taker(taker, CancelReason.IOC_REMAINDER)
         else:
             self._rest(Order(c.order_id, c.side, c.price, taker.leaves, c.account, c.stp,
-                             c.post_only))
+                             c.post_only, c.tif))
 
     # ================================================================== CANCEL / EXPIRE
     def _on_cancel(self, c: Command) -> None:
@@ -512,7 +693,9 @@ class ReferenceBook:
             self._reject(0, reason, c)
             return
         assert order is not None
-        if c.price == order.price and c.qty <= order.leaves:
+        if self.in_call:
+            self._amend_in_call(order, c.price, c.qty)
+        elif c.price == order.price and c.qty <= order.leaves:
             self._amend_in_place(order, c.qty)
         else:
             self._amend_and_reenter(order, c.price, c.qty)
@@ -524,8 +707,12 @@ class ReferenceBook:
             return RejectReason.UNKNOWN_ORDER
         if not 0 < c.qty <= MAX_ORDER_QTY:
             return RejectReason.INVALID_QUANTITY
+        if order.market:                 # in a call: a market order's price is not read
+            return None
         if not self._on_ladder(c.price):
             return RejectReason.PRICE_OUT_OF_RANGE
+        if self.in_call:                 # a call has no maker or taker: post-only is moot
+            return None
         if order.post_only and self._would_cross(order.side, c.price):
             return RejectReason.POST_ONLY_WOULD_TAKE
         return None
@@ -546,7 +733,7 @@ class ReferenceBook:
         self._match(taker)
         if taker.leaves > 0:
             self._rest(Order(order.order_id, order.side, price, taker.leaves, order.account,
-                             order.stp, order.post_only))
+                             order.stp, order.post_only, order.tif))
 
     # ================================================================== matching
     def _match(self, taker: Taker) -> None:
@@ -668,7 +855,12 @@ class ReferenceBook:
         self._touch(order)
 
     def _take_off(self, order: Order) -> None:
-        """Remove an order from its level (closing the level if it empties) and the index."""
+        """Remove an order from its level (closing the level if it empties) and the index;
+        a market order from its queue (no level is touched)."""
+        if order.market:
+            del self._market[order.side][order.order_id]
+            del self._orders[order.order_id]
+            return
         book_side = self._sides[order.side]
         level = book_side.resting(order.price)
         level.remove(order)

@@ -32,7 +32,7 @@ STP_MODES = {m.name.lower(): m for m in StpMode}
 _SIDE_CODES = {"buy": int(Side.BUY), "sell": int(Side.SELL)}
 _TIF_CODES = {"day": int(TimeInForce.DAY), "gtc": int(TimeInForce.GTC),
               "ioc": int(TimeInForce.IOC), "fok": int(TimeInForce.FOK),
-              "gtd": int(TimeInForce.GTD)}
+              "gtd": int(TimeInForce.GTD), "gfa": int(TimeInForce.GFA)}
 _BUY = int(Side.BUY)
 _GTD = int(TimeInForce.GTD)
 _LIMIT_CODE = int(OrdType.LIMIT)

@@ -66,9 +66,10 @@ class TradingSession:
 
     def require_open(self, symbol: str) -> None:
         """Raise MARKET_NOT_OPEN, with the operator's reason, unless ``symbol`` is
-        continuous (new orders and replaces need it; cancels do not)."""
+        continuous or pre-opening (a call: orders rest for the uncross); new orders and
+        replaces need it, cancels do not."""
         state = self.state[symbol]
-        if state is not _CONT and state != _CONT:
+        if state is not _CONT and state is not _PRE:
             why = self.reason[symbol]
             if state == _MATURED:
                 raise Rejection(_INSTRUMENT_MATURED, f"{symbol} has matured: no new orders")

@@ -88,7 +88,7 @@ def recount(book, side):
     """Depth of one side rebuilt from the resting orders themselves, best first."""
     levels: dict[int, tuple[int, int]] = {}
     for _, s, price, leaves, *_ in book.resting_orders():
-        if s == side:
+        if s == side and price is not None:          # a market order in a call: no level
             qty, count = levels.get(price, (0, 0))
             levels[price] = (qty + leaves, count + 1)
     return [(p, *levels[p]) for p in sorted(levels, reverse=side == BUY)]
@@ -134,7 +134,7 @@ class CheckedBook:
     """A book whose every command is followed by ``check()`` and the generic event
     checks above; the command's events (without seq) are kept in ``last``."""
 
-    COMMANDS = ("new_order", "cancel", "amend", "expire", "submit")
+    COMMANDS = ("new_order", "cancel", "amend", "expire", "submit", "uncross")
 
     def __init__(self, inner):
         self.inner = inner

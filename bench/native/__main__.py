@@ -19,8 +19,8 @@ from bench.native import FULL, QUICK, TRANSPORTS, markdown, measure, write_plots
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.native", description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, under a minute")
-    ap.add_argument("--transport", choices=TRANSPORTS, default="aiomqtt",
-                    help="the gateway's MQTT transport (default aiomqtt)")
+    ap.add_argument("--transport", choices=TRANSPORTS, default="link",
+                    help="the gateway's MQTT transport (default link, as tokenbook serve)")
     ap.add_argument("--reps", type=int, help="interleaved repetitions (default 5; quick 2)")
     ap.add_argument("--out", help="folder for the plots (not written without it)")
     ap.add_argument("--json", help="write every figure, latencies included, to this file")

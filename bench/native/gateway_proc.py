@@ -190,11 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resting", type=int, default=100_000)
     ap.add_argument("--transport", default="aiomqtt")
     ap.add_argument("--events", help="write loop stalls, full collections and snapshots here")
+    ap.add_argument("--sync-inline", action="store_true",
+                    help="link: each group's fdatasync in the cycle, on the loop (to compare)")
     args = ap.parse_args(argv)
     cls, why = gateway_class(args.transport)
     if cls is None:
         print(f"transport {args.transport}: {why}", file=sys.stderr)
         return NOT_AVAILABLE
+    if args.sync_inline and hasattr(cls, "sync_off_loop"):
+        cls.sync_off_loop = False
     pauses = Pauses()
     stats = asyncio.run(serve(args, cls, pauses))
     if args.events:

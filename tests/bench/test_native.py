@@ -148,3 +148,23 @@ def test_a_missing_transport_leaves_the_native_rows():
     assert R["native"]["per_s"]["median"] > 0 and "gateway" not in R
     assert "Gateway: not run (transport nope: unknown transport" in "\n".join(
         native.markdown(R))
+
+
+@pytest.mark.network
+@pytest.mark.timeout(120)
+def test_cost_per_order_by_resting_book_gives_every_size_its_runs_and_the_ratio(capsys):
+    """``python -m bench.native.resting``: runs interleaved by size, each answering every
+    order, and the ratio of the gateway's median CPU per order, largest book / smallest."""
+    import json
+
+    from bench.native import resting
+    _tool_or_skip()
+    if find_mosquitto() is None:
+        pytest.skip("no mosquitto binary")
+    assert resting.main(["--resting", "50", "400", "--reps", "1", "-n", "200"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    runs, summary = lines[:-1], lines[-1]
+    assert [r["resting"] for r in runs] == [50, 400]
+    assert all(r["per_s"] > 0 and r["gateway_cpu_us"] > 0 for r in runs)
+    assert summary["gateway_cpu_ratio"] == round(
+        runs[1]["gateway_cpu_us"] / runs[0]["gateway_cpu_us"], 3)

@@ -98,7 +98,7 @@ def resolve(cmd, book):
     live = book.order(cmd[1])
     price, qty = cmd[8], cmd[9]
     if price == OWN_PRICE:
-        price = live[1] if live else LO + 20
+        price = live[1] if live and live[1] is not None else LO + 20   # None: market order
     if isinstance(qty, tuple):
         qty = max(1, live[2] + qty[1]) if live else 1
     return (*cmd[:8], price, qty, *cmd[10:])
@@ -270,3 +270,107 @@ def test_digest_of_event_tuples_equals_digest_of_the_array():
     expected = (2, 7, hashlib.sha256(b"1,3,500,5\n2,3,501,2\n").hexdigest()[:16])
     assert digest(arr) == expected == digest(events_from_array(arr))
     assert digest(arr[arr["type"] == 3]) == expected
+
+
+# ---------------------------------------------------------------------- call auctions
+CALL, UNCROSS, LEAVE = "call", "uncross", "leave"
+
+
+@st.composite
+def auction_orders(draw):
+    """A NEW command a call takes, or refuses: GFA and market orders of resting tifs."""
+    tif = draw(st.sampled_from([T.GFA, T.GFA, T.DAY, T.GTC, T.GTD, T.IOC]))
+    ord_type = draw(st.sampled_from([OrdType.LIMIT, OrdType.LIMIT, OrdType.MARKET]))
+    return (Op.NEW, draw(ids), draw(st.sampled_from([Side.BUY, Side.SELL])), ord_type, tif,
+            draw(st.sampled_from([0, 0, 3])), draw(st.integers(0, 15)) == 0,
+            draw(st.sampled_from([0, 1, 2])), draw(prices), draw(qtys),
+            draw(st.sampled_from([0] * 8 + [1])), 1_700_000_000 if tif == T.GTD else 0)
+
+
+uncross_steps = st.tuples(st.just(UNCROSS), mostly(list(range(LO, LO + N)), [LO - 1, LO + N]),
+                          st.integers(0, 12))
+session_steps = st.one_of(st.just((CALL,)), st.just((CALL,)), st.just((LEAVE,)),
+                          uncross_steps, uncross_steps)
+_CALL_KINDS = [new_orders()] * 8 + [auction_orders()] * 5 + [cancels()] * 3 + [amends()] * 4 \
+    + [session_steps] * 3
+call_commands = st.integers(0, len(_CALL_KINDS) - 1).flatmap(lambda i: _CALL_KINDS[i])
+
+
+def apply_step(book, cmd):
+    """A command, or a session step: enter a call, leave it (ValueError while it would
+    execute, kept as the outcome), or uncross it."""
+    if cmd[0] == CALL:
+        return book.set_call(True)
+    if cmd[0] == LEAVE:
+        try:
+            return book.set_call(False)
+        except ValueError:
+            return "refused"
+    if cmd[0] == UNCROSS:
+        return (book.indicative(cmd[1], cmd[2]) if LO <= cmd[1] < LO + N else None,
+                book.uncross(cmd[1], cmd[2]))
+    return book.submit(*cmd)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(call_commands, min_size=20, max_size=150), st.sampled_from([0, 0, 0, 6]))
+def test_core_and_reference_emit_identical_events_through_calls_and_uncrosses(cmds, capacity):
+    """Calls opened and uncrossed at random points among every kind of command: the two
+    books agree event for event, on every indicative price and on every query."""
+    core, ref = load_book_cls("core")(LO, N, capacity), ReferenceBook(LO, N, capacity)
+    published = PublishedDepth()
+    for i, cmd in enumerate(cmds):
+        if cmd[0] not in (CALL, LEAVE, UNCROSS):
+            cmd = resolve(cmd, ref)
+        out_core, out_ref = apply_step(core, cmd), apply_step(ref, cmd)
+        ev_core, ev_ref = core.take_events(), ref.take_events()
+        assert ev_core == ev_ref, f"command {i} {cmd} diverged"
+        assert out_core == out_ref, f"command {i} {cmd}: {out_core} != {out_ref}"
+        assert core.in_call == ref.in_call
+        core.check()
+        ref.check()
+        published.apply(ev_ref)
+        for side in (Side.BUY, Side.SELL):
+            assert published.depth(side) == ref.depth(side, N)
+    assert_same_queries(core, ref)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_long_flows_with_opening_and_volatility_calls_match(seed):
+    """Deep books through calls: batches of continuous flow, each followed by a call that
+    collects crossing limits, market and GFA orders, then an uncross at a random reference."""
+    rng = np.random.default_rng(seed)
+    core, ref = load_book_cls("core")(900, 300), ReferenceBook(900, 300)
+    next_id, traded_in_calls = 1, 0
+    for _ in range(12):
+        n = 1_500
+        arr = np.zeros(n, dtype=COMMAND_DTYPE)
+        arr["op"] = rng.choice([1, 1, 1, 1, 2, 3], n)
+        arr["order_id"] = np.where(arr["op"] == 1, np.arange(next_id, next_id + n),
+                                   rng.integers(max(1, next_id - 600), next_id + 1, n))
+        next_id += n
+        arr["side"] = side = rng.choice([1, 2], n)
+        arr["ord_type"] = 2
+        arr["tif"] = rng.choice([1, 1, 0, 3], n)
+        offset = rng.integers(-2, 30, n)
+        arr["price"] = np.where(side == 1, 1_050 - offset, 1_050 + offset)
+        arr["qty"] = rng.integers(1, 40, n)
+        assert same_events(core.process(arr), ref.process(arr))
+        for book in (core, ref):
+            book.set_call(True)
+        for _ in range(300):
+            cmd = (Op.NEW, next_id, int(rng.choice([1, 2])), int(rng.choice([1, 2, 2, 2])),
+                   int(rng.choice([0, 1, 11])), 0, False, int(rng.integers(0, 3)),
+                   int(rng.integers(1_020, 1_080)), int(rng.integers(1, 40)), 0, 0)
+            next_id += 1
+            assert core.submit(*cmd) == ref.submit(*cmd)
+        reference, pct = int(rng.integers(1_030, 1_070)), int(rng.integers(0, 4))
+        assert core.indicative(reference, pct) == ref.indicative(reference, pct)
+        assert core.uncross(reference, pct) == ref.uncross(reference, pct)
+        events = ref.take_events()
+        assert core.take_events() == events
+        traded_in_calls += sum(e.type == 3 for e in events)
+        core.check()
+        ref.check()
+        assert_same_queries(core, ref)
+    assert traded_in_calls > 500                        # the calls did cross deep books

@@ -317,6 +317,16 @@ def test_every_reject_reason_is_reachable(full_book):
     seen.add(full_book.last[0][2])
     full_book.submit(42, 1, BUY, 0, 0, 0, False, 0, 0, 0, 0, 0)
     seen.add(full_book.last[0][2])
+    # The call auction's own rules (tests/book/test_call.py pins each).
+    full_book.new_order(77, BUY, 95, 1, tif=T.GFA)
+    seen.add(full_book.last[0][2])
+    full_book.uncross(95, 0)
+    seen.add(full_book.last[0][2])
+    full_book.set_call(True)
+    full_book.new_order(78, BUY, 95, 1, tif=T.IOC)
+    seen.add(full_book.last[0][2])
+    full_book.new_order(79, BUY, 95, 1, post_only=True)
+    seen.add(full_book.last[0][2])
     assert seen == set(R)
 
 

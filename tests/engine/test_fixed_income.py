@@ -299,7 +299,14 @@ def test_bond_price_yield_round_trip(y, bond):
 def test_bond_price_falls_as_yield_rises(y1, y2, bond):
     assume(y1 != y2)
     lo, hi = sorted((y1, y2))
-    assert fi.bond_clean_price(lo, *bond) > fi.bond_clean_price(hi, *bond)
+    at_lo, at_hi = fi.bond_clean_price(lo, *bond), fi.bond_clean_price(hi, *bond)
+    _c, _f, _i, maturity, settle, _conv = bond
+    # A day before maturity 30/360 may count no day at all (the 30th to the 31st): the
+    # last flow is then not discounted and the price is the same at every yield.
+    if (maturity - settle).days >= 2:
+        assert at_lo > at_hi
+    else:
+        assert at_lo >= at_hi
 
 
 @settings(max_examples=60, deadline=None)

@@ -75,10 +75,10 @@ async def _burst_through_gateway(port: int, n: int, publish) -> tuple[int, int, 
         await asyncio.wait_for(gw.ready.wait(), 10)
         t0 = time.monotonic()
         await publish(port, n)
-        last, changed = -1, time.monotonic()
-        while gw.stats.received < n and time.monotonic() - changed < 5:
-            if gw.stats.received != last:
-                last, changed = gw.stats.received, time.monotonic()
+        # One cycle may take a large part of the burst at once (and seconds on a busy
+        # host), so wait on a deadline, not on a pause in the count.
+        deadline = time.monotonic() + 90
+        while gw.stats.received < n and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         return gw.stats.received, gw.stats.acks, time.monotonic() - t0
     finally:
@@ -119,7 +119,7 @@ def test_a_burst_of_10000_orders_from_one_publisher_reaches_the_engine_whole():
     not installed a paho publisher with no in-flight limit of its own."""
     publish = _mosquitto_pub if shutil.which("mosquitto_pub") else _paho_pub
     with stock_mosquitto() as port:
-        received, acks, took = run(_burst_through_gateway(port, BURST, publish), 120)
+        received, acks, took = run(_burst_through_gateway(port, BURST, publish), 180)
     assert (received, acks) == (BURST, BURST), f"{received} of {BURST} arrived in {took:.1f} s"
 
 

@@ -21,8 +21,9 @@ import pytest
 from feeds import topics
 from feeds.broker import EmbeddedBroker
 from feeds.codec import EngineStatus, encode, utc_timestamp
-from feeds.gateway import Gateway, GatewayConfig
+from feeds.config import GatewayConfig
 from feeds.guard import AnotherEngine, VenueGuard, decode_status
+from feeds.transports import make_gateway
 from testkit.mqtt import connect, run, two_broker_engine
 
 pytestmark = pytest.mark.network
@@ -87,7 +88,8 @@ def watcher(port, *filters):
 
 @contextmanager
 def serving(url: str, data: Path, *extra: str):
-    """``tokenbook serve`` in a subprocess; stopped (SIGTERM) at the end."""
+    """``tokenbook serve`` in a subprocess; stopped (SIGTERM) at the end. ``extra``
+    names the transport (``--transport``) when a test runs on both."""
     proc = subprocess.Popen(tokenbook("serve", "--broker", url, "--data", str(data), *extra),
                             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -117,14 +119,15 @@ def order(cl: str, account: int = 1001) -> bytes:
 
 # ---------------------------------------------------------------------- tokenbook serve
 def test_a_second_engine_on_the_same_broker_refuses_and_the_first_is_undisturbed(
-        broker, tmp_path):
+        broker, tmp_path, transport):
     with watcher(broker.port, topics.STATUS, topics.exec_reports("alpha")) as w, \
-            serving(broker.url, tmp_path / "one") as first:
+            serving(broker.url, tmp_path / "one", "--transport", transport) as first:
         first_status = w.wait(online_status_of(w, first.pid), "the first engine online")
         assert first_status.instance and first_status.host and first_status.started
         t0 = time.monotonic()
         second = subprocess.run(tokenbook("serve", "--broker", broker.url, "--data",
-                                          str(tmp_path / "two"), "--seconds", "20"),
+                                          str(tmp_path / "two"), "--seconds", "20",
+                                          "--transport", transport),
                                 cwd=ROOT, capture_output=True, text=True, timeout=60)
         took = time.monotonic() - t0
         assert second.returncode == 4, second.stderr
@@ -146,16 +149,16 @@ def test_a_second_engine_on_the_same_broker_refuses_and_the_first_is_undisturbed
         assert "lost mqtt" not in err and "reconnecting" not in err and "served 1 messages" in out
 
 
-def test_a_killed_engine_does_not_block_a_restart(broker, tmp_path):
+def test_a_killed_engine_does_not_block_a_restart(broker, tmp_path, transport):
     with watcher(broker.port, topics.STATUS) as w:
-        with serving(broker.url, tmp_path / "one") as first:
+        with serving(broker.url, tmp_path / "one", "--transport", transport) as first:
             w.wait(online_status_of(w, first.pid), "the first engine online")
             first.kill()                                   # no shutdown: its will says offline
             first.wait(10)
         w.wait(lambda: (st := w.status()) is not None and st.status == "offline",
                "the dead engine's will")
         t0 = time.monotonic()
-        with serving(broker.url, tmp_path / "one") as again:
+        with serving(broker.url, tmp_path / "one", "--transport", transport) as again:
             w.wait(online_status_of(w, again.pid), "the restarted engine online", timeout=10)
             assert time.monotonic() - t0 < 10
 
@@ -238,15 +241,15 @@ def test_a_stale_online_status_does_not_block_but_a_heartbeat_refuses(broker):
 
 
 @pytest.mark.parametrize("same_client_id", [False, True], ids=["own-ids", "same-id"])
-def test_two_engines_started_together_leave_exactly_one(broker, same_client_id):
+def test_two_engines_started_together_leave_exactly_one(broker, same_client_id, transport):
     """Both may pass their checks at the same moment. With their own client ids both
     connect, read each other's status, and the later-started one steps down; with the
     same client id the later connection takes the session and the other, checking before
     it reconnects, hears the winner's heartbeat and steps down instead."""
     def gateway(n):
-        return Gateway(two_broker_engine(), "127.0.0.1", broker.port, GatewayConfig(
+        return make_gateway(two_broker_engine(), "127.0.0.1", broker.port, GatewayConfig(
             client_id="tokenbook-engine" if same_client_id else f"engine-{n}",
-            heartbeat=0.3, hold_reports=0))
+            heartbeat=0.3, hold_reports=0), transport=transport)
 
     async def body():
         gws = [gateway(0), gateway(1)]
@@ -262,22 +265,23 @@ def test_two_engines_started_together_leave_exactly_one(broker, same_client_id):
             await c.subscribe(topics.STATUS, qos=1)
             async with asyncio.timeout(5):
                 retained = decode_status((await anext(aiter(c.messages))).payload)
+        connected = [g.connected for g in survivors]        # before the shutdown
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
-        return took, survivors, errors, retained
+        return took, survivors, errors, retained, connected
 
-    took, survivors, errors, retained = run(body(), 30)
+    took, survivors, errors, retained, connected = run(body(), 30)
     assert len(survivors) == 1 and len(errors) == 1, errors
     assert took < 5                                     # a few heartbeats, no timeouts
     assert isinstance(errors[0], AnotherEngine)
     assert retained.instance == survivors[0].config.instance and retained.status == "online"
-    assert survivors[0].connected
+    assert connected == [True]
 
 
-def test_the_status_names_the_engine_and_its_heartbeat_renews_it(broker):
+def test_the_status_names_the_engine_and_its_heartbeat_renews_it(broker, transport):
     async def body():
-        gw = Gateway(two_broker_engine(), "127.0.0.1", broker.port,
-                     GatewayConfig(heartbeat=0.2))
+        gw = make_gateway(two_broker_engine(), "127.0.0.1", broker.port,
+                          GatewayConfig(heartbeat=0.2), transport=transport)
         stop = asyncio.Event()
         task = asyncio.create_task(gw.run(stop))
         await asyncio.wait_for(gw.ready.wait(), 10)

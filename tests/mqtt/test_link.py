@@ -305,7 +305,7 @@ def test_one_read_is_one_cycle_one_commit_and_one_write():
         link.data_received(b"".join(mqtt5.PubAckPacket(p.packet_id).write() for p in retained))
         [sub] = packets(t.writes.pop())
         link.data_received(mqtt5.SubAckPacket(sub.packet_id, [
-            mqtt5.SubAckReasonCode.GRANTED_QOS_AT_LEAST_ONCE] * 3).write())
+            mqtt5.SubAckReasonCode.GRANTED_QOS_AT_LEAST_ONCE] * len(sub.topic_filters)).write())
         assert link.online.is_set() and gw.connected
         cycles, commits = gw.stats.cycles, gw.engine.durable_seq
         t.writes.clear()
@@ -343,7 +343,7 @@ def test_a_cycle_waits_while_the_last_ones_publishes_wait_for_the_brokers_window
             acks = [mqtt5.PubAckPacket(p.packet_id).write() for p in out
                     if isinstance(p, mqtt5.PublishPacket)]
             subs = [mqtt5.SubAckPacket(p.packet_id, [
-                mqtt5.SubAckReasonCode.GRANTED_QOS_AT_LEAST_ONCE] * 3).write()
+                mqtt5.SubAckReasonCode.GRANTED_QOS_AT_LEAST_ONCE] * len(p.topic_filters)).write()
                 for p in out if isinstance(p, mqtt5.SubscribePacket)]
             link.data_received(b"".join(acks + subs))
         t.writes.clear()
@@ -365,6 +365,170 @@ def test_a_cycle_waits_while_the_last_ones_publishes_wait_for_the_brokers_window
         link.data_received(b"".join(mqtt5.PubAckPacket(p.packet_id).write()
                                     for p in sent[-2:]))
         assert gw.stats.cycles == cycles + 2 and not link.pending   # one cycle for all 3
+        link.end(LinkError("test over"))
+
+    asyncio.run(body())
+
+
+def _online(gw: LinkGateway, link: _Link, t: FakeTransport, receive_max: int = 1000) -> None:
+    """CONNECT, CONNACK, then every publish and the SUBSCRIBE acknowledged until online."""
+    gw.session.options = link_options(gw.config, gw.cycle.status("offline"))
+    gw.session.connect(0.0)
+    link.data_received(connack(receive_max=receive_max))
+    while not link.online.is_set():
+        out = packets(b"".join(t.writes))
+        t.writes.clear()
+        acks = [mqtt5.PubAckPacket(p.packet_id).write() for p in out
+                if isinstance(p, mqtt5.PublishPacket)]
+        subs = [mqtt5.SubAckPacket(p.packet_id, [
+            mqtt5.SubAckReasonCode.GRANTED_QOS_AT_LEAST_ONCE] * len(p.topic_filters)).write()
+            for p in out if isinstance(p, mqtt5.SubscribePacket)]
+        link.data_received(b"".join(acks + subs))
+    t.writes.clear()
+
+
+def _orders(first: int, n: int) -> bytes:
+    return b"".join(mqtt5.PublishPacket(topics.orders("alpha"), order(f"c{i}"), qos=QOS1,
+                                        packet_id=100 + i).write()
+                    for i in range(first, first + n))
+
+
+def _sent(t: FakeTransport) -> tuple[list[str], list[int], list[bytes]]:
+    """ClOrdIDs of the exec reports, PUBACKed packet ids, status payloads written so far."""
+    out = packets(b"".join(t.writes))
+    reports = [json.loads(p.payload)["cl_ord_id"] for p in out
+               if isinstance(p, mqtt5.PublishPacket) and p.topic == topics.exec_reports("alpha")]
+    acks = [p.packet_id for p in out if isinstance(p, mqtt5.PubAckPacket)]
+    status = [p.payload for p in out
+              if isinstance(p, mqtt5.PublishPacket) and p.topic == topics.STATUS]
+    return reports, acks, status
+
+
+async def _until(pred, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not pred():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.005)
+
+
+def test_reports_and_pubacks_wait_for_their_groups_fdatasync_which_runs_off_the_loop(
+        tmp_path, monkeypatch):
+    """The group is written at once and its fdatasync runs on a thread: the loop cycles
+    the next read meanwhile, and neither read's reports nor PUBACKs leave before the sync
+    that covers their inputs has returned."""
+    import os
+    import threading
+
+    from matching.journal import Journal
+    real, entered, go = os.fdatasync, threading.Event(), threading.Event()
+
+    def slow_sync(fd):
+        entered.set()
+        assert go.wait(5), "never released"
+        real(fd)
+
+    async def body():
+        journal = Journal(tmp_path / "journal.log")
+        gw = LinkGateway(two_broker_engine(journal=journal), "127.0.0.1", 1,
+                         GatewayConfig(hold_reports=0))
+        gw.gate.start(asyncio.get_running_loop())
+        link, t = _Link(gw, asyncio.get_running_loop()), FakeTransport()
+        link.connection_made(t)
+        gw._link = link
+        _online(gw, link, t)
+        monkeypatch.setattr(os, "fdatasync", slow_sync)
+        durable, cycles = journal.durable_seq, gw.stats.cycles
+        link.data_received(_orders(0, 3))
+        await _until(entered.is_set)                    # the sync is running, off the loop
+        link.data_received(_orders(3, 2))               # the next read is cycled meanwhile
+        assert gw.stats.cycles == cycles + 2
+        assert journal.written_seq == durable + 5 and journal.durable_seq == durable
+        reports, acks, _ = _sent(t)
+        assert reports == [] and acks == []
+        go.set()
+        await _until(lambda: len(_sent(t)[1]) == 5)
+        reports, acks, _ = _sent(t)
+        assert reports == [f"c{i}" for i in range(5)] and acks == list(range(100, 105))
+        assert journal.durable_seq == durable + 5
+        link.end(LinkError("test over"))
+        gw.gate.stop()
+        journal.close()
+
+    asyncio.run(body())
+
+
+def test_a_failed_group_sync_publishes_nothing_of_its_inputs_and_stops_taking_orders(
+        tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from matching.journal import Journal
+
+    def failing_sync(fd):
+        raise OSError(errno.EIO, "I/O error")
+
+    async def body():
+        journal = Journal(tmp_path / "journal.log")
+        gw = LinkGateway(two_broker_engine(journal=journal), "127.0.0.1", 1,
+                         GatewayConfig(hold_reports=0))
+        gw.gate.start(asyncio.get_running_loop())
+        link, t = _Link(gw, asyncio.get_running_loop()), FakeTransport()
+        link.connection_made(t)
+        gw._link = link
+        _online(gw, link, t)
+        monkeypatch.setattr(os, "fdatasync", failing_sync)
+        link.data_received(_orders(0, 2))
+        await _until(lambda: not gw.cycle.accepting)
+        await _until(lambda: _sent(t)[2] != [])
+        reports, acks, status = _sent(t)
+        assert reports == [] and acks == []               # nothing of the lost group
+        assert json.loads(status[-1])["status"] == "not_accepting"
+        assert journal.failed is not None and journal.durable_seq < journal.written_seq
+        t.writes.clear()
+        link.data_received(_orders(2, 1))                 # refused: the journal is down
+        reports, acks, _ = _sent(t)
+        assert reports == ["c2"] and acks == [102]
+        link.end(LinkError("test over"))
+        gw.gate.stop()
+
+    asyncio.run(body())
+
+
+def test_a_status_read_alone_is_pubacked_at_once_so_no_later_session_gets_it_again():
+    """A retained status (this engine's own, delivered at subscription: No Local does not
+    cover retained messages) needs no journal: PUBACKed in the same read. Left unacked, the
+    broker would send it again to the next connection of this session, whose new instance
+    would take it for a live earlier engine and step down."""
+    async def body():
+        gw = LinkGateway(two_broker_engine(), "127.0.0.1", 1, GatewayConfig(hold_reports=0))
+        link, t = _Link(gw, asyncio.get_running_loop()), FakeTransport()
+        link.connection_made(t)
+        _online(gw, link, t)
+        own = gw.cycle.status("online", "", 1).payload
+        link.data_received(mqtt5.PublishPacket(topics.STATUS, own, qos=QOS1, retain=True,
+                                               packet_id=77).write())
+        _, acks, _ = _sent(t)
+        assert acks == [77] and gw.connected
+        link.end(LinkError("test over"))
+
+    asyncio.run(body())
+
+
+def test_the_guarded_subscription_asks_other_engines_statuses_with_no_local():
+    async def body():
+        gw = LinkGateway(two_broker_engine(), "127.0.0.1", 1, GatewayConfig(hold_reports=0))
+        link, t = _Link(gw, asyncio.get_running_loop()), FakeTransport()
+        link.connection_made(t)
+        gw.session.options = link_options(gw.config, gw.cycle.status("offline"))
+        gw.session.connect(0.0)
+        link.data_received(connack())
+        retained = [p for p in packets(b"".join(t.writes)) if isinstance(p, mqtt5.PublishPacket)]
+        t.writes.clear()
+        link.data_received(b"".join(mqtt5.PubAckPacket(p.packet_id).write() for p in retained))
+        [sub] = packets(b"".join(t.writes))
+        filters = {f.pattern: f for f in sub.topic_filters}
+        assert filters[topics.STATUS].no_local and not filters[topics.ORDERS_WILDCARD].no_local
+        assert not any(f.retain_as_published for f in sub.topic_filters)
         link.end(LinkError("test over"))
 
     asyncio.run(body())

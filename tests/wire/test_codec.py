@@ -255,7 +255,9 @@ def test_topic_layout():
     assert topics.md("TB3M", "state") == "tokenbook/v1/md/TB3M/state"
     assert topics.ADMIN == "tokenbook/v1/admin"
     assert topics.ADMIN_REPLIES == "tokenbook/v1/admin/replies"
-    assert topics.RETAINED_MD_CHANNELS == {"snapshot", "bbo", "state"} and topics.QOS == 1
+    assert topics.md("TB3M", "auction") == "tokenbook/v1/md/TB3M/auction"
+    assert topics.RETAINED_MD_CHANNELS == {"snapshot", "bbo", "state", "auction"}
+    assert topics.QOS == 1
 
 
 @pytest.mark.parametrize("bad", ["", "a/b", "+", "#", "a+", "$SYS", "a b", "x" * 65,

@@ -1,0 +1,201 @@
+"""The engine's call auctions: each instrument's reference price, the uncross, the
+closing price and what the auction market-data topic shows during a call.
+
+A call is the book's call mode (docs/matching-rules.md, "Call auction"). The engine
+enters it on ``pre_open`` (the opening call; sent again before ``close`` it is the
+closing call) and ends it with an uncross on ``open``, on ``resume`` after a halt and on
+``close`` (before DAY orders expire). The uncross's reference is the last trade price
+(continuous or auction), else the instrument's reference price; the market-pressure
+limit is ``PRESSURE_LIMIT_PCT``. All of it follows from journaled inputs, so replay and
+recovery reproduce it (``snapshot``/``restore`` carry it across a snapshot).
+
+The closing price (LSE rule 2110-style): the closing auction's price when it traded,
+else the volume-weighted average price of the last ``VWAP_WINDOW_NS`` of trades, else the
+last trade's price, else none.
+"""
+from __future__ import annotations
+
+from collections import deque
+from decimal import Decimal
+from fractions import Fraction
+from typing import Literal, NamedTuple
+
+import msgspec
+
+__all__ = ["Auctions", "AuctionView", "ClosingPrice", "Interruption", "PRESSURE_LIMIT_PCT",
+           "VWAP_WINDOW_NS", "DYNAMIC_BAND_PCT", "STATIC_BAND_PCT"]
+
+#: Market-pressure limit of every uncross, percent of the reference (rule 3).
+PRESSURE_LIMIT_PCT = Decimal("1")
+#: The closing price's fallback: the VWAP of the trades of the last five minutes.
+VWAP_WINDOW_NS = 5 * 60 * 1_000_000_000
+#: Volatility interruption (Xetra's dynamic and static price ranges): a fill may not be
+#: more than this far from the last trade (dynamic) or the last auction price (static;
+#: before any auction, the instrument's reference price). Per instrument: ``Auctions.bands``.
+DYNAMIC_BAND_PCT = Decimal("2")
+STATIC_BAND_PCT = Decimal("5")
+_SIDES: dict[int, Literal["buy", "sell"]] = {1: "buy", 2: "sell"}
+
+
+class ClosingPrice(NamedTuple):
+    """The day's closing price in ticks and how it was found."""
+    price_ticks: int | None
+    method: Literal["auction", "vwap", "last_trade", "none"]
+
+
+class Interruption(NamedTuple):
+    """An incoming order's next fill would fall outside a band: trade up to ``edge``."""
+    edge: int                 # the last price the order may fill at, ticks
+    next_price: int           # the price of the fill that would fall outside
+    band: str                 # "dynamic" or "static"
+    lo: int
+    hi: int
+
+
+class AuctionView(msgspec.Struct, omit_defaults=True, gc=False):
+    """``md/{symbol}/auction``: during a call the indicative price, the paired volume and
+    the surplus with its side, or the best bid and ask when nothing crosses; after the
+    uncross (``phase`` uncrossed) the price and volume it executed. ``seq``: the engine
+    input it is valid at."""
+    symbol: str
+    phase: Literal["call", "uncrossed"]
+    seq: int
+    epoch: int = 0
+    price: str | None = None
+    volume: str | None = None
+    surplus: str | None = None
+    surplus_side: Literal["buy", "sell"] | None = None
+    best_bid: str | None = None
+    best_ask: str | None = None
+
+
+class Auctions:
+    """Per instrument: the last trade and auction prices, the recent trades (for the
+    closing VWAP), the last uncross and the last closing price."""
+
+    def __init__(self, instruments: dict):
+        self.initial = {s: i.reference_ticks() for s, i in instruments.items()}
+        self.last_trade: dict[str, int | None] = dict.fromkeys(instruments)
+        self.last_auction: dict[str, int | None] = dict.fromkeys(instruments)
+        # (input time ns, price ticks, lots) of the trades of the VWAP window.
+        self.tape: dict[str, deque] = {s: deque() for s in instruments}
+        self.uncrossed: dict[str, tuple[int, int, int]] = {}   # symbol -> (seq, price, lots)
+        self.closing: dict[str, ClosingPrice] = {}
+        #: symbol -> (dynamic %, static %) of the volatility interruption.
+        self.bands = dict.fromkeys(instruments, (DYNAMIC_BAND_PCT, STATIC_BAND_PCT))
+
+    def _band(self, anchor: int, pct) -> tuple[int, int]:
+        width = abs(anchor) * Fraction(pct).numerator // (Fraction(pct).denominator * 100)
+        return anchor - width, anchor + width
+
+    def interruption(self, symbol: str, book, side: int, limit: int, qty: int
+                     ) -> Interruption | None:
+        """Would an incoming order of ``side`` limited at ``limit`` fill outside the
+        dynamic or static band? Then the band edge it may trade up to. O(levels it
+        would reach); None at once when its limit lies inside both bands."""
+        dynamic_pct, static_pct = self.bands[symbol]
+        anchor = self.last_auction[symbol]
+        lo, hi = self._band(self.initial[symbol] if anchor is None else anchor, static_pct)
+        band = "static"
+        last = self.last_trade[symbol]
+        if last is not None:
+            d_lo, d_hi = self._band(last, dynamic_pct)
+            if (side == 1 and d_hi < hi) or (side == 2 and d_lo > lo):
+                band = "dynamic"
+            lo, hi = max(lo, d_lo), min(hi, d_hi)
+        if (limit <= hi) if side == 1 else (limit >= lo):
+            return None
+        left = qty
+        for price, lots, _ in book.depth(2 if side == 1 else 1, len(book)):
+            if (price > limit) if side == 1 else (price < limit):
+                return None
+            if (price > hi) if side == 1 else (price < lo):
+                return Interruption(hi if side == 1 else lo, price, band, lo, hi)
+            left -= lots
+            if left <= 0:
+                return None
+        return None
+
+    def reference(self, symbol: str, book) -> int:
+        """The uncross's reference: last trade, else last auction, else the instrument's
+        reference price; moved onto the book's ladder."""
+        ref = self.last_trade[symbol]
+        if ref is None:
+            ref = self.last_auction[symbol]
+        if ref is None:
+            ref = self.initial[symbol]
+        return min(max(ref, book.price_lo), book.price_lo + book.n_levels - 1)
+
+    def on_fill(self, symbol: str, now: int, price: int, lots: int) -> None:
+        """Remember a trade (O(1) amortised: the window drops what is older)."""
+        self.last_trade[symbol] = price
+        tape = self.tape[symbol]
+        tape.append((now, price, lots))
+        while tape and tape[0][0] < now - VWAP_WINDOW_NS:
+            tape.popleft()
+
+    def uncross(self, symbol: str, book, seq: int) -> tuple[list, tuple | None]:
+        """End the call of ``book``: its events (``take_event_rows``) and what executed,
+        ``(price, volume, surplus, side)`` or None."""
+        if not book.in_call:
+            book.set_call(True)            # a call of no length: what rests is uncrossed
+        ref = self.reference(symbol, book)
+        found = book.indicative(ref, PRESSURE_LIMIT_PCT)
+        book.uncross(ref, PRESSURE_LIMIT_PCT)
+        if found is not None:
+            self.last_auction[symbol] = found[0]
+            self.uncrossed[symbol] = (seq, found[0], found[1])
+        else:
+            self.uncrossed.pop(symbol, None)
+        return book.take_event_rows(), found
+
+    def close(self, symbol: str, found: tuple | None, now: int) -> ClosingPrice:
+        """The closing price after the closing uncross (``found``: what it executed)."""
+        if found is not None:
+            price = ClosingPrice(found[0], "auction")
+        else:
+            recent = [(p, q) for t, p, q in self.tape[symbol] if t >= now - VWAP_WINDOW_NS]
+            lots = sum(q for _, q in recent)
+            if lots:
+                vwap = Fraction(sum(p * q for p, q in recent), lots)
+                # Half-even to a whole tick: the closing price is a price on the grid.
+                price = ClosingPrice(round(vwap), "vwap")
+            elif self.last_trade[symbol] is not None:
+                price = ClosingPrice(self.last_trade[symbol], "last_trade")
+            else:
+                price = ClosingPrice(None, "none")
+        self.closing[symbol] = price
+        return price
+
+    def view(self, symbol: str, book, conv, seq: int, epoch: int) -> AuctionView | None:
+        """What ``md/{symbol}/auction`` shows now: the call's indicative state, the last
+        uncross's result, or None (no call yet)."""
+        if book.in_call:
+            found = book.indicative(self.reference(symbol, book), PRESSURE_LIMIT_PCT)
+            if found is None:
+                bid, ask = book.best_bid(), book.best_ask()
+                return AuctionView(symbol, "call", seq, epoch,
+                                   best_bid=None if bid is None else conv.price(bid),
+                                   best_ask=None if ask is None else conv.price(ask))
+            price, volume, surplus, side = found
+            return AuctionView(symbol, "call", seq, epoch, conv.price(price),
+                               conv.qty(volume), conv.qty(surplus), _SIDES.get(side))
+        done = self.uncrossed.get(symbol)
+        if done is None:
+            return None
+        return AuctionView(symbol, "uncrossed", done[0], epoch, conv.price(done[1]),
+                           conv.qty(done[2]))
+
+    def snapshot(self) -> dict:
+        return {"last_trade": self.last_trade, "last_auction": self.last_auction,
+                "tape": {s: list(t) for s, t in self.tape.items()},
+                "uncrossed": self.uncrossed,
+                "closing": {s: list(c) for s, c in self.closing.items()}}
+
+    def restore(self, snap: dict) -> None:
+        self.last_trade.update(snap["last_trade"])
+        self.last_auction.update(snap["last_auction"])
+        for s, rows in snap["tape"].items():
+            self.tape[s] = deque(tuple(r) for r in rows)
+        self.uncrossed = {s: tuple(v) for s, v in snap["uncrossed"].items()}
+        self.closing = {s: ClosingPrice(*v) for s, v in snap["closing"].items()}
