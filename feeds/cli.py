@@ -3,7 +3,7 @@
     tokenbook serve [--broker mqtt://host:port] [--accounts FILE] [--instruments FILE]
                     [--data DIR] [--fsync group|always|none] [--seconds N]
                     [--credentials FILE [--username USER]] [--tls-ca FILE]
-    tokenbook watch [SYMBOL ...] [--broker URL] [--json]
+    tokenbook watch [SYMBOL ...] [--broker URL] [--json] [--credentials FILE [--username USER]]
     tokenbook admin ACTION [SYMBOL] [--reason TEXT] [--coupon-date DATE] [--broker URL]
     tokenbook admin open-account ACCOUNT BROKER --country CC [--eligibility CLASS]
     tokenbook admin deposit|withdraw ACCOUNT ASSET AMOUNT; whitelist ACCOUNT SYMBOL ...
@@ -103,26 +103,58 @@ async def simulate_command(args) -> int:
     return EXIT_OK
 
 
+#: Why ``serve --take-over`` on the file journal is refused, and what to do instead.
+TAKE_OVER_REFUSED = (
+    "--take-over is refused with --data: without a replicated journal a take-over from "
+    "another data directory would fork the venue's state (orders the running engine "
+    "acknowledged are not in this journal); stop the running engine (tokenbook/v1/status "
+    "names its host and pid) and start this one on its --data, or run the venue with "
+    "--journal, where --take-over is a fenced switch (docs/fencing.md)")
+
+
+async def serve_command(args) -> int:
+    """``tokenbook serve``; ``--take-over`` without ``--journal`` is refused before
+    anything is checked."""
+    if args.take_over and not getattr(args, "journal", None):
+        raise CliError(EXIT_USAGE, TAKE_OVER_REFUSED)
+    return await serve(args)
+
+
 async def watch_command(args) -> int:
     from rich.live import Live
 
+    from feeds.security import MD_USER, options_from_args
     from feeds.watch import MarketView, render, watch
     host, port = broker_url(args.broker)
+    try:
+        options = options_from_args(args, MD_USER)      # the read-only viewer by default
+    except OSError as exc:
+        raise CliError(EXIT_USAGE, os_error("--credentials/TLS file", exc)) from None
+    except ValueError as exc:
+        raise CliError(EXIT_USAGE, str(exc)) from None
     view = MarketView()
+    subscribed = asyncio.Event()
     try:
         if args.json:
             def line(topic: str, payload: bytes) -> None:
                 print(topic, payload.decode("utf-8", "replace"), flush=True)
-            await watch(host, port, view, args.symbols or None, on_message=line)
+            await watch(host, port, view, args.symbols or None, on_message=line,
+                        mqtt_options=options, ready=subscribed)
             return EXIT_OK
         registry = Registry.load_default()
         with Live(render(view, args.symbols or None, registry=registry),
                   refresh_per_second=4) as live:
-            await watch(host, port, view, args.symbols or None,
-                        on_message=lambda t, p: live.update(
+            await watch(host, port, view, args.symbols or None, mqtt_options=options,
+                        ready=subscribed, on_message=lambda t, p: live.update(
                             render(view, args.symbols or None, registry=registry)))
     except aiomqtt.MqttError as exc:
-        raise broker_error(args.broker, exc) from None
+        if not subscribed.is_set():
+            raise broker_error(args.broker, exc, options.get("username")) from None
+        who = f" as {options['username']}" if options.get("username") else ""
+        raise CliError(EXIT_BROKER, f"lost the connection to the MQTT broker at "
+                                    f"{args.broker}{who}: {exc} (the broker stopped, or "
+                                    "another connection took this user's place: give each "
+                                    "viewer a user of its own)") from None
     return EXIT_OK
 
 
@@ -220,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--take-over", action="store_true",
                    help="take the venue over from a running engine: with --journal, claim "
                         "the stream now (the running primary is fenced and exits 6); with "
-                        "--data not available (refused; README, 'One engine per venue')")
+                        "--data refused: a take-over would fork the venue (docs/fencing.md)")
     add_client_arguments(s)          # --username --credentials --tls-ca --tls-cert --tls-key
     _replication_arguments(s)        # --journal --standby ... (docs/replication.md)
 
@@ -290,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mqtt://host:port of the engine's broker (default: %(default)s)")
     w.add_argument("--json", action="store_true",
                    help="print the stream as 'topic payload' lines instead of tables")
+    add_client_arguments(w)      # --credentials: the tokenbook-md line unless --username
     return ap
 
 
@@ -320,7 +353,7 @@ async def cluster_command(args) -> int:
         raise CliError(EXIT_USAGE, str(exc)) from None
 
 
-COMMANDS = {"serve": serve, "demo": demo, "watch": watch_command,
+COMMANDS = {"serve": serve_command, "demo": demo, "watch": watch_command,
             "simulate": simulate_command, "admin": admin_command, "cluster": cluster_command}
 
 

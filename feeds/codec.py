@@ -27,6 +27,13 @@ FIX tags used: 1 Account, 6 AvgPx, 11 ClOrdID, 14 CumQty, 17 ExecID, 18 ExecInst
 119 SettlAmount, 126 ExpireTime, 150 ExecType, 151 LeavesQty, 159 AccruedInterest,
 236 Yield, 434 CxlRejResponseTo.
 
+``expire_time`` (126 ExpireTime, GTD orders) travels as a UTCTimestamp string like
+``transact_time`` (``"2026-12-02T18:00:00.123456789Z"``): ``encode`` writes it so and the
+decoder reads it (``WireNewOrderSingle``) into the engine's int of nanoseconds. An integer
+of nanoseconds since the epoch is still accepted, for clients written before (deprecated:
+past 2**53 JavaScript cannot hold it exactly); a string that is not a UTCTimestamp is
+refused ``INVALID_FIELD`` at ``$.expire_time`` with why.
+
 ``decode_order_message`` never raises: any input gives either a typed order message or a
 ``DecodeError`` with a reason code, a human-readable text and, when the bytes reveal them,
 the ClOrdID and symbol so the gateway can send the sender a Rejected report.
@@ -48,6 +55,7 @@ from matching.messages import (
     OrderCancelReplaceRequest,
     OrderCancelRequest,
     OrderMessage,
+    parse_utc_timestamp,
     utc_timestamp,
 )
 from matching.outputs import TradePrint
@@ -86,8 +94,19 @@ _MALFORMED_JSON = DecodeReject.MALFORMED_JSON.value
 _INVALID_FIELD = DecodeReject.INVALID_FIELD.value
 _DECODER_FAULT = DecodeReject.DECODER_FAULT.value
 
-_decoder = msgspec.json.Decoder(OrderMessage)
+
+
+class WireNewOrderSingle(NewOrderSingle, forbid_unknown_fields=True, gc=False):
+    """NewOrderSingle as it travels: ``expire_time`` a UTCTimestamp string (an int of ns
+    from older clients is still taken); the decoder hands the engine a NewOrderSingle
+    with the int of nanoseconds (``_engine_order``)."""
+    expire_time: str | int | None = None     # type: ignore[assignment]  # 126 ExpireTime
+
+
+_decoder = msgspec.json.Decoder(WireNewOrderSingle | OrderCancelRequest
+                                | OrderCancelReplaceRequest)
 _encoder = msgspec.json.Encoder()
+_ASDICT = msgspec.structs.asdict
 
 
 def valid_decimal(value: object) -> bool:
@@ -286,7 +305,12 @@ def decode_admin_command(payload: object) -> AdminCommand | AdminReply:
 
 
 def encode(obj: Any) -> bytes:
-    """JSON bytes of any wire struct (or plain JSON value)."""
+    """JSON bytes of any wire struct (or plain JSON value); a NewOrderSingle's
+    ``expire_time`` as a UTCTimestamp."""
+    if type(obj) is NewOrderSingle and type(obj.expire_time) is int:
+        fields = _ASDICT(obj)
+        fields["expire_time"] = utc_timestamp(obj.expire_time)
+        obj = WireNewOrderSingle(**fields)
     return _encoder.encode(obj)
 
 
@@ -409,6 +433,11 @@ def _decode(payload: object) -> OrderMessage | DecodeError:
         return DecodeError(_MALFORMED_JSON, f"invalid UTF-8 in a string: {exc.reason}")
     except RecursionError:
         return DecodeError(_MALFORMED_JSON, "JSON nested too deeply")
+    if isinstance(msg, WireNewOrderSingle):
+        order = _engine_order(msg)
+        if isinstance(order, DecodeError):
+            return order
+        msg = order
     problem = _check(msg)
     if problem is not None:
         field, text = problem
@@ -417,6 +446,23 @@ def _decode(payload: object) -> OrderMessage | DecodeError:
             msg.cl_ord_id if valid_cl_ord_id(msg.cl_ord_id) else None,
             msg.symbol if _SYMBOL.fullmatch(msg.symbol) else None, f"$.{field}")
     return msg
+
+
+def _engine_order(wire: WireNewOrderSingle) -> NewOrderSingle | DecodeError:
+    """The engine's NewOrderSingle of a wire one (``expire_time`` in nanoseconds), or
+    why its ``expire_time`` string is not a UTCTimestamp."""
+    fields = _ASDICT(wire)
+    expire = wire.expire_time
+    if type(expire) is str:
+        try:
+            fields["expire_time"] = parse_utc_timestamp(expire)
+        except ValueError:
+            return DecodeError(
+                _INVALID_FIELD, "expire_time must be a UTC timestamp like "
+                f"2026-12-02T18:00:00.123456789Z, got {expire[:40]!r}",
+                wire.cl_ord_id if valid_cl_ord_id(wire.cl_ord_id) else None,
+                wire.symbol if _SYMBOL.fullmatch(wire.symbol) else None, "$.expire_time")
+    return NewOrderSingle(**fields)
 
 
 def _check(msg: OrderMessage) -> tuple[str, str] | None:
@@ -437,7 +483,9 @@ def _check(msg: OrderMessage) -> tuple[str, str] | None:
         if not 0 < msg.account < _INT63:
             return "account", "account must be a positive 63-bit integer"
         if msg.expire_time is not None and not 0 < msg.expire_time < _INT63:
-            return "expire_time", "expire_time must be positive nanoseconds since the epoch"
+            return "expire_time", ("expire_time must be a UTC timestamp after 1970 and "
+                                   "before 2262, like 2026-12-02T18:00:00.123456789Z (or, "
+                                   "deprecated, that many nanoseconds since 1970)")
         decimals: tuple[tuple[str, str | None], ...]
         decimals = (("qty", msg.qty), ("price", msg.price), ("min_qty", msg.min_qty))
     elif isinstance(msg, OrderCancelReplaceRequest):

@@ -51,9 +51,15 @@ from feeds.depth import DepthBook, start_seq
 from feeds.operator_inputs import ACCOUNT_COMMANDS, STATELESS_COMMANDS, account_command
 from feeds.outbox import Outbox, Publish
 from matching.engine import Engine
-from matching.errors import EngineFault, EngineReject
+from matching.errors import EngineFault
 from matching.journal import JournalError
-from matching.messages import LIFECYCLE_ACTIONS, Balances, CorporateAction, OrderCancelReject
+from matching.messages import (
+    LIFECYCLE_ACTIONS,
+    Balances,
+    CorporateAction,
+    OrderCancelReject,
+    OrderMessage,
+)
 from matching.outputs import LevelChange, Outcome
 from matching.timetable import Due, Timetable
 
@@ -139,6 +145,8 @@ class GatewayCycle:
         # How a periodic snapshot is written (a transport may take it off its loop).
         self.write_snapshot = engine.write_snapshot
         self._admin_replies: list[AdminReply] = []      # this cycle's, sent after commit
+        # This cycle's resends answered from memory: id(outcome) -> (broker, message).
+        self._resent: dict[int, tuple[str, OrderMessage]] = {}
         # The time up to which timetable boundaries were applied (None: first cycle).
         self._schedule_mark: int | None = None
         # The lifecycle steps of the instruments since the venue started, and when a
@@ -167,6 +175,7 @@ class GatewayCycle:
         # The first cycle's timetable catch-up starts at the last input before it.
         resumed_at = engine.now if self._schedule_mark is None else 0
         outcomes: list[Outcome] = []
+        self._resent.clear()
         for inbound in batch:
             try:
                 out = self._handle(*inbound)
@@ -285,11 +294,8 @@ class GatewayCycle:
             return out
         if not out.reports:
             return None
-        broker, r = out.reports[0]
-        return self.engine.refuse(
-            broker, EngineReject.JOURNAL_UNAVAILABLE.value,
-            f"the engine cannot persist orders: {self.engine.journal_failure}",
-            r.cl_ord_id, r.symbol)
+        broker, msg = self._resent[id(out)]
+        return self.engine.refuse_unpersisted(broker, msg)
 
     # ------------------------------------------------------------------ inbound messages
     def _handle(self, topic: str, payload, retained: bool = False) -> Outcome | None:
@@ -315,7 +321,10 @@ class GatewayCycle:
                 return self.engine.balances(broker, req.request_id, req.account)
             self.stats.decode_rejects += 1
             return self.engine.refuse(broker, msg.reason, msg.text, msg.cl_ord_id, msg.symbol)
-        return self.engine.submit(broker, msg)
+        out = self.engine.submit(broker, msg)
+        if out.replayed:                  # answered from memory: refused if not durable
+            self._resent[id(out)] = (broker, msg)
+        return out
 
     def _presence(self, broker: str, payload, retained: bool = False) -> Outcome | None:
         """Cancel-on-disconnect: a broker's presence went offline (its last will fired).

@@ -115,11 +115,7 @@ def open_engine(args, registry: Registry,
 
 
 # ---------------------------------------------------------------------- serve
-TAKE_OVER_REFUSED = (
-    "--take-over is not available yet: the engines' journals are not shared, so a new "
-    "engine cannot know what the running one acknowledged; stop the running engine (the "
-    "broker's retained tokenbook/v1/status names its host and pid), then start this one "
-    "(README, 'One engine per venue')")
+
 
 
 @dataclass
@@ -136,8 +132,6 @@ def prepare_serve(args) -> ServePlan:
     """Everything ``serve`` can check on its own: options, credentials, instruments,
     accounts, and that the data directory agrees (CliError otherwise)."""
     from feeds import security, venue
-    if args.take_over:
-        raise CliError(EXIT_USAGE, TAKE_OVER_REFUSED)
     try:
         mqtt_options = security.options_from_args(args, default_username=security.ENGINE_USER)
         probe_options = security.probe_options_from_args(args)
@@ -241,7 +235,8 @@ async def serve(args) -> int:
             verdict = await guard.check()
         except AnotherEngine as exc:
             raise CliError(EXIT_ANOTHER_ENGINE, f"refusing to start: {exc}; stop it first "
-                                                "(--take-over is not available yet)") from None
+                                                "(or run the venue on --journal, where --take-over "
+                                                "is a fenced switch: docs/fencing.md)") from None
         except aiomqtt.MqttError as exc:
             probe_user = (probe_options if probe_options is not None else mqtt_options)
             raise broker_error(url, exc, probe_user.get("username")) from None

@@ -5,22 +5,92 @@ before (``seq`` + 1). A gap marks it out of sync; so does a new ``epoch`` (the v
 restarted: ``matching.datadir``): the next snapshot valid at or past what was seen (for a
 restart: the new epoch's, which the gateway retains at its first connect) resyncs it.
 Messages of an older epoch are ignored. ``render`` draws the books with rich.
+
+Market data comes from the network, so nothing in it is trusted: a message that is not
+JSON, not of its channel's type (``feeds.codec``: ``DepthSnapshot``, ``DepthUpdate``,
+``MdTrade``, ``BBO``, ``TradingStatus``; ``matching.auction.AuctionView``), has a
+price or quantity that is not a plain decimal, names another symbol than its topic or
+comes on an unknown channel is skipped whole, counted by reason (``MarketView.skipped``),
+logged (the first of each reason as a warning) and shown under the books; it never stops
+the view.
 """
 from __future__ import annotations
 
 import asyncio
-import json
-from collections import deque
+import logging
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
+import msgspec
 from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from feeds import mqtt, topics
+from feeds.codec import BBO, DepthSnapshot, DepthUpdate, MdTrade, TradingStatus, valid_decimal
+from matching.auction import AuctionView
 
-__all__ = ["BookView", "MarketView", "render", "watch"]
+log = logging.getLogger("tokenbook.watch")
+
+__all__ = ["BookView", "MarketView", "MalformedMarketData", "render", "watch"]
+
+#: The type of each market-data channel's messages.
+CHANNELS: dict[str, type] = {"snapshot": DepthSnapshot, "depth": DepthUpdate,
+                             "trades": MdTrade, "bbo": BBO, "state": TradingStatus,
+                             "auction": AuctionView}
+_MD_PREFIX = f"{topics.ROOT}/md/"
+_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
+    channel: msgspec.json.Decoder(t) for channel, t in CHANNELS.items()}
+
+
+class MalformedMarketData(ValueError):
+    """A market-data message the view skips: ``reason`` is a short code, str() says why."""
+
+    def __init__(self, reason: str, text: str):
+        super().__init__(text)
+        self.reason = reason
+
+
+def _decimals(channel: str, doc: Any) -> list[str]:
+    """The price and quantity strings of a typed market-data message."""
+    if channel == "snapshot":
+        return [x for p, q, _ in (*doc.bids, *doc.asks) for x in (p, q)]
+    if channel == "depth":
+        return [x for _, p, q, _ in doc.levels for x in (p, q)]
+    if channel == "trades":
+        return [doc.price, doc.qty]
+    if channel == "bbo":
+        return [x for x in (doc.bid, doc.bid_qty, doc.ask, doc.ask_qty) if x is not None]
+    if channel == "auction":
+        return [x for x in (doc.price, doc.volume, doc.surplus, doc.best_bid, doc.best_ask)
+                if x is not None]
+    return []
+
+
+def parse_md(symbol: str, channel: str, payload: bytes) -> dict:
+    """The market-data message as a dict with every field of its type, or
+    MalformedMarketData saying why not."""
+    decoder = _DECODERS.get(channel)
+    if decoder is None:
+        raise MalformedMarketData("unknown_channel", f"unknown market-data channel {channel!r}")
+    try:
+        doc = decoder.decode(payload)
+    except msgspec.ValidationError as exc:
+        raise MalformedMarketData("wrong_type", f"not a {channel} message: {exc}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise MalformedMarketData("bad_json", f"not JSON: {exc}") from None
+    if doc.symbol != symbol:
+        raise MalformedMarketData("wrong_symbol", f"symbol {doc.symbol[:40]!r} on the topic "
+                                                  f"of {symbol}")
+    bad = next((x for x in _decimals(channel, doc) if not valid_decimal(x)), None)
+    if bad is not None:
+        raise MalformedMarketData("bad_decimal", f"price or quantity {bad[:40]!r} is not a "
+                                                 "plain decimal")
+    return msgspec.to_builtins(doc)
+
 
 
 @dataclass
@@ -106,18 +176,38 @@ class BookView:
 
 
 class MarketView:
-    """Every symbol's BookView, fed from MQTT messages."""
+    """Every symbol's BookView, fed from MQTT messages; malformed ones are skipped and
+    counted (``skipped`` by reason, ``last_skip`` the latest, as ``topic: why``)."""
 
     def __init__(self):
         self.books: dict[str, BookView] = {}
+        self.skipped: Counter[str] = Counter()
+        self.last_skip = ""
 
-    def on_message(self, topic: str, payload: bytes) -> None:
-        parts = topic.split("/")
-        if len(parts) != 5 or parts[2] != "md":
-            return
-        symbol, channel = parts[3], parts[4]
+    def skip(self, topic: str, exc: MalformedMarketData) -> None:
+        """Count and log one skipped message (the first of each reason as a warning)."""
+        first = exc.reason not in self.skipped
+        self.skipped[exc.reason] += 1
+        self.last_skip = f"{topic}: {str(exc)[:160]}"
+        log.log(logging.WARNING if first else logging.DEBUG,
+                "skipped malformed market data (%s): %s", exc.reason, self.last_skip)
+
+    def on_message(self, topic: str, payload: bytes) -> bool:
+        """Apply one message; False if it was skipped (or not market data)."""
+        parsed = topics.parse_md_topic(topic)
+        if parsed is None:
+            if isinstance(topic, str) and topic.startswith(_MD_PREFIX):
+                self.skip(topic, MalformedMarketData(
+                    "unknown_channel", "not a market-data topic (tokenbook/v1/md/SYMBOL/"
+                                       f"{{{','.join(CHANNELS)}}})"))
+            return False
+        symbol, channel = parsed
+        try:
+            doc = parse_md(symbol, channel, bytes(payload))
+        except MalformedMarketData as exc:
+            self.skip(topic, exc)
+            return False
         book = self.books.setdefault(symbol, BookView(symbol))
-        doc = json.loads(payload)
         if channel == "snapshot":
             book.on_snapshot(doc)
         elif channel == "depth":
@@ -128,6 +218,7 @@ class MarketView:
             book.on_state(doc)
         elif channel == "auction" and book.current(doc):
             book.auction = doc
+        return True
 
 
 def _yield_of(registry, symbol: str, price: str) -> str:
@@ -180,7 +271,7 @@ def render(view: MarketView, symbols: list[str] | None = None, depth: int = 5,
            registry=None) -> Group:
     """One table per book: bid and ask ladders (with yields when a registry is given),
     last trades with yields, sequence health."""
-    tables = []
+    tables: list[Table | Text] = []
     for symbol in symbols or sorted(view.books):
         b = view.books.get(symbol)
         if b is None:
@@ -213,13 +304,20 @@ def render(view: MarketView, symbols: list[str] | None = None, depth: int = 5,
                 t.add_row(_yield_of(registry, symbol, bid[0]), bid[1], bid[0], ask[0],
                           _yield_of(registry, symbol, ask[0]), ask[1], trade)
         tables.append(t)
+    if view.skipped:
+        why = ", ".join(f"{reason} {n}" for reason, n in sorted(view.skipped.items()))
+        tables.append(Text(f"skipped {sum(view.skipped.values())} malformed market-data "
+                           f"messages ({why}); last: {view.last_skip}", style="bold yellow"))
     return Group(*tables)
 
 
 async def watch(host: str, port: int, view: MarketView, symbols: list[str] | None = None,
-                on_message=None, ready: asyncio.Event | None = None) -> None:
-    """Subscribe to market data (all symbols or ``symbols``) and feed ``view`` until cancelled."""
-    async with mqtt.client(host, port) as c:
+                on_message=None, ready: asyncio.Event | None = None,
+                mqtt_options: dict | None = None) -> None:
+    """Subscribe to market data (all symbols or ``symbols``) and feed ``view`` until
+    cancelled; ``mqtt_options`` (``feeds.security.client_options``: user, password, TLS)
+    go to the MQTT client."""
+    async with mqtt.client(host, port, **(mqtt_options or {})) as c:
         for s in symbols or ["+"]:
             await c.subscribe(f"{topics.ROOT}/md/{s}/#", qos=1)
         if ready:

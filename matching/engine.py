@@ -250,6 +250,14 @@ class Engine:
             self.clordids.remember(broker, msg, out.reports)
         return out
 
+    def refuse_unpersisted(self, broker: str, msg: OrderMessage) -> Outcome:
+        """``msg`` refused because the journal cannot persist it (JOURNAL_UNAVAILABLE):
+        a new order's Rejected report, a cancel's or replace's OrderCancelReject (FIX:
+        a refused cancel is never an execution report). For a resend whose original
+        never became durable (``feeds.cycle``)."""
+        return self._unpersistable(broker, msg, "the engine cannot persist orders: "
+                                   f"{self.journal_failure}")
+
     def _unpersistable(self, broker: str, msg, text: str,
                        code: str = _JOURNAL_UNAVAILABLE) -> Outcome:
         """An input refused whole because the journal is down (JOURNAL_UNAVAILABLE) or an

@@ -84,7 +84,8 @@ class NewOrderSingle(msgspec.Struct, tag_field="msg", tag="new_order", forbid_un
     ord_type: OrdTypeName = "limit"      # 40
     price: str | None = None             # 44, per 100 face for bills and bonds
     time_in_force: TifName = "day"       # 59
-    expire_time: int | None = None       # 126, ns since the epoch (GTD)
+    expire_time: int | None = None       # 126, ns since the epoch (GTD); on the wire a
+    #                                      UTCTimestamp (feeds.codec.WireNewOrderSingle)
     post_only: bool = False              # 18=6 (participate, don't initiate)
     min_qty: str | None = None           # 110
     stp: StpName = "cancel_incoming"     # self-trade prevention mode

@@ -4,9 +4,11 @@
 
 Runs the fault harness (``reliability/faults.py``: kill -9 of the engine under load, broker
 killed and restarted on the same port, a stalled market-data subscriber, a journal on a
-full disk), then ``reliability/fuzz.py``'s ``campaign()`` and ``reliability/soak.py``'s
+full disk), the venue-integrity checks (``reliability/integrity.py``: retained market data
+after a kill -9 and restart, a second engine refused, a 10,000-order burst on a stock
+mosquitto), then ``reliability/fuzz.py``'s ``campaign()`` and ``reliability/soak.py``'s
 ``soak()`` when those modules exist, and writes the figures as Markdown. Exit status 0 only if every
-check held. ``--quick`` takes under ~2 minutes.
+check held. ``--quick`` takes about 90 s.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from reliability import faults
+from reliability import faults, integrity
 
 OUT = Path(__file__).resolve().parent / "results" / "reliability.md"
 
@@ -60,8 +62,13 @@ def run_all(quick: bool) -> dict:
     res["disk"] = asyncio.run(faults.disk_full(**plan["disk"]))
     res["disk_real"] = asyncio.run(faults.disk_full_real())
     res["faults_seconds"] = round(time.monotonic() - t, 1)
-    res["fuzz"] = _optional("fuzz", "campaign", 15 if quick else 60)
-    res["soak"] = _optional("soak", "soak", 20 if quick else 120)
+    t = time.monotonic()
+    res["restart_md"] = asyncio.run(integrity.restart_md())
+    res["second_writer"] = asyncio.run(integrity.second_writer())
+    res["burst"] = asyncio.run(integrity.burst(10_000))
+    res["integrity_seconds"] = round(time.monotonic() - t, 1)
+    res["fuzz"] = _optional("fuzz", "campaign", 10 if quick else 60)
+    res["soak"] = _optional("soak", "soak", 15 if quick else 120)
     return res
 
 
@@ -73,6 +80,44 @@ def _ok(part: dict | None) -> bool | None:
     bad = [part.get(k) for k in ("crashes", "violations", "lost", "duplicated")
            if isinstance(part.get(k), int)]
     return not any(bad) if bad else None
+
+
+def _verdict(part: dict) -> str:
+    ok = _ok(part)
+    return "**not run**" if ok is None else ("held" if ok else "**FAILED**")
+
+
+def integrity_rows(res: dict) -> list[str]:
+    """The report's rows of the venue-integrity checks (``reliability/integrity.py``)."""
+    r, w, b = res.get("restart_md"), res.get("second_writer"), res.get("burst")
+    rows = []
+    if r is not None:
+        rows.append(
+            f"| restart-md: kill -9 + restart, retained md == recovered book "
+            f"({_verdict(r)}) | {r['symbols']} instruments, {r['orders_resting']} resting "
+            f"orders on {r['levels_recovered']} levels: retained snapshot == recovered book "
+            f"{r['snapshot_equals_recovered']}, seq not backwards {r['seq_forward']}, epoch "
+            f"{r['epochs'][0]} -> {r['epochs'][1]}, watcher across the restart in sync "
+            f"{r['watcher_in_sync']}; **time to republish {r['republish_s']} s** after the "
+            f"restart (online {r['online_s']} s) |")
+    if w is not None:
+        rows.append(
+            f"| second-writer: a second `tokenbook serve` while one serves "
+            f"({_verdict(w)}) | same --data: exit {w['exit_code_same_data']} in "
+            f"**{w['refusal_s_same_data']} s**, same broker: exit "
+            f"{w['exit_code_same_broker']} in **{w['refusal_s_same_broker']} s**; "
+            f"**{w['acked_during_attempts']} orders acknowledged** by the first during the "
+            f"attempts ({w['orders_sent']} sent, {w['unanswered']} unanswered, {w['lost']} "
+            f"lost), its status unchanged {w['status_instance_unchanged']}, reconnected "
+            f"{w['first_reconnected']} |")
+    if b is not None:
+        figures = (f"**{b['arrived']} / {b['sent']} arrived** ({b['acked']} acknowledged) in "
+                   f"**{b['seconds']} s** ({b['orders_per_s']} orders/s), "
+                   f"`{b['publisher']}` on `{b['broker']}`, {b['transport']} gateway"
+                   if "arrived" in b else b.get("not_run") or b.get("error"))
+        rows.append(f"| burst: 10,000 orders on a stock mosquitto ({_verdict(b)}) | "
+                    f"{figures} |")
+    return rows
 
 
 def render(res: dict) -> str:
@@ -92,7 +137,8 @@ def render(res: dict) -> str:
         "",
         f"`python -m reliability{' --quick' if res['quick'] else ''}`, "
         f"{time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()} {platform.system()}, "
-        f"Python {platform.python_version()}; fault harness {res['faults_seconds']} s. "
+        f"Python {platform.python_version()}; fault harness {res['faults_seconds']} s, "
+        f"integrity checks {res.get('integrity_seconds', '-')} s. "
         "Harness: `reliability/faults.py`; checks compare what clients received with a fresh "
         "replay of the engine's journal from its first snapshot.",
         "",
@@ -140,6 +186,7 @@ def render(res: dict) -> str:
          if ran_real else
          f"| journal on a really full file system | not run: {dr.get('not_run')} |"),
     ]
+    lines += integrity_rows(res)
     if fz is not None:
         lines.append(f"| bad inputs tried (reliability/fuzz.py) | {fz.get('inputs')} in "
                      f"{fz.get('seconds')} s, crashes {fz.get('crashes')}, violations "
@@ -174,7 +221,7 @@ def render(res: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m reliability",
                                  description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="small runs, under ~2 minutes")
+    ap.add_argument("--quick", action="store_true", help="small runs, about 90 s")
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.CRITICAL)
@@ -183,8 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
     parts = {"kills": res["kills"], "broker": res["broker"], "slow": res["slow"],
-             "disk": res["disk"], "disk_real": res.get("disk_real"), "fuzz": res.get("fuzz"),
-             "soak": res.get("soak")}
+             "disk": res["disk"], "disk_real": res.get("disk_real"),
+             "restart_md": res.get("restart_md"), "second_writer": res.get("second_writer"),
+             "burst": res.get("burst"), "fuzz": res.get("fuzz"), "soak": res.get("soak")}
     verdict = {name: _ok(p) for name, p in parts.items()}
     print(text.split("\nPassive fills across")[0])
     print("checks:", verdict)

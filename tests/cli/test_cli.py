@@ -119,9 +119,18 @@ def test_every_option_has_help_text():
     assert "--log-level" in tokenbook("serve", "--help").stdout
 
 
-def test_take_over_is_refused_with_why():
-    line = one_line_error(tokenbook("serve", "--take-over"), EXIT_USAGE)
-    assert "--take-over is not available yet" in line
+def test_take_over_is_refused_in_one_line_naming_why_and_what_to_do(tmp_path):
+    """On the file journal a take-over would fork the venue's state: refused (exit 2)
+    before anything is opened, saying why and what to do instead."""
+    data = tmp_path / "d"
+    line = one_line_error(tokenbook("serve", "--take-over", "--data", str(data)), EXIT_USAGE)
+    assert line.startswith("tokenbook serve: --take-over is refused with --data: without a "
+                           "replicated journal")
+    assert "would fork the venue's state" in line                     # why
+    assert "stop the running engine" in line and "on its --data" in line   # what to do
+    assert "--journal, where --take-over is a fenced switch" in line
+    assert "docs/fencing.md" in line and (ROOT / "docs" / "fencing.md").exists()
+    assert not data.exists()                                        # nothing was opened
 
 
 # ---------------------------------------------------------------------- brokers
@@ -143,7 +152,8 @@ def test_watch_json_into_a_closed_pipe_ends_quietly_with_0():
     """``tokenbook watch --json | head -1``: the reader leaves, watch ends with 0."""
     with EmbeddedBroker() as b:
         pub = subprocess.run(["mosquitto_pub", "-p", str(b.port), "-r", "-q", "1", "-t",
-                              topics.md("TB3M", "state"), "-m", '{"state":"continuous"}'],
+                              topics.md("TB3M", "state"), "-m",
+                              '{"symbol":"TB3M","state":"continuous"}'],
                              capture_output=True, timeout=10)
         if pub.returncode != 0:
             pytest.skip("needs mosquitto_pub")
@@ -155,7 +165,8 @@ def test_watch_json_into_a_closed_pipe_ends_quietly_with_0():
             deadline = time.monotonic() + 20
             while proc.poll() is None and time.monotonic() < deadline:
                 subprocess.run(["mosquitto_pub", "-p", str(b.port), "-q", "1", "-t",
-                                topics.md("TB3M", "state"), "-m", '{"state":"halted"}'],
+                                topics.md("TB3M", "state"), "-m",
+                                '{"symbol":"TB3M","state":"halted"}'],
                                timeout=10)
                 time.sleep(0.2)
             out, err = proc.communicate(timeout=10)

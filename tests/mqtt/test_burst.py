@@ -9,90 +9,25 @@ announces 65535 and reads as fast as the socket delivers.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import shutil
-import socket
-import subprocess
-import tempfile
 import time
-from contextlib import contextmanager
-from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
 
 from feeds import topics
-from feeds.broker import _free_port, find_mosquitto
 from feeds.gateway import Gateway, GatewayConfig
+from reliability.integrity import (
+    burst_orders,
+    burst_through_gateway,
+    mosquitto_pub,
+    stock_mosquitto,
+)
 from testkit.mqtt import run, two_broker_engine
 
 pytestmark = pytest.mark.network
 BURST = 10_000
-
-
-@contextmanager
-def stock_mosquitto(config: str | None = None):
-    """``mosquitto -p PORT``: the defaults of mosquitto 2, no configuration file (or,
-    with ``config``, that text as its only configuration)."""
-    port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="tokenbook-stock-") as tmp:
-        cmd = [find_mosquitto(), "-p", str(port)]
-        if config is not None:
-            conf = Path(tmp) / "m.conf"
-            conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n{config}")
-            cmd = [find_mosquitto(), "-c", str(conf)]
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                assert proc.poll() is None, "mosquitto exited at start"
-                try:
-                    socket.create_connection(("127.0.0.1", port), 0.2).close()
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, "mosquitto did not start"
-                    time.sleep(0.02)
-            yield port
-        finally:
-            proc.terminate()
-            proc.wait(5)
-
-
-def _orders(n: int) -> bytes:
-    return b"".join(json.dumps({
-        "msg": "new_order", "cl_ord_id": f"burst-{i}", "account": 1, "symbol": "TB3M",
-        "side": "buy", "qty": "0.01", "price": "98.000", "time_in_force": "gtc"}).encode()
-        + b"\n" for i in range(n))
-
-
-async def _burst_through_gateway(port: int, n: int, publish) -> tuple[int, int, float]:
-    gw = Gateway(two_broker_engine(), "127.0.0.1", port, GatewayConfig(hold_reports=0))
-    stop = asyncio.Event()
-    task = asyncio.create_task(gw.run(stop))
-    try:
-        await asyncio.wait_for(gw.ready.wait(), 10)
-        t0 = time.monotonic()
-        await publish(port, n)
-        # One cycle may take a large part of the burst at once (and seconds on a busy
-        # host), so wait on a deadline, not on a pause in the count.
-        deadline = time.monotonic() + 90
-        while gw.stats.received < n and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        return gw.stats.received, gw.stats.acks, time.monotonic() - t0
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-
-
-async def _mosquitto_pub(port: int, n: int) -> None:
-    """``mosquitto_pub -q 1 -l``: one order per line at QoS 1 (its limit is ~24.5k)."""
-    proc = await asyncio.create_subprocess_exec(
-        shutil.which("mosquitto_pub") or "mosquitto_pub", "-p", str(port), "-q", "1", "-l",
-        "-t", topics.orders("alpha"), stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, err = await asyncio.wait_for(proc.communicate(_orders(n)), 60)
-    assert proc.returncode == 0, err
 
 
 async def _paho_pub(port: int, n: int) -> None:
@@ -105,7 +40,7 @@ async def _paho_pub(port: int, n: int) -> None:
         c.loop_start()
         try:
             infos = [c.publish(topics.orders("alpha"), line, qos=1)
-                     for line in _orders(n).splitlines()]
+                     for line in burst_orders(n).splitlines()]
             for info in infos:
                 info.wait_for_publish(30)
         finally:
@@ -117,9 +52,9 @@ async def _paho_pub(port: int, n: int) -> None:
 def test_a_burst_of_10000_orders_from_one_publisher_reaches_the_engine_whole():
     """mosquitto_pub -q 1 -l (as an operator would send a file of orders), or where it is
     not installed a paho publisher with no in-flight limit of its own."""
-    publish = _mosquitto_pub if shutil.which("mosquitto_pub") else _paho_pub
+    publish = mosquitto_pub if shutil.which("mosquitto_pub") else _paho_pub
     with stock_mosquitto() as port:
-        received, acks, took = run(_burst_through_gateway(port, BURST, publish), 180)
+        received, acks, took = run(burst_through_gateway(port, BURST, publish), 180)
     assert (received, acks) == (BURST, BURST), f"{received} of {BURST} arrived in {took:.1f} s"
 
 

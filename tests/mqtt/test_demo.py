@@ -78,7 +78,8 @@ def test_terminal_view_renders_ladders_trades_and_health():
                     b'{"symbol":"BD5Y","seq":7,"bids":[["100.490","3.0000",2]],'
                     b'"asks":[["100.510","1.5000",1]]}')
     view.on_message("tokenbook/v1/md/BD5Y/trades",
-                    b'{"symbol":"BD5Y","trade_id":"T1","seq":9,"time":1,"price":"100.500",'
+                    b'{"symbol":"BD5Y","trade_id":"T1","seq":9,"time":"2026-12-02T18:00:00.000000001Z",'
+                    b'"price":"100.500",'
                     b'"qty":"0.2500","price_ticks":100500,"qty_lots":2500,"aggressor":"buy",'
                     b'"yield_pct":"4.1207"}')
     console = Console(file=io.StringIO(), width=120)

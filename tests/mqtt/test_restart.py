@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -23,11 +21,11 @@ from feeds.watch import BookView, MarketView
 from matching import recovery
 from matching.engine import Engine
 from matching.instruments import Registry
-from reliability import faults
+from reliability import faults, integrity
 from testkit.mqtt import connect, run, two_broker_engine
 
 REG = Registry.load_default()
-MD = ("snapshot", "bbo", "state")
+MD = integrity.MD
 
 
 def open_venue(data):
@@ -174,11 +172,6 @@ def test_a_view_never_says_in_sync_before_a_snapshot():
 
 
 # ---------------------------------------------------------------------- a real server
-def _serve_argv(url: str, data) -> list[str]:
-    return [sys.executable, "-m", "feeds.cli", "serve", "--broker", url, "--data", str(data),
-            "--fsync", "group"]
-
-
 async def _until(client, pred, timeout: float = 10.0):
     """The first message ``pred(topic, doc)`` accepts (its (topic, doc))."""
     async with asyncio.timeout(timeout):
@@ -204,28 +197,8 @@ async def _ask(client, msg, cl_ord_id: str, timeout: float = 15.0) -> dict:
 
 
 async def _retained(broker, epoch: int, symbol: str = "TB3M") -> dict:
-    """A fresh subscriber's retained snapshot, BBO and state of ``symbol`` of ``epoch``
-    (retained copies of an earlier epoch may come first, until the gateway replaced them)."""
-    deadline = time.monotonic() + 10
-    while True:
-        got: dict = {}
-        async with connect(broker) as c:
-            for channel in MD:
-                await c.subscribe(topics.md(symbol, channel), qos=1)
-            try:
-                async with asyncio.timeout(1.0):
-                    async for m in c.messages:
-                        if not m.retain:        # a live update raced the subscription
-                            continue
-                        got[m.topic.value.rsplit("/", 1)[-1]] = json.loads(m.payload)
-                        if len(got) == 3:
-                            break
-            except TimeoutError:
-                pass
-        if len(got) == 3 and all(d["epoch"] == epoch for d in got.values()):
-            return got
-        assert time.monotonic() < deadline, f"retained market data of epoch {epoch}: {got}"
-        await asyncio.sleep(0.1)
+    """A fresh subscriber's retained snapshot, BBO and state of ``symbol`` of ``epoch``."""
+    return (await integrity.retained_md(broker.port, epoch, (symbol,)))[symbol]
 
 
 @pytest.mark.network
@@ -300,10 +273,8 @@ def test_a_second_serve_on_the_same_data_refuses_and_the_first_goes_on(mqtt_brok
         t0 = time.time_ns()
         server.start()
         await server.wait_online(t0)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(faults.ROOT), *sys.path])}
-        second = await asyncio.to_thread(
-            subprocess.run, _serve_argv(mqtt_broker.url, data), env=env, cwd=faults.ROOT,
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+        second = await asyncio.to_thread(integrity.attempt_serve, mqtt_broker.url, data,
+                                         "--fsync", "group", timeout=30)
         async with connect(mqtt_broker) as c:
             await c.subscribe(topics.exec_reports("alpha"), qos=1)
             report = await _ask(c, order("alpha", "l1", "buy", "1", "99.000", acct=1001), "l1")
@@ -316,7 +287,7 @@ def test_a_second_serve_on_the_same_data_refuses_and_the_first_goes_on(mqtt_brok
         server.kill()
     assert second.returncode != 0
     assert "Traceback" not in second.stderr
-    last = second.stderr.strip().splitlines()[-1]
+    last = second.line
     assert last.startswith("tokenbook serve: data directory ") and "in use" in last
     assert f"pid {server.proc.pid}" in last
     assert report["exec_type"] == "new"                 # the first served on, undisturbed

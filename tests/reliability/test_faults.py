@@ -146,3 +146,56 @@ def test_resend_of_an_input_lost_with_the_journal_is_refused_not_answered():
     execs = [s for s in first + second if s.kind == "exec"]
     assert len(execs) == 1 and b"JOURNAL_UNAVAILABLE" in execs[0].payload
     assert b'"new"' not in execs[0].payload and isinstance(eng.ledger, Ledger)
+
+
+def test_a_resent_cancel_after_a_journal_failure_gets_an_order_cancel_reject():
+    """FIX: a refused cancel or replace is answered with an OrderCancelReject (35=9),
+    never an execution report, journal failure included. A cancel and a replace whose
+    commit failed, resent (PossDup, or the same content) in the same cycle and in a
+    later one, are refused JOURNAL_UNAVAILABLE as cancel_rejects with the order's
+    current status; the order is untouched."""
+    import errno
+    import json
+    import os
+    import tempfile
+
+    import matching.journal as jmod
+    from matching.journal import Journal
+
+    def wire(doc):
+        return ("tokenbook/v1/orders/alpha", json.dumps(doc).encode())
+
+    bid = {"msg": "new_order", "cl_ord_id": "b1", "account": 1001, "symbol": "TB3M",
+           "side": "buy", "qty": "1", "price": "99.270", "time_in_force": "gtc"}
+    cancel = {"msg": "cancel", "cl_ord_id": "x1", "orig_cl_ord_id": "nope", "symbol": "TB3M"}
+    replace = {"msg": "replace", "cl_ord_id": "r1", "orig_cl_ord_id": "b1",
+               "symbol": "TB3M", "price": "99.2705", "qty": "1"}      # off tick: refused
+    with tempfile.TemporaryDirectory() as d:
+        j = Journal(os.path.join(d, "j.log"))
+        eng = Engine(faults.REG, faults.demo_ledger(faults.REG), clock=time.time_ns, journal=j)
+        gw = GatewayCycle(eng)
+        placed = gw.process([wire(bid)], time.time_ns())
+        real = jmod.os.write
+
+        def full(*a):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        jmod.os.write = full
+        try:
+            same = gw.process([wire(cancel), wire({**cancel, "poss_dup": True}),
+                               wire(replace), wire(replace)], time.time_ns())
+            later = gw.process([wire({**cancel, "poss_dup": True}), wire(replace)],
+                               time.time_ns())
+        finally:
+            jmod.os.write = real
+        j.close()
+    assert [json.loads(p.payload)["exec_type"] for p in placed if p.kind == "exec"] == ["new"]
+    answers = [json.loads(p.payload) for p in same + later if p.kind == "exec"]
+    assert len(answers) == 4, answers            # the two resends of each cycle
+    for a in answers:
+        assert a["msg"] == "cancel_reject", a
+        assert a["cxl_rej_reason"] == "OTHER" and a["text"].startswith("JOURNAL_UNAVAILABLE")
+    assert [(a["cl_ord_id"], a["cxl_rej_response_to"], a["ord_status"], a.get("order_id"))
+            for a in answers] == [("x1", "cancel", "rejected", None),
+                                  ("r1", "replace", "new", "1")] * 2
+    assert eng.orders[1].leaves and not gw.accepting
