@@ -5,6 +5,8 @@
                     [--credentials FILE [--username USER]] [--tls-ca FILE]
     tokenbook watch [SYMBOL ...] [--broker URL] [--json] [--credentials FILE [--username USER]]
     tokenbook admin ACTION [SYMBOL] [--reason TEXT] [--coupon-date DATE] [--broker URL]
+    tokenbook admin open-account ACCOUNT BROKER --country CC [--eligibility CLASS]
+    tokenbook admin deposit|withdraw ACCOUNT ASSET AMOUNT; whitelist ACCOUNT SYMBOL ...
     tokenbook serve --journal nats://h1:p1,... --broker URL [--standby] [--takeover-after S]
     tokenbook cluster [--dir DIR] [--nodes 3]
     tokenbook simulate | demo | --version
@@ -44,6 +46,7 @@ from feeds.exits import (
     os_error,
     reachable,
 )
+from feeds.operator import FORMS, usage
 from feeds.serve import serve
 from feeds.transports import DEFAULT_TRANSPORT, TRANSPORTS
 from matching import __version__
@@ -55,20 +58,30 @@ log = logging.getLogger("tokenbook")
 
 
 async def admin_command(args) -> int:
-    """Send one session command; print the engine's reply; 0 if it was accepted."""
-    from feeds.operator import send_command
-    from feeds.security import OPERATOR_USER, options_from_args
+    """Send one operator command (or a transfer agent's control); print the engine's
+    reply; 0 if it was accepted."""
+    from feeds.codec import AdminCommand
+    from feeds.operator import command_of, is_account_action, send
+    from feeds.security import AGENT_USER, OPERATOR_USER, options_from_args
+    from matching.messages import AGENT_ACTIONS
     host, port = broker_url(args.broker)
     try:
-        options = options_from_args(args, OPERATOR_USER)
+        if is_account_action(args.action):
+            cmd = command_of(args.action, args.operands, reason=args.reason,
+                             eligibility=args.eligibility, country=args.country, qty=args.qty)
+        elif len(args.operands) > 1:
+            raise ValueError(f"usage: tokenbook admin {args.action} [SYMBOL]")
+        else:
+            cmd = AdminCommand(args.action, (args.operands or [""])[0], args.reason,
+                               coupon_date=args.coupon_date)
+        options = options_from_args(args, AGENT_USER if cmd.action in AGENT_ACTIONS
+                                    else OPERATOR_USER)
     except OSError as exc:
         raise CliError(EXIT_USAGE, os_error("--credentials/TLS file", exc)) from None
     except ValueError as exc:
         raise CliError(EXIT_USAGE, str(exc)) from None
     try:
-        reply = await send_command(host, port, args.action, args.symbol, args.reason,
-                                   timeout=args.timeout, mqtt_options=options,
-                                   coupon_date=args.coupon_date)
+        reply = await send(host, port, cmd, timeout=args.timeout, mqtt_options=options)
     except TimeoutError:
         raise CliError(EXIT_BROKER, f"no reply from the engine within {args.timeout:g} s (is "
                                     "it running? may this user send admin commands?)") from None
@@ -209,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--accounts", metavar="FILE",
                    help="TOML accounts file of a NEW venue (format in matching/ledger.py); "
                         "a restart recovers the accounts from --data and refuses a file "
-                        "that differs (default: the demo accounts)")
+                        "that differs; 'none': no accounts, the operator opens them with "
+                        "tokenbook admin open-account (default: the demo accounts)")
     s.add_argument("--instruments", metavar="FILE",
                    help="TOML file of extra instruments (added to the default programme); "
                         "give it on every start of a venue that uses them")
@@ -275,10 +289,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--transport", choices=TRANSPORTS, default=DEFAULT_TRANSPORT,
                    help="the engine's MQTT connection (default: %(default)s; see serve)")
 
-    o = command("admin", "operator: open, halt, resume or close trading; lifecycle steps")
-    o.add_argument("action", choices=(*SESSION_ACTIONS, *LIFECYCLE_ACTIONS),
-                   help="the session action, or a lifecycle step of one instrument")
-    o.add_argument("symbol", nargs="?", default="", help="instrument (default: every one)")
+    o = command("admin", "operator: trading sessions, lifecycle steps, accounts, custody; "
+                         "transfer agent: freezes, forced transfers, recovery, pause")
+    o.add_argument("action", choices=(*SESSION_ACTIONS, *LIFECYCLE_ACTIONS,
+                                      *(usage(a).split()[0] for a in FORMS)),
+                   metavar="ACTION",
+                   help="a session action or lifecycle step [SYMBOL] (default: every "
+                        "instrument), or: " + "; ".join(usage(a) for a in FORMS))
+    o.add_argument("operands", nargs="*", metavar="OPERAND",
+                   help="the action's operands; amounts are decimals in units of the asset "
+                        "(the cash token, e.g. USDC, or a symbol)")
+    o.add_argument("--eligibility", default="", choices=("retail", "institutional"),
+                   help="open-account: the investor class (default: retail)")
+    o.add_argument("--country", default="",
+                   help="open-account: ISO 3166-1 alpha-2 or alpha-3 code, e.g. DE")
+    o.add_argument("--qty", default="",
+                   help="freeze / unfreeze: that many tokens of SYMBOL (a partial freeze)")
     o.add_argument("--coupon-date", default="",
                    help="record / pay_coupon: the coupon's payment date, ISO (default: the "
                         "next one due)")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import OrderedDict
 
 import aiomqtt
@@ -28,8 +29,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from feeds import mqtt, topics
-from feeds.codec import encode
+from feeds.codec import BalancesRequest, encode
 from matching.messages import (
+    Balances,
     CorporateAction,
     EngineReport,
     ExecutionReport,
@@ -179,6 +181,12 @@ class BrokerClient:
         except msgspec.DecodeError:
             log.error("%s: undecodable report %r", self.broker, payload[:100])
             return
+        if isinstance(report, Balances):
+            # The answer to a balances query: its request id names the waiter.
+            waiter = self._waiters.pop(f"balances:{report.request_id}", None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(report)
+            return
         if isinstance(report, CorporateAction):
             # A coupon or redemption paid: no order of ours; its input and account name it.
             key = (f"ca:{report.seq}", str(report.account))
@@ -264,6 +272,26 @@ class BrokerClient:
             raise CancelRejected(report)
         assert type(report) is ExecutionReport, report
         return report
+
+    async def balances(self, account: int | None = None) -> Balances:
+        """This broker's accounts (or ``account``) as the engine holds them, as of the
+        engine seq the answer names: balances, reservations, frozen amounts. One try of
+        ``timeout * retries`` seconds (a query changes nothing: ask again)."""
+        request_id = uuid.uuid4().hex[:16]
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters[f"balances:{request_id}"] = fut
+        try:
+            async with asyncio.timeout(self.timeout * self.retries):
+                await self._connected.wait()
+                if self._client is None:
+                    raise RequestTimeout(f"{self.broker}: not connected")
+                await self._client.publish(topics.orders(self.broker), encode(
+                    BalancesRequest(request_id, account)), qos=1)
+                return await fut
+        except TimeoutError:
+            raise RequestTimeout(f"no answer to balances query {request_id}") from None
+        finally:
+            self._waiters.pop(f"balances:{request_id}", None)
 
     def send_nowait(self, msg) -> asyncio.Task:
         """Fire a request without awaiting its answer (its reports still reach reports())."""

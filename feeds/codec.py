@@ -66,7 +66,8 @@ __all__ = [
     "ExecutionReport", "OrderCancelReject", "TradePrint", "MdTrade", "DepthUpdate",
     "DepthSnapshot", "BBO", "EngineStatus", "utc_timestamp",
     "DecodeError", "decode_order_message", "TradingStatus", "AdminCommand", "AdminReply",
-    "decode_admin_command", "encode", "valid_decimal", "valid_cl_ord_id",
+    "decode_admin_command", "BalancesRequest", "decode_balances_request", "encode",
+    "valid_decimal", "valid_cl_ord_id",
     "DECODE_REASONS", "MAX_MESSAGE_BYTES", "MAX_ID_LEN", "DECIMAL_PATTERN",
 ]
 
@@ -214,11 +215,23 @@ class AdminCommand(msgspec.Struct, forbid_unknown_fields=True):
 
     ``request_id`` comes back in the reply so the operator can match them."""
     action: Literal["pre_open", "open", "halt", "resume", "close",
-                    "record", "pay_coupon", "mature", "redeem"]
+                    "record", "pay_coupon", "mature", "redeem",
+                    "open_account", "close_account", "whitelist", "unwhitelist", "deposit",
+                    "withdraw", "freeze", "unfreeze", "forced_transfer", "recover", "pause",
+                    "unpause"]
     symbol: str = ""
     reason: str = ""
     request_id: str = ""
     coupon_date: str = ""
+    # The account inputs and transfer-agent controls (matching.accounts_admin): amounts
+    # are decimal strings in units of ``asset`` (the cash token or a symbol).
+    account: int = 0
+    broker: str = ""
+    eligibility: str = ""
+    country: str = ""
+    asset: str = ""
+    amount: str = ""
+    to_account: int = 0
 
 
 class AdminReply(msgspec.Struct):
@@ -230,6 +243,32 @@ class AdminReply(msgspec.Struct):
     action: str = ""
     symbol: str = ""
     seq: int = 0
+
+
+class BalancesRequest(msgspec.Struct, tag_field="msg", tag="balances",
+                      forbid_unknown_fields=True):
+    """A broker's balances query on its order-entry topic (answered on its exec topic
+    with ``matching.messages.Balances``): every account of its own, or ``account``."""
+    request_id: str = ""
+    account: int | None = None
+
+
+_balances_decoder = msgspec.json.Decoder(BalancesRequest)
+
+
+def decode_balances_request(payload: object) -> BalancesRequest | None:
+    """The balances query in ``payload``, or None if it is not one; never raises. Tried
+    only on what did not decode as an order, so order entry pays nothing for it."""
+    if not isinstance(payload, (bytes, bytearray)) or len(payload) > MAX_MESSAGE_BYTES:
+        return None
+    try:
+        req = _balances_decoder.decode(payload)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    if len(req.request_id) > MAX_ID_LEN or not (req.account is None
+                                                 or 0 < req.account < _INT63):
+        return None
+    return req
 
 
 _admin_decoder = msgspec.json.Decoder(AdminCommand)
@@ -253,6 +292,11 @@ def decode_admin_command(payload: object) -> AdminCommand | AdminReply:
             raise ValueError("symbol must be 1-64 of letters, digits, '_', '.', '-'")
         if cmd.coupon_date and not _ISO_DATE.fullmatch(cmd.coupon_date):
             raise ValueError("coupon_date must be an ISO date like 2026-12-15")
+        if max(len(cmd.broker), len(cmd.eligibility), len(cmd.country), len(cmd.asset),
+               len(cmd.amount)) > 64 or not (0 <= cmd.account < _INT63
+                                              and 0 <= cmd.to_account < _INT63):
+            raise ValueError("account fields: names of at most 64 characters, accounts "
+                             "63-bit numbers")
         if len(cmd.reason) > 200 or len(cmd.request_id) > MAX_ID_LEN:
             raise ValueError(f"reason is at most 200 characters, request_id {MAX_ID_LEN}")
         return cmd

@@ -41,18 +41,21 @@ from feeds.codec import (
     MdTrade,
     TradingStatus,
     decode_admin_command,
+    decode_balances_request,
     decode_order_message,
     encode,
     utc_timestamp,
 )
 from feeds.config import GatewayConfig
 from feeds.depth import DepthBook, start_seq
+from feeds.operator_inputs import ACCOUNT_COMMANDS, STATELESS_COMMANDS, account_command
 from feeds.outbox import Outbox, Publish
 from matching.engine import Engine
 from matching.errors import EngineFault
 from matching.journal import JournalError
 from matching.messages import (
     LIFECYCLE_ACTIONS,
+    Balances,
     CorporateAction,
     OrderCancelReject,
     OrderMessage,
@@ -302,6 +305,8 @@ class GatewayCycle:
             return self._presence(topic.rsplit("/", 1)[-1], payload, retained)
         if topic == topics.ADMIN:
             return self._operator(payload)
+        if topic == topics.AGENT:
+            return self._operator(payload, agent=True)
         self.stats.received += 1
         broker = topics.broker_from_orders_topic(topic)
         if broker is None:
@@ -312,6 +317,9 @@ class GatewayCycle:
             self.outbox.release(broker)       # it is sending, so it is connected again
         msg = decode_order_message(_bytes(payload))
         if isinstance(msg, DecodeError):
+            req = decode_balances_request(_bytes(payload))
+            if req is not None:               # a query, not an order: nothing journaled
+                return self.engine.balances(broker, req.request_id, req.account)
             self.stats.decode_rejects += 1
             return self.engine.refuse(broker, msg.reason, msg.text, msg.cl_ord_id, msg.symbol)
         out = self.engine.submit(broker, msg)
@@ -336,13 +344,18 @@ class GatewayCycle:
         log.warning("broker %s disconnected: cancelling its live orders", broker)
         return self.engine.admin("cancel_broker", broker=broker, reason="disconnected")
 
-    def _operator(self, payload) -> Outcome | None:
-        """One operator command: checked, then journaled and applied like an order."""
+    def _operator(self, payload, agent: bool = False) -> Outcome | None:
+        """One operator command (or, ``agent``, a transfer agent's control): checked, then
+        journaled and applied like an order."""
         cmd = decode_admin_command(_bytes(payload))
         if isinstance(cmd, AdminReply):
             log.warning("operator command refused: %s", cmd.text)
             self._admin_replies.append(cmd)
             return None
+        if agent or cmd.action in ACCOUNT_COMMANDS:
+            out, reply = account_command(self.engine, cmd, agent=agent)
+            self._admin_replies.append(reply)
+            return out
         if cmd.symbol and cmd.symbol not in self.engine.instruments:
             self._admin_replies.append(AdminReply(
                 cmd.request_id, False, f"refused: unknown instrument {cmd.symbol!r}",
@@ -401,8 +414,9 @@ class GatewayCycle:
                     text=f"not confirmed: the journal failed ({self.engine.journal_failure})")
             if reply.accepted:
                 self.stats.admin_commands += 1
-                changed.update(dict.fromkeys([reply.symbol] if reply.symbol
-                                             else self.engine.symbols))
+                if reply.action not in STATELESS_COMMANDS:
+                    changed.update(dict.fromkeys([reply.symbol] if reply.symbol
+                                                 else self.engine.symbols))
             else:
                 self.stats.admin_refused += 1
             self.outbox.put(Publish(topics.ADMIN_REPLIES, encode(reply), False, "admin"))
@@ -417,8 +431,9 @@ class GatewayCycle:
         engine = self.engine
         books, dirty, set_by = engine.books, self._auction_dirty, engine.session.seq
         for out in outcomes:
+            # Only a sequenced input can change a book (not a query, resend or refusal).
             symbol = out.levels[0].symbol if out.levels else (
-                out.reports[0][1].symbol if out.reports else None)
+                out.reports[0][1].symbol if out.reports and out.sequenced else None)
             if symbol in books and books[symbol].in_call:
                 dirty.add(symbol)
                 if set_by[symbol] == out.seq and out.reports and out.reports[0][0]:
@@ -451,6 +466,8 @@ class GatewayCycle:
                             broker))
                 if type(report) is CorporateAction:
                     self._count_corporate(report)
+                    continue
+                if type(report) is Balances:
                     continue
                 if type(report) is OrderCancelReject:
                     stats.cancel_rejects += 1

@@ -41,7 +41,8 @@ from pathlib import Path
 log = logging.getLogger("tokenbook.security")
 
 __all__ = [
-    "ENGINE_USER", "MD_USER", "OPERATOR_USER", "STANDBY_USER", "RESERVED_USERS", "ACL_FILE",
+    "ENGINE_USER", "MD_USER", "OPERATOR_USER", "STANDBY_USER", "AGENT_USER", "RESERVED_USERS",
+    "ACL_FILE",
     "ServerTLS", "probe_options_from_args",
     "valid_user", "new_password", "hash_password", "write_password_file", "write_credentials",
     "read_credentials", "load_credentials", "client_options", "add_client_arguments",
@@ -58,7 +59,9 @@ OPERATOR_USER = "tokenbook-operator"
 #: with it that no other engine serves the broker: with ``use_username_as_clientid`` a
 #: check as ``tokenbook-engine`` would itself take over the running engine's session.
 STANDBY_USER = "tokenbook-standby"
-RESERVED_USERS = frozenset({ENGINE_USER, MD_USER, OPERATOR_USER, STANDBY_USER})
+#: The transfer agent (ERC-3643 agent role): freeze, forced transfer, recovery, pause.
+AGENT_USER = "tokenbook-agent"
+RESERVED_USERS = frozenset({ENGINE_USER, MD_USER, OPERATOR_USER, STANDBY_USER, AGENT_USER})
 #: The ACL shipped with the repository (a checkout; copy it next to the password file).
 ACL_FILE = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "acl"
 

@@ -76,9 +76,16 @@ def load_registry(instruments: str | None) -> Registry:
         raise CliError(EXIT_USAGE, f"--instruments: {exc}") from None
 
 
+#: ``--accounts none``: found a venue with no accounts (not the demo ones).
+NO_ACCOUNTS = "none"
+
+
 def load_accounts(path: str, registry: Registry, instruments: str | None = None) -> Ledger:
-    """The accounts of ``--accounts``, checked against the instruments; exit 2 if bad."""
+    """The accounts of ``--accounts``, checked against the instruments; exit 2 if bad.
+    ``none``: no accounts at all (the operator opens them: ``tokenbook admin``)."""
     ledger = Ledger()
+    if path == NO_ACCOUNTS:
+        return ledger
     try:
         ledger.load(path)
     except OSError as exc:
@@ -165,7 +172,8 @@ def prepare_serve(args) -> ServePlan:
         snapshot_dir=data / "snapshots", snapshot_every=args.snapshot_every,
         mqtt_options=mqtt_options, probe_options=probe_options, freeze_gc=True,
         schedule=args.session)
-    source = venue.DEMO if accounts is None else str(Path(args.accounts).resolve())
+    source = venue.DEMO if accounts is None else NO_ACCOUNTS \
+        if args.accounts == NO_ACCOUNTS else str(Path(args.accounts).resolve())
     return ServePlan(registry, accounts, config, plan, source)
 
 

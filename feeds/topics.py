@@ -11,6 +11,7 @@
     tokenbook/v1/presence/{broker}        online/offline (a broker's last will) QoS 1, retained
     tokenbook/v1/admin                    operator session commands (halt, ...) QoS 1
     tokenbook/v1/admin/replies            the engine's answers to them          QoS 1
+    tokenbook/v1/orders/tokenbook-agent   the transfer agent's controls (freeze) QoS 1
 
 Broker ids and symbols are single topic segments from a safe charset (``NAME_PATTERN``):
 no MQTT wildcard (``+``, ``#``), no separator (``/``), no ``$`` prefix, no spaces, no NUL.
@@ -22,7 +23,8 @@ import re
 
 __all__ = [
     "ROOT", "QOS", "NAME_PATTERN", "MAX_NAME_LEN", "MD_CHANNELS", "RETAINED_MD_CHANNELS",
-    "STATUS", "ADMIN", "ADMIN_REPLIES", "ORDERS_WILDCARD", "EXEC_WILDCARD", "PRESENCE_WILDCARD",
+    "STATUS", "ADMIN", "ADMIN_REPLIES", "AGENT", "ORDERS_WILDCARD", "EXEC_WILDCARD",
+    "PRESENCE_WILDCARD",
     "valid_name", "valid_broker", "valid_symbol", "orders", "exec_reports", "presence", "md",
     "md_trades", "md_depth", "md_snapshot", "md_bbo", "md_wildcard",
     "broker_from_orders_topic", "broker_from_presence_topic", "parse_md_topic",
@@ -47,6 +49,10 @@ PRESENCE_WILDCARD = f"{ROOT}/presence/+"
 #: Operator commands in, and the engine's replies (see the ACL: operator and engine only).
 ADMIN = f"{ROOT}/admin"
 ADMIN_REPLIES = f"{ROOT}/admin/replies"
+#: The transfer agent's controls: the order-entry topic of the user ``tokenbook-agent``
+#: (feeds.security.AGENT_USER), which the ACL's ``orders/%u`` pattern lets only that
+#: user write; its replies go to ADMIN_REPLIES.
+AGENT = f"{ROOT}/orders/tokenbook-agent"
 
 
 def valid_name(name: object) -> bool:

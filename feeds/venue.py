@@ -126,7 +126,7 @@ def read_recorded(data: str | os.PathLike) -> Recorded | None:
         return None
     try:
         snap = msgspec.msgpack.decode(found[1])
-        accounts = [(int(a), str(b), str(e)) for a, b, e in snap["ledger"]["accounts"]]
+        accounts = [(int(a), str(b), str(e)) for a, b, e, *_ in snap["ledger"]["accounts"]]
         symbols = list(snap["books"])
     except (msgspec.DecodeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"the latest snapshot in {data / 'snapshots'} is unreadable: "

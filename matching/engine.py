@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 import msgspec
 
 from matching import recovery
+from matching.accounts_admin import AccountsAdmin
 from matching.auction import Auctions
 from matching.book import OrderBook, make_book
 from matching.clordid import ClOrdIdMemory
@@ -43,6 +44,7 @@ from matching.expiry import ExpiryIndex
 from matching.ledger import Ledger
 from matching.messages import (
     LIFECYCLE_ACTIONS,
+    AccountInput,
     Admin,
     JournalEntry,
     Lifecycle,
@@ -125,6 +127,8 @@ class Engine:
         self.now = 0
         # The life of each security: records, coupons, redemptions (matching.corporate).
         self.corporate = CorporateActions(self, clock)
+        # Accounts, custody and the transfer agent's controls (matching.accounts_admin).
+        self.accounts_admin = AccountsAdmin(self)
         # Why the engine takes no more inputs after one failed inside it (None: it takes).
         self.fault: str | None = None
         self._replaying = False
@@ -176,6 +180,24 @@ class Engine:
         except Rejection as r:
             return Outcome(self.seq, refused=r.text)
         return self._sequenced("", msg, at)
+
+    def account_input(self, msg: AccountInput, *, now: int | None = None) -> Outcome:
+        """An operator's account input or a transfer agent's control
+        (``matching.accounts_admin``): checked first (refused whole, ``Outcome.refused``
+        starting with its ``EngineReject`` code, nothing journaled), then journaled and
+        applied."""
+        try:
+            self.accounts_admin.check(msg)
+        except Rejection as r:
+            return Outcome(self.seq, refused=f"{r.reason}: {r.text}")
+        return self._sequenced("", msg, now)
+
+    def balances(self, broker: str, request_id: str = "", account: int | None = None
+                 ) -> Outcome:
+        """A broker's balances query, not an input (nothing journaled): its own accounts
+        as of ``self.seq`` (``matching.accounts_admin``), one report to ``broker``."""
+        return Outcome(self.seq, [(broker, self.accounts_admin.balances(broker, request_id,
+                                                                        account))])
 
     def refuse(self, broker: str, reason: str, text: str, cl_ord_id: str | None = None,
                symbol: str | None = None) -> Outcome:
@@ -240,7 +262,7 @@ class Engine:
                        code: str = _JOURNAL_UNAVAILABLE) -> Outcome:
         """An input refused whole because the journal is down (JOURNAL_UNAVAILABLE) or an
         earlier input failed inside the engine (ENGINE_FAULT)."""
-        if not broker or isinstance(msg, (Admin, Lifecycle)):
+        if not broker or isinstance(msg, (Admin, Lifecycle, AccountInput)):
             return Outcome(self.seq, refused=text)
         if isinstance(msg, NewOrderSingle):
             out = self.refuse(broker, code, text, msg.cl_ord_id, msg.symbol)
@@ -263,6 +285,8 @@ class Engine:
             self._admin(msg)
         elif isinstance(msg, Lifecycle):
             self.corporate.apply(msg)
+        elif isinstance(msg, AccountInput):
+            self.accounts_admin.apply(msg)
         else:  # pragma: no cover - the types above are the whole union
             raise TypeError(f"not an engine input: {type(msg).__name__}")
 

@@ -109,6 +109,14 @@ class EngineReject(_Code):
                          "due, already done, or not funded")
     VOLATILITY_INTERRUPTION = ("VOLATILITY_INTERRUPTION", 225,
                                "a FOK order would fill outside the dynamic or static band")
+    ACCOUNT_FROZEN = ("ACCOUNT_FROZEN", 226,
+                      "the transfer agent froze the account, or its dealings in this token")
+    DUPLICATE_ACCOUNT = "DUPLICATE_ACCOUNT", 227, "an account with that id is open already"
+    INVALID_AMOUNT = ("INVALID_AMOUNT", 228,
+                      "an amount is not positive, or finer than the asset's smallest unit")
+    ACCOUNT_NOT_EMPTY = ("ACCOUNT_NOT_EMPTY", 229,
+                         "the account still holds, reserves or has frozen something")
+    NOT_FROZEN = "NOT_FROZEN", 230, "less is frozen than the unfreeze names"
 
 
 class DecodeReject(_Code):
@@ -137,6 +145,9 @@ class EngineCancel(_Code):
     CANCEL_ON_DISCONNECT = ("CANCEL_ON_DISCONNECT", 501,
                             "its broker's connection dropped (cancel-on-disconnect)")
     MATURED = "MATURED", 502, "its instrument matured (the mature input expires every order)"
+    FROZEN = "FROZEN", 503, "the transfer agent froze its account (or its dealings in the token)"
+    RECOVERED = ("RECOVERED", 504,
+                 "the transfer agent recovered its account into another (a lost account)")
 
 
 #: Every layer, with its number range.

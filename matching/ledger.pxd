@@ -11,6 +11,8 @@ cdef class Ledger:
     cdef public dict held
     cdef public dict reservations
     cdef public set whitelisted
+    cdef public dict frozen
+    cdef public set blocked
 
     cpdef broker_of(self, account_id)
     cpdef eligibility_of(self, account_id)

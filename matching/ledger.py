@@ -76,6 +76,7 @@ class Account:
     account_id: int
     broker: str
     eligibility: str
+    country: str = ""           # ISO 3166-1 alpha-2 or alpha-3 ("": not given)
 
 
 def _int(value, what: str) -> int:
@@ -108,9 +109,15 @@ class Ledger:
         self.held: dict[tuple[int, str], int] = {}               # sum of reservations
         self.reservations: dict[int, tuple[int, str, int]] = {}  # ref -> account, asset, amount
         self.whitelisted: set[tuple[int, str]] = set()
+        # The transfer agent's controls (ERC-3643 freezePartialTokens / setAddressFrozen):
+        # lots frozen per (account, asset), kept with reserved + frozen <= balance; and
+        # (account, symbol) pairs frozen whole, symbol "" for the whole account.
+        self.frozen: dict[tuple[int, str], int] = {}
+        self.blocked: set[tuple[int, str]] = set()
 
     # ------------------------------------------------------------------ accounts
-    def open_account(self, account_id: int, broker: str, eligibility: str = "retail") -> None:
+    def open_account(self, account_id: int, broker: str, eligibility: str = "retail",
+                     country: str = "") -> None:
         """Open an empty account owned by ``broker``."""
         if _int(account_id, "account id") <= 0:
             raise LedgerError(f"account id must be positive, got {account_id}")
@@ -120,7 +127,22 @@ class Ledger:
             raise LedgerError(f"broker must be a non-empty str, got {broker!r}")
         if eligibility not in ELIGIBILITIES:
             raise LedgerError(f"eligibility must be one of {ELIGIBILITIES}, got {eligibility!r}")
-        self.accounts[account_id] = Account(account_id, broker, eligibility)
+        self.accounts[account_id] = Account(account_id, broker, eligibility, country)
+
+    def is_empty(self, account_id: int) -> bool:
+        """No balance, reservation or freeze of any asset: the account may close."""
+        return not any(k[0] == account_id for k, v in self.balances.items() if v) \
+            and not any(k[0] == account_id for k in self.held) \
+            and not any(k[0] == account_id for k in self.frozen) \
+            and not any(k[0] == account_id for k in self.blocked)
+
+    def close_account(self, account_id: int) -> None:
+        """Close an empty account (its KYC permissions go with it)."""
+        self._account(account_id)
+        if not self.is_empty(account_id):
+            raise LedgerError(f"account {account_id} is not empty")
+        del self.accounts[account_id]
+        self.whitelisted = {w for w in self.whitelisted if w[0] != account_id}
 
     def _account(self, account_id: int) -> Account:
         acct = self.accounts.get(_int(account_id, "account id"))
@@ -156,6 +178,114 @@ class Ledger:
         _amount(amount, "deposit")
         key = (account_id, asset)
         self.balances[key] = self.balances.get(key, 0) + amount
+
+    def withdraw(self, account_id: int, asset: str, amount: int) -> None:
+        """Debit cash or tokens to outside the venue, out of what is free: never a
+        reservation, never a frozen amount (InsufficientCash / InsufficientTokens)."""
+        self._account(account_id)
+        _asset(asset)
+        _amount(amount, "withdrawal")
+        free = self.free(account_id, asset)
+        if amount > free:
+            if asset == CASH:
+                raise InsufficientCash(account_id, amount, free, asset)
+            raise InsufficientTokens(account_id, asset, amount, free)
+        self._debit((account_id, asset), amount)
+
+    def _debit(self, key: tuple[int, str], amount: int) -> None:
+        left = self.balances.get(key, 0) - amount
+        if left:
+            self.balances[key] = left
+        else:
+            self.balances.pop(key, None)
+
+    def free(self, account_id: int, asset: str) -> int:
+        """What an order may reserve or a withdrawal take: balance - reserved - frozen."""
+        key = (account_id, asset)
+        return self.balances.get(key, 0) - self.held.get(key, 0) - self.frozen.get(key, 0)
+
+    def frozen_of(self, account_id: int, asset: str) -> int:
+        return self.frozen.get((account_id, asset), 0)
+
+    # ------------------------------------------------------------------ transfer agent
+    def freeze(self, account_id: int, asset: str, amount: int) -> None:
+        """Freeze ``amount`` more of what is free (ERC-3643 ``freezePartialTokens``)."""
+        self._account(account_id)
+        _amount(amount, "freeze")
+        free = self.free(account_id, asset)
+        if amount > free:
+            raise InsufficientTokens(account_id, asset, amount, free)
+        if amount:
+            key = (account_id, asset)
+            self.frozen[key] = self.frozen.get(key, 0) + amount
+
+    def unfreeze(self, account_id: int, asset: str, amount: int) -> None:
+        """Release ``amount`` of the frozen amount (ERC-3643 ``unfreezePartialTokens``)."""
+        self._account(account_id)
+        _amount(amount, "unfreeze")
+        key = (account_id, asset)
+        held = self.frozen.get(key, 0)
+        if amount > held:
+            raise LedgerError(f"account {account_id} has {held} of {asset} frozen, "
+                              f"cannot unfreeze {amount}")
+        if held == amount:
+            self.frozen.pop(key, None)
+        elif amount:
+            self.frozen[key] = held - amount
+
+    def block(self, account_id: int, symbol: str = "") -> None:
+        """Freeze the account whole (``symbol`` "") or its dealings in one token."""
+        self._account(account_id)
+        self.blocked.add((account_id, symbol))
+
+    def unblock(self, account_id: int, symbol: str = "") -> None:
+        self.blocked.discard((account_id, symbol))
+
+    def is_blocked(self, account_id: int, symbol: str) -> bool:
+        """Frozen whole, or for ``symbol``: it may place no order on it."""
+        blocked = self.blocked
+        return bool(blocked) and ((account_id, "") in blocked or (account_id, symbol) in blocked)
+
+    def forced_transfer(self, source: int, target: int, asset: str, amount: int) -> None:
+        """Move ``amount`` of ``asset`` from ``source`` to ``target`` on the agent's word:
+        out of the free balance first, then out of the frozen amount, never out of a
+        reservation (ERC-3643 ``forcedTransfer``: it unfreezes the shortfall)."""
+        self._account(source)
+        self._account(target)
+        _amount(amount, "transfer")
+        key = (source, asset)
+        movable = self.balances.get(key, 0) - self.held.get(key, 0)
+        if amount > movable:
+            if asset == CASH:
+                raise InsufficientCash(source, amount, movable, asset)
+            raise InsufficientTokens(source, asset, amount, movable)
+        shortfall = amount - self.free(source, asset)
+        if shortfall > 0:
+            self.unfreeze(source, asset, shortfall)
+        self._debit(key, amount)
+        to = (target, asset)
+        self.balances[to] = self.balances.get(to, 0) + amount
+
+    def recover(self, lost: int, new: int) -> None:
+        """Move everything of ``lost`` (no reservation left) to ``new`` with its frozen
+        amounts, freezes and KYC permissions, then close ``lost`` (ERC-3643
+        ``recoveryAddress``)."""
+        self._account(lost)
+        self._account(new)
+        if lost == new:
+            raise LedgerError("an account cannot be recovered into itself")
+        if any(k[0] == lost for k in self.held):
+            raise LedgerError(f"account {lost} still has reservations")
+        for table in (self.balances, self.frozen):
+            for (acct, asset) in sorted(k for k in table if k[0] == lost):
+                v = table.pop((acct, asset))
+                table[(new, asset)] = table.get((new, asset), 0) + v
+        for acct, symbol in sorted(k for k in self.blocked if k[0] == lost):
+            self.blocked.discard((acct, symbol))
+            self.blocked.add((new, symbol))
+        for _, symbol in sorted(k for k in self.whitelisted if k[0] == lost):
+            self.whitelisted.add((new, symbol))
+        self.close_account(lost)
 
     def balance(self, account_id: int, asset: str) -> int:
         return self.balances.get((account_id, asset), 0)
@@ -213,6 +343,8 @@ class Ledger:
         key = (account_id, asset)
         held = self.held.get(key, 0)
         free = self.balances.get(key, 0) - held
+        if self.frozen:
+            free -= self.frozen.get(key, 0)
         if amount > free:
             if is_cash:
                 raise InsufficientCash(account_id, amount, free, asset)
@@ -427,21 +559,29 @@ class Ledger:
 
     def snapshot(self) -> dict:
         """The whole state as plain lists (msgpack/JSON-ready), in a canonical order."""
-        return {
-            "accounts": [[a.account_id, a.broker, a.eligibility]
+        # A country, a frozen amount or a freeze appear only when there is one, so a
+        # ledger without them has the snapshot (and digest) it always had.
+        snap = {
+            "accounts": [[a.account_id, a.broker, a.eligibility, *([a.country] if a.country
+                                                                    else [])]
                          for _, a in sorted(self.accounts.items())],
             "balances": [[k[0], k[1], v] for k, v in sorted(self.balances.items()) if v],
             "reservations": [[ref, *r] for ref, r in sorted(self.reservations.items())],
             "whitelist": sorted([list(w) for w in self.whitelisted]),
         }
+        if self.frozen:
+            snap["frozen"] = [[k[0], k[1], v] for k, v in sorted(self.frozen.items())]
+        if self.blocked:
+            snap["blocked"] = sorted([list(b) for b in self.blocked])
+        return snap
 
     @classmethod
     def restore(cls, snap: dict) -> Ledger:
         """A new ledger from ``snapshot()``'s output, checked: a bad snapshot raises LedgerError."""
         led = cls()
         try:
-            for acct, broker, elig in snap["accounts"]:
-                led.open_account(acct, broker, elig)
+            for acct, broker, elig, *country in snap["accounts"]:
+                led.open_account(acct, broker, elig, *country)
             for acct, asset, v in snap["balances"]:
                 led.deposit(acct, asset, v)
             for ref, acct, asset, amount in snap["reservations"]:
@@ -455,11 +595,19 @@ class Ledger:
                 led.held[(acct, asset)] = led.held.get((acct, asset), 0) + amount
             for acct, symbol in snap["whitelist"]:
                 led.whitelist(acct, symbol)
+            for acct, asset, v in snap.get("frozen", []):
+                led._account(acct)
+                led.frozen[(acct, _asset(asset))] = _amount(v, "frozen")
+            for acct, symbol in snap.get("blocked", []):
+                led.block(acct, symbol)
         except (KeyError, TypeError, ValueError) as exc:
             raise LedgerError(f"malformed ledger snapshot: {exc!r}") from exc
         for key, held in led.held.items():
             if held > led.balance(*key):
                 raise LedgerError(f"snapshot reserves {held} of {key} holding {led.balance(*key)}")
+        for key in led.frozen:
+            if led.free(*key) < 0:
+                raise LedgerError(f"snapshot freezes and reserves more of {key} than it holds")
         return led
 
     def state_digest(self) -> str:

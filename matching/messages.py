@@ -18,7 +18,8 @@ import msgspec
 __all__ = [
     "NewOrderSingle", "OrderCancelRequest", "OrderCancelReplaceRequest", "OrderMessage",
     "ExecutionReport", "OrderCancelReject", "EngineReport", "Admin", "JournalEntry",
-    "Lifecycle", "CorporateAction", "LIFECYCLE_ACTIONS",
+    "Lifecycle", "CorporateAction", "LIFECYCLE_ACTIONS", "AccountInput",
+    "ACCOUNT_ACTIONS", "AGENT_ACTIONS", "Balances", "AccountBalances", "AssetBalance",
     "SideName", "OrdTypeName", "TifName", "StpName", "ExecTypeName", "OrdStatusName",
     "CxlRejResponseTo", "utc_timestamp", "parse_utc_timestamp",
 ]
@@ -191,8 +192,35 @@ class CorporateAction(msgspec.Struct, tag_field="msg", tag="corporate_action",
     poss_resend: bool = False            # 97: a replay of an earlier outcome
 
 
+class AssetBalance(msgspec.Struct, gc=False):
+    """One asset of one account, in the asset's units: ``available`` = balance - reserved
+    - frozen (what an order may reserve or a withdrawal take)."""
+    asset: str                           # the cash token (USDC) or a symbol
+    balance: str
+    reserved: str
+    frozen: str
+    available: str
+
+
+class AccountBalances(msgspec.Struct):
+    """An account's assets, and the transfer agent's freezes on it (``frozen``: "*" for
+    the whole account, else the symbols)."""
+    account: int                         # 1
+    assets: list[AssetBalance]
+    frozen: list[str] = msgspec.field(default_factory=list)
+
+
+class Balances(msgspec.Struct, tag_field="msg", tag="balances", omit_defaults=True):
+    """The answer to a broker's balances query (its own accounts only), as of the state
+    after input ``seq``; ``text`` says why none were given (an account not its own)."""
+    request_id: str
+    seq: int
+    accounts: list[AccountBalances]
+    text: str | None = None
+
+
 #: What the engine sends one broker (``Outcome.reports``).
-EngineReport = ExecutionReport | OrderCancelReject | CorporateAction
+EngineReport = ExecutionReport | OrderCancelReject | CorporateAction | Balances
 
 
 class Admin(msgspec.Struct, tag_field="msg", tag="admin", forbid_unknown_fields=True):
@@ -219,9 +247,35 @@ class Lifecycle(msgspec.Struct, tag_field="msg", tag="lifecycle", forbid_unknown
     reason: str = ""
 
 
+#: The operator's account inputs and the transfer agent's controls (matching.accounts_admin).
+ACCOUNT_ACTIONS = ("open_account", "close_account", "whitelist", "unwhitelist", "deposit",
+                   "withdraw")
+AGENT_ACTIONS = ("freeze", "unfreeze", "forced_transfer", "recover", "pause", "unpause")
+
+
+class AccountInput(msgspec.Struct, tag_field="msg", tag="account", forbid_unknown_fields=True,
+                   omit_defaults=True):
+    """An operator's account input or a transfer agent's control, journaled like a session
+    action (``matching.accounts_admin`` says which fields each action takes). ``amount``:
+    a decimal string in units of ``asset`` (the cash token, or a token's symbol), never
+    a float; ``to_account``: the recipient of a forced transfer, the new account of a
+    recovery."""
+    action: str
+    account: int = 0
+    broker: str = ""
+    eligibility: str = ""
+    country: str = ""
+    symbol: str = ""
+    asset: str = ""
+    amount: str = ""
+    to_account: int = 0
+    reason: str = ""
+
+
 class JournalEntry(msgspec.Struct, array_like=True):
     """What the journal keeps of one accepted input: enough to replay it exactly."""
     seq: int
     time: int
     broker: str
-    msg: NewOrderSingle | OrderCancelRequest | OrderCancelReplaceRequest | Admin | Lifecycle
+    msg: (NewOrderSingle | OrderCancelRequest | OrderCancelReplaceRequest | Admin | Lifecycle
+          | AccountInput)

@@ -46,6 +46,7 @@ _INVALID_MIN_QTY, _MISSING_PRICE = R.INVALID_MIN_QTY.value, R.MISSING_PRICE.valu
 _OUTSIDE_BAND, _INVALID_EXPIRE = R.OUTSIDE_PRICE_BAND.value, R.INVALID_EXPIRE_TIME.value
 _FUNDS, _TOKENS = R.INSUFFICIENT_FUNDS.value, R.INSUFFICIENT_TOKENS.value
 _NOT_REPLACEABLE = R.NOT_REPLACEABLE.value
+_ACCOUNT_FROZEN = R.ACCOUNT_FROZEN.value
 _MATURED, _NOT_ISSUED = R.INSTRUMENT_MATURED.value, R.NOT_YET_ISSUED.value
 _EPOCH_ORDINAL = 719163          # date(1970, 1, 1).toordinal()
 _UNKNOWN_ORDER = CancelReject.UNKNOWN_ORDER.value
@@ -175,6 +176,10 @@ class PreTradeRisk:
         if not ledger.may_trade(account, inst.symbol):
             raise Rejection(_NOT_WHITELISTED, f"account {account} is not whitelisted for "
                             f"{inst.symbol}")
+        blocked = ledger.blocked
+        if blocked and ((account, "") in blocked or (account, inst.symbol) in blocked):
+            raise Rejection(_ACCOUNT_FROZEN, f"account {account} is frozen by the transfer "
+                            f"agent for {inst.symbol}: no new orders")
         if ledger.eligibility_of(account) not in inst.eligibility:
             raise Rejection(_NOT_ELIGIBLE, f"{inst.symbol} is for "
                             f"{'/'.join(sorted(inst.eligibility))} investors only")

@@ -32,6 +32,7 @@ from feeds.client import BrokerClient
 from feeds.config import GatewayConfig
 from feeds.security import (
     ACL_FILE,
+    AGENT_USER,
     ENGINE_USER,
     MD_USER,
     OPERATOR_USER,
@@ -260,8 +261,8 @@ def report_for(cl):
 # ---------------------------------------------------------------------- the files
 def test_make_credentials_writes_private_files_for_every_user(secrets_dir):
     out, users = secrets_dir
-    assert set(users) == {ENGINE_USER, STANDBY_USER, MD_USER, OPERATOR_USER, A, B}
-    assert len(set(users.values())) == 6 and all(len(p) >= 32 for p in users.values())
+    assert set(users) == {ENGINE_USER, STANDBY_USER, MD_USER, OPERATOR_USER, AGENT_USER, A, B}
+    assert len(set(users.values())) == len(users) and all(len(p) >= 32 for p in users.values())
     assert stat.S_IMODE((out / "credentials").stat().st_mode) == 0o600
     passwd = (out / "passwd").read_text().splitlines()
     assert sorted(line.split(":", 1)[0] for line in passwd) == sorted(users)
