@@ -193,7 +193,7 @@ class EngineStatus(msgspec.Struct):
     instance: str = ""            # random id of this engine start ("" before identities)
     host: str = ""
     pid: int = 0
-    started: int = 0              # ns since the epoch
+    started: str = ""             # UTCTimestamp of the engine's start; "" unknown
     heartbeat: float = 0.0        # s between republished statuses while connected
     keepalive: int = 0            # s, its MQTT keepalive
 

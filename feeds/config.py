@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from matching.messages import utc_timestamp
 from matching.schedule import SessionSchedule
 
 __all__ = ["GatewayConfig"]
@@ -101,7 +102,7 @@ class GatewayConfig:
     def identity(self) -> dict[str, Any]:
         """The fields of the retained status that say which engine wrote it."""
         return {"instance": self.instance, "host": socket.gethostname(), "pid": os.getpid(),
-                "started": self.started, "heartbeat": self.heartbeat,
+                "started": utc_timestamp(self.started), "heartbeat": self.heartbeat,
                 "keepalive": self.keepalive}
 
     def cancels_on_disconnect(self, broker: str) -> bool:

@@ -53,6 +53,7 @@ import msgspec
 
 from feeds import mqtt, topics
 from feeds.codec import EngineStatus
+from matching.messages import parse_utc_timestamp
 
 log = logging.getLogger("tokenbook.guard")
 
@@ -72,10 +73,20 @@ def decode_status(payload: Any) -> EngineStatus | None:
         return None
 
 
+def started_ns(st: EngineStatus) -> int:
+    """When the engine of ``st`` started (ns); 0 if its status does not say (an engine of
+    unknown start counts as the earliest, so a newer one steps down before it)."""
+    try:
+        return parse_utc_timestamp(st.started) if st.started else 0
+    except ValueError:
+        return 0
+
+
 def describe(st: EngineStatus) -> str:
     """``instance 3f.. on host pid 123, started 2026-12-02 10:00:00 UTC``."""
-    started = (datetime.fromtimestamp(st.started / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-               if st.started else "at an unknown time")
+    ns = started_ns(st)
+    started = (datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+               if ns else "at an unknown time")
     who = f"instance {st.instance}" if st.instance else "an engine without an instance id"
     return f"{who} on {st.host or 'an unknown host'} pid {st.pid or '?'}, started {started}"
 
@@ -219,7 +230,7 @@ class VenueGuard:
         if st is None or st.instance == self.instance:
             return False
         if st.status in LIVE:
-            if (st.started, st.instance) < (self.started, self.instance):
+            if (started_ns(st), st.instance) < (self.started, self.instance):
                 raise AnotherEngine(st, f"stepping down: another engine serves this venue "
                                         f"({describe(st)}) and started before this one")
             log.warning("another engine connected to this venue (%s); it started later, so "

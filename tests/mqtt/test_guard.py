@@ -24,6 +24,7 @@ from feeds.codec import EngineStatus, encode, utc_timestamp
 from feeds.config import GatewayConfig
 from feeds.guard import AnotherEngine, VenueGuard, decode_status
 from feeds.transports import make_gateway
+from matching.messages import parse_utc_timestamp
 from reliability.integrity import attempt_serve
 from testkit.mqtt import connect, run, two_broker_engine
 
@@ -124,7 +125,9 @@ def test_a_second_engine_on_the_same_broker_refuses_and_the_first_is_undisturbed
     with watcher(broker.port, topics.STATUS, topics.exec_reports("alpha")) as w, \
             serving(broker.url, tmp_path / "one", "--transport", transport) as first:
         first_status = w.wait(online_status_of(w, first.pid), "the first engine online")
-        assert first_status.instance and first_status.host and first_status.started
+        assert first_status.instance and first_status.host
+        # Its start is a FIX UTCTimestamp (ints on the wire are for sequence numbers only).
+        assert 0 < parse_utc_timestamp(first_status.started) <= time.time_ns()
         second = attempt_serve(broker.url, tmp_path / "two", "--seconds", "20",
                                "--transport", transport)
         took = second.seconds
@@ -163,7 +166,7 @@ def test_a_killed_engine_does_not_block_a_restart(broker, tmp_path, transport):
 
 # ---------------------------------------------------------------------- the check itself
 def _fake_status(status: str, instance: str, **kw) -> bytes:
-    fields = {"host": "elsewhere", "pid": 4242, "started": time.time_ns() - 10**9,
+    fields = {"host": "elsewhere", "pid": 4242, "started": utc_timestamp(time.time_ns() - 10**9),
               "heartbeat": 0.2, "keepalive": 1, **kw}
     return encode(EngineStatus(status, "", utc_timestamp(time.time_ns()), instance, **fields))
 
