@@ -183,6 +183,8 @@ cdef class Book:
     cdef int touch(self, int side, int64_t idx) except -1
     cdef int level_append(self, int32_t slot) except -1
     cdef int level_unlink(self, int32_t slot) except -1
+    cdef bint queue_push(self, Level* q, int32_t slot) noexcept
+    cdef bint queue_remove(self, Level* q, int32_t slot) noexcept
     cdef int64_t scan_next(self, int side, int64_t from_idx) noexcept
     cdef int crosses(self, int side, int64_t idx) noexcept
     # events

@@ -295,22 +295,49 @@ cdef class Book:
         cdef int64_t idx = o.price - self.price_lo
         cdef Level* lv = &self.levels[side][idx]
         self.touch(side, idx)
-        o.next = -1
-        o.prev = lv.tail
-        if lv.count == 0:
-            lv.head = slot
+        if self.queue_push(lv, slot):
             self.bitmap[side][idx >> 6] |= (<uint64_t>1) << (idx & 63)
             if side == SIDE_BUY:
                 if idx > self.best[side]:
                     self.best[side] = idx
             elif self.best[side] < 0 or idx < self.best[side]:
                 self.best[side] = idx
-        else:
-            self.pool[lv.tail].next = slot
-        lv.tail = slot
-        lv.count += 1
-        lv.total += o.leaves
         return 0
+
+    cdef inline bint queue_push(self, Level* q, int32_t slot) noexcept:
+        """Link ``slot`` at the back of queue ``q`` (time priority); True if ``q`` was empty."""
+        cdef Order* o = &self.pool[slot]
+        cdef bint was_empty = q.count == 0
+        o.next = -1
+        o.prev = q.tail
+        if was_empty:
+            q.head = slot
+        else:
+            self.pool[q.tail].next = slot
+        q.tail = slot
+        q.count += 1
+        q.total += o.leaves
+        return was_empty
+
+    cdef inline bint queue_remove(self, Level* q, int32_t slot) noexcept:
+        """Unlink ``slot`` from queue ``q`` in O(1) through the intrusive links; True if ``q``
+        is now empty."""
+        cdef Order* o = &self.pool[slot]
+        if o.prev >= 0:
+            self.pool[o.prev].next = o.next
+        else:
+            q.head = o.next
+        if o.next >= 0:
+            self.pool[o.next].prev = o.prev
+        else:
+            q.tail = o.prev
+        q.count -= 1
+        q.total -= o.leaves
+        if q.count == 0:
+            q.head = -1
+            q.tail = -1
+            return True
+        return False
 
     cdef int level_unlink(self, int32_t slot) except -1:
         """Take a pool order out of its level's queue; O(1) through the intrusive links."""
@@ -319,19 +346,7 @@ cdef class Book:
         cdef int64_t idx = o.price - self.price_lo
         cdef Level* lv = &self.levels[side][idx]
         self.touch(side, idx)
-        if o.prev >= 0:
-            self.pool[o.prev].next = o.next
-        else:
-            lv.head = o.next
-        if o.next >= 0:
-            self.pool[o.next].prev = o.prev
-        else:
-            lv.tail = o.prev
-        lv.count -= 1
-        lv.total -= o.leaves
-        if lv.count == 0:
-            lv.head = -1
-            lv.tail = -1
+        if self.queue_remove(lv, slot):
             self.bitmap[side][idx >> 6] &= ~((<uint64_t>1) << (idx & 63))
             if idx == self.best[side]:
                 self.best[side] = self.scan_next(side, idx - 1 if side == SIDE_BUY else idx + 1)
@@ -709,36 +724,12 @@ cdef class Book:
 
     cdef int mkt_append(self, int32_t slot) noexcept:
         """Put a market order at the back of its side's market queue (time priority)."""
-        cdef Order* o = &self.pool[slot]
-        cdef Level* q = &self.mkt[o.side]
-        o.next = -1
-        o.prev = q.tail
-        if q.count == 0:
-            q.head = slot
-        else:
-            self.pool[q.tail].next = slot
-        q.tail = slot
-        q.count += 1
-        q.total += o.leaves
+        self.queue_push(&self.mkt[self.pool[slot].side], slot)
         return 0
 
     cdef int mkt_unlink(self, int32_t slot) noexcept:
         """Take a market order out of its queue (O(1))."""
-        cdef Order* o = &self.pool[slot]
-        cdef Level* q = &self.mkt[o.side]
-        if o.prev >= 0:
-            self.pool[o.prev].next = o.next
-        else:
-            q.head = o.next
-        if o.next >= 0:
-            self.pool[o.next].prev = o.prev
-        else:
-            q.tail = o.prev
-        q.count -= 1
-        q.total -= o.leaves
-        if q.count == 0:
-            q.head = -1
-            q.tail = -1
+        self.queue_remove(&self.mkt[self.pool[slot].side], slot)
         return 0
 
     cdef int drop(self, int32_t slot) except -1:
