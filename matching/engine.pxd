@@ -48,6 +48,7 @@ cdef class Engine:
     cdef public object now
     cdef public object corporate
     cdef public object accounts_admin
+    cdef public object issuance
     cdef public object fault
     cdef public bint _replaying
     cdef public object data_dir

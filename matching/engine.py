@@ -40,12 +40,15 @@ from matching.errors import (
     Rejection,
 )
 from matching.executions import Executions
+from matching.issuance import Issuance
 from matching.expiry import ExpiryIndex
 from matching.ledger import Ledger
 from matching.messages import (
     LIFECYCLE_ACTIONS,
     AccountInput,
     Admin,
+    AuctionBidStatus,
+    AuctionInput,
     JournalEntry,
     Lifecycle,
     NewOrderSingle,
@@ -129,6 +132,8 @@ class Engine:
         self.corporate = CorporateActions(self, clock)
         # Accounts, custody and the transfer agent's controls (matching.accounts_admin).
         self.accounts_admin = AccountsAdmin(self)
+        # The primary market: issuance auctions and the mint (matching.issuance).
+        self.issuance = Issuance(self)
         # Why the engine takes no more inputs after one failed inside it (None: it takes).
         self.fault: str | None = None
         self._replaying = False
@@ -191,6 +196,32 @@ class Engine:
         except Rejection as r:
             return Outcome(self.seq, refused=f"{r.reason}: {r.text}")
         return self._sequenced("", msg, now)
+
+    def auction_input(self, msg: AuctionInput, *, broker: str = "",
+                      now: int | None = None) -> Outcome:
+        """An issuance auction input (``matching.issuance``): the issuer's announce, close
+        or issue, or ``broker``'s bid or cancel_bid (``broker`` is the authenticated
+        sender and overrides the payload's). Checked first (refused whole,
+        ``Outcome.refused`` starting with its ``EngineReject`` code, nothing journaled;
+        a bidder also gets its rejected ``AuctionBidStatus``), then journaled and applied."""
+        if broker or msg.action in ("bid", "cancel_bid"):
+            msg = msgspec.structs.replace(msg, broker=broker)
+        at = self.clock() if now is None else now
+        try:
+            self.issuance.check(msg, at)
+        except Rejection as r:
+            out = Outcome(self.seq, refused=f"{r.reason}: {r.text}")
+            if broker:
+                out.reports = [(broker, AuctionBidStatus(
+                    msg.auction_id, msg.bid_id, "rejected", self.seq, utc_timestamp(at),
+                    account=msg.account or None, reason=r.reason, text=r.text))]
+            return out
+        return self._sequenced("", msg, at)
+
+    def auction_result(self, symbol: str):
+        """The latest published issuance result of ``symbol`` (``md/{symbol}/auction_result``),
+        or None."""
+        return self.issuance.result(symbol)
 
     def balances(self, broker: str, request_id: str = "", account: int | None = None
                  ) -> Outcome:
@@ -262,7 +293,7 @@ class Engine:
                        code: str = _JOURNAL_UNAVAILABLE) -> Outcome:
         """An input refused whole because the journal is down (JOURNAL_UNAVAILABLE) or an
         earlier input failed inside the engine (ENGINE_FAULT)."""
-        if not broker or isinstance(msg, (Admin, Lifecycle, AccountInput)):
+        if not broker or isinstance(msg, (Admin, Lifecycle, AccountInput, AuctionInput)):
             return Outcome(self.seq, refused=text)
         if isinstance(msg, NewOrderSingle):
             out = self.refuse(broker, code, text, msg.cl_ord_id, msg.symbol)
@@ -287,6 +318,8 @@ class Engine:
             self.corporate.apply(msg)
         elif isinstance(msg, AccountInput):
             self.accounts_admin.apply(msg)
+        elif isinstance(msg, AuctionInput):
+            self.issuance.apply(msg)
         else:  # pragma: no cover - the types above are the whole union
             raise TypeError(f"not an engine input: {type(msg).__name__}")
 
@@ -592,6 +625,9 @@ class Engine:
         life = self.corporate.state_doc()
         if life:                # a venue with no lifecycle input hashes as before
             doc.append(life)
+        issues = self.issuance.snapshot()
+        if issues:              # likewise a venue with no issuance auction
+            doc.append(["issuance", issues])
         return hashlib.sha256(msgspec.msgpack.encode(doc)).hexdigest()
 
     # ------------------------------------------------------------------ persistence

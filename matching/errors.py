@@ -117,6 +117,29 @@ class EngineReject(_Code):
     ACCOUNT_NOT_EMPTY = ("ACCOUNT_NOT_EMPTY", 229,
                          "the account still holds, reserves or has frozen something")
     NOT_FROZEN = "NOT_FROZEN", 230, "less is frozen than the unfreeze names"
+    # The primary market (matching.issuance): 240-254.
+    UNKNOWN_AUCTION = "UNKNOWN_AUCTION", 240, "no issuance auction has that id"
+    AUCTION_EXISTS = ("AUCTION_EXISTS", 241,
+                      "that auction id is taken, or the instrument has an auction pending")
+    INVALID_AUCTION_TERMS = ("INVALID_AUCTION_TERMS", 242,
+                             "an announcement's term is missing or out of range")
+    AUCTION_CLOSED = "AUCTION_CLOSED", 243, "the auction's bidding close time has passed"
+    AUCTION_NOT_DUE = ("AUCTION_NOT_DUE", 244,
+                       "the close before the close time, or the issue before the issue date")
+    AUCTION_STATE = ("AUCTION_STATE", 245,
+                     "the auction is not in the state that input needs (closed, issued)")
+    NOT_COMPETITIVE_BIDDER = ("NOT_COMPETITIVE_BIDDER", 246,
+                              "the account may not bid competitively in this auction")
+    ABOVE_NC_CAP = ("ABOVE_NC_CAP", 247,
+                    "a non-competitive bid above the announced cap per investor")
+    DUPLICATE_NC_BID = ("DUPLICATE_NC_BID", 248,
+                        "the investor already has a non-competitive bid in this auction")
+    DUPLICATE_BID = "DUPLICATE_BID", 249, "the broker already used that bid id in this auction"
+    INVALID_BID = ("INVALID_BID", 250,
+                   "the amount is not whole lots, or the rate is missing or off its unit")
+    UNKNOWN_BID = "UNKNOWN_BID", 251, "the broker has no live bid with that id in the auction"
+    AUCTION_UNFUNDED = ("AUCTION_UNFUNDED", 252,
+                        "an award would cost more than its bid reserved and the bidder has")
 
 
 class DecodeReject(_Code):
@@ -148,6 +171,11 @@ class EngineCancel(_Code):
     FROZEN = "FROZEN", 503, "the transfer agent froze its account (or its dealings in the token)"
     RECOVERED = ("RECOVERED", 504,
                  "the transfer agent recovered its account into another (a lost account)")
+    # The primary market (matching.issuance): 510-514.
+    BID_NOT_ACCEPTED = ("BID_NOT_ACCEPTED", 510,
+                        "an auction bid got nothing (past the stop-out or the limit)")
+    AUCTION_REJECTED = ("AUCTION_REJECTED", 511,
+                        "the issuer took no bid of the auction (SBP: a tenor rejected whole)")
 
 
 #: Every layer, with its number range.

@@ -29,9 +29,10 @@ import json
 import tomllib
 from dataclasses import dataclass
 from os import PathLike
+from typing import NamedTuple
 
 __all__ = ["Ledger", "Account", "LedgerError", "InsufficientCash", "InsufficientTokens",
-           "UnknownAccount", "UnknownReservation", "CASH", "ELIGIBILITIES"]
+           "UnknownAccount", "UnknownReservation", "CASH", "ELIGIBILITIES", "Delivery"]
 
 #: The asset key of the cash leg (a stablecoin); token balances are keyed by symbol.
 CASH = "CASH"
@@ -69,6 +70,15 @@ class InsufficientTokens(LedgerError):
                          f"has {available} available")
         self.account, self.symbol = account, symbol
         self.needed, self.available = needed, available
+
+
+class Delivery(NamedTuple):
+    """One allotment's issue (``Ledger.mint``): ``lots`` to ``account``, paid with
+    ``cash`` out of its reservation ``ref``."""
+    account: int
+    lots: int
+    ref: int
+    cash: int
 
 
 @dataclass
@@ -506,6 +516,37 @@ class Ledger:
         """Lots of ``symbol`` in existence (every account's balance): what redemption
         burns to 0. Kept in ``balances``, so the state digest covers it."""
         return self.total(symbol)
+
+    def mint(self, symbol: str, issuer: int, asset: str, deliveries: list[Delivery]) -> None:
+        """The issue of a primary-market allotment in one step: each delivery's ``lots`` of
+        ``symbol`` created in its account against ``cash`` of ``asset`` taken out of its
+        reservation ``ref`` (what the ref holds beyond that stays reserved) to ``issuer``.
+        Every check first; all of it or nothing. Supply grows by the lots minted only."""
+        _asset(symbol, "symbol")
+        _asset(asset)
+        self._account(issuer)
+        if symbol == asset:
+            raise LedgerError(f"the token and the cash leg are both {symbol}")
+        refs = set()
+        for d in deliveries:
+            self._account(d.account)
+            if _int(d.lots, "lots minted") <= 0:
+                raise LedgerError(f"lots minted must be positive, got {d.lots}")
+            _amount(d.cash, "cash paid")
+            res = self.reservations.get(_int(d.ref, "reference"))
+            if d.ref in refs or res is None or res[0] != d.account or res[1] != asset:
+                raise UnknownReservation(f"reference {d.ref} holds no {asset} of {d.account}")
+            if res[2] < d.cash:
+                raise InsufficientCash(d.account, d.cash, res[2], asset)
+            refs.add(d.ref)
+        bal = self.balances
+        for d in deliveries:
+            if d.cash:
+                self._take(d.ref, d.cash)
+                self._debit((d.account, asset), d.cash)
+                bal[(issuer, asset)] = bal.get((issuer, asset), 0) + d.cash
+            key = (d.account, symbol)
+            bal[key] = bal.get(key, 0) + d.lots
 
     def distribute(self, payer: int, asset: str, payments: dict[int, int]) -> None:
         """Pay ``payments`` (account -> amount of ``asset``) out of ``payer``'s available

@@ -22,6 +22,7 @@ __all__ = [
     "ACCOUNT_ACTIONS", "AGENT_ACTIONS", "Balances", "AccountBalances", "AssetBalance",
     "SideName", "OrdTypeName", "TifName", "StpName", "ExecTypeName", "OrdStatusName",
     "CxlRejResponseTo", "utc_timestamp", "parse_utc_timestamp",
+    "AuctionInput", "AUCTION_ACTIONS", "AuctionBidStatus", "AuctionAward", "AuctionResult",
 ]
 
 SideName = Literal["buy", "sell"]                                    # FIX 54
@@ -278,4 +279,102 @@ class JournalEntry(msgspec.Struct, array_like=True):
     time: int
     broker: str
     msg: (NewOrderSingle | OrderCancelRequest | OrderCancelReplaceRequest | Admin | Lifecycle
-          | AccountInput)
+          | AccountInput | AuctionInput)
+
+
+# ---------------------------------------------------------------------- primary market
+#: The inputs of an issuance auction (matching.issuance), in the order an auction takes them.
+AUCTION_ACTIONS = ("announce", "bid", "cancel_bid", "close", "issue")
+
+
+class AuctionInput(msgspec.Struct, tag_field="msg", tag="auction", forbid_unknown_fields=True,
+                   omit_defaults=True):
+    """An issuance auction input, journaled (matching.issuance says which fields each
+    action takes). The issuer/operator ``announce``s, ``close``s and ``issue``s; a broker
+    ``bid``s and ``cancel_bid``s (``broker`` is set by the engine's caller from the
+    authenticated sender, never from the payload). Amounts are face value in cash
+    units and rates decimal strings (a yield in percent, a price per 100)."""
+    action: str
+    auction_id: str
+    symbol: str = ""
+    broker: str = ""
+    account: int = 0
+    bid_id: str = ""                      # the bidder's own id of its bid (like a ClOrdID)
+    amount: str = ""                      # face value bid (bid) or offered (announce)
+    rate: str = ""                        # competitive: yield % or price; "" for NC
+    net_long: str = ""                    # the bidder's reported net long position (face)
+    close_time: int = 0                   # ns since the epoch: bids stop at this time
+    issue_date: str = ""                  # ISO date: the tokens are minted then
+    method: str = "uniform"               # uniform (US single price) | multiple (SBP)
+    basis: str = "yield"                  # yield | price (per 100 of face)
+    competitive_accounts: list[int] = msgspec.field(default_factory=list)   # []: anyone
+    nc_max: str = ""                      # NC cap per investor (face); "": no NC bids
+    max_award_pct: str = "35"             # of the offering, less the reported net long
+    limit: str = ""                       # acceptance limit: the worst rate taken
+    nc_overflow: str = "pro_rata"         # NC above the offering: pro_rata | smallest_first
+    nc_price: str = "100"                 # the price an NC bid's cash is reserved at
+    issuer_account: int = 0               # receives the cash (0: the instrument's)
+    reject_all: bool = False              # close: the issuer takes nothing (SBP)
+    reason: str = ""
+
+
+class AuctionBidStatus(msgspec.Struct, tag_field="msg", tag="auction_bid", omit_defaults=True):
+    """A bid's acknowledgement to its own broker only (bids are sealed): ``status``
+    accepted, cancelled, rejected (``reason`` an EngineReject code) or released (its
+    reservation given back at the close, ``reason`` an EngineCancel code)."""
+    auction_id: str
+    bid_id: str
+    status: Literal["accepted", "cancelled", "rejected", "released"]
+    seq: int
+    transact_time: str
+    account: int | None = None
+    amount: str | None = None
+    rate: str | None = None
+    reserved: str | None = None           # cash held for the bid
+    reason: str | None = None
+    text: str | None = None
+    poss_resend: bool = False
+
+
+class AuctionAward(msgspec.Struct, tag_field="msg", tag="auction_award", omit_defaults=True):
+    """What one bid was awarded at the close, to its broker: ``amount`` face, ``price``
+    per 100 (and its yield), ``cash`` due on ``issue_date`` (minted then)."""
+    auction_id: str
+    bid_id: str
+    symbol: str
+    account: int
+    amount_bid: str
+    amount: str
+    price: str
+    cash: str
+    issue_date: str
+    seq: int
+    transact_time: str
+    yield_pct: str | None = None
+    poss_resend: bool = False
+
+
+class AuctionResult(msgspec.Struct, tag_field="msg", tag="auction_result", omit_defaults=True):
+    """The published result of an auction (retained on ``md/{symbol}/auction_result``):
+    amounts face, rates in the bid basis, ``allotted_at_high`` in percent."""
+    auction_id: str
+    symbol: str
+    method: str
+    basis: str
+    offering: str
+    tendered_competitive: str
+    tendered_noncompetitive: str
+    accepted_competitive: str
+    accepted_noncompetitive: str
+    bid_to_cover: str
+    issue_date: str
+    seq: int
+    status: Literal["closed", "issued", "rejected"] = "closed"
+    high_rate: str | None = None
+    low_rate: str | None = None
+    median_rate: str | None = None
+    high_price: str | None = None
+    low_price: str | None = None
+    median_price: str | None = None
+    nc_price: str | None = None
+    allotted_at_high: str | None = None
