@@ -31,6 +31,7 @@ import sys
 import aiomqtt
 
 from feeds.demo import demo
+from feeds.issuance_wire import AUCTION_USAGE
 from feeds.exits import (
     EXIT_BROKER,
     EXIT_CODES,
@@ -64,6 +65,9 @@ async def admin_command(args) -> int:
     from feeds.operator import command_of, is_account_action, send
     from feeds.security import AGENT_USER, OPERATOR_USER, options_from_args
     from matching.messages import AGENT_ACTIONS
+    if args.action == "auction":            # the issuer's auctions (feeds.issuance_wire)
+        from feeds.issuance_wire import auction_admin
+        return await auction_admin(args)
     host, port = broker_url(args.broker)
     try:
         if is_account_action(args.action):
@@ -292,10 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     o = command("admin", "operator: trading sessions, lifecycle steps, accounts, custody; "
                          "transfer agent: freezes, forced transfers, recovery, pause")
     o.add_argument("action", choices=(*SESSION_ACTIONS, *LIFECYCLE_ACTIONS,
-                                      *(usage(a).split()[0] for a in FORMS)),
+                                      *(usage(a).split()[0] for a in FORMS), "auction"),
                    metavar="ACTION",
                    help="a session action or lifecycle step [SYMBOL] (default: every "
-                        "instrument), or: " + "; ".join(usage(a) for a in FORMS))
+                        "instrument), or: " + "; ".join(usage(a) for a in FORMS)
+                        + "; " + AUCTION_USAGE)
     o.add_argument("operands", nargs="*", metavar="OPERAND",
                    help="the action's operands; amounts are decimals in units of the asset "
                         "(the cash token, e.g. USDC, or a symbol)")

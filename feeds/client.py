@@ -31,6 +31,9 @@ from paho.mqtt.properties import Properties
 from feeds import mqtt, topics
 from feeds.codec import BalancesRequest, encode
 from matching.messages import (
+    AuctionAward,
+    AuctionBidStatus,
+    AuctionInput,
     Balances,
     CorporateAction,
     EngineReport,
@@ -97,7 +100,7 @@ class BrokerClient:
         self._reader: asyncio.Task | None = None
         self._connected = asyncio.Event()
         self._closing = False
-        self._decoder = msgspec.json.Decoder(EngineReport)
+        self._decoder = msgspec.json.Decoder(EngineReport | AuctionBidStatus | AuctionAward)
         self.reconnects = 0
         self.duplicates = 0
         self._resends: set[asyncio.Future] = set()
@@ -187,7 +190,13 @@ class BrokerClient:
             if waiter is not None and not waiter.done():
                 waiter.set_result(report)
             return
-        if isinstance(report, CorporateAction):
+        if isinstance(report, (AuctionBidStatus, AuctionAward)):
+            # A bid's status or award (matching.issuance): its auction and bid id name it.
+            waiter = self._waiters.pop(f"bid:{report.auction_id}:{report.bid_id}", None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(report)
+            key = (f"auc:{report.seq}:{type(report).__name__}", report.bid_id)
+        elif isinstance(report, CorporateAction):
             # A coupon or redemption paid: no order of ours; its input and account name it.
             key = (f"ca:{report.seq}", str(report.account))
         else:
@@ -292,6 +301,37 @@ class BrokerClient:
             raise RequestTimeout(f"no answer to balances query {request_id}") from None
         finally:
             self._waiters.pop(f"balances:{request_id}", None)
+
+    async def bid(self, auction_id: str, account: int, bid_id: str, amount: str,
+                  rate: str = "", net_long: str = "") -> AuctionBidStatus:
+        """A sealed bid in an issuance auction (``rate`` "" for non-competitive; amounts
+        face value): its acknowledgement, ``status`` accepted or rejected (``reason``).
+        One try of ``timeout * retries`` seconds: a bid id is used once per auction, so
+        ask ``balances`` before bidding again. The award comes later on ``reports()``."""
+        return await self._auction_request(AuctionInput(
+            "bid", auction_id, account=account, bid_id=bid_id, amount=amount, rate=rate,
+            net_long=net_long))
+
+    async def cancel_bid(self, auction_id: str, bid_id: str) -> AuctionBidStatus:
+        """Withdraw a bid before the close: ``status`` cancelled, or rejected."""
+        return await self._auction_request(AuctionInput("cancel_bid", auction_id,
+                                                        bid_id=bid_id))
+
+    async def _auction_request(self, msg: AuctionInput) -> AuctionBidStatus:
+        key = f"bid:{msg.auction_id}:{msg.bid_id}"
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters[key] = fut
+        try:
+            async with asyncio.timeout(self.timeout * self.retries):
+                await self._connected.wait()
+                if self._client is None:
+                    raise RequestTimeout(f"{self.broker}: not connected")
+                await self._client.publish(topics.orders(self.broker), encode(msg), qos=1)
+                return await fut
+        except TimeoutError:
+            raise RequestTimeout(f"no answer to {msg.action} {msg.bid_id}") from None
+        finally:
+            self._waiters.pop(key, None)
 
     def send_nowait(self, msg) -> asyncio.Task:
         """Fire a request without awaiting its answer (its reports still reach reports())."""

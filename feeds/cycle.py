@@ -48,6 +48,7 @@ from feeds.codec import (
 )
 from feeds.config import GatewayConfig
 from feeds.depth import DepthBook, start_seq
+from feeds.issuance_wire import auction_command, decode_auction_input
 from feeds.operator_inputs import ACCOUNT_COMMANDS, STATELESS_COMMANDS, account_command
 from feeds.outbox import Outbox, Publish
 from matching.engine import Engine
@@ -317,6 +318,9 @@ class GatewayCycle:
             self.outbox.release(broker)       # it is sending, so it is connected again
         msg = decode_order_message(_bytes(payload))
         if isinstance(msg, DecodeError):
+            bid = decode_auction_input(_bytes(payload), issuer=False)
+            if bid is not None:               # a sealed bid (matching.issuance)
+                return self.engine.auction_input(bid, broker=broker)
             req = decode_balances_request(_bytes(payload))
             if req is not None:               # a query, not an order: nothing journaled
                 return self.engine.balances(broker, req.request_id, req.account)
@@ -347,6 +351,11 @@ class GatewayCycle:
     def _operator(self, payload, agent: bool = False) -> Outcome | None:
         """One operator command (or, ``agent``, a transfer agent's control): checked, then
         journaled and applied like an order."""
+        auction = None if agent else decode_auction_input(_bytes(payload), issuer=True)
+        if auction is not None:               # the issuer's announce, close or issue
+            out, reply = auction_command(self.engine, auction)
+            self._admin_replies.append(reply)
+            return out
         cmd = decode_admin_command(_bytes(payload))
         if isinstance(cmd, AdminReply):
             log.warning("operator command refused: %s", cmd.text)
@@ -420,6 +429,8 @@ class GatewayCycle:
             else:
                 self.stats.admin_refused += 1
             self.outbox.put(Publish(topics.ADMIN_REPLIES, encode(reply), False, "admin"))
+            if reply.accepted and reply.action in ("auction_close", "auction_issue"):
+                self._publish_auction_result(reply.symbol)
         for symbol in changed:
             self.outbox.put(Publish(topics.md(symbol, "state"),
                                     encode(self.trading_status(symbol)), True, "md"))
@@ -448,6 +459,13 @@ class GatewayCycle:
             if now - self._auction_at.get(symbol, -AUCTION_MD_INTERVAL_NS) \
                     >= AUCTION_MD_INTERVAL_NS:
                 self._publish_auction(symbol)
+
+    def _publish_auction_result(self, symbol: str) -> None:
+        """The retained ``md/{symbol}/auction_result`` of an issuance auction."""
+        result = self.engine.auction_result(symbol)
+        if result is not None:
+            self.outbox.put(Publish(topics.md(symbol, "auction_result"), encode(result),
+                                    True, "md"))
 
     def _publish_auction(self, symbol: str) -> None:
         self._auction_dirty.discard(symbol)
@@ -546,6 +564,10 @@ class GatewayCycle:
                     Publish(topics.md(symbol, "bbo"), encode(book.bbo()), True, "md"),
                     Publish(topics.md(symbol, "state"), encode(self.trading_status(symbol)),
                             True, "md"))
+            result = self.engine.auction_result(symbol)
+            if result is not None:                # the last issuance auction's results
+                out.append(Publish(topics.md(symbol, "auction_result"), encode(result),
+                                   True, "md"))
         return out
 
     def status(self, status: EngineStatusName, text: str = "", now_ns: int = 0) -> Publish:

@@ -7,6 +7,7 @@
     tokenbook/v1/md/{symbol}/snapshot     full L2 with the seq it is valid at   QoS 1, retained
     tokenbook/v1/md/{symbol}/bbo          best bid and offer                    QoS 1, retained
     tokenbook/v1/md/{symbol}/state        trading state (halted, closed, ...)   QoS 1, retained
+    tokenbook/v1/md/{symbol}/auction_result  issuance auction results          QoS 1, retained
     tokenbook/v1/status                   engine status, offline by last will   QoS 1, retained
     tokenbook/v1/presence/{broker}        online/offline (a broker's last will) QoS 1, retained
     tokenbook/v1/admin                    operator session commands (halt, ...) QoS 1
@@ -38,9 +39,9 @@ MAX_NAME_LEN = 64
 NAME_PATTERN = r"[A-Za-z0-9_.-]{1,%d}" % MAX_NAME_LEN  # noqa: UP031 - regex braces
 _NAME = re.compile(NAME_PATTERN)
 
-MD_CHANNELS = ("trades", "depth", "snapshot", "bbo", "state", "auction")
+MD_CHANNELS = ("trades", "depth", "snapshot", "bbo", "state", "auction", "auction_result")
 #: Channels published with the retain flag: a new subscriber gets the current state at once.
-RETAINED_MD_CHANNELS = frozenset({"snapshot", "bbo", "state", "auction"})
+RETAINED_MD_CHANNELS = frozenset({"snapshot", "bbo", "state", "auction", "auction_result"})
 
 STATUS = f"{ROOT}/status"
 ORDERS_WILDCARD = f"{ROOT}/orders/+"
