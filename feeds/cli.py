@@ -31,7 +31,6 @@ import sys
 import aiomqtt
 
 from feeds.demo import demo
-from feeds.issuance_wire import AUCTION_USAGE
 from feeds.exits import (
     EXIT_BROKER,
     EXIT_CODES,
@@ -47,6 +46,7 @@ from feeds.exits import (
     os_error,
     reachable,
 )
+from feeds.issuance_wire import AUCTION_USAGE
 from feeds.operator import FORMS, usage
 from feeds.serve import serve
 from feeds.transports import DEFAULT_TRANSPORT, TRANSPORTS

@@ -353,9 +353,9 @@ class GatewayCycle:
         journaled and applied like an order."""
         auction = None if agent else decode_auction_input(_bytes(payload), issuer=True)
         if auction is not None:               # the issuer's announce, close or issue
-            out, reply = auction_command(self.engine, auction)
-            self._admin_replies.append(reply)
-            return out
+            issued, said = auction_command(self.engine, auction)
+            self._admin_replies.append(said)
+            return issued
         cmd = decode_admin_command(_bytes(payload))
         if isinstance(cmd, AdminReply):
             log.warning("operator command refused: %s", cmd.text)

@@ -40,8 +40,8 @@ from matching.errors import (
     Rejection,
 )
 from matching.executions import Executions
-from matching.issuance import Issuance
 from matching.expiry import ExpiryIndex
+from matching.issuance import Issuance
 from matching.ledger import Ledger
 from matching.messages import (
     LIFECYCLE_ACTIONS,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import Literal
 
 import msgspec
 
@@ -51,6 +52,7 @@ _ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _DECIMAL = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,18})?")
 _BID_NOT_ACCEPTED = EngineCancel.BID_NOT_ACCEPTED.value
 _AUCTION_REJECTED = EngineCancel.AUCTION_REJECTED.value
+BidStatusName = Literal["accepted", "cancelled", "rejected", "released"]
 
 
 class BidState(msgspec.Struct, array_like=True):
@@ -284,7 +286,7 @@ class Issuance:
         terms = Terms(a.offering, a.method, a.basis, a.max_award_bp, a.limit, a.nc_overflow)
         res = award(terms, [Tender(-b.ref, b.account, b.lots, b.rate, b.net_long)
                             for b in a.bids])
-        rows = []
+        rows: list[tuple[int, int, Decimal | None]] = []
         for aw in res.awards:
             if not aw.lots:
                 rows.append((0, 0, None))
@@ -306,7 +308,8 @@ class Issuance:
     def _tell(self, broker: str, report) -> None:
         self.engine.executions.tell(broker, report)
 
-    def _status(self, a: AuctionState, b: BidState, status: str, reason=None, text=None):
+    def _status(self, a: AuctionState, b: BidState, status: BidStatusName, reason=None,
+                text=None) -> AuctionBidStatus:
         ex = self.engine.executions
         return AuctionBidStatus(a.auction_id, b.bid_id, status, self.engine.seq, ex.stamp,
                                 account=b.account, amount=self._face(a, b.lots),

@@ -285,7 +285,7 @@ def test_a_refused_bid_names_its_reason_and_changes_nothing(case, code):
 
 
 def test_a_bid_may_be_cancelled_until_the_close_and_its_cash_comes_back():
-    engine, clock = new_engine()
+    engine, _ = new_engine()
     engine.auction_input(NOTE_AUCTION)
     bid(engine, "dealer", 1, "x", "1000000000", "3.6")
     assert engine.ledger.reserved(1, CASH) > 0
