@@ -56,6 +56,8 @@ from matching.errors import EngineFault
 from matching.journal import JournalError
 from matching.messages import (
     LIFECYCLE_ACTIONS,
+    AuctionAward,
+    AuctionBidStatus,
     Balances,
     CorporateAction,
     OrderCancelReject,
@@ -110,6 +112,10 @@ class GatewayStats:
     redeemed_cash: dict[str, int] = field(default_factory=dict)
     burned_lots: dict[str, int] = field(default_factory=dict)
     lifecycle: list[str] = field(default_factory=list)   # lifecycle steps taken, in order
+
+
+#: An issuance auction's reports to a bidder (not execution reports: no ExecType).
+_AUCTION_REPORTS = (AuctionAward, AuctionBidStatus)
 
 
 def _bytes(payload) -> bytes:
@@ -485,7 +491,7 @@ class GatewayCycle:
                 if type(report) is CorporateAction:
                     self._count_corporate(report)
                     continue
-                if type(report) is Balances:
+                if type(report) is Balances or type(report) in _AUCTION_REPORTS:
                     continue
                 if type(report) is OrderCancelReject:
                     stats.cancel_rejects += 1

@@ -312,7 +312,7 @@ class Issuance:
                 text=None) -> AuctionBidStatus:
         ex = self.engine.executions
         return AuctionBidStatus(a.auction_id, b.bid_id, status, self.engine.seq, ex.stamp,
-                                account=b.account, amount=self._face(a, b.lots),
+                                symbol=a.symbol, account=b.account, amount=self._face(a, b.lots),
                                 rate=rate_str(b.rate, a.basis) if b.rate is not None else None,
                                 reserved=cash_str(b.reserved, self.engine.instruments[
                                     a.symbol].cash_decimals), reason=reason, text=text)

@@ -327,6 +327,7 @@ class AuctionBidStatus(msgspec.Struct, tag_field="msg", tag="auction_bid", omit_
     status: Literal["accepted", "cancelled", "rejected", "released"]
     seq: int
     transact_time: str
+    symbol: str = ""                      # 55, the auction's instrument (when known)
     account: int | None = None
     amount: str | None = None
     rate: str | None = None
@@ -369,7 +370,7 @@ class AuctionResult(msgspec.Struct, tag_field="msg", tag="auction_result", omit_
     bid_to_cover: str
     issue_date: str
     seq: int
-    status: Literal["closed", "issued", "rejected"] = "closed"
+    status: Literal["closed", "issued", "rejected"]     # always on the wire
     high_rate: str | None = None
     low_rate: str | None = None
     median_rate: str | None = None

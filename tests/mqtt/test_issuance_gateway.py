@@ -1,0 +1,130 @@
+"""Issuance auctions through the gateway, without a broker: the issuer's inputs only on
+the admin topic, sealed bids on a broker's own order topic answered on its own exec topic
+only, the results retained on ``md/{symbol}/auction_result`` after the close."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime
+
+from feeds import topics
+from feeds.cycle import GatewayCycle
+from feeds.issuance_wire import auction_input_of
+from matching.engine import Engine
+from matching.instruments import Registry
+from matching.ledger import CASH, Ledger
+
+ISSUER = 9000
+ID = "TB3M-reopen-1"
+
+
+def ns(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()) * 10**9
+
+
+class Clock:
+    def __init__(self, text: str):
+        self.t = ns(text)
+
+    def __call__(self) -> int:
+        return self.t
+
+
+def new_cycle():
+    led = Ledger()
+    for acct, broker in ((1, "alpha"), (2, "beta"), (ISSUER, "treasury")):
+        led.open_account(acct, broker, "institutional")
+        led.deposit(acct, CASH, 10**13)
+        led.whitelist(acct, "TB3M")
+    insts = [dataclasses.replace(i, issuer_account=ISSUER) if i.maturity else i
+             for i in Registry.load_default()]
+    clock = Clock("2026-12-04T09:00:00")
+    engine = Engine(insts, led, clock=clock)
+    return GatewayCycle(engine), engine, clock
+
+
+def docs(pubs, topic):
+    return [json.loads(p.payload) for p in pubs if p.topic == topic]
+
+
+ANNOUNCE = {"msg": "auction", "action": "announce", "auction_id": ID, "symbol": "TB3M",
+            "amount": "100000", "close_time": ns("2026-12-04T12:00:00"),
+            "issue_date": "2026-12-07", "competitive_accounts": [1], "nc_max": "1000"}
+
+
+def bid(broker, account, bid_id, amount, rate=""):
+    return topics.orders(broker), json.dumps({
+        "msg": "auction", "action": "bid", "auction_id": ID, "account": account,
+        "bid_id": bid_id, "amount": amount, "rate": rate}).encode()
+
+
+def test_only_the_admin_topic_announces_an_auction():
+    cycle, engine, _ = new_cycle()
+    pubs = cycle.process([(topics.orders("alpha"), json.dumps(ANNOUNCE).encode())], 1)
+    assert not engine.issuance.auctions
+    [refused] = docs(pubs, topics.exec_reports("alpha"))
+    assert refused["exec_type"] == "rejected"
+    pubs = cycle.process([(topics.ADMIN, json.dumps(ANNOUNCE).encode())], 2)
+    [reply] = docs(pubs, topics.ADMIN_REPLIES)
+    assert reply["accepted"] and reply["action"] == "auction_announce"
+    assert ID in engine.issuance.auctions
+
+
+def test_bids_are_sealed_each_bidder_hears_only_of_its_own():
+    cycle, _, _ = new_cycle()
+    cycle.process([(topics.ADMIN, json.dumps(ANNOUNCE).encode())], 1)
+    pubs = cycle.process([bid("alpha", 1, "a1", "60000", "3.95"),
+                          bid("beta", 2, "b1", "1000")], 2)
+    [alpha] = docs(pubs, topics.exec_reports("alpha"))
+    [beta] = docs(pubs, topics.exec_reports("beta"))
+    assert (alpha["msg"], alpha["status"], alpha["bid_id"]) == ("auction_bid", "accepted", "a1")
+    assert (beta["status"], beta["account"]) == ("accepted", 2)
+    assert not [p for p in pubs if p.topic.startswith(f"{topics.ROOT}/md/")]
+    # Beta is not a primary dealer: its competitive bid is refused, to beta alone.
+    pubs = cycle.process([bid("beta", 2, "b2", "1000", "3.90")], 3)
+    [no] = docs(pubs, topics.exec_reports("beta"))
+    assert (no["status"], no["reason"]) == ("rejected", "NOT_COMPETITIVE_BIDDER")
+    assert not docs(pubs, topics.exec_reports("alpha"))
+
+
+def test_the_close_awards_on_exec_topics_and_retains_the_result_then_the_issue_mints():
+    cycle, engine, clock = new_cycle()
+    cycle.process([(topics.ADMIN, json.dumps(ANNOUNCE).encode())], 1)
+    cycle.process([bid("alpha", 1, "a1", "120000", "3.95"), bid("beta", 2, "b1", "1000")], 2)
+    supply = engine.ledger.supply("TB3M")
+    clock.t = ns("2026-12-04T12:00:00")
+    close = {"msg": "auction", "action": "close", "auction_id": ID}
+    pubs = cycle.process([(topics.ADMIN, json.dumps(close).encode())], 3)
+    [award_a] = docs(pubs, topics.exec_reports("alpha"))
+    [award_b] = docs(pubs, topics.exec_reports("beta"))
+    assert award_a["msg"] == award_b["msg"] == "auction_award"
+    assert (award_a["amount"], award_b["amount"]) == ("35000", "1000")   # 35 % award limit
+    result_topic = topics.md("TB3M", "auction_result")
+    [result] = docs(pubs, result_topic)
+    assert result["accepted_competitive"] == "35000" and result["status"] == "closed"
+    assert [p.retain for p in pubs if p.topic == result_topic] == [True]
+    assert docs(cycle.retained(4), result_topic) == [result]
+    clock.t = ns("2026-12-07T09:00:00")
+    issue = {"msg": "auction", "action": "issue", "auction_id": ID}
+    pubs = cycle.process([(topics.ADMIN, json.dumps(issue).encode())], 5)
+    assert docs(pubs, result_topic)[0]["status"] == "issued"
+    lots = engine.instruments["TB3M"].qty_to_lots("36")       # 36,000 face of 1,000 a token
+    assert engine.ledger.supply("TB3M") == supply + lots
+
+
+def test_the_issuer_cli_operands_make_its_inputs():
+    msg = auction_input_of(["announce", ID, "TB3M", "100000", "2026-12-04T12:00:00Z",
+                            "2026-12-07", "method=multiple", "competitive=1,2",
+                            "nc_max=1000"])
+    assert (msg.method, msg.competitive_accounts, msg.nc_max) == ("multiple", [1, 2], "1000")
+    assert msg.close_time == ns("2026-12-04T12:00:00")
+    assert auction_input_of(["close", ID, "reject_all"]).reject_all
+    for bad in (["bid", ID], ["announce", ID, "TB3M"], ["announce", ID, "TB3M", "1",
+                                                         "2026-12-04T12:00:00Z", "2026-12-07",
+                                                         "colour=red"]):
+        try:
+            auction_input_of(bad)
+        except ValueError as exc:
+            assert "usage" in str(exc) or "KEY=VALUE" in str(exc)
+        else:
+            raise AssertionError(f"{bad} was taken")
