@@ -223,11 +223,17 @@ class VenueGuard:
                        last)
 
     # ------------------------------------------------------------------ while serving
-    def on_status(self, st: EngineStatus | None) -> bool:
+    def on_status(self, st: EngineStatus | None, *, resent: bool = False) -> bool:
         """A status message read while serving (not this engine's own): True if this
         engine should republish its own status now. Raises ``AnotherEngine`` if another
-        live engine started before this one (this one steps down)."""
-        if st is None or st.instance == self.instance:
+        live engine started before this one (this one steps down).
+
+        ``resent``: the broker resends it (MQTT DUP) because an earlier connection of this
+        session, e.g. an engine killed before its PUBACK, never acknowledged it. It was
+        published before this connection's check read the retained status, so it says
+        nothing the check did not weigh: ignored (a killed engine's own last heartbeat
+        must not make its successor step down)."""
+        if st is None or st.instance == self.instance or resent:
             return False
         if st.status in LIVE:
             if (started_ns(st), st.instance) < (self.started, self.instance):

@@ -364,7 +364,7 @@ class LinkGateway:
         for m in messages:
             if m.topic != status:
                 rest.append(m)
-            elif self.guard.on_status(decode_status(m.payload)):
+            elif self.guard.on_status(decode_status(m.payload), resent=m.duplicate):
                 self._publish_status(time.monotonic())
         return rest
 
