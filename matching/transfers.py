@@ -22,10 +22,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from matching.errors import EngineReject, Rejection
 from matching.ledger import CASH
 from matching.messages import AccountInput
+
+if TYPE_CHECKING:                       # the engine imports this module (accounts_admin)
+    from matching.engine import Engine
 
 __all__ = ["TRANSFER_ACTIONS", "TransferLeg", "ShardTransfers", "ShardTransferCoordinator",
            "TransferFailed", "transfer_out", "transfer_in"]
@@ -146,7 +150,7 @@ class ShardTransferCoordinator:
     ``complete_pending``).
     """
 
-    def __init__(self, engines: Mapping[str, object],
+    def __init__(self, engines: Mapping[str, Engine],
                  after_out: Callable[[str], None] | None = None) -> None:
         self.engines = engines
         self.after_out = after_out

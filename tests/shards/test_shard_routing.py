@@ -7,6 +7,7 @@ import pytest
 
 from feeds import topics
 from feeds.client import BrokerClient
+from feeds.codec import BalancesRequest
 from feeds.shard import (
     Route,
     ShardDirectory,
@@ -17,7 +18,6 @@ from feeds.shard import (
     shard_trade_id,
 )
 from matching.errors import EngineReject
-from feeds.codec import BalancesRequest
 from matching.messages import NewOrderSingle, OrderCancelRequest
 
 VENUE = ShardDirectory.from_mapping({"s1": "TB3M,TB6M", "s2": ["UST2Y"]})
