@@ -26,10 +26,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from feeds import topics
+from feeds.codec import decode_order_message
 from matching.errors import EngineReject
 
 __all__ = ["ShardError", "ShardSpec", "ShardIdentity", "ShardDirectory", "Route",
-           "parse_symbols", "shard_exec_id", "shard_trade_id", "WRONG_SHARD"]
+           "parse_symbols", "shard_exec_id", "shard_trade_id", "WRONG_SHARD", "refuse_unserved"]
 
 WRONG_SHARD = EngineReject.WRONG_SHARD.value
 #: The single-shard engine's MQTT client id, which a shard's id extends.
@@ -148,6 +149,21 @@ class ShardDirectory:
         served = ", ".join(f"{sid}={'/'.join(spec.symbols)}"
                            for sid, spec in self.shards.items())
         return f"no shard of this venue serves {symbol!r} (shards: {served})"
+
+
+def refuse_unserved(directory: ShardDirectory, engine, topic: str, payload: bytes):
+    """The answering shard's Outcome for a v2 order whose symbol no shard serves: one
+    Rejected report WRONG_SHARD to the broker of the topic, carrying the message's
+    ClOrdID when it has one; nothing journaled. None if ``topic`` is not such an order."""
+    if directory.route(directory.answering, topic) is not Route.UNSERVED:
+        return None
+    parsed = topics.parse_orders_v2_topic(topic)
+    assert parsed is not None                    # UNSERVED is a parsed v2 topic
+    broker, symbol = parsed
+    msg = decode_order_message(payload)         # only to name the order in the reject
+    cl_ord_id = getattr(msg, "cl_ord_id", None) or None
+    return engine.refuse(broker, WRONG_SHARD, directory.unserved_text(symbol), cl_ord_id,
+                         symbol)
 
 
 def shard_exec_id(shard_id: str, exec_id: str) -> str:

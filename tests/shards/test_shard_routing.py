@@ -14,6 +14,7 @@ from feeds.shard import (
     ShardError,
     ShardSpec,
     parse_symbols,
+    refuse_unserved,
     shard_exec_id,
     shard_trade_id,
 )
@@ -110,3 +111,24 @@ def test_broker_client_sends_on_v2_by_symbol_when_asked():
     assert v1.topic_for(order) == "tokenbook/v1/orders/alpha"
     with pytest.raises(ValueError):
         BrokerClient("alpha", "127.0.0.1", 1, order_topic="v3")
+
+
+def test_order_for_a_symbol_no_shard_serves_gets_wrong_shard_from_the_answering_shard():
+    from testkit import golden
+    engine = golden.new_engine()[0]
+    seq, digest = engine.seq, engine.state_hash()
+    payload = b'{"msg":"new_order","cl_ord_id":"c9","account":1001,"symbol":"NOPE",' \
+              b'"side":"buy","qty":"1","price":"99"}'
+    out = refuse_unserved(VENUE, engine, topics.orders_v2("alpha", "NOPE"), payload)
+    [(broker, report)] = out.reports
+    assert broker == "alpha" and report.exec_type == "rejected"
+    assert report.ord_rej_reason == "WRONG_SHARD" and report.cl_ord_id == "c9"
+    assert "s2=UST2Y" in report.text
+    assert engine.seq == seq and engine.state_hash() == digest      # nothing journaled
+
+
+def test_answering_shard_leaves_a_served_symbol_to_its_shard():
+    from testkit import golden
+    engine = golden.new_engine()[0]
+    assert refuse_unserved(VENUE, engine, topics.orders_v2("alpha", "UST2Y"), b"{}") is None
+    assert refuse_unserved(VENUE, engine, topics.orders("alpha"), b"{}") is None
