@@ -190,7 +190,7 @@ def prepare_serve(args) -> ServePlan:
         snapshot_dir=data / "snapshots", snapshot_every=args.snapshot_every,
         mqtt_options=mqtt_options, probe_options=probe_options, freeze_gc=True,
         schedule=args.session, shard=shard, shard_symbols=shard_symbols,
-        **({"client_id": f"tokenbook-engine-{shard}"} if shard else {}))
+        client_id=f"tokenbook-engine-{shard}" if shard else GatewayConfig.client_id)
     source = venue.DEMO if accounts is None else NO_ACCOUNTS \
         if args.accounts == NO_ACCOUNTS else str(Path(args.accounts).resolve())
     return ServePlan(registry, accounts, config, plan, source)
