@@ -253,6 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="take the venue over from a running engine: with --journal, claim "
                         "the stream now (the running primary is fenced and exits 6); with "
                         "--data refused: a take-over would fork the venue (docs/fencing.md)")
+    s.add_argument("--shard", metavar="ID",
+                   help="serve as one shard of a sharded venue: its own retained status "
+                        "and client id, orders only on tokenbook/v2/orders/+/SYMBOL for "
+                        "--symbols (docs/replication.md, Shards)")
+    s.add_argument("--symbols", metavar="A,B",
+                   help="the instruments this --shard alone serves")
     add_client_arguments(s)          # --username --credentials --tls-ca --tls-cert --tls-key
     _replication_arguments(s)        # --journal --standby ... (docs/replication.md)
 

@@ -128,8 +128,10 @@ class VenueGuard:
     def __init__(self, host: str, port: int, *, instance: str, started: int,
                  options: Mapping[str, Any] | None = None, keepalive: int = 10,
                  heartbeat: float = 2.0, connect_timeout: float = 10.0,
-                 window_cap: float | None = None):
+                 window_cap: float | None = None, status_topic: str = topics.STATUS):
         self.host, self.port = host, port
+        # The retained status it guards: the venue's, or one shard's (feeds.shard).
+        self.status_topic = status_topic
         self.instance, self.started = instance, started
         self.options = dict(options or {})
         self.keepalive, self.heartbeat = keepalive, heartbeat
@@ -146,7 +148,8 @@ class VenueGuard:
         options = config.probe_options if config.probe_options is not None \
             else config.mqtt_options
         return cls(host, port, instance=config.instance, started=config.started,
-                   options=options, keepalive=config.keepalive, heartbeat=config.heartbeat)
+                   options=options, keepalive=config.keepalive, heartbeat=config.heartbeat,
+                   status_topic=config.status_topic)
 
     # ------------------------------------------------------------------ before connecting
     async def check(self) -> Verdict:
@@ -171,15 +174,15 @@ class VenueGuard:
                 pass
 
     async def _check(self, client: aiomqtt.Client) -> Verdict:
-        codes = await client.subscribe(topics.STATUS, qos=1)
+        codes = await client.subscribe(self.status_topic, qos=1)
         if any(getattr(c, "is_failure", False) for c in codes):
             # A check that cannot read the status would see no engine at all.
             raise CheckRefused(f"the broker refused the venue check's subscription to "
-                                    f"{topics.STATUS} ({codes[0]}): its ACL must let the "
+                                    f"{self.status_topic} ({codes[0]}): its ACL must let the "
                                     f"check's user read it")
         # The broker sends the retained status right after the first SUBACK: once the
         # second SUBACK is in, the first's retained message has been queued.
-        await client.subscribe(topics.STATUS, qos=1)
+        await client.subscribe(self.status_topic, qos=1)
         last = None
         while len(client.messages):
             m = await client.messages.__anext__()

@@ -74,7 +74,7 @@ class FencingGuard(VenueGuard):
             else config.mqtt_options
         return cls(host, port, instance=config.instance, started=config.started,
                    options=options, keepalive=config.keepalive, heartbeat=config.heartbeat,
-                   fenced=fenced)
+                   fenced=fenced, status_topic=config.status_topic)
 
     def on_status(self, st) -> bool:
         if st is not None and st.instance in self.fenced:

@@ -592,6 +592,9 @@ class Engine:
         life = self.corporate.state_doc()
         if life:                # a venue with no lifecycle input hashes as before
             doc.append(life)
+        moved = self.accounts_admin.transfers.state_doc()
+        if moved:               # cash moved between shards (matching.transfers)
+            doc.append(["transfers", moved])
         return hashlib.sha256(msgspec.msgpack.encode(doc)).hexdigest()
 
     # ------------------------------------------------------------------ persistence

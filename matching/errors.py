@@ -117,6 +117,15 @@ class EngineReject(_Code):
     ACCOUNT_NOT_EMPTY = ("ACCOUNT_NOT_EMPTY", 229,
                          "the account still holds, reserves or has frozen something")
     NOT_FROZEN = "NOT_FROZEN", 230, "less is frozen than the unfreeze names"
+    # 275-284: shards (matching.transfers, feeds.shard).
+    DUPLICATE_TRANSFER = ("DUPLICATE_TRANSFER", 275,
+                          "this leg of the cash transfer is applied already (idempotent)")
+    TRANSFER_CONFLICT = ("TRANSFER_CONFLICT", 276,
+                         "the transfer id was used with another account, amount or shard")
+    INVALID_TRANSFER = ("INVALID_TRANSFER", 277,
+                        "a cash transfer needs a transfer id, cash and another shard")
+    WRONG_SHARD = ("WRONG_SHARD", 278,
+                   "no shard of this venue serves the symbol of the v2 order topic")
 
 
 class DecodeReject(_Code):

@@ -259,7 +259,7 @@ class AccountInput(msgspec.Struct, tag_field="msg", tag="account", forbid_unknow
     action (``matching.accounts_admin`` says which fields each action takes). ``amount``:
     a decimal string in units of ``asset`` (the cash token, or a token's symbol), never
     a float; ``to_account``: the recipient of a forced transfer, the new account of a
-    recovery."""
+    recovery; ``transfer_id``/``shard``: a cash transfer's leg (matching.transfers)."""
     action: str
     account: int = 0
     broker: str = ""
@@ -270,6 +270,10 @@ class AccountInput(msgspec.Struct, tag_field="msg", tag="account", forbid_unknow
     amount: str = ""
     to_account: int = 0
     reason: str = ""
+    #: A cash transfer between shards (matching.transfers): its idempotent id and the
+    #: other shard (the payee of ``transfer_out``, the payer of ``transfer_in``).
+    transfer_id: str = ""
+    shard: str = ""
 
 
 class JournalEntry(msgspec.Struct, array_like=True):

@@ -46,6 +46,9 @@ def snapshot_of(engine) -> bytes:
         **engine.clordids.snapshot(),
         "ledger": engine.ledger.snapshot(),
         "corporate": engine.corporate.snapshot(),
+        # Cash moved between shards; a venue that never moved any snapshots as before.
+        **({"transfers": engine.accounts_admin.transfers.snapshot()}
+           if engine.accounts_admin.transfers.state_doc() else {}),
     })
 
 
@@ -78,6 +81,7 @@ def restore_into(engine, payload: bytes) -> None:
     engine.clordids.restore(snap)
     engine.use_ledger(Ledger.restore(snap["ledger"]))
     engine.corporate.restore(snap.get("corporate"))     # older snapshots have none
+    engine.accounts_admin.transfers.restore(snap.get("transfers"))
 
 
 def replay(engine, records, on_outcome: Callable | None = None) -> int:
