@@ -7,7 +7,7 @@ cimport cython
 cdef object _ENCODER, _ASTUPLE
 
 cpdef bytes digest_of(msg)
-cpdef bytes _record(str broker, str cl_ord_id)
+cpdef bytes _record(broker, cl_ord_id)
 cpdef object _digest(broker, cl_ord_id)
 
 

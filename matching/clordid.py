@@ -4,14 +4,15 @@ FIX makes a ClOrdID unique per broker and trading day, whatever became of the me
 that used it. ``orders`` maps every used ``(broker, ClOrdID)`` to the order it named (an
 order keeps all its ClOrdIDs: the first, each cancel's and each replace's; 0 for a message
 that named none, e.g. a rejected order or a refused cancel), so any later message with it
-is a duplicate; it is a ``ClOrdIdIndex`` (flat arrays, ~70 bytes a key) so a day of
-orders costs bounded memory per order, not a dict entry, a tuple and a str each. ``outcomes`` keeps, for the last ``window`` inputs, the reports their
+is a duplicate; it is a ``ClOrdIdIndex`` (flat arrays, ~77 bytes a key) so a day of
+orders costs bounded memory per order, not a dict entry, a tuple and a str each.
+``outcomes`` keeps, for the last ``window`` inputs, the reports their
 sender got followed by a digest of the input's content (``digest_of``; ``told`` gives the
 reports alone): an exact resend (the same content, or flagged PossDup) is answered with
 those reports again, never entered twice.
 ``finished`` keeps today's done orders' last OrdStatus (``DoneStatuses``: a byte an order
-id), for the OrderCancelReject of a cancel that came too late. Keys and reports are untracked tuples (``matching._gc``), so
-the collector never walks them however many are kept.
+id), for the OrderCancelReject of a cancel that came too late. Outcome keys and reports
+are untracked tuples (``matching._gc``), so the collector never walks them.
 """
 from __future__ import annotations
 
