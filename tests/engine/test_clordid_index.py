@@ -33,7 +33,7 @@ def test_every_clordid_used_today_is_caught_after_the_index_grows():
 def test_the_same_clordid_of_two_brokers_are_two_keys():
     index = ClOrdIdIndex()
     index.store("ab", "c", 1, True)
-    index.store("a", "bc", 2, True)                  # same bytes joined: the lengths tell them apart
+    index.store("a", "bc", 2, True)          # the same bytes joined: lengths tell them apart
     assert index.items() == [(("ab", "c"), 1), (("a", "bc"), 2)]
 
 
