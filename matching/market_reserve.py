@@ -38,7 +38,7 @@ def walk_asks(book, qty: int, band_hi: int, account, own_asks: bool) -> MarketWa
     levels: list = []
     left, fills = qty, 0
     if own_asks:
-        for order_id, side, price, leaves, owner, _stp, _post in book.resting_orders():
+        for _oid, side, price, leaves, owner, _stp, _post in book.resting_orders():
             if side != _SELL or price is None or owner == account:
                 continue
             if price > band_hi or left <= 0:
