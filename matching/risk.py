@@ -138,7 +138,8 @@ class PreTradeRisk:
                                 f"{inst.ticks_to_price(band_lo)}..{inst.ticks_to_price(band_hi)}")
             ord_type = _LIMIT_CODE
         else:
-            # A market order is bounded by the band: it reserves and trades as if limited there.
+            # A market order is bounded by the band: it trades as if limited there (a buy
+            # in continuous trading reserves only the asks it can reach: see below).
             price = band_hi if side == _BUY else band_lo
             ord_type = _MARKET
         tif = _TIF_CODES[time_in_force]
