@@ -41,6 +41,7 @@ from matching.errors import (
 )
 from matching.executions import Executions
 from matching.expiry import ExpiryIndex
+from matching.fees import open_fee_accounts
 from matching.ledger import Ledger
 from matching.messages import (
     LIFECYCLE_ACTIONS,
@@ -114,6 +115,7 @@ class Engine:
         self.clordids = ClOrdIdMemory(resend_window)
         self.risk = PreTradeRisk(self.instruments, self.economics, ledger, self.session,
                                  self.clordids)
+        self.risk.books = self.books
         self.conv = self.risk.conv
         self.reports = ReportBuilder(self.economics, 1, 0, self.conv)
         self.expiry = ExpiryIndex()
@@ -122,6 +124,7 @@ class Engine:
         self.next_order_id = 1
         self.executions = Executions(self.orders, ledger, self.risk, self.reports,
                                      self.expiry, self.economics)
+        open_fee_accounts(ledger, self.instruments.values())
         self.auctions = Auctions(self.instruments)     # calls: matching/auction.py
         self.executions.auctions = self.auctions
         self.now = 0
@@ -345,6 +348,14 @@ class Engine:
                          f"{conv.price(hit.next_price)}, outside the {hit.band} band "
                          f"{conv.price(hit.lo)}..{conv.price(hit.hi)}")
             return
+        if hit is not None and o.ord_type == _MARKET and o.side == _BUY:
+            # It rests in the call at the band edge: it needs the band's reservation.
+            try:
+                self.risk.top_up(o, self.risk.need(o, o.price, o.qty))
+            except Rejection as r:
+                self.ledger.release(o.order_id, o.reserved)
+                self._reject(broker, m, r.reason, r.text)
+                return
         self.next_order_id += 1
         oid = o.order_id
         symbol = o.symbol
@@ -607,6 +618,7 @@ class Engine:
 
     def use_ledger(self, ledger: Ledger) -> None:
         """Hold ``ledger`` instead (a restored one): every part that settles or reserves."""
+        open_fee_accounts(ledger, self.instruments.values())
         self.ledger = self.risk.ledger = self.executions.ledger = ledger
 
     def snapshot(self) -> bytes:

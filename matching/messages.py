@@ -149,6 +149,8 @@ class ExecutionReport(msgspec.Struct, tag_field="msg", tag="exec_report", omit_d
     text: str | None = None                  # 58, why, in words
     poss_resend: bool = False                # 97: a replay of an earlier outcome
     match_type: Literal["auction"] | None = None     # 574=7: a fill of a call auction
+    commission: str | None = None            # 12, this fill's fee in the cash token
+    comm_type: Literal["3"] | None = None    # 13, 3 = absolute (a cash amount)
 
 
 class OrderCancelReject(msgspec.Struct, tag_field="msg", tag="cancel_reject",
