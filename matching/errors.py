@@ -117,6 +117,12 @@ class EngineReject(_Code):
     ACCOUNT_NOT_EMPTY = ("ACCOUNT_NOT_EMPTY", 229,
                          "the account still holds, reserves or has frozen something")
     NOT_FROZEN = "NOT_FROZEN", 230, "less is frozen than the unfreeze names"
+    # 270-274: call auctions (matching/auction.py, matching/call_end.py).
+    INVALID_REFERENCE = ("INVALID_REFERENCE", 270,
+                         "set_reference needs one listed, tradable instrument and a price "
+                         "on its tick grid and ladder")
+    CALL_NOT_DUE = ("CALL_NOT_DUE", 271,
+                    "end_call: no call of the instrument(s) has reached its timed end")
 
 
 class DecodeReject(_Code):
