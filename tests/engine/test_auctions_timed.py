@@ -272,3 +272,12 @@ def test_replay_and_a_snapshot_reproduce_timed_calls_and_set_reference(tmp_path,
     restored.replay(read_journal(path, after_seq=snap_seq))
     assert restored.state_hash() == eng.state_hash()
     eng.close()
+
+
+def test_the_admin_command_line_form_of_set_reference_carries_the_price():
+    from feeds.operator import command_of
+    cmd = command_of("set-reference", ["GOLD", "120.00"], reason="news")
+    assert (cmd.action, cmd.symbol, cmd.price, cmd.reason) == ("set_reference", "GOLD",
+                                                               "120.00", "news")
+    with pytest.raises(ValueError, match="usage: tokenbook admin set-reference SYMBOL PRICE"):
+        command_of("set-reference", ["GOLD"])
