@@ -515,15 +515,18 @@ class Engine:
 
     def _call_phase(self, action: str, symbol: str, was: str, venue_wide: bool = False
                     ) -> bool:
-        """``pre_open`` and ``halt`` put the book in a call; ``open`` after it, ``resume``
+        """``pre_open`` puts the book in a call; ``open`` after it, ``resume``
         after a halt and ``close`` end the call with the uncross (matching/auction.py),
         unless the call has a random end (matching/call_end.py): then the instrument
         stays in its call until the timed ``end_call`` and this returns True."""
         book = self.books[symbol]
         timer = self.auctions.timer
         if action in ("pre_open", "halt"):
-            book.set_call(True)
-            timer.pending.pop(symbol, None)    # a new call, or a halt: no timed end now
+            if action == "pre_open":
+                book.set_call(True)
+            # A new call, or a halt: no timed end now. A halt keeps the book as it was (a
+            # book in a call stays in it); ``resume`` ends the halt through a call.
+            timer.pending.pop(symbol, None)
             return False
         ends_call = ((action == "open" and book.in_call)
                      or (action == "resume" and was == "halted")

@@ -225,10 +225,12 @@ def test_set_reference_refuses_a_bad_price_and_journals_nothing(eng, symbol, pri
 
 
 # ---------------------------------------------------------------------- halt / resume
-def test_a_halt_puts_the_book_in_a_call_and_resume_ends_it_with_the_uncross(eng):
+def test_resume_after_a_halt_in_continuous_trading_uncrosses_then_matches_again(eng):
+    """The halt keeps the book as it was; resume ends it through a call of no length
+    (the uncross of what rests: nothing crosses) and continuous matching goes on."""
     eng.submit("beta", tb("s1", 2, "sell", "1", "99.000"))
     eng.admin("halt", "TB3M", "news")
-    assert eng.books["TB3M"].in_call
+    assert not eng.books["TB3M"].in_call and len(eng.books["TB3M"]) == 1
     out = eng.admin("resume", "TB3M")
     assert out.sequenced and not eng.books["TB3M"].in_call
     assert eng.trading_status("TB3M").state == "continuous"
