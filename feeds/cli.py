@@ -66,7 +66,7 @@ async def admin_command(args) -> int:
     from matching.messages import AGENT_ACTIONS
     host, port = broker_url(args.broker)
     try:
-        if is_account_action(args.action):
+        if is_account_action(args.action) or args.action.replace("-", "_") in FORMS:
             cmd = command_of(args.action, args.operands, reason=args.reason,
                              eligibility=args.eligibility, country=args.country, qty=args.qty)
         elif len(args.operands) > 1:

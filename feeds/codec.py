@@ -218,7 +218,7 @@ class AdminCommand(msgspec.Struct, forbid_unknown_fields=True):
                     "record", "pay_coupon", "mature", "redeem",
                     "open_account", "close_account", "whitelist", "unwhitelist", "deposit",
                     "withdraw", "freeze", "unfreeze", "forced_transfer", "recover", "pause",
-                    "unpause"]
+                    "unpause", "set_reference"]
     symbol: str = ""
     reason: str = ""
     request_id: str = ""
@@ -232,6 +232,8 @@ class AdminCommand(msgspec.Struct, forbid_unknown_fields=True):
     asset: str = ""
     amount: str = ""
     to_account: int = 0
+    #: ``set_reference``: the static band's new reference price (a decimal string).
+    price: str = ""
 
 
 class AdminReply(msgspec.Struct):

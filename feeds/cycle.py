@@ -231,6 +231,11 @@ class GatewayCycle:
         expiry = engine.next_expiry()
         if expiry is not None and expiry <= now_ns:
             outcomes.append(engine.admin("expire"))
+        call_end = engine.next_call_end()          # minimum duration, random end
+        if call_end is not None and call_end <= now_ns:
+            # Journaled like a scheduled boundary; its reply republishes the states.
+            outcomes.append(self._session_input("end_call", "", "timed end of a call",
+                                                "schedule"))
 
     #: Wall-clock seconds before a refused lifecycle step is tried again.
     LIFECYCLE_RETRY_S = 60
@@ -375,14 +380,15 @@ class GatewayCycle:
                 return None
             return self._lifecycle_input(cmd.action, cmd.symbol, cmd.coupon_date,
                                          cmd.reason, cmd.request_id)
-        return self._session_input(cmd.action, cmd.symbol, cmd.reason, cmd.request_id)
+        return self._session_input(cmd.action, cmd.symbol, cmd.reason, cmd.request_id,
+                                   cmd.price)
 
     def _session_input(self, action: str, symbol: str, reason: str,
-                       request_id: str) -> Outcome:
+                       request_id: str, price: str = "") -> Outcome:
         """Journal and apply one session action (an operator's, or the schedule's); its
         reply goes to the admin replies topic after the commit."""
         reply = AdminReply(request_id, False, "", action, symbol)
-        out = self.engine.admin(action, symbol, reason)
+        out = self.engine.admin(action, symbol, reason, price=price)
         if not out.sequenced:                 # refused whole: journal down, or illegal
             reply.text = f"refused: {out.refused or 'not sequenced'}"
         else:

@@ -126,6 +126,12 @@ class EngineReject(_Code):
                         "a cash transfer needs a transfer id, cash and another shard")
     WRONG_SHARD = ("WRONG_SHARD", 278,
                    "no shard of this venue serves the symbol of the v2 order topic")
+    # 270-274: call auctions (matching/auction.py, matching/call_end.py).
+    INVALID_REFERENCE = ("INVALID_REFERENCE", 270,
+                         "set_reference needs one listed, tradable instrument and a price "
+                         "on its tick grid and ladder")
+    CALL_NOT_DUE = ("CALL_NOT_DUE", 271,
+                    "end_call: no call of the instrument(s) has reached its timed end")
 
 
 class DecodeReject(_Code):

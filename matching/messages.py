@@ -227,11 +227,14 @@ EngineReport = ExecutionReport | OrderCancelReject | CorporateAction | Balances
 
 class Admin(msgspec.Struct, tag_field="msg", tag="admin", forbid_unknown_fields=True):
     """An operator input, journaled like orders: ``action`` in pre_open, open, halt, resume,
-    close, expire, or cancel_broker (every live order of ``broker``: cancel-on-disconnect)."""
+    close, expire, cancel_broker (every live order of ``broker``: cancel-on-disconnect),
+    set_reference (``price``: the static band's new reference) or end_call (the timer's
+    end of the calls that are due)."""
     action: str
     symbol: str = ""
     reason: str = ""
     broker: str = ""
+    price: str = ""
 
 
 #: The inputs of a security's life (matching.corporate), in the order a day applies them.
