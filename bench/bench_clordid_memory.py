@@ -12,15 +12,7 @@ import argparse
 import gc
 
 from matching.clordid import ClOrdIdMemory
-
-
-def rss_kb() -> int:
-    """Resident set size of this process in kB (VmRSS)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+from reliability.soak import rss_kb
 
 
 def main(argv=None) -> int:

@@ -95,35 +95,33 @@ class FeeSchedule:
                 + ROUNDING_ALLOWANCE_PER_LOT * lots)
 
 
-def _rate(value, what: str) -> int:
-    """A rate in bp as a decimal string (``"2.5"``) -> 1/100 bp, exactly."""
+def _scaled(value, what: str, decimals: int, unit: str) -> int:
+    """A non-negative decimal string with at most ``decimals`` places -> an int of
+    10^-decimals units, exactly (``"2.5"`` bp at 2 places -> 250)."""
     if not isinstance(value, str):
-        raise FeeError(f"{what}: basis points as a decimal string, got {value!r}")
+        raise FeeError(f"{what}: {unit} as a decimal string, got {value!r}")
     try:
         d = Decimal(value)
     except InvalidOperation:
         raise FeeError(f"{what}: not a decimal: {value!r}") from None
-    scaled = d * _BP
-    if not d.is_finite() or scaled != scaled.to_integral_value() or d < 0:
-        raise FeeError(f"{what}: a non-negative number of bp with at most 2 decimals, "
+    scaled = d.scaleb(decimals) if d.is_finite() else d
+    if not d.is_finite() or d < 0 or scaled != scaled.to_integral_value():
+        raise FeeError(f"{what}: a non-negative {unit} with at most {decimals} decimals, "
                        f"got {value!r}")
+    return int(scaled)
+
+
+def _rate(value, what: str) -> int:
+    """A rate in bp as a decimal string (``"2.5"``) -> 1/100 bp, capped at 1000 bp."""
+    scaled = _scaled(value, what, 2, "number of bp")
     if scaled > _MAX_RATE:
         raise FeeError(f"{what}: {value} bp is above the 1000 bp cap")
-    return int(scaled)
+    return scaled
 
 
 def _minimum(value, what: str, cash_decimals: int) -> int:
-    if not isinstance(value, str):
-        raise FeeError(f"{what}: cash as a decimal string, got {value!r}")
-    try:
-        d = Decimal(value)
-    except InvalidOperation:
-        raise FeeError(f"{what}: not a decimal: {value!r}") from None
-    scaled = d.scaleb(cash_decimals)
-    if not d.is_finite() or d < 0 or scaled != scaled.to_integral_value():
-        raise FeeError(f"{what}: non-negative cash with at most {cash_decimals} decimals, "
-                       f"got {value!r}")
-    return int(scaled)
+    """A minimum fee in cash (``"0.50"``) -> minor units of the cash token."""
+    return _scaled(value, what, cash_decimals, "cash amount")
 
 
 _TIER_KEYS = {"maker_bps", "taker_bps", "minimum"}

@@ -4,42 +4,16 @@ opening and closing calls, the operator's set_reference, a halt that resumes thr
 call, and replay of all of it (on both books)."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
+from test_auctions import REG, T0, Clock, make_ledger
 
 from matching.call_end import VOLATILITY_CALL_NS, random_draw_ns
 from matching.engine import Engine
-from matching.instruments import Registry
 from matching.journal import Journal, read_journal
-from matching.ledger import CASH, Ledger
 from matching.messages import NewOrderSingle
 
-T0 = int(datetime(2026, 11, 25, 10, tzinfo=UTC).timestamp()) * 10**9
-REG = Registry.load_default()
-USD = 10**6
 S = 10**9
 RANDOM_END_NS = 30 * S
-
-
-def make_ledger():
-    led = Ledger()
-    for acct, broker in ((1, "alpha"), (2, "beta")):
-        led.open_account(acct, broker, "retail")
-        led.deposit(acct, CASH, 100_000 * USD)
-        for inst in REG:
-            led.deposit(acct, inst.symbol, 50 * 10**4)
-            led.whitelist(acct, inst.symbol)
-    return led
-
-
-class Clock:
-    def __init__(self):
-        self.now = T0
-
-    def __call__(self):
-        self.now += 1_000_000
-        return self.now
 
 
 def make_engine(book_engine="core", journal=None, random_end=False):
