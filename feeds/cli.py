@@ -70,7 +70,7 @@ async def admin_command(args) -> int:
         return await auction_admin(args)
     host, port = broker_url(args.broker)
     try:
-        if is_account_action(args.action):
+        if is_account_action(args.action) or args.action.replace("-", "_") in FORMS:
             cmd = command_of(args.action, args.operands, reason=args.reason,
                              eligibility=args.eligibility, country=args.country, qty=args.qty)
         elif len(args.operands) > 1:
@@ -257,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="take the venue over from a running engine: with --journal, claim "
                         "the stream now (the running primary is fenced and exits 6); with "
                         "--data refused: a take-over would fork the venue (docs/fencing.md)")
+    s.add_argument("--shard", metavar="ID",
+                   help="serve as one shard of a sharded venue: its own retained status "
+                        "and client id, orders only on tokenbook/v2/orders/+/SYMBOL for "
+                        "--symbols (docs/replication.md, Shards)")
+    s.add_argument("--symbols", metavar="A,B",
+                   help="the instruments this --shard alone serves")
     add_client_arguments(s)          # --username --credentials --tls-ca --tls-cert --tls-key
     _replication_arguments(s)        # --journal --standby ... (docs/replication.md)
 

@@ -81,10 +81,15 @@ class BrokerClient:
     def __init__(self, broker: str, host: str, port: int, *, timeout: float = 2.0,
                  retries: int = 3, mqtt_options: dict | None = None,
                  client_id: str | None = None, session_expiry: int = 300,
-                 reconnect_max: float = 1.0):
+                 reconnect_max: float = 1.0, order_topic: str = "v1"):
         if not topics.valid_name(broker):
             raise ValueError(f"broker id {broker!r} is not a valid topic segment")
+        if order_topic not in ("v1", "v2"):
+            raise ValueError(f"order_topic must be v1 or v2, got {order_topic!r}")
         self.broker, self.host, self.port = broker, host, port
+        # "v2": each request goes to tokenbook/v2/orders/{broker}/{symbol}, the topic the
+        # shard serving the symbol subscribes to (a sharded venue, feeds.shard).
+        self.order_topic = order_topic
         self.timeout, self.retries = timeout, retries
         # One client id per broker: a second client for the same broker takes the session over.
         self.client_id = client_id or f"tokenbook-client-{broker}"
@@ -172,9 +177,17 @@ class BrokerClient:
             self._resends.add(task)
             task.add_done_callback(self._resends.discard)
 
+    def topic_for(self, msg) -> str:
+        """The order-entry topic of ``msg``: v1, or v2 by its symbol (a request without
+        one, the balances query, stays on v1)."""
+        symbol = getattr(msg, "symbol", "")
+        if self.order_topic == "v2" and symbol:
+            return topics.orders_v2(self.broker, symbol)
+        return topics.orders(self.broker)
+
     async def _publish_quietly(self, c: aiomqtt.Client, msg) -> None:
         try:
-            await c.publish(topics.orders(self.broker), encode(msg), qos=1)
+            await c.publish(self.topic_for(msg), encode(msg), qos=1)
         except aiomqtt.MqttError:
             pass                          # the request's own retry loop sends it again
 
@@ -236,8 +249,7 @@ class BrokerClient:
                         await self._connected.wait()
                         if self._client is None:        # lost again: retry like a failed publish
                             raise aiomqtt.MqttError("not connected")
-                        await self._client.publish(topics.orders(self.broker), payload,
-                                                   qos=1)
+                        await self._client.publish(self.topic_for(msg), payload, qos=1)
                         payload = again
                         return await fut
                 except (TimeoutError, aiomqtt.MqttError, AttributeError) as exc:
@@ -337,7 +349,7 @@ class BrokerClient:
         """Fire a request without awaiting its answer (its reports still reach reports())."""
         if self._client is None:
             raise RuntimeError(f"{self.broker}: not connected")
-        return asyncio.ensure_future(self._client.publish(topics.orders(self.broker),
+        return asyncio.ensure_future(self._client.publish(self.topic_for(msg),
                                                           encode(msg), qos=1))
 
     def pending_reports(self) -> list[EngineReport]:

@@ -218,7 +218,7 @@ class AdminCommand(msgspec.Struct, forbid_unknown_fields=True):
                     "record", "pay_coupon", "mature", "redeem",
                     "open_account", "close_account", "whitelist", "unwhitelist", "deposit",
                     "withdraw", "freeze", "unfreeze", "forced_transfer", "recover", "pause",
-                    "unpause"]
+                    "unpause", "set_reference"]
     symbol: str = ""
     reason: str = ""
     request_id: str = ""
@@ -232,6 +232,8 @@ class AdminCommand(msgspec.Struct, forbid_unknown_fields=True):
     asset: str = ""
     amount: str = ""
     to_account: int = 0
+    #: ``set_reference``: the static band's new reference price (a decimal string).
+    price: str = ""
 
 
 class AdminReply(msgspec.Struct):
@@ -256,12 +258,23 @@ class BalancesRequest(msgspec.Struct, tag_field="msg", tag="balances",
 _balances_decoder = msgspec.json.Decoder(BalancesRequest)
 
 
+class _MsgTag(msgspec.Struct):
+    """The ``msg`` member alone: a lone tagged Struct decodes even without its tag, and a
+    query must name itself (``{}`` is a malformed order, not a balances query)."""
+    msg: str
+
+
+_tag_decoder = msgspec.json.Decoder(_MsgTag)
+
+
 def decode_balances_request(payload: object) -> BalancesRequest | None:
     """The balances query in ``payload``, or None if it is not one; never raises. Tried
     only on what did not decode as an order, so order entry pays nothing for it."""
     if not isinstance(payload, (bytes, bytearray)) or len(payload) > MAX_MESSAGE_BYTES:
         return None
     try:
+        if _tag_decoder.decode(payload).msg != "balances":
+            return None
         req = _balances_decoder.decode(payload)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None

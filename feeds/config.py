@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from feeds import topics
 from matching.messages import utc_timestamp
 from matching.schedule import SessionSchedule
 
@@ -73,6 +74,11 @@ class GatewayConfig:
     # another user than the engine's (feeds.security.STANDBY_USER), or the check itself
     # would take the engine's session.
     probe_options: Mapping[str, Any] | None = None
+    # --- shards (feeds.shard): "" is a one-shard venue on the v1 order topic and status.
+    # A shard takes only its symbols' v2 orders (and the transfer agent's controls) and
+    # writes its own retained status, so shards never meet in the single-writer guard.
+    shard: str = ""
+    shard_symbols: tuple[str, ...] = ()
     # A server process moves what exists once it is up (modules, the recovered state) out
     # of the collector's sight (gc.freeze), so full collections pause the loop only for
     # what trading added since.
@@ -95,9 +101,24 @@ class GatewayConfig:
             raise ValueError("receive_maximum must be 1-65535 (MQTT 5)")
         if self.keepalive < 1 or not self.heartbeat > 0:
             raise ValueError("keepalive must be >= 1 s and heartbeat > 0")
+        if self.shard and not (topics.valid_name(self.shard) and self.shard_symbols):
+            raise ValueError("a shard needs a topic-safe id and at least one symbol")
         if not self.instance or not self.instance.isalnum():
             raise ValueError(f"instance must be a non-empty alphanumeric id, got "
                              f"{self.instance!r}")
+
+    @property
+    def status_topic(self) -> str:
+        """This engine's retained status: the venue's, or its shard's own."""
+        return topics.shard_status(self.shard) if self.shard else topics.STATUS
+
+    @property
+    def order_filters(self) -> tuple[str, ...]:
+        """What it subscribes to for order entry: every v1 order topic, or its shard's
+        symbols on v2 and the transfer agent's topic."""
+        if not self.shard:
+            return (topics.ORDERS_WILDCARD,)
+        return (*(topics.orders_v2_filter(s) for s in self.shard_symbols), topics.AGENT)
 
     def identity(self) -> dict[str, Any]:
         """The fields of the retained status that say which engine wrote it."""

@@ -51,6 +51,7 @@ from feeds.depth import DepthBook, start_seq
 from feeds.issuance_wire import auction_command, decode_auction_input
 from feeds.operator_inputs import ACCOUNT_COMMANDS, STATELESS_COMMANDS, account_command
 from feeds.outbox import Outbox, Publish
+from feeds.shard import shard_exec_id, shard_trade_id
 from matching.engine import Engine
 from matching.errors import EngineFault
 from matching.journal import JournalError
@@ -63,6 +64,7 @@ from matching.messages import (
     OrderCancelReject,
     OrderMessage,
 )
+from matching.messages import ExecutionReport as _ExecutionReport
 from matching.outputs import LevelChange, Outcome
 from matching.timetable import Due, Timetable
 
@@ -171,7 +173,8 @@ class GatewayCycle:
                 if broker:
                     self.outbox.put(Publish(
                         topics.exec_reports(broker),
-                        encode(msgspec.structs.replace(report, poss_resend=True)), False,
+                        encode(msgspec.structs.replace(self._on_wire(report),
+                                                       poss_resend=True)), False,
                         "exec", broker))
 
     # ------------------------------------------------------------------ the cycle
@@ -235,6 +238,11 @@ class GatewayCycle:
         expiry = engine.next_expiry()
         if expiry is not None and expiry <= now_ns:
             outcomes.append(engine.admin("expire"))
+        call_end = engine.next_call_end()          # minimum duration, random end
+        if call_end is not None and call_end <= now_ns:
+            # Journaled like a scheduled boundary; its reply republishes the states.
+            outcomes.append(self._session_input("end_call", "", "timed end of a call",
+                                                "schedule"))
 
     #: Wall-clock seconds before a refused lifecycle step is tried again.
     LIFECYCLE_RETRY_S = 60
@@ -316,6 +324,9 @@ class GatewayCycle:
             return self._operator(payload, agent=True)
         self.stats.received += 1
         broker = topics.broker_from_orders_topic(topic)
+        if broker is None and self.config.shard:          # a shard's v2 order topic
+            v2 = topics.parse_orders_v2_topic(topic)
+            broker = v2[0] if v2 is not None and v2[1] in self.engine.instruments else None
         if broker is None:
             self.stats.unattributable += 1
             log.warning("dropped a message on %r: no broker in the topic", topic)
@@ -384,14 +395,15 @@ class GatewayCycle:
                 return None
             return self._lifecycle_input(cmd.action, cmd.symbol, cmd.coupon_date,
                                          cmd.reason, cmd.request_id)
-        return self._session_input(cmd.action, cmd.symbol, cmd.reason, cmd.request_id)
+        return self._session_input(cmd.action, cmd.symbol, cmd.reason, cmd.request_id,
+                                   cmd.price)
 
     def _session_input(self, action: str, symbol: str, reason: str,
-                       request_id: str) -> Outcome:
+                       request_id: str, price: str = "") -> Outcome:
         """Journal and apply one session action (an operator's, or the schedule's); its
         reply goes to the admin replies topic after the commit."""
         reply = AdminReply(request_id, False, "", action, symbol)
-        out = self.engine.admin(action, symbol, reason)
+        out = self.engine.admin(action, symbol, reason, price=price)
         if not out.sequenced:                 # refused whole: journal down, or illegal
             reply.text = f"refused: {out.refused or 'not sequenced'}"
         else:
@@ -480,14 +492,25 @@ class GatewayCycle:
             self._auction_at[symbol] = self._now_ns
             self.outbox.put(Publish(topics.md(symbol, "auction"), encode(view), True, "md"))
 
+    def _on_wire(self, report):
+        """A shard's exec report names its shard in ExecID and TradeID (``feeds.shard``),
+        so ids are unique across the venue; a one-shard venue's go out as they are."""
+        shard = self.config.shard
+        if not shard or type(report) is not _ExecutionReport:
+            return report
+        trade = report.trade_id
+        return msgspec.structs.replace(
+            report, exec_id=shard_exec_id(shard, report.exec_id),
+            trade_id=None if trade is None else shard_trade_id(shard, trade))
+
     def _stage(self, outcomes: list[Outcome]) -> None:
         """Reports and trades in engine order; depth coalesced per symbol for the cycle."""
         put, stats, epoch = self.outbox.put, self.stats, self.epoch
         levels: dict[str, list[LevelChange]] = {}
         for out in outcomes:
             for broker, report in out.reports:
-                put(Publish(topics.exec_reports(broker), encode(report), False, "exec",
-                            broker))
+                put(Publish(topics.exec_reports(broker), encode(self._on_wire(report)), False,
+                            "exec", broker))
                 if type(report) is CorporateAction:
                     self._count_corporate(report)
                     continue
@@ -516,6 +539,9 @@ class GatewayCycle:
                 for trade in out.trades:
                     # TradePrint's fields, then the epoch (mypy cannot count a *tuple).
                     tick = MdTrade(*msgspec.structs.astuple(trade), epoch)  # type: ignore[call-arg]
+                    if self.config.shard:
+                        tick = msgspec.structs.replace(tick, trade_id=shard_trade_id(
+                            self.config.shard, tick.trade_id))
                     put(Publish(topics.md(trade.symbol, "trades"), encode(tick), False,
                                 "trade"))
                     stats.trades += 1
@@ -580,7 +606,7 @@ class GatewayCycle:
         """The retained engine status (online, not_accepting, offline) as a Publish, with
         this engine's identity (``GatewayConfig.identity``)."""
         stamp = utc_timestamp(now_ns) if now_ns else ""       # none in the last will
-        return Publish(topics.STATUS, encode(EngineStatus(
+        return Publish(self.config.status_topic, encode(EngineStatus(
             status, text, stamp, **self.config.identity())), True, "status")
 
     def trading_status(self, symbol: str) -> TradingStatus:

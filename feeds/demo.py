@@ -225,6 +225,12 @@ async def demo(args) -> int:
         for s, v in sorted(st.redeemed_cash.items())) or "none"))
     after = {a: ledger.total(a) for a in assets}
     cash_ok = after[CASH] == before[CASH]
+    # The fee accounts' takings: balances of the ledger, so cash conservation counts them.
+    fee_accounts = sorted({i.fees.account for i in registry if i.fees is not None})
+    places = next(iter(registry)).cash_decimals
+    console.print("fees: " + (", ".join(
+        f"account {a} took {Decimal(ledger.balance(a, CASH)).scaleb(-places)} {usdc}"
+        for a in fee_accounts) or "none charged") + f"; cash conserved including fees {cash_ok}")
     # Supply: every token's total as it was, less what redemption burned (all of it).
     supply_ok = all(after[a] == before[a] - st.burned_lots.get(a, 0) for a in assets[1:]) \
         and all(ledger.supply(s) == 0 for s in engine.corporate.redeemed)

@@ -202,7 +202,7 @@ class Gateway:
                 if time.monotonic() - self._last_status >= self.config.heartbeat:
                     await self._publish_status(client)
             # Graceful shutdown: stop intake, flush what was taken in, then go offline.
-            await client.unsubscribe(topics.ORDERS_WILDCARD)
+            await client.unsubscribe(list(self.config.order_filters))
             await asyncio.sleep(0.05)
             while not self._queue.empty():
                 await self._cycle(client, await self._next_batch(self._queue, None), reader)
@@ -220,17 +220,19 @@ class Gateway:
         for p in self.cycle.retained(self.config.clock()):
             await client.publish(p.topic, p.payload, qos=1, retain=p.retain)
         self._last_status = time.monotonic()
-        await client.subscribe(topics.ORDERS_WILDCARD, qos=1)
+        for orders in self.config.order_filters:
+            await client.subscribe(orders, qos=1)
         await client.subscribe(topics.PRESENCE_WILDCARD, qos=1)
         await client.subscribe(topics.ADMIN, qos=1)
         if self.guard is not None:          # other engines' statuses, never our own
-            await client.subscribe(topics.STATUS, options=SubscribeOptions(qos=1, noLocal=True))
+            await client.subscribe(self.config.status_topic,
+                                   options=SubscribeOptions(qos=1, noLocal=True))
         await self._watch_broker(client)
 
     async def _read(self, client: aiomqtt.Client, queue: asyncio.Queue) -> None:
         async for message in client.messages:
             topic = message.topic.value
-            if topic == topics.STATUS:
+            if topic == self.config.status_topic:
                 # AnotherEngine out of here ends the reader: the engine steps down.
                 if self.guard is not None and self.guard.on_status(
                         decode_status(message.payload)):

@@ -128,8 +128,10 @@ class VenueGuard:
     def __init__(self, host: str, port: int, *, instance: str, started: int,
                  options: Mapping[str, Any] | None = None, keepalive: int = 10,
                  heartbeat: float = 2.0, connect_timeout: float = 10.0,
-                 window_cap: float | None = None):
+                 window_cap: float | None = None, status_topic: str = topics.STATUS):
         self.host, self.port = host, port
+        # The retained status it guards: the venue's, or one shard's (feeds.shard).
+        self.status_topic = status_topic
         self.instance, self.started = instance, started
         self.options = dict(options or {})
         self.keepalive, self.heartbeat = keepalive, heartbeat
@@ -146,7 +148,8 @@ class VenueGuard:
         options = config.probe_options if config.probe_options is not None \
             else config.mqtt_options
         return cls(host, port, instance=config.instance, started=config.started,
-                   options=options, keepalive=config.keepalive, heartbeat=config.heartbeat)
+                   options=options, keepalive=config.keepalive, heartbeat=config.heartbeat,
+                   status_topic=config.status_topic)
 
     # ------------------------------------------------------------------ before connecting
     async def check(self) -> Verdict:
@@ -171,15 +174,15 @@ class VenueGuard:
                 pass
 
     async def _check(self, client: aiomqtt.Client) -> Verdict:
-        codes = await client.subscribe(topics.STATUS, qos=1)
+        codes = await client.subscribe(self.status_topic, qos=1)
         if any(getattr(c, "is_failure", False) for c in codes):
             # A check that cannot read the status would see no engine at all.
             raise CheckRefused(f"the broker refused the venue check's subscription to "
-                                    f"{topics.STATUS} ({codes[0]}): its ACL must let the "
+                                    f"{self.status_topic} ({codes[0]}): its ACL must let the "
                                     f"check's user read it")
         # The broker sends the retained status right after the first SUBACK: once the
         # second SUBACK is in, the first's retained message has been queued.
-        await client.subscribe(topics.STATUS, qos=1)
+        await client.subscribe(self.status_topic, qos=1)
         last = None
         while len(client.messages):
             m = await client.messages.__anext__()
@@ -223,11 +226,17 @@ class VenueGuard:
                        last)
 
     # ------------------------------------------------------------------ while serving
-    def on_status(self, st: EngineStatus | None) -> bool:
+    def on_status(self, st: EngineStatus | None, *, resent: bool = False) -> bool:
         """A status message read while serving (not this engine's own): True if this
         engine should republish its own status now. Raises ``AnotherEngine`` if another
-        live engine started before this one (this one steps down)."""
-        if st is None or st.instance == self.instance:
+        live engine started before this one (this one steps down).
+
+        ``resent``: the broker resends it (MQTT DUP) because an earlier connection of this
+        session, e.g. an engine killed before its PUBACK, never acknowledged it. It was
+        published before this connection's check read the retained status, so it says
+        nothing the check did not weigh: ignored (a killed engine's own last heartbeat
+        must not make its successor step down)."""
+        if st is None or st.instance == self.instance or resent:
             return False
         if st.status in LIVE:
             if (started_ns(st), st.instance) < (self.started, self.instance):

@@ -177,6 +177,11 @@ class LinkGateway:
         self.cycle.config = config
 
     @property
+    def _inputs(self) -> tuple[str, ...]:
+        """Orders (v1, or a shard's own v2 symbols), presence, operator commands."""
+        return (*self.config.order_filters, *_INPUTS[1:])
+
+    @property
     def stats(self) -> LinkStats:
         return self.cycle.stats  # type: ignore[return-value]
 
@@ -263,7 +268,7 @@ class LinkGateway:
         """Graceful stop: no more orders, flush what was made, ``offline``, DISCONNECT."""
         s, outbox = self.session, self.cycle.outbox
         now = time.monotonic()
-        s.unsubscribe([topics.ORDERS_WILDCARD])
+        s.unsubscribe(list(self.config.order_filters))
         link.flush(now)
         await self._until(link, link.unsubscribed, SHUTDOWN_WAIT[0])
         link.phase = "closing"
@@ -356,7 +361,7 @@ class LinkGateway:
                   ) -> list[mqtt5.PublishPacket]:
         """Other engines' statuses out of ``messages`` (to the guard: ``AnotherEngine``
         if this engine must step down); the rest is the cycle's."""
-        status = topics.STATUS
+        status = self.config.status_topic
         if all(m.topic != status for m in messages):
             return messages
         rest = []
@@ -364,7 +369,7 @@ class LinkGateway:
         for m in messages:
             if m.topic != status:
                 rest.append(m)
-            elif self.guard.on_status(decode_status(m.payload)):
+            elif self.guard.on_status(decode_status(m.payload), resent=m.duplicate):
                 self._publish_status(time.monotonic())
         return rest
 
@@ -487,8 +492,8 @@ class LinkGateway:
         engines' statuses, never its own: ``feeds.guard``)."""
         link.phase = "subscribe"
         link.sub_id = self.session.subscribe(
-            _INPUTS + ((topics.STATUS,) if self.guard is not None else ()),
-            no_local=(topics.STATUS,))
+            self._inputs + ((self.config.status_topic,) if self.guard is not None else ()),
+            no_local=(self.config.status_topic,))
 
     def _events(self, link: _Link, now: float) -> None:
         s, stats = self.session, self.stats
@@ -508,13 +513,15 @@ class LinkGateway:
                     self._subscribe(link)
             elif isinstance(e, mqtt5.SubAckPacket) and e.packet_id == link.sub_id:
                 codes = e.reason_codes
-                bad = [(f, c) for f, c in zip(_INPUTS, codes, strict=False) if int(c) >= 0x80]
-                if bad or len(codes) != len(_INPUTS) + (self.guard is not None):
+                bad = [(f, c) for f, c in zip(self._inputs, codes, strict=False)
+                       if int(c) >= 0x80]
+                if bad or len(codes) != len(self._inputs) + (self.guard is not None):
                     raise LinkError(f"subscription refused: {bad or codes}",
                                     int(bad[0][1]) if bad else 0x82)
                 if self.guard is not None and int(codes[-1]) >= 0x80:
                     log.warning("the broker refused the subscription to %s (%s): another "
-                                "engine connecting now would not be noticed", topics.STATUS,
+                                "engine connecting now would not be noticed",
+                                self.config.status_topic,
                                 codes[-1])
                 link.phase = "online"
                 self.connected = self._online = True

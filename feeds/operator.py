@@ -37,6 +37,8 @@ FORMS: dict[str, tuple[str, ...]] = {
     "recover": ("account", "to_account"),
     "pause": ("symbol",),
     "unpause": ("symbol",),
+    # The static band's reference (matching/auction.py): a session input, not an account's.
+    "set_reference": ("symbol", "price"),
 }
 
 

@@ -141,6 +141,23 @@ def engine_mqtt_options(args) -> tuple[dict, dict | None]:
         raise CliError(EXIT_USAGE, str(exc)) from None
 
 
+def shard_registry(args, registry: Registry) -> tuple[Registry, str, tuple[str, ...]]:
+    """``--shard ID --symbols A,B``: the instruments this shard alone serves, its id and
+    symbols (``feeds.shard``); without ``--shard`` the whole registry (CliError if bad)."""
+    from feeds.shard import ShardError, ShardSpec, parse_symbols
+    shard, symbols = getattr(args, "shard", None), getattr(args, "symbols", None)
+    if not shard and not symbols:
+        return registry, "", ()
+    if not (shard and symbols):
+        raise CliError(EXIT_USAGE, "--shard and --symbols go together")
+    try:
+        spec = ShardSpec(shard, parse_symbols(symbols))
+        spec.check_listed(inst.symbol for inst in registry)
+    except ShardError as exc:
+        raise CliError(EXIT_USAGE, str(exc)) from None
+    return Registry(i for i in registry if i.symbol in spec.symbols), shard, spec.symbols
+
+
 def prepare_serve(args) -> ServePlan:
     """Everything ``serve`` can check on its own: options, credentials, instruments,
     accounts, and that the data directory agrees (CliError otherwise)."""
@@ -152,6 +169,7 @@ def prepare_serve(args) -> ServePlan:
     registry = load_registry(args.instruments)
     accounts = load_accounts(args.accounts, registry, args.instruments) \
         if args.accounts else None
+    registry, shard, shard_symbols = shard_registry(args, registry)
     data = Path(args.data)
     if data.exists() and not data.is_dir():
         raise CliError(EXIT_DATA, f"--data {data} is not a directory")
@@ -171,7 +189,8 @@ def prepare_serve(args) -> ServePlan:
                                                               if b),
         snapshot_dir=data / "snapshots", snapshot_every=args.snapshot_every,
         mqtt_options=mqtt_options, probe_options=probe_options, freeze_gc=True,
-        schedule=args.session)
+        schedule=args.session, shard=shard, shard_symbols=shard_symbols,
+        client_id=f"tokenbook-engine-{shard}" if shard else GatewayConfig.client_id)
     source = venue.DEMO if accounts is None else NO_ACCOUNTS \
         if args.accounts == NO_ACCOUNTS else str(Path(args.accounts).resolve())
     return ServePlan(registry, accounts, config, plan, source)
@@ -218,6 +237,9 @@ def record_venue(args, prep: ServePlan, engine: Engine) -> bool:
 
 async def serve(args) -> int:
     from feeds.guard import AnotherEngine, VenueGuard
+    if getattr(args, "journal", None) and getattr(args, "shard", None):
+        raise CliError(EXIT_USAGE, "--shard with --journal is not built yet: a shard runs on "
+                                   "its own --data (docs/replication.md, Shards)")
     if getattr(args, "journal", None):       # the replicated journal: feeds.serve_replicated
         from feeds.serve_replicated import serve_replicated
         return await serve_replicated(args)
@@ -306,7 +328,9 @@ def print_banner(args, *, url, embedded, config, verdict, engine, recovered, pla
     extra = f" + --instruments {args.instruments}" if args.instruments else ""
     lines = [
         f"tokenbook {__version__} serve: the venue at {url} ({where}), topics "
-        f"{topics.ROOT}/#, as {who}{tls}",
+        f"{topics.ROOT}/#, as {who}{tls}" + (
+            f"; shard {config.shard} ({', '.join(config.shard_symbols)}) on "
+            f"{topics.ROOT_V2}/orders/+/SYMBOL" if config.shard else ""),
         f"  engine       instance {config.instance} pid {os.getpid()}; {verdict}",
         f"  data         {Path(args.data).resolve()}: {state}; epoch {engine.epoch}",
         f"  accounts     {len(led.accounts)} ({id_ranges(led.accounts)}) of "

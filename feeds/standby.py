@@ -74,13 +74,13 @@ class FencingGuard(VenueGuard):
             else config.mqtt_options
         return cls(host, port, instance=config.instance, started=config.started,
                    options=options, keepalive=config.keepalive, heartbeat=config.heartbeat,
-                   fenced=fenced)
+                   fenced=fenced, status_topic=config.status_topic)
 
-    def on_status(self, st) -> bool:
-        if st is not None and st.instance in self.fenced:
+    def on_status(self, st, *, resent: bool = False) -> bool:
+        if st is not None and st.instance in self.fenced and not resent:
             log.info("a fenced engine (%s) published a status: republishing ours", st.instance)
             return True
-        return super().on_status(st)
+        return super().on_status(st, resent=resent)
 
 
 class StreamTail:

@@ -13,6 +13,11 @@
     tokenbook/v1/admin                    operator session commands (halt, ...) QoS 1
     tokenbook/v1/admin/replies            the engine's answers to them          QoS 1
     tokenbook/v1/orders/tokenbook-agent   the transfer agent's controls (freeze) QoS 1
+    tokenbook/v2/orders/{broker}/{symbol} order entry routed to the symbol's shard  QoS 1
+    tokenbook/v1/status/{shard}           one shard's engine status (feeds.shard) QoS 1, retained
+
+A sharded venue (docs/replication.md, "Shards") takes orders on the v2 topic, whose symbol
+segment lets each shard subscribe to its own symbols only; a one-shard venue keeps v1.
 
 Broker ids and symbols are single topic segments from a safe charset (``NAME_PATTERN``):
 no MQTT wildcard (``+``, ``#``), no separator (``/``), no ``$`` prefix, no spaces, no NUL.
@@ -29,6 +34,8 @@ __all__ = [
     "valid_name", "valid_broker", "valid_symbol", "orders", "exec_reports", "presence", "md",
     "md_trades", "md_depth", "md_snapshot", "md_bbo", "md_wildcard",
     "broker_from_orders_topic", "broker_from_presence_topic", "parse_md_topic",
+    "ROOT_V2", "ORDERS_V2_WILDCARD", "orders_v2", "orders_v2_filter", "parse_orders_v2_topic",
+    "shard_status",
 ]
 
 ROOT = "tokenbook/v1"
@@ -54,6 +61,9 @@ ADMIN_REPLIES = f"{ROOT}/admin/replies"
 #: (feeds.security.AGENT_USER), which the ACL's ``orders/%u`` pattern lets only that
 #: user write; its replies go to ADMIN_REPLIES.
 AGENT = f"{ROOT}/orders/tokenbook-agent"
+#: Order entry routed by symbol (a sharded venue): ``{ROOT_V2}/orders/{broker}/{symbol}``.
+ROOT_V2 = "tokenbook/v2"
+ORDERS_V2_WILDCARD = f"{ROOT_V2}/orders/+/+"
 
 
 def valid_name(name: object) -> bool:
@@ -150,3 +160,28 @@ def parse_md_topic(topic: object) -> tuple[str, str] | None:
     if not valid_name(parts[3]) or parts[4] not in MD_CHANNELS:
         return None
     return parts[3], parts[4]
+
+
+def orders_v2(broker: str, symbol: str) -> str:
+    """Where ``broker`` sends requests for ``symbol`` to the shard serving it."""
+    return f"{ROOT_V2}/orders/{_checked('broker id', broker)}/{_checked('symbol', symbol)}"
+
+
+def orders_v2_filter(symbol: str) -> str:
+    """A shard's subscription for one of its symbols: every broker's v2 orders for it."""
+    return f"{ROOT_V2}/orders/+/{_checked('symbol', symbol)}"
+
+
+def parse_orders_v2_topic(topic: object) -> tuple[str, str] | None:
+    """``(broker, symbol)`` of a v2 order topic; None for anything else (never raises)."""
+    parts = _segments(topic, 5)
+    if parts is None or parts[0] != "tokenbook" or parts[1] != "v2" or parts[2] != "orders":
+        return None
+    if not valid_name(parts[3]) or not valid_name(parts[4]):
+        return None
+    return parts[3], parts[4]
+
+
+def shard_status(shard: str) -> str:
+    """The retained status of one shard's engine (its own single-writer guard topic)."""
+    return f"{STATUS}/{_checked('shard id', shard)}"

@@ -42,6 +42,7 @@ from matching.messages import (
     AssetBalance,
     Balances,
 )
+from matching.transfers import TRANSFER_ACTIONS, ShardTransfers
 
 __all__ = ["AccountsAdmin", "ACCOUNT_ACTIONS", "AGENT_ACTIONS"]
 
@@ -66,11 +67,16 @@ class AccountsAdmin:
         insts = list(engine.instruments.values())
         self.cash_places = insts[0].cash_decimals if insts else 6
         self.cash_names = {CASH, *(i.cash_token for i in insts)}
+        # Cash moved between shards, by transfer id (matching.transfers).
+        self.transfers = ShardTransfers()
 
     # ------------------------------------------------------------------ checks
     def check(self, m: AccountInput) -> None:
         """Every rule of ``m`` against the state now; a ``Rejection`` says which broke."""
         action = m.action
+        if action in TRANSFER_ACTIONS:
+            self._check_shard_transfer(m)
+            return
         if action not in ACCOUNT_ACTIONS and action not in AGENT_ACTIONS:
             raise _no(EngineReject.INVALID_FIELD, f"unknown account action {action!r}")
         ledger = self.engine.ledger
@@ -151,6 +157,19 @@ class AccountsAdmin:
         movable = ledger.balance(m.account, m.symbol) - ledger.reserved(m.account, m.symbol)
         self._covers(m.account, m.symbol, lots, movable, "unreserved")
 
+    def _check_shard_transfer(self, m: AccountInput) -> None:
+        self._account(m.account)
+        asset, units = self._asset_amount(m.asset or CASH, m.amount)
+        if asset != CASH:
+            raise _no(EngineReject.INVALID_TRANSFER, "only cash moves between shards")
+        if m.action == "transfer_out":
+            self._not_blocked(m.account, "")
+        self.transfers.check(m, units, self.engine.ledger.free(m.account, CASH))
+
+    def cash_amount(self, units: int) -> str:
+        """``units`` of cash as the wire's decimal string (``"5000.250000"``)."""
+        return self._units(CASH, units)
+
     def _account(self, account: int) -> None:
         if account not in self.engine.ledger.accounts:
             raise _no(EngineReject.UNKNOWN_ACCOUNT, f"no open account {account}")
@@ -220,7 +239,9 @@ class AccountsAdmin:
         engine = self.engine
         ledger = engine.ledger
         action = m.action
-        if action == "open_account":
+        if action in TRANSFER_ACTIONS:
+            self.transfers.apply(m, self._asset_amount(m.asset or CASH, m.amount)[1], ledger)
+        elif action == "open_account":
             ledger.open_account(m.account, m.broker, m.eligibility, m.country)
         elif action == "close_account":
             ledger.close_account(m.account)

@@ -22,6 +22,8 @@ from typing import Literal, NamedTuple
 
 import msgspec
 
+from matching.call_end import EXTENDED_BAND_PCT, CallTimer
+
 __all__ = ["Auctions", "AuctionView", "ClosingPrice", "Interruption", "PRESSURE_LIMIT_PCT",
            "VWAP_WINDOW_NS", "DYNAMIC_BAND_PCT", "STATIC_BAND_PCT"]
 
@@ -83,6 +85,13 @@ class Auctions:
         self.closing: dict[str, ClosingPrice] = {}
         #: symbol -> (dynamic %, static %) of the volatility interruption.
         self.bands = dict.fromkeys(instruments, (DYNAMIC_BAND_PCT, STATIC_BAND_PCT))
+        #: The static band's reference the operator set (``set_reference``); the next
+        #: auction price replaces it.
+        self.static_ref: dict[str, int] = {}
+        #: symbol -> the wider band's %: a volatility call ending outside it is extended.
+        self.extended_pct = dict.fromkeys(instruments, EXTENDED_BAND_PCT)
+        #: The timed ends of calls (minimum duration, random end): matching/call_end.py.
+        self.timer = CallTimer(instruments)
 
     def _band(self, anchor: int, pct) -> tuple[int, int]:
         width = abs(anchor) * Fraction(pct).numerator // (Fraction(pct).denominator * 100)
@@ -94,8 +103,7 @@ class Auctions:
         dynamic or static band? Then the band edge it may trade up to. O(levels it
         would reach); None at once when its limit lies inside both bands."""
         dynamic_pct, static_pct = self.bands[symbol]
-        anchor = self.last_auction[symbol]
-        lo, hi = self._band(self.initial[symbol] if anchor is None else anchor, static_pct)
+        lo, hi = self._band(self.static_anchor(symbol), static_pct)
         band = "static"
         last = self.last_trade[symbol]
         if last is not None:
@@ -115,6 +123,26 @@ class Auctions:
             if left <= 0:
                 return None
         return None
+
+    def static_anchor(self, symbol: str) -> int:
+        """The static band's reference: the operator's (``set_reference``), else the last
+        auction price, else the instrument's reference price."""
+        anchor = self.static_ref.get(symbol, self.last_auction[symbol])
+        return self.initial[symbol] if anchor is None else anchor
+
+    def set_reference(self, symbol: str, price: int) -> None:
+        """The operator moves the static band's reference (a journaled input)."""
+        self.static_ref[symbol] = price
+
+    def outside_extended(self, symbol: str, book) -> tuple[int, int, int] | None:
+        """``(indicative price, lo, hi)`` when the call's indicative price lies outside
+        the wider band around the static reference (the call is then extended), else
+        None (nothing crosses, or it is inside)."""
+        found = book.indicative(self.reference(symbol, book), PRESSURE_LIMIT_PCT)
+        if found is None:
+            return None
+        lo, hi = self._band(self.static_anchor(symbol), self.extended_pct[symbol])
+        return None if lo <= found[0] <= hi else (found[0], lo, hi)
 
     def reference(self, symbol: str, book) -> int:
         """The uncross's reference: last trade, else last auction, else the instrument's
@@ -144,6 +172,7 @@ class Auctions:
         book.uncross(ref, PRESSURE_LIMIT_PCT)
         if found is not None:
             self.last_auction[symbol] = found[0]
+            self.static_ref.pop(symbol, None)          # the auction price is the anchor
             self.uncrossed[symbol] = (seq, found[0], found[1])
         else:
             self.uncrossed.pop(symbol, None)
@@ -187,10 +216,16 @@ class Auctions:
                            conv.qty(done[2]))
 
     def snapshot(self) -> dict:
-        return {"last_trade": self.last_trade, "last_auction": self.last_auction,
+        snap = {"last_trade": self.last_trade, "last_auction": self.last_auction,
                 "tape": {s: list(t) for s, t in self.tape.items()},
                 "uncrossed": self.uncrossed,
                 "closing": {s: list(c) for s, c in self.closing.items()}}
+        # Only when used: a venue without them snapshots (and hashes) as before.
+        if self.static_ref:
+            snap["static_ref"] = dict(sorted(self.static_ref.items()))
+        if self.timer.pending:
+            snap["call_ends"] = self.timer.snapshot()
+        return snap
 
     def restore(self, snap: dict) -> None:
         self.last_trade.update(snap["last_trade"])
@@ -199,3 +234,5 @@ class Auctions:
             self.tape[s] = deque(tuple(r) for r in rows)
         self.uncrossed = {s: tuple(v) for s, v in snap["uncrossed"].items()}
         self.closing = {s: ClosingPrice(*v) for s, v in snap["closing"].items()}
+        self.static_ref = dict(snap.get("static_ref", {}))
+        self.timer.restore(snap.get("call_ends", {}))

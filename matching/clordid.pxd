@@ -7,13 +7,41 @@ cimport cython
 cdef object _ENCODER, _ASTUPLE
 
 cpdef bytes digest_of(msg)
+cpdef bytes _record(broker, cl_ord_id)
+cpdef object _digest(broker, cl_ord_id)
+
+
+cdef class ClOrdIdIndex:
+    cdef bytearray _arena
+    cdef Py_ssize_t _count
+    cdef unsigned long long _mask
+    cdef object _digests, _refs, _oids
+
+    cpdef _alloc(self, Py_ssize_t capacity)
+    @cython.locals(i=Py_ssize_t, d=object, off=Py_ssize_t, rec=object)
+    cpdef Py_ssize_t _slot(self, broker, cl_ord_id, digest)
+    @cython.locals(i=Py_ssize_t)
+    cpdef lookup(self, broker, cl_ord_id)
+    @cython.locals(i=Py_ssize_t)
+    cpdef store(self, broker, cl_ord_id, order_id, bint replace)
+
+
+cdef class DoneStatuses:
+    cdef Py_ssize_t _base
+    cdef bytearray _row
+    cdef dict _other
+
+    @cython.locals(i=Py_ssize_t)
+    cpdef set(self, order_id, status)
+    @cython.locals(i=Py_ssize_t)
+    cpdef get(self, order_id, default=*)
 
 
 cdef class ClOrdIdMemory:
     cdef public object window
-    cdef public dict orders
+    cdef public ClOrdIdIndex orders
     cdef public dict outcomes
-    cdef public dict finished
+    cdef public DoneStatuses finished
     cdef public dict _order
     cdef public long long _first
     cdef public long long _next

@@ -42,6 +42,7 @@ from matching.errors import (
 from matching.executions import Executions
 from matching.expiry import ExpiryIndex
 from matching.issuance import Issuance
+from matching.fees import open_fee_accounts
 from matching.ledger import Ledger
 from matching.messages import (
     LIFECYCLE_ACTIONS,
@@ -78,6 +79,9 @@ _TYPE, _REASON = 1, 3
 _EV_REJECTED = int(EventType.REJECTED)
 _EV_AMENDED = int(EventType.AMENDED)
 _VOLATILITY = EngineReject.VOLATILITY_INTERRUPTION.value
+_INVALID_REFERENCE = EngineReject.INVALID_REFERENCE.value
+_CALL_NOT_DUE = EngineReject.CALL_NOT_DUE.value
+_ILLEGAL_TRANSITION = EngineReject.ILLEGAL_TRANSITION.value
 _REJECT_NAMES = {m.number: m.value for m in BookReject}
 _JOURNAL_UNAVAILABLE = EngineReject.JOURNAL_UNAVAILABLE.value
 _ENGINE_FAULT = EngineReject.ENGINE_FAULT.value
@@ -117,6 +121,7 @@ class Engine:
         self.clordids = ClOrdIdMemory(resend_window)
         self.risk = PreTradeRisk(self.instruments, self.economics, ledger, self.session,
                                  self.clordids)
+        self.risk.books = self.books
         self.conv = self.risk.conv
         self.reports = ReportBuilder(self.economics, 1, 0, self.conv)
         self.expiry = ExpiryIndex()
@@ -125,6 +130,7 @@ class Engine:
         self.next_order_id = 1
         self.executions = Executions(self.orders, ledger, self.risk, self.reports,
                                      self.expiry, self.economics)
+        open_fee_accounts(ledger, self.instruments.values())
         self.auctions = Auctions(self.instruments)     # calls: matching/auction.py
         self.executions.auctions = self.auctions
         self.now = 0
@@ -152,7 +158,7 @@ class Engine:
         return self._sequenced(broker, msg, now)
 
     def admin(self, action: str, symbol: str = "", reason: str = "", *, broker: str = "",
-              now: int | None = None) -> Outcome:
+              price: str = "", now: int | None = None) -> Outcome:
         """Operator input: a session action (``matching.session.TRANSITIONS``; ``close``
         expires DAY orders, closing every instrument ends the trading day), ``expire``
         (GTD orders due) or ``cancel_broker`` (every live order of ``broker``). An illegal
@@ -164,9 +170,34 @@ class Engine:
             raise ValueError(f"unknown instrument {symbol!r}")
         try:
             self.session.check(action, symbol)
+            if action == "set_reference":
+                self._check_reference(symbol, price)
+            elif action == "end_call":
+                now = self.clock() if now is None else now
+                symbols = [symbol] if symbol else list(self.instruments)
+                if not self.auctions.timer.due(symbols, now):
+                    raise Rejection(_CALL_NOT_DUE, f"no call of {symbol or 'any instrument'}"
+                                    " has reached its timed end")
         except Rejection as r:
-            return Outcome(self.seq, refused=r.text)
-        return self._sequenced("", Admin(action, symbol, reason, broker), now)
+            text = r.text if r.reason == _ILLEGAL_TRANSITION else f"{r.reason}: {r.text}"
+            return Outcome(self.seq, refused=text)
+        return self._sequenced("", Admin(action, symbol, reason, broker, price), now)
+
+    def _check_reference(self, symbol: str, price: str) -> None:
+        """``set_reference``: one tradable instrument and a price on its grid and ladder
+        (raises INVALID_REFERENCE; runs before anything is journaled)."""
+        if not symbol:
+            raise Rejection(_INVALID_REFERENCE, "set_reference needs an instrument")
+        if self.session.state[symbol] is TradingState.MATURED:
+            raise Rejection(_INVALID_REFERENCE, f"{symbol} has matured")
+        try:
+            ticks = self.conv[symbol].to_ticks(price)
+        except Rejection as r:
+            raise Rejection(_INVALID_REFERENCE, f"price {price!r}: {r.text}") from None
+        book = self.books[symbol]
+        if not book.price_lo <= ticks < book.price_lo + book.n_levels:
+            raise Rejection(_INVALID_REFERENCE, f"price {price} is off {symbol}'s price "
+                            "ladder")
 
     def lifecycle(self, action: str, symbol: str, coupon_date: str = "", reason: str = "",
                   *, now: int | None = None) -> Outcome:
@@ -378,6 +409,14 @@ class Engine:
                          f"{conv.price(hit.next_price)}, outside the {hit.band} band "
                          f"{conv.price(hit.lo)}..{conv.price(hit.hi)}")
             return
+        if hit is not None and o.ord_type == _MARKET and o.side == _BUY:
+            # It rests in the call at the band edge: it needs the band's reservation.
+            try:
+                self.risk.top_up(o, self.risk.need(o, o.price, o.qty))
+            except Rejection as r:
+                self.ledger.release(o.order_id, o.reserved)
+                self._reject(broker, m, r.reason, r.text)
+                return
         self.next_order_id += 1
         oid = o.order_id
         symbol = o.symbol
@@ -431,6 +470,10 @@ class Engine:
             f"volatility interruption: next fill at {conv.price(hit.next_price)} outside "
             f"the {hit.band} band {conv.price(hit.lo)}..{conv.price(hit.hi)}")
         self.session.seq[symbol] = self.seq
+        end = self.auctions.timer.schedule(symbol, "volatility", self.seq, self.now)
+        assert end is not None                 # a volatility call always waits its minimum
+        self.session.reason[symbol] += f"; the call ends at {utc_timestamp(end.ends_at)} " \
+            "at the earliest"
 
     def _cancel(self, broker: str, m: OrderCancelRequest) -> None:
         try:
@@ -487,39 +530,111 @@ class Engine:
         if action == "expire":
             self._expire_due(symbols)
             return
+        if action == "set_reference":
+            self.auctions.set_reference(a.symbol, self.conv[a.symbol].to_ticks(a.price))
+            return
+        if action == "end_call":
+            for symbol in self.auctions.timer.due(symbols, self.now):
+                self._end_call(symbol)
+            return
         before = {s: self.session.state[s].value for s in symbols}
         moved = self.session.apply(action, symbols, a.reason, self.seq)
-        for symbol in moved:
-            self._call_phase(action, symbol, before[symbol])
+        deferred = {s for s in moved
+                    if self._call_phase(action, s, before[s], venue_wide=not a.symbol)}
         if action == "close":
             for symbol in moved:
-                self._expire(symbol, [o.order_id for o in self.orders.values()
-                                      if o.symbol == symbol and o.tif == _DAY])
-            if not a.symbol:
+                if symbol not in deferred:
+                    self._expire_day(symbol)
+            if not a.symbol and not self._closing_calls():
                 # The whole venue closed: the trading day ended (ClOrdIDs are per day).
                 self.clordids.end_of_day(self.orders)
 
-    def _call_phase(self, action: str, symbol: str, was: str) -> None:
-        """``pre_open`` puts the book in a call; ``open`` after it, ``resume`` after a
-        halt and ``close`` end the call with the uncross (matching/auction.py)."""
+    def _expire_day(self, symbol: str) -> None:
+        self._expire(symbol, [o.order_id for o in self.orders.values()
+                              if o.symbol == symbol and o.tif == _DAY])
+
+    def _closing_calls(self) -> bool:
+        """Whether a close waits for a closing call's random end."""
+        return any(e.kind == "close" for e in self.auctions.timer.pending.values())
+
+    def _call_phase(self, action: str, symbol: str, was: str, venue_wide: bool = False
+                    ) -> bool:
+        """``pre_open`` puts the book in a call; ``open`` after it, ``resume``
+        after a halt and ``close`` end the call with the uncross (matching/auction.py),
+        unless the call has a random end (matching/call_end.py): then the instrument
+        stays in its call until the timed ``end_call`` and this returns True."""
         book = self.books[symbol]
-        if action == "pre_open":
-            book.set_call(True)
-            return
+        timer = self.auctions.timer
+        if action in ("pre_open", "halt"):
+            if action == "pre_open":
+                book.set_call(True)
+            # A new call, or a halt: no timed end now. A halt keeps the book as it was (a
+            # book in a call stays in it); ``resume`` ends the halt through a call.
+            timer.pending.pop(symbol, None)
+            return False
         ends_call = ((action == "open" and book.in_call)
                      or (action == "resume" and was == "halted")
                      or (action == "close" and was != "closed"))
         if not ends_call:
-            return
-        events, found = self.auctions.uncross(symbol, book, self.seq)
+            return False
+        if symbol in timer.pending:
+            timer.pending.pop(symbol)          # the operator ends the timed call now
+        elif book.in_call and timer.schedule(symbol, action, self.seq, self.now,
+                                             venue_wide) is not None:
+            end = timer.pending[symbol]
+            self.session.state[symbol] = TradingState.PRE_OPEN
+            self.session.reason[symbol] = (f"{action} call: random end at "
+                                           f"{utc_timestamp(end.ends_at)}")
+            return True
+        self._uncross(symbol, action == "close")
+        return False
+
+    def _uncross(self, symbol: str, closing: bool) -> None:
+        """End ``symbol``'s call: the uncross and its auction fills; a closing uncross
+        retains the closing price."""
+        events, found = self.auctions.uncross(symbol, self.books[symbol], self.seq)
         executions = self.executions
         executions.auction = True
         try:
             executions.handle(symbol, events)
         finally:
             executions.auction = False
-        if action == "close":
+        if closing:
             self.auctions.close(symbol, found, self.now)
+
+    def _end_call(self, symbol: str) -> None:
+        """``end_call`` for a call past its timed end: a volatility call whose indicative
+        price lies outside the wider band is extended until the operator opens; one
+        inside it draws its random end (if any); otherwise the uncross finishes what the
+        call deferred (open or resume: continuous; close: closed, DAY orders expire)."""
+        timer, session = self.auctions.timer, self.session
+        end = timer.pending[symbol]
+        session.seq[symbol] = self.seq
+        if end.kind == "volatility" and not end.drawn:
+            outside = self.auctions.outside_extended(symbol, self.books[symbol])
+            if outside is not None:
+                timer.pending.pop(symbol)
+                conv = self.conv[symbol]
+                price, lo, hi = outside
+                session.reason[symbol] = (
+                    f"volatility interruption extended: indicative price {conv.price(price)}"
+                    f" outside the extended band {conv.price(lo)}..{conv.price(hi)}; the "
+                    "operator ends it (open)")
+                return
+            drawn = timer.redraw(symbol, self.seq, self.now)
+            if drawn is not None:
+                session.reason[symbol] = ("volatility call: random end at "
+                                          f"{utc_timestamp(drawn.ends_at)}")
+                return
+        timer.pending.pop(symbol)
+        closing = end.kind == "close"
+        self._uncross(symbol, closing)
+        session.state[symbol] = TradingState.CLOSED if closing else TradingState.CONTINUOUS
+        session.reason[symbol] = f"{end.kind} call ended at its timed end"
+        if closing:
+            self._expire_day(symbol)
+            if end.venue_wide and not self._closing_calls():
+                self.clordids.end_of_day(self.orders)
 
     def _expire_due(self, symbols: list) -> None:
         """Expire every GTD order of ``symbols`` whose time has come, by symbol then id."""
@@ -539,6 +654,11 @@ class Engine:
         for oid in sorted(order_ids):
             book.expire(oid)
         self._drain(symbol)
+
+    def next_call_end(self) -> int | None:
+        """When the earliest timed call end falls due (ns), for the caller's timer that
+        sends ``end_call``; None: no call waits for one."""
+        return self.auctions.timer.next_at()
 
     def next_expiry(self) -> int | None:
         """Earliest GTD expiry among live orders, for the caller's timer (O(log n))."""
@@ -628,6 +748,9 @@ class Engine:
         issues = self.issuance.snapshot()
         if issues:              # likewise a venue with no issuance auction
             doc.append(["issuance", issues])
+        moved = self.accounts_admin.transfers.state_doc()
+        if moved:               # cash moved between shards (matching.transfers)
+            doc.append(["transfers", moved])
         return hashlib.sha256(msgspec.msgpack.encode(doc)).hexdigest()
 
     # ------------------------------------------------------------------ persistence
@@ -640,6 +763,7 @@ class Engine:
 
     def use_ledger(self, ledger: Ledger) -> None:
         """Hold ``ledger`` instead (a restored one): every part that settles or reserves."""
+        open_fee_accounts(ledger, self.instruments.values())
         self.ledger = self.risk.ledger = self.executions.ledger = ledger
 
     def snapshot(self) -> bytes:

@@ -140,6 +140,21 @@ class EngineReject(_Code):
     UNKNOWN_BID = "UNKNOWN_BID", 251, "the broker has no live bid with that id in the auction"
     AUCTION_UNFUNDED = ("AUCTION_UNFUNDED", 252,
                         "an award would cost more than its bid reserved and the bidder has")
+    # 275-284: shards (matching.transfers, feeds.shard).
+    DUPLICATE_TRANSFER = ("DUPLICATE_TRANSFER", 275,
+                          "this leg of the cash transfer is applied already (idempotent)")
+    TRANSFER_CONFLICT = ("TRANSFER_CONFLICT", 276,
+                         "the transfer id was used with another account, amount or shard")
+    INVALID_TRANSFER = ("INVALID_TRANSFER", 277,
+                        "a cash transfer needs a transfer id, cash and another shard")
+    WRONG_SHARD = ("WRONG_SHARD", 278,
+                   "no shard of this venue serves the symbol of the v2 order topic")
+    # 270-274: call auctions (matching/auction.py, matching/call_end.py).
+    INVALID_REFERENCE = ("INVALID_REFERENCE", 270,
+                         "set_reference needs one listed, tradable instrument and a price "
+                         "on its tick grid and ladder")
+    CALL_NOT_DUE = ("CALL_NOT_DUE", 271,
+                    "end_call: no call of the instrument(s) has reached its timed end")
 
 
 class DecodeReject(_Code):

@@ -30,6 +30,7 @@ cdef class Executions:
     cdef public ExpiryIndex expiry
     cdef public dict economics
     cdef public dict conv
+    cdef public dict fees
     cdef public ClOrdIdMemory clordids
     cdef public long long next_trade_id
     cdef public bint auction
@@ -58,4 +59,6 @@ cdef class Executions:
                    seller=LiveOrder, o=LiveOrder, reports=ReportBuilder, auction=cython.bint)
     cdef _fill(self, LiveOrder taker, LiveOrder maker, long long price, long long lots,
                Conversions conv)
+    cdef tuple _fees(self, schedule, LiveOrder buyer, LiveOrder seller, LiveOrder taker,
+                     amount, lots, Conversions conv)
     cdef _close(self, LiveOrder o, status)

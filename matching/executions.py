@@ -15,6 +15,7 @@ import msgspec
 
 from matching.auction import Auctions
 from matching.constants import EventType, Side, TimeInForce
+from matching.economics import _cash_str
 from matching.errors import BookCancel, BookReject
 from matching.ledger import CASH, Ledger
 from matching.messages import utc_timestamp
@@ -60,6 +61,7 @@ class Executions:
         self.expiry = expiry
         self.economics = economics
         self.conv = risk.conv
+        self.fees = risk.fees            # symbol -> FeeSchedule, only those that charge
         self.clordids = risk.clordids
         self.next_trade_id = 1
         # The input being applied is an uncross (its fills say match_type auction), and
@@ -174,10 +176,19 @@ class Executions:
         economics = self.economics[symbol]
         fill = economics.of_fill(price, lots, self.now)
         amount = fill.settlement_amount
-        # Ledger.settle_trade without fees, its arguments positional (the C call).
-        self.ledger.settle(buyer.account, seller.account, symbol, lots, amount,
-                           buyer.order_id, seller.order_id, 0, 0, None, CASH)
-        buyer.reserved -= amount
+        schedule = self.fees.get(symbol) if self.fees else None
+        if schedule is None:
+            fee_buyer = fee_seller = 0
+            # Ledger.settle_trade without fees, its arguments positional (the C call).
+            self.ledger.settle(buyer.account, seller.account, symbol, lots, amount,
+                               buyer.order_id, seller.order_id, 0, 0, None, CASH)
+        else:
+            fee_buyer, fee_seller = self._fees(schedule, buyer, seller, taker, amount, lots,
+                                               conv)
+            self.ledger.settle(buyer.account, seller.account, symbol, lots, amount,
+                               buyer.order_id, seller.order_id, fee_buyer, fee_seller,
+                               schedule.account, CASH)
+        buyer.reserved -= amount + fee_buyer
         seller.reserved -= lots
         self._out.settled_cash += amount
         trade_id = f"T{self.next_trade_id}"
@@ -191,6 +202,13 @@ class Executions:
             self.resize_reservation(o)
             report = reports.fill(o, fill, trade_id, liquidity, conv, self._out.seq,
                                   self.stamp)
+            if schedule is not None:
+                fee = fee_buyer if o is buyer else fee_seller
+                if fee:
+                    # FIX Commission (12) in cash, CommType (13) 3 = absolute.
+                    report = msgspec.structs.replace(
+                        report, commission=_cash_str(fee, conv.inst.cash_decimals),
+                        comm_type="3")
             if auction:
                 # An uncross has no maker or taker: FIX MatchType 574=7 (call auction).
                 report = msgspec.structs.replace(report, liquidity=None, match_type="auction")
@@ -202,6 +220,20 @@ class Executions:
         self._trades.append(TradePrint(
             symbol, trade_id, self._out.seq, self.stamp, fill.price, fill.qty, price, lots,
             "auction" if auction else _SIDE_NAMES[taker.side], fill.yield_pct))
+
+    def _fees(self, schedule, buyer: LiveOrder, seller: LiveOrder, taker: LiveOrder,
+              amount, lots, conv: Conversions) -> tuple:
+        """The buyer's and the seller's fee on one fill of settlement cash ``amount``
+        (matching.fees): the maker or taker rate of each account's tier (an uncross has no
+        taker: both pay the taker rate); the seller's never above its proceeds."""
+        ledger = self.ledger
+        min_lots = conv.min_order_lots
+        auction = self.auction
+        fee_buyer = schedule.fee(amount, lots, min_lots, buyer is not taker and not auction,
+                                 ledger.eligibility_of(buyer.account) == "retail")
+        fee_seller = schedule.fee(amount, lots, min_lots, seller is not taker and not auction,
+                                  ledger.eligibility_of(seller.account) == "retail")
+        return fee_buyer, (fee_seller if fee_seller < amount else amount)
 
     def _close(self, o: LiveOrder, status: str) -> None:
         """The order is done with OrdStatus ``status``: release whatever it still holds."""

@@ -28,6 +28,7 @@ from os import PathLike
 from matching.calendars import BUSINESS_DAY_RULES, CalendarError, load_calendar
 from matching.coupons import bond_of
 from matching.daycount import canonical_day_count
+from matching.fees import FeeError, FeeSchedule, parse_fees
 from matching.fixed_income import ROUNDING_MODES
 from matching.yields import LAST_PERIOD_YIELDS
 
@@ -144,6 +145,8 @@ class Instrument:
     record_lag: int = 1
     ex_coupon_days: int = 0
     issuer_account: int | None = None
+    # Trading fees (matching.fees; None: the instrument charges none).
+    fees: FeeSchedule | None = None
     # Exact integer ratios of the tick and the band, cached for the per-order checks.
     _tick: tuple[int, int] = field(init=False, repr=False, compare=False)
     _band: tuple[int, int] = field(init=False, repr=False, compare=False)
@@ -321,7 +324,7 @@ class Registry:
 # ---------------------------------------------------------------------- TOML parsing
 _COMMON = {"symbol", "isin", "name", "kind", "token_decimals", "tick_size", "reference_price",
            "band_pct", "min_order_qty", "eligibility", "settlement_lag", "cash_token",
-           "cash_decimals"}
+           "cash_decimals", "fees"}
 _DEBT = {"face_value", "issue_date", "maturity", "day_count", "yield_convention",
          "last_trading_date", "record_lag", "ex_coupon_days", "issuer_account"}
 _FIELDS = {"commodity": _COMMON, "tbill": _COMMON | _DEBT,
@@ -402,6 +405,16 @@ def _life_fields(row: dict) -> dict:
     last = _date_field(row, "last_trading_date") if "last_trading_date" in row else None
     return {"last_trading_date": last, "record_lag": lag, "ex_coupon_days": ex,
             "issuer_account": issuer}
+
+
+def _fees_field(row: dict, cash: dict) -> FeeSchedule | None:
+    if "fees" not in row:
+        return None
+    decimals = _int_field(row, "cash_decimals", 0, 18, cash.get("decimals", DEFAULT_CASH_DECIMALS))
+    try:
+        return parse_fees(row["fees"], decimals)
+    except FeeError as exc:
+        raise InstrumentError(f"field fees: {exc}") from None
 
 
 def _choice(row: dict, key: str, choices: tuple[str, ...]) -> str:
@@ -493,6 +506,7 @@ def _parse(row: dict, cash: dict) -> Instrument:
         settlement_lag=_int_field(row, "settlement_lag", 0, 30, 0),
         **_conventions(row, kind),
         **(_life_fields(row) if debt else {}),
+        fees=_fees_field(row, cash),
     )
     if inst.band_pct >= 100:
         raise InstrumentError(f"field band_pct: must be below 100, got {inst.band_pct}")

@@ -150,6 +150,8 @@ class ExecutionReport(msgspec.Struct, tag_field="msg", tag="exec_report", omit_d
     text: str | None = None                  # 58, why, in words
     poss_resend: bool = False                # 97: a replay of an earlier outcome
     match_type: Literal["auction"] | None = None     # 574=7: a fill of a call auction
+    commission: str | None = None            # 12, this fill's fee in the cash token
+    comm_type: Literal["3"] | None = None    # 13, 3 = absolute (a cash amount)
 
 
 class OrderCancelReject(msgspec.Struct, tag_field="msg", tag="cancel_reject",
@@ -226,11 +228,14 @@ EngineReport = ExecutionReport | OrderCancelReject | CorporateAction | Balances
 
 class Admin(msgspec.Struct, tag_field="msg", tag="admin", forbid_unknown_fields=True):
     """An operator input, journaled like orders: ``action`` in pre_open, open, halt, resume,
-    close, expire, or cancel_broker (every live order of ``broker``: cancel-on-disconnect)."""
+    close, expire, cancel_broker (every live order of ``broker``: cancel-on-disconnect),
+    set_reference (``price``: the static band's new reference) or end_call (the timer's
+    end of the calls that are due)."""
     action: str
     symbol: str = ""
     reason: str = ""
     broker: str = ""
+    price: str = ""
 
 
 #: The inputs of a security's life (matching.corporate), in the order a day applies them.
@@ -260,7 +265,7 @@ class AccountInput(msgspec.Struct, tag_field="msg", tag="account", forbid_unknow
     action (``matching.accounts_admin`` says which fields each action takes). ``amount``:
     a decimal string in units of ``asset`` (the cash token, or a token's symbol), never
     a float; ``to_account``: the recipient of a forced transfer, the new account of a
-    recovery."""
+    recovery; ``transfer_id``/``shard``: a cash transfer's leg (matching.transfers)."""
     action: str
     account: int = 0
     broker: str = ""
@@ -271,6 +276,10 @@ class AccountInput(msgspec.Struct, tag_field="msg", tag="account", forbid_unknow
     amount: str = ""
     to_account: int = 0
     reason: str = ""
+    #: A cash transfer between shards (matching.transfers): its idempotent id and the
+    #: other shard (the payee of ``transfer_out``, the payer of ``transfer_in``).
+    transfer_id: str = ""
+    shard: str = ""
 
 
 class JournalEntry(msgspec.Struct, array_like=True):

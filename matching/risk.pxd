@@ -23,9 +23,14 @@ cdef class PreTradeRisk:
     cdef public dict bands
     cdef public dict conv
     cdef public dict life
+    cdef public dict books
+    cdef public dict fees
 
     @cython.locals(conv=Conversions, economics=Economics)
     cpdef LiveOrder admit(self, broker, m, order_id, now)
+    cdef _market_buy_cash(self, Economics economics, book, account, symbol, lots, band_hi,
+                          Conversions conv)
+    cdef _fee_reserve(self, symbol, account, worst_cash, lots, Conversions conv)
     cdef _require_life(self, symbol, tuple life, now)
     cdef _require_account(self, broker, account, inst)
     cdef _hold(self, account, asset, amount, ref, bint is_cash, inst, more)
@@ -35,6 +40,7 @@ cdef class PreTradeRisk:
     @cython.locals(economics=Economics)
     cpdef need(self, LiveOrder o, price, leaves)
     cdef _reserve_more(self, LiveOrder o, amount)
+    cpdef top_up(self, LiveOrder o, need)
     @cython.locals(conv=Conversions)
     cpdef lots(self, symbol, qty)
     @cython.locals(conv=Conversions)

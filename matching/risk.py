@@ -19,8 +19,10 @@ from matching.constants import OrdType, Side, StpMode, TimeInForce
 from matching.economics import Economics
 from matching.errors import CancelReject, Rejection
 from matching.errors import EngineReject as R
+from matching.fees import FeeSchedule
 from matching.ledger import CASH, InsufficientCash, InsufficientTokens, Ledger, LedgerError
 from matching.lifecycle import DAY_NS, first_trading_date, last_trading_date
+from matching.market_reserve import MarketWalk, walk_asks
 from matching.orders import Conversions, LiveOrder
 from matching.session import TradingSession
 
@@ -81,6 +83,11 @@ class PreTradeRisk:
         # A bill's or bond's trading days as UTC day numbers: (first, last) inclusive.
         self.life = {s: _trading_days(i) for s, i in instruments.items()
                      if i.maturity is not None}
+        # Each instrument's book (the engine's; a market buy reserves by its depth) and
+        # fee schedule (only instruments that charge fees: none costs nothing per order).
+        self.books: dict = {}
+        self.fees = {s: i.fees for s, i in instruments.items()
+                     if getattr(i, "fees", None) is not None}
 
     # ------------------------------------------------------------------ new order
     def admit(self, broker: str, m, order_id: int, now: int) -> LiveOrder:
@@ -131,7 +138,8 @@ class PreTradeRisk:
                                 f"{inst.ticks_to_price(band_lo)}..{inst.ticks_to_price(band_hi)}")
             ord_type = _LIMIT_CODE
         else:
-            # A market order is bounded by the band: it reserves and trades as if limited there.
+            # A market order is bounded by the band: it trades as if limited there (a buy
+            # in continuous trading reserves only the asks it can reach: see below).
             price = band_hi if side == _BUY else band_lo
             ord_type = _MARKET
         tif = _TIF_CODES[time_in_force]
@@ -146,13 +154,43 @@ class PreTradeRisk:
             expire = expire_time
         if side == _BUY:
             economics: Economics = self.economics[symbol]
-            amount = economics.worst_case_cash(price, lots)
+            book = self.books.get(symbol) if ord_type == _MARKET else None
+            if book is not None and not book.in_call:
+                amount = self._market_buy_cash(economics, book, account, symbol, lots,
+                                               price, conv)
+            else:
+                amount = economics.worst_case_cash(price, lots)
+                if self.fees:
+                    amount += self._fee_reserve(symbol, account, amount, lots, conv)
             self._hold(account, CASH, amount, order_id, True, inst, "")
         else:
             amount = lots
             self._hold(account, symbol, amount, order_id, False, inst, "")
         return LiveOrder(order_id, broker, cl_ord_id, account, symbol, side, ord_type, price,
                          lots, tif, expire, 0, 0, lots, amount)
+
+    def _market_buy_cash(self, economics: Economics, book, account, symbol: str, lots,
+                         band_hi, conv: Conversions):
+        """What a market buy in continuous trading can pay: each ask level's worst-case
+        cash for the lots it takes there, up to its quantity and the band
+        (``matching.market_reserve``), plus the fees of those lots."""
+        own_asks = self.ledger.reserved(account, symbol) > 0
+        walk: MarketWalk = walk_asks(book, lots, band_hi, account, own_asks)
+        amount = 0
+        for ticks, take in walk.levels:
+            amount += economics.worst_case_cash(ticks, take)
+        if self.fees:
+            amount += self._fee_reserve(symbol, account, amount, walk.lots, conv)
+        return amount
+
+    def _fee_reserve(self, symbol: str, account, worst_cash, lots, conv: Conversions):
+        """The fees a buy of ``lots`` costing at most ``worst_cash`` can owe (0 when the
+        instrument charges none; ``matching.fees.FeeSchedule.reserve``)."""
+        schedule: FeeSchedule | None = self.fees.get(symbol)
+        if schedule is None:
+            return 0
+        retail = self.ledger.eligibility_of(account) == "retail"
+        return schedule.reserve(worst_cash, lots, conv.min_order_lots, retail)
 
     def _require_life(self, symbol: str, life: tuple, now) -> None:
         """A fill today must settle within the instrument's life: from the first trading
@@ -245,8 +283,18 @@ class PreTradeRisk:
         the lots for a sell."""
         if o.side == _BUY:
             economics: Economics = self.economics[o.symbol]
-            return economics.worst_case_cash(price, leaves)
+            cash = economics.worst_case_cash(price, leaves)
+            if self.fees:
+                cash += self._fee_reserve(o.symbol, o.account, cash, leaves,
+                                          self.conv[o.symbol])
+            return cash
         return leaves
+
+    def top_up(self, o: LiveOrder, need) -> None:
+        """Hold what ``o`` lacks of ``need`` (a market buy about to rest in a volatility
+        call needs its band's reservation); a shortfall is a Rejection."""
+        if need > o.reserved:
+            self._reserve_more(o, need - o.reserved)
 
     def _reserve_more(self, o: LiveOrder, amount) -> None:
         is_cash = o.side == _BUY

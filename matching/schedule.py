@@ -6,9 +6,12 @@ operator input an operator would send (pre_open, open, close: journaled, so a re
 needs no clock), and after a restart it applies what it missed while down: a close that
 passed still expires the DAY orders and ends the trading day.
 
-Written ``[HH:MM/]HH:MM-HH:MM[ days]``: ``08:00-16:30`` (Monday to Friday),
-``07:45/08:00-16:30 mon-fri``, ``00:00-23:59 mon-sun``. Sessions lie within one UTC day
-(open before close); holidays are an operator's ``close``/``open``.
+Written ``[HH:MM/]HH:MM-[HH:MM/]HH:MM[ days]``: ``08:00-16:30`` (Monday to Friday),
+``07:45/08:00-16:30 mon-fri``, ``00:00-23:59 mon-sun``; a time before the close,
+``08:00-16:25/16:30``, starts the closing call (a ``pre_open`` between open and close:
+orders rest for the closing uncross the ``close`` runs before DAY orders expire).
+Sessions lie within one UTC day (open before close); holidays are an operator's
+``close``/``open``.
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ __all__ = ["SessionSchedule", "ScheduleError", "DAY_NAMES"]
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NS = 1_000_000_000
-_SPEC = re.compile(r"(?:(\d\d:\d\d)/)?(\d\d:\d\d)-(\d\d:\d\d)(?:\s+(\w{3})(?:-(\w{3}))?)?")
+_SPEC = re.compile(r"(?:(\d\d:\d\d)/)?(\d\d:\d\d)-(?:(\d\d:\d\d)/)?(\d\d:\d\d)"
+                   r"(?:\s+(\w{3})(?:-(\w{3}))?)?")
 
 
 class ScheduleError(ValueError):
@@ -49,6 +53,8 @@ class SessionSchedule:
     close: time
     pre_open: time | None = None
     weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)
+    #: The closing call's start (a ``pre_open`` after the open, before the close).
+    closing_call: time | None = None
 
     def __post_init__(self):
         if not self.open < self.close:
@@ -57,17 +63,22 @@ class SessionSchedule:
         if self.pre_open is not None and not self.pre_open < self.open:
             raise ScheduleError(f"pre-open at {self.pre_open:%H:%M} is not before the open "
                                 f"at {self.open:%H:%M}")
+        if self.closing_call is not None and not self.open < self.closing_call < self.close:
+            raise ScheduleError(f"the closing call at {self.closing_call:%H:%M} is not "
+                                f"between the open at {self.open:%H:%M} and the close at "
+                                f"{self.close:%H:%M}")
         if not self.weekdays or any(not 0 <= d <= 6 for d in self.weekdays):
             raise ScheduleError(f"weekdays must be some of 0 (Monday) .. 6, got {self.weekdays}")
 
     @classmethod
     def parse(cls, spec: str) -> SessionSchedule:
-        """``[HH:MM/]HH:MM-HH:MM[ ddd[-ddd]]``; the days default to mon-fri."""
+        """``[HH:MM/]HH:MM-[HH:MM/]HH:MM[ ddd[-ddd]]``; the days default to mon-fri."""
         m = _SPEC.fullmatch(spec.strip())
         if m is None:
-            raise ScheduleError(f"{spec!r} is not a session: write [pre-open/]open-close "
-                                "[days], e.g. '07:45/08:00-16:30 mon-fri' (UTC)")
-        pre, opening, closing, first, last = m.groups()
+            raise ScheduleError(f"{spec!r} is not a session: write [pre-open/]open-"
+                                "[closing-call/]close [days], e.g. '07:45/08:00-16:25/16:30 "
+                                "mon-fri' (UTC)")
+        pre, opening, call, closing, first, last = m.groups()
         days: tuple[int, ...]
         if first is None:
             days = (0, 1, 2, 3, 4)
@@ -75,11 +86,13 @@ class SessionSchedule:
             a = _day(first)
             b = _day(last) if last else a
             days = tuple(range(a, b + 1)) if a <= b else tuple(range(a, 7)) + tuple(range(b + 1))
-        return cls(_clock(opening), _clock(closing), _clock(pre) if pre else None, days)
+        return cls(_clock(opening), _clock(closing), _clock(pre) if pre else None, days,
+                   _clock(call) if call else None)
 
     def __str__(self) -> str:
         pre = f"{self.pre_open:%H:%M}/" if self.pre_open else ""
-        return (f"{pre}{self.open:%H:%M}-{self.close:%H:%M} "
+        call = f"{self.closing_call:%H:%M}/" if self.closing_call else ""
+        return (f"{pre}{self.open:%H:%M}-{call}{self.close:%H:%M} "
                 f"{','.join(DAY_NAMES[d] for d in self.weekdays)} UTC")
 
     def _day_boundaries(self, day: datetime) -> list[tuple[int, str]]:
@@ -87,7 +100,7 @@ class SessionSchedule:
             return []
         out = []
         for at, action in ((self.pre_open, "pre_open"), (self.open, "open"),
-                           (self.close, "close")):
+                           (self.closing_call, "pre_open"), (self.close, "close")):
             if at is not None:
                 moment = datetime.combine(day.date(), at, tzinfo=UTC)
                 out.append((int(moment.timestamp()) * _NS, action))

@@ -48,9 +48,10 @@ TRANSITIONS: dict[str, tuple[frozenset[TradingState], TradingState]] = {
 
 #: Operator actions on an instrument's trading state (``symbol`` empty: every instrument).
 SESSION_ACTIONS = tuple(a for a in TRANSITIONS if a != "mature")
-#: Every admin input: the session actions, plus the gateway's own expiry timer and
-#: cancel-on-disconnect.
-ADMIN_ACTIONS = (*SESSION_ACTIONS, "expire", "cancel_broker")
+#: Every admin input: the session actions, plus the gateway's own expiry timer,
+#: cancel-on-disconnect, the static band's reference and the timed end of a call
+#: (matching/call_end.py).
+ADMIN_ACTIONS = (*SESSION_ACTIONS, "expire", "cancel_broker", "set_reference", "end_call")
 _MARKET_NOT_OPEN = EngineReject.MARKET_NOT_OPEN.value
 _INSTRUMENT_MATURED = EngineReject.INSTRUMENT_MATURED.value
 

@@ -191,6 +191,18 @@ def test_the_check_goes_ahead_on_no_status_offline_or_its_own(broker):
     assert time.monotonic() - t0 < 3                   # no waiting for any of them
 
 
+def test_a_resent_status_of_an_earlier_engine_does_not_make_its_successor_step_down():
+    """A killed engine's session may hold a status it never PUBACKed; the broker resends it
+    (DUP) to the restarted engine, which takes the session. It predates the restarted
+    engine's check, so it is ignored; the same status sent afresh is a live rival."""
+    guard = VenueGuard("127.0.0.1", 1, instance="mine", started=time.time_ns())
+    earlier = decode_status(_fake_status("online", "killed"))
+    assert earlier is not None
+    assert guard.on_status(earlier, resent=True) is False
+    with pytest.raises(AnotherEngine):
+        guard.on_status(earlier)
+
+
 def test_a_stale_online_status_does_not_block_but_a_heartbeat_refuses(broker):
     """An online status nobody renews (its engine died without a will, or a broker kept
     it across a restart) is given its liveness window (1.5 x keepalive + heartbeat, its

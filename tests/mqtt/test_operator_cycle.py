@@ -52,3 +52,12 @@ def test_a_balances_query_is_answered_on_the_exec_topic_and_journals_nothing():
     assert p.topic == topics.exec_reports("alpha") and doc["msg"] == "balances"
     assert [a["account"] for a in doc["accounts"]] == [1] and doc["seq"] == seq
     assert cycle.engine.seq == seq and cycle.stats.decode_rejects == 0
+
+
+def test_an_empty_object_is_a_rejected_order_not_a_balances_query():
+    cycle = GatewayCycle(two_broker_engine())
+    [p] = cycle.process([(topics.orders("alpha"), b"{}")], 1)
+    doc = json.loads(p.payload)
+    assert p.topic == topics.exec_reports("alpha")
+    assert (doc["exec_type"], doc["ord_status"]) == ("rejected", "rejected")
+    assert cycle.stats.decode_rejects == 1

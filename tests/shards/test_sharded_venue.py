@@ -1,0 +1,118 @@
+"""Two shards behind one private mosquitto (loopback, bounded in time): each engine serves
+only its symbols on the v2 order topic, writes its own retained status (so the two pass
+each other's single-writer guard), and names its shard in ExecID and TradeID."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from feeds import topics
+from feeds.broker import EmbeddedBroker
+from feeds.client import BrokerClient
+from feeds.config import GatewayConfig
+from feeds.transports import make_gateway
+from matching.engine import Engine
+from matching.instruments import Registry
+from matching.ledger import CASH, Ledger
+from matching.messages import NewOrderSingle
+from testkit.mqtt import connect, next_message
+
+pytestmark = pytest.mark.network
+REG = Registry.load_default()
+SHARDS = {"s1": ("TB3M",), "s2": ("TB6M",)}
+
+
+@pytest.fixture(scope="module")
+def mqtt():
+    with EmbeddedBroker() as broker:
+        yield broker
+
+
+def shard_engine(symbols) -> Engine:
+    """One shard's engine: only its instruments; alpha (1) and beta (2) funded in them."""
+    insts = [REG[s] for s in symbols]
+    led = Ledger()
+    for acct, broker in ((1, "alpha"), (2, "beta")):
+        led.open_account(acct, broker)
+        led.deposit(acct, CASH, 10**13)
+        for inst in insts:
+            led.deposit(acct, inst.symbol, 10**8)
+            led.whitelist(acct, inst.symbol)
+    return Engine(insts, led, clock=time.time_ns)
+
+
+async def with_shards(mqtt, body, transport):
+    stop = asyncio.Event()
+    gws = {sid: make_gateway(shard_engine(symbols), "127.0.0.1", mqtt.port,
+                             GatewayConfig(shard=sid, shard_symbols=symbols,
+                                           client_id=f"tokenbook-engine-{sid}-"
+                                                     f"{time.time_ns()}"),
+                             transport=transport)
+           for sid, symbols in SHARDS.items()}
+    tasks = [asyncio.create_task(gw.run(stop)) for gw in gws.values()]
+    try:
+        async with asyncio.timeout(30):
+            for gw in gws.values():
+                await gw.ready.wait()
+            return await body(gws)
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 15)
+
+
+@pytest.mark.parametrize("transport", ["link", "aiomqtt"])
+def test_each_shard_fills_its_own_symbol_with_shard_named_exec_and_trade_ids(mqtt, transport):
+    async def body(gws):
+        async with BrokerClient("alpha", "127.0.0.1", mqtt.port, order_topic="v2",
+                                client_id=f"alpha-{time.time_ns()}") as alpha, \
+                BrokerClient("beta", "127.0.0.1", mqtt.port, order_topic="v2",
+                             client_id=f"beta-{time.time_ns()}") as beta:
+            acks = {}
+            for sym in ("TB3M", "TB6M"):
+                acks[sym] = await alpha.submit(NewOrderSingle(
+                    f"b-{sym}", 1, sym, "buy", "1", price="99", time_in_force="gtc"))
+                await beta.submit(NewOrderSingle(
+                    f"s-{sym}", 2, sym, "sell", "1", price="99", time_in_force="ioc"))
+            trades: list = []
+            async with asyncio.timeout(10):
+                while len(trades) < 2:
+                    trades += [r for r in beta.pending_reports()
+                               if getattr(r, "exec_type", "") == "trade"]
+                    await asyncio.sleep(0.05)
+            for r in trades:
+                acks[f"fill-{r.symbol}"] = r
+            async with connect(mqtt) as probe:
+                await probe.subscribe(f"{topics.STATUS}/+", qos=1)
+                statuses = {}
+                while len(statuses) < 2:
+                    m = await next_message(probe)
+                    statuses[m.topic.value] = json.loads(m.payload)["status"]
+            return acks, statuses, {s: gw.engine.seq for s, gw in gws.items()}
+
+    acks, statuses, seqs = asyncio.run(with_shards(mqtt, body, transport))
+    assert acks["TB3M"].exec_id.startswith("s1-") and acks["TB6M"].exec_id.startswith("s2-")
+    assert acks["fill-TB3M"].exec_type == "trade" and acks["fill-TB6M"].exec_type == "trade"
+    assert acks["fill-TB3M"].trade_id.startswith("s1-")
+    assert acks["fill-TB6M"].trade_id.startswith("s2-")
+    # Both shards online at once on their own status topics: no guard collision.
+    assert statuses == {f"{topics.STATUS}/s1": "online", f"{topics.STATUS}/s2": "online"}
+    # Each shard sequenced only its own symbol's two orders.
+    assert seqs == {"s1": 2, "s2": 2}
+
+
+def test_a_shard_ignores_v1_orders_and_other_shards_symbols(mqtt):
+    async def body(gws):
+        async with connect(mqtt) as c:
+            order = {"msg": "new_order", "cl_ord_id": "x1", "account": 1, "side": "buy",
+                     "qty": "1", "price": "99"}
+            await c.publish(topics.orders("alpha"), json.dumps(
+                {**order, "symbol": "TB3M"}).encode(), qos=1)
+            await c.publish(topics.orders_v2("alpha", "TB6M"), json.dumps(
+                {**order, "symbol": "TB6M", "cl_ord_id": "x2"}).encode(), qos=1)
+            await asyncio.sleep(0.5)
+        return {s: gw.engine.seq for s, gw in gws.items()}
+
+    assert asyncio.run(with_shards(mqtt, body, "link")) == {"s1": 0, "s2": 1}
