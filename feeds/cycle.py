@@ -33,6 +33,7 @@ from decimal import Decimal
 import msgspec
 
 from feeds import topics
+from feeds.broker_services import decode_service_request, dropcopy_of, is_query_answer
 from feeds.codec import (
     AdminReply,
     DecodeError,
@@ -50,13 +51,15 @@ from feeds.config import GatewayConfig
 from feeds.depth import DepthBook, start_seq
 from feeds.operator_inputs import ACCOUNT_COMMANDS, STATELESS_COMMANDS, account_command
 from feeds.outbox import Outbox, Publish
+from feeds.reference_md import reference_of
 from matching.engine import Engine
 from matching.errors import EngineFault
 from matching.journal import JournalError
 from matching.messages import (
     LIFECYCLE_ACTIONS,
-    Balances,
     CorporateAction,
+    MassCancelReport,
+    MassCancelRequest,
     OrderCancelReject,
     OrderMessage,
 )
@@ -162,10 +165,10 @@ class GatewayCycle:
         for out in recovered:
             for broker, report in out.reports:
                 if broker:
-                    self.outbox.put(Publish(
-                        topics.exec_reports(broker),
-                        encode(msgspec.structs.replace(report, poss_resend=True)), False,
-                        "exec", broker))
+                    payload = encode(msgspec.structs.replace(report, poss_resend=True))
+                    self.outbox.put(Publish(topics.exec_reports(broker), payload, False,
+                                            "exec", broker))
+                    self.outbox.put(dropcopy_of(broker, payload))
 
     # ------------------------------------------------------------------ the cycle
     def process(self, batch: Sequence[Inbound], now_ns: int) -> list[Publish]:
@@ -320,6 +323,11 @@ class GatewayCycle:
             req = decode_balances_request(_bytes(payload))
             if req is not None:               # a query, not an order: nothing journaled
                 return self.engine.balances(broker, req.request_id, req.account)
+            service = decode_service_request(_bytes(payload))
+            if isinstance(service, MassCancelRequest):       # 35=q: an input
+                return self.engine.mass_cancel(broker, service)
+            if service is not None:           # 35=H: a query, nothing journaled
+                return self.engine.order_status(broker, service)
             self.stats.decode_rejects += 1
             return self.engine.refuse(broker, msg.reason, msg.text, msg.cl_ord_id, msg.symbol)
         out = self.engine.submit(broker, msg)
@@ -423,6 +431,8 @@ class GatewayCycle:
         for symbol in changed:
             self.outbox.put(Publish(topics.md(symbol, "state"),
                                     encode(self.trading_status(symbol)), True, "md"))
+            self.outbox.put(self.reference(symbol))
+            self.outbox.put(self.day_stats(symbol))     # a new session starts from nothing
             self._publish_auction(symbol)          # a call began or ended: at once
 
     def _stage_auctions(self, outcomes) -> None:
@@ -462,12 +472,15 @@ class GatewayCycle:
         levels: dict[str, list[LevelChange]] = {}
         for out in outcomes:
             for broker, report in out.reports:
-                put(Publish(topics.exec_reports(broker), encode(report), False, "exec",
-                            broker))
+                payload = encode(report)
+                put(Publish(topics.exec_reports(broker), payload, False, "exec", broker))
+                if is_query_answer(report):
+                    continue
+                put(dropcopy_of(broker, payload))         # its risk user's copy
                 if type(report) is CorporateAction:
                     self._count_corporate(report)
                     continue
-                if type(report) is Balances:
+                if type(report) is MassCancelReport:
                     continue
                 if type(report) is OrderCancelReject:
                     stats.cancel_rejects += 1
@@ -502,6 +515,8 @@ class GatewayCycle:
                 st[symbol] = st.get(symbol, 0) + out.settled_cash
             for change in out.levels:
                 levels.setdefault(change.symbol, []).append(change)
+        for symbol in {o.trades[0].symbol: None for o in outcomes if o.trades}:
+            put(self.day_stats(symbol))               # after the cycle's fills: retained
         for symbol, changes in levels.items():
             book = self.depth[symbol]
             update = book.apply(changes)
@@ -545,8 +560,23 @@ class GatewayCycle:
             out += (Publish(topics.md(symbol, "snapshot"), encode(book.snapshot()), True, "md"),
                     Publish(topics.md(symbol, "bbo"), encode(book.bbo()), True, "md"),
                     Publish(topics.md(symbol, "state"), encode(self.trading_status(symbol)),
-                            True, "md"))
+                            True, "md"),
+                    self.reference(symbol), self.day_stats(symbol))
         return out
+
+    def day_stats(self, symbol: str) -> Publish:
+        """The retained ``md/{symbol}/stats`` now (``matching.day_stats``)."""
+        engine = self.engine
+        return Publish(topics.md(symbol, "stats"), encode(engine.day_stats.view(
+            symbol, engine.conv[symbol], engine.economics[symbol], engine.seq, self.epoch)),
+            True, "md")
+
+    def reference(self, symbol: str) -> Publish:
+        """The retained ``md/{symbol}/reference`` now (``feeds.reference_md``)."""
+        engine = self.engine
+        return Publish(topics.md(symbol, "reference"), encode(reference_of(
+            engine.instruments[symbol], engine.session.state[symbol].value, engine.seq,
+            self.epoch)), True, "md")
 
     def status(self, status: EngineStatusName, text: str = "", now_ns: int = 0) -> Publish:
         """The retained engine status (online, not_accepting, offline) as a Publish, with

@@ -48,6 +48,9 @@ cdef class Engine:
     cdef public object now
     cdef public object corporate
     cdef public object accounts_admin
+    cdef public object order_status_desk
+    cdef public object mass_cancels
+    cdef public object day_stats
     cdef public object fault
     cdef public bint _replaying
     cdef public object data_dir

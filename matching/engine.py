@@ -30,6 +30,7 @@ from matching.book import OrderBook, make_book
 from matching.clordid import ClOrdIdMemory
 from matching.constants import EventType, OrdType, Side, TimeInForce
 from matching.corporate import CorporateActions
+from matching.day_stats import DayStats
 from matching.economics import Economics
 from matching.errors import (
     BookReject,
@@ -42,19 +43,23 @@ from matching.errors import (
 from matching.executions import Executions
 from matching.expiry import ExpiryIndex
 from matching.ledger import Ledger
+from matching.mass_cancel import MassCancels
 from matching.messages import (
     LIFECYCLE_ACTIONS,
     AccountInput,
     Admin,
     JournalEntry,
     Lifecycle,
+    MassCancelRequest,
     NewOrderSingle,
     OrderCancelReplaceRequest,
     OrderCancelRequest,
     OrderMessage,
+    OrderStatusRequest,
     OrdStatusName,
     utc_timestamp,
 )
+from matching.order_status import OrderStatusDesk
 from matching.orders import LiveOrder, id_str
 from matching.outputs import LevelChange, Outcome, SessionStatus, new_outcome
 from matching.reports import ReportBuilder
@@ -129,6 +134,12 @@ class Engine:
         self.corporate = CorporateActions(self, clock)
         # Accounts, custody and the transfer agent's controls (matching.accounts_admin).
         self.accounts_admin = AccountsAdmin(self)
+        # Broker services: order status queries and mass cancels (matching.order_status,
+        # matching.mass_cancel).
+        self.order_status_desk = OrderStatusDesk(self)
+        self.mass_cancels = MassCancels(self)
+        # Open, high, low, last, volume, VWAP of each session (matching.day_stats).
+        self.day_stats = DayStats(self.instruments)
         # Why the engine takes no more inputs after one failed inside it (None: it takes).
         self.fault: str | None = None
         self._replaying = False
@@ -199,6 +210,27 @@ class Engine:
         return Outcome(self.seq, [(broker, self.accounts_admin.balances(broker, request_id,
                                                                         account))])
 
+    def order_status(self, broker: str, req: OrderStatusRequest) -> Outcome:
+        """A broker's Order Status Request (FIX 35=H), not an input (nothing journaled):
+        one ExecType=I report of its order as of ``self.seq`` (``matching.order_status``)."""
+        return Outcome(self.seq, [(broker, self.order_status_desk.answer(broker, req))])
+
+    def mass_cancel(self, broker: str, msg: MassCancelRequest, *,
+                    now: int | None = None) -> Outcome:
+        """A broker's Order Mass Cancel Request (FIX 35=q, ``matching.mass_cancel``): an
+        exact resend gets its original outcome; a refused one its rejected report,
+        nothing journaled; else journaled and applied."""
+        told = self.clordids.resend(broker, msg)
+        if told is not None:
+            return Outcome(self.seq, [(broker, msgspec.structs.replace(r, poss_resend=True))
+                                      for r in told], replayed=True)
+        try:
+            self.mass_cancels.check(broker, msg)
+        except Rejection as r:
+            return Outcome(self.seq, [(broker, self.mass_cancels.refused(broker, msg, r))],
+                           refused=f"{r.reason}: {r.text}")
+        return self._sequenced(broker, msg, now)
+
     def refuse(self, broker: str, reason: str, text: str, cl_ord_id: str | None = None,
                symbol: str | None = None) -> Outcome:
         """A Rejected report for a message that never became an input (it did not decode)."""
@@ -246,6 +278,8 @@ class Engine:
             raise EngineFault(self.fault) from exc
         finally:
             executions.end()
+        if out.trades:
+            self.day_stats.record(out.trades)
         if broker and not duplicate:
             self.clordids.remember(broker, msg, out.reports)
         return out
@@ -266,6 +300,9 @@ class Engine:
             return Outcome(self.seq, refused=text)
         if isinstance(msg, NewOrderSingle):
             out = self.refuse(broker, code, text, msg.cl_ord_id, msg.symbol)
+        elif isinstance(msg, MassCancelRequest):
+            out = Outcome(self.seq, [(broker, self.mass_cancels.refused(
+                broker, msg, Rejection(code, text)))])
         else:
             out = Outcome(self.seq, [(broker, self._cancel_reject_of(
                 broker, msg, _CXL_OTHER, f"{code}: {text}",
@@ -287,6 +324,8 @@ class Engine:
             self.corporate.apply(msg)
         elif isinstance(msg, AccountInput):
             self.accounts_admin.apply(msg)
+        elif isinstance(msg, MassCancelRequest):
+            self.mass_cancels.apply(broker, msg)
         else:  # pragma: no cover - the types above are the whole union
             raise TypeError(f"not an engine input: {type(msg).__name__}")
 
@@ -457,6 +496,8 @@ class Engine:
         before = {s: self.session.state[s].value for s in symbols}
         moved = self.session.apply(action, symbols, a.reason, self.seq)
         for symbol in moved:
+            if before[symbol] == "closed":
+                self.day_stats.reset(symbol)      # a new session: its statistics start
             self._call_phase(action, symbol, before[symbol])
         if action == "close":
             for symbol in moved:

@@ -46,6 +46,7 @@ def snapshot_of(engine) -> bytes:
         **engine.clordids.snapshot(),
         "ledger": engine.ledger.snapshot(),
         "corporate": engine.corporate.snapshot(),
+        "day_stats": engine.day_stats.snapshot(),
     })
 
 
@@ -78,6 +79,7 @@ def restore_into(engine, payload: bytes) -> None:
     engine.clordids.restore(snap)
     engine.use_ledger(Ledger.restore(snap["ledger"]))
     engine.corporate.restore(snap.get("corporate"))     # older snapshots have none
+    engine.day_stats.restore(snap.get("day_stats"))
 
 
 def replay(engine, records, on_outcome: Callable | None = None) -> int:

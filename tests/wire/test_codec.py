@@ -256,7 +256,9 @@ def test_topic_layout():
     assert topics.ADMIN == "tokenbook/v1/admin"
     assert topics.ADMIN_REPLIES == "tokenbook/v1/admin/replies"
     assert topics.md("TB3M", "auction") == "tokenbook/v1/md/TB3M/auction"
-    assert topics.RETAINED_MD_CHANNELS == {"snapshot", "bbo", "state", "auction"}
+    assert topics.RETAINED_MD_CHANNELS == {"snapshot", "bbo", "state", "auction",
+                                           "reference", "stats"}
+    assert topics.md("TB3M", "reference") == "tokenbook/v1/md/TB3M/reference"
     assert topics.QOS == 1
 
 
