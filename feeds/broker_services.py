@@ -50,5 +50,6 @@ def is_query_answer(report: object) -> bool:
 
 def dropcopy_of(broker: str, payload: bytes) -> Publish:
     """The drop copy of one of ``broker``'s reports (already encoded): same bytes, held
-    and resent with the broker's exec reports so the copy keeps their order."""
-    return Publish(topics.dropcopy(broker), payload, False, "exec", broker)
+    and resent with the broker's exec reports (kind ``dropcopy``: ``feeds.outbox`` keeps
+    it across a reconnect like them) so the copy keeps their order."""
+    return Publish(topics.dropcopy(broker), payload, False, "dropcopy", broker)

@@ -131,6 +131,9 @@ class GatewayCycle:
     already have by ExecID.
     """
 
+    #: Copy every report of a broker on its drop-copy topic (``feeds.broker_services``).
+    drop_copy = True
+
     def __init__(self, engine: Engine, config: GatewayConfig | None = None, *,
                  recovered: Iterable[Outcome] = ()):
         self.engine = engine
@@ -168,7 +171,8 @@ class GatewayCycle:
                     payload = encode(msgspec.structs.replace(report, poss_resend=True))
                     self.outbox.put(Publish(topics.exec_reports(broker), payload, False,
                                             "exec", broker))
-                    self.outbox.put(dropcopy_of(broker, payload))
+                    if self.drop_copy:
+                        self.outbox.put(dropcopy_of(broker, payload))
 
     # ------------------------------------------------------------------ the cycle
     def process(self, batch: Sequence[Inbound], now_ns: int) -> list[Publish]:
@@ -476,7 +480,8 @@ class GatewayCycle:
                 put(Publish(topics.exec_reports(broker), payload, False, "exec", broker))
                 if is_query_answer(report):
                     continue
-                put(dropcopy_of(broker, payload))         # its risk user's copy
+                if self.drop_copy:
+                    put(dropcopy_of(broker, payload))     # its risk user's copy
                 if type(report) is CorporateAction:
                     self._count_corporate(report)
                     continue
