@@ -12,14 +12,19 @@ report whose text is MASS_CANCEL. Replay cancels the same orders in the same ord
 from __future__ import annotations
 
 from matching.errors import EngineCancel, EngineReject, Rejection
-from matching.messages import MassCancelReport, MassCancelRequest, utc_timestamp
+from matching.messages import (
+    MassCancelReport,
+    MassCancelRequest,
+    MassCancelResponse,
+    utc_timestamp,
+)
 
 __all__ = ["MassCancels", "scope_of"]
 
 _MASS_CANCEL = EngineCancel.MASS_CANCEL.value
 
 
-def scope_of(m: MassCancelRequest) -> str:
+def scope_of(m: MassCancelRequest) -> MassCancelResponse:
     """FIX 531 of an accepted request: the scope it names."""
     if m.account and m.symbol:
         return "by_account_symbol"
