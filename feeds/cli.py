@@ -253,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cancel-on-disconnect", metavar="BROKERS",
                    help="comma-separated brokers (or '*') whose orders are cancelled when "
                         "their connection drops (their presence last will)")
+    s.add_argument("--drop-copy", metavar="BROKERS",
+                   help="comma-separated brokers (or '*') whose every report is also "
+                        "published on tokenbook/v1/dropcopy/BROKER for its risk user "
+                        "BROKER-risk (default: none)")
     s.add_argument("--take-over", action="store_true",
                    help="take the venue over from a running engine: with --journal, claim "
                         "the stream now (the running primary is fenced and exits 6); with "

@@ -35,6 +35,11 @@ class GatewayConfig:
     # Brokers whose live orders are cancelled when their presence goes offline (their
     # client's last will); "*" means every broker.
     cancel_on_disconnect: frozenset[str] | str = frozenset()
+    # Brokers whose every report is copied on tokenbook/v1/dropcopy/{broker} for their
+    # risk/clearing user (feeds.broker_services); "*" means every broker. A service a
+    # firm subscribes to, as at FIX venues: off unless asked for, since it doubles the
+    # broker's report publishes.
+    drop_copy: frozenset[str] | str = frozenset()
     # Periodic snapshots bound recovery time: replay starts from the latest one.
     snapshot_dir: str | os.PathLike | None = None
     snapshot_every: int = 100_000         # inputs between snapshots
@@ -85,10 +90,12 @@ class GatewayConfig:
     freeze_gc: bool = False
 
     def __post_init__(self) -> None:
-        cod = self.cancel_on_disconnect
-        if cod != "*":
-            names = [b for b in cod.split(",") if b] if isinstance(cod, str) else cod
-            object.__setattr__(self, "cancel_on_disconnect", frozenset(names))
+        for name in ("cancel_on_disconnect", "drop_copy"):
+            brokers = getattr(self, name)
+            if brokers != "*":
+                names = [b for b in brokers.split(",") if b] if isinstance(brokers, str) \
+                    else brokers
+                object.__setattr__(self, name, frozenset(names))
         object.__setattr__(self, "mqtt_options", MappingProxyType(dict(self.mqtt_options)))
         if self.probe_options is not None:
             object.__setattr__(self, "probe_options",
@@ -130,4 +137,9 @@ class GatewayConfig:
         """Whether ``broker``'s live orders are cancelled when its presence goes offline."""
         cod = self.cancel_on_disconnect
         return cod == "*" or broker in cod
+
+    def copies_reports(self, broker: str) -> bool:
+        """Whether ``broker``'s reports are also published on its drop-copy topic."""
+        dc = self.drop_copy
+        return dc == "*" or broker in dc
 

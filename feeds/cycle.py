@@ -33,6 +33,7 @@ from decimal import Decimal
 import msgspec
 
 from feeds import topics
+from feeds.broker_services import decode_service_request, dropcopy_of, is_query_answer
 from feeds.codec import (
     AdminReply,
     DecodeError,
@@ -51,6 +52,7 @@ from feeds.depth import DepthBook, start_seq
 from feeds.issuance_wire import auction_command, decode_auction_input
 from feeds.operator_inputs import ACCOUNT_COMMANDS, STATELESS_COMMANDS, account_command
 from feeds.outbox import Outbox, Publish
+from feeds.reference_md import reference_of
 from feeds.shard import shard_exec_id, shard_trade_id
 from matching.engine import Engine
 from matching.errors import EngineFault
@@ -59,8 +61,9 @@ from matching.messages import (
     LIFECYCLE_ACTIONS,
     AuctionAward,
     AuctionBidStatus,
-    Balances,
     CorporateAction,
+    MassCancelReport,
+    MassCancelRequest,
     OrderCancelReject,
     OrderMessage,
 )
@@ -171,11 +174,12 @@ class GatewayCycle:
         for out in recovered:
             for broker, report in out.reports:
                 if broker:
-                    self.outbox.put(Publish(
-                        topics.exec_reports(broker),
-                        encode(msgspec.structs.replace(self._on_wire(report),
-                                                       poss_resend=True)), False,
-                        "exec", broker))
+                    payload = encode(msgspec.structs.replace(self._on_wire(report),
+                                                             poss_resend=True))
+                    self.outbox.put(Publish(topics.exec_reports(broker), payload, False,
+                                            "exec", broker))
+                    if self.config.copies_reports(broker):
+                        self.outbox.put(dropcopy_of(broker, payload))
 
     # ------------------------------------------------------------------ the cycle
     def process(self, batch: Sequence[Inbound], now_ns: int) -> list[Publish]:
@@ -341,6 +345,11 @@ class GatewayCycle:
             req = decode_balances_request(_bytes(payload))
             if req is not None:               # a query, not an order: nothing journaled
                 return self.engine.balances(broker, req.request_id, req.account)
+            service = decode_service_request(_bytes(payload))
+            if isinstance(service, MassCancelRequest):       # 35=q: an input
+                return self.engine.mass_cancel(broker, service)
+            if service is not None:           # 35=H: a query, nothing journaled
+                return self.engine.order_status(broker, service)
             self.stats.decode_rejects += 1
             return self.engine.refuse(broker, msg.reason, msg.text, msg.cl_ord_id, msg.symbol)
         out = self.engine.submit(broker, msg)
@@ -452,6 +461,8 @@ class GatewayCycle:
         for symbol in changed:
             self.outbox.put(Publish(topics.md(symbol, "state"),
                                     encode(self.trading_status(symbol)), True, "md"))
+            self.outbox.put(self.reference(symbol))
+            self.outbox.put(self.day_stats(symbol))     # a new session starts from nothing
             self._publish_auction(symbol)          # a call began or ended: at once
 
     def _stage_auctions(self, outcomes) -> None:
@@ -506,15 +517,20 @@ class GatewayCycle:
     def _stage(self, outcomes: list[Outcome]) -> None:
         """Reports and trades in engine order; depth coalesced per symbol for the cycle."""
         put, stats, epoch = self.outbox.put, self.stats, self.epoch
+        copies = self.config.copies_reports
         levels: dict[str, list[LevelChange]] = {}
         for out in outcomes:
             for broker, report in out.reports:
-                put(Publish(topics.exec_reports(broker), encode(self._on_wire(report)), False,
-                            "exec", broker))
+                payload = encode(self._on_wire(report))
+                put(Publish(topics.exec_reports(broker), payload, False, "exec", broker))
+                if is_query_answer(report):
+                    continue
+                if copies(broker):
+                    put(dropcopy_of(broker, payload))     # its risk user's copy
                 if type(report) is CorporateAction:
                     self._count_corporate(report)
                     continue
-                if type(report) is Balances or type(report) in _AUCTION_REPORTS:
+                if type(report) is MassCancelReport or type(report) in _AUCTION_REPORTS:
                     continue
                 if type(report) is OrderCancelReject:
                     stats.cancel_rejects += 1
@@ -552,6 +568,8 @@ class GatewayCycle:
                 st[symbol] = st.get(symbol, 0) + out.settled_cash
             for change in out.levels:
                 levels.setdefault(change.symbol, []).append(change)
+        for symbol in {o.trades[0].symbol: None for o in outcomes if o.trades}:
+            put(self.day_stats(symbol))               # after the cycle's fills: retained
         for symbol, changes in levels.items():
             book = self.depth[symbol]
             update = book.apply(changes)
@@ -595,12 +613,27 @@ class GatewayCycle:
             out += (Publish(topics.md(symbol, "snapshot"), encode(book.snapshot()), True, "md"),
                     Publish(topics.md(symbol, "bbo"), encode(book.bbo()), True, "md"),
                     Publish(topics.md(symbol, "state"), encode(self.trading_status(symbol)),
-                            True, "md"))
+                            True, "md"),
+                    self.reference(symbol), self.day_stats(symbol))
             result = self.engine.auction_result(symbol)
             if result is not None:                # the last issuance auction's results
                 out.append(Publish(topics.md(symbol, "auction_result"), encode(result),
                                    True, "md"))
         return out
+
+    def day_stats(self, symbol: str) -> Publish:
+        """The retained ``md/{symbol}/stats`` now (``matching.day_stats``)."""
+        engine = self.engine
+        return Publish(topics.md(symbol, "stats"), encode(engine.day_stats.view(
+            symbol, engine.conv[symbol], engine.economics[symbol], engine.seq, self.epoch)),
+            True, "md")
+
+    def reference(self, symbol: str) -> Publish:
+        """The retained ``md/{symbol}/reference`` now (``feeds.reference_md``)."""
+        engine = self.engine
+        return Publish(topics.md(symbol, "reference"), encode(reference_of(
+            engine.instruments[symbol], engine.session.state[symbol].value, engine.seq,
+            self.epoch)), True, "md")
 
     def status(self, status: EngineStatusName, text: str = "", now_ns: int = 0) -> Publish:
         """The retained engine status (online, not_accepting, offline) as a Publish, with

@@ -30,13 +30,14 @@ from feeds.exits import (
     broker_error,
     broker_url,
 )
-from feeds.serve import demo_ledger
+from feeds.serve import DEMO_BROKERS
 from feeds.transports import DEFAULT_TRANSPORT, make_gateway
 from matching.engine import Engine
 from matching.fixed_income import add_months
 from matching.instruments import Registry
 from matching.journal import Journal
 from matching.ledger import CASH, Ledger
+from matching.messages import AccountInput
 
 #: The date the shipped programme's reference prices are set for (instruments.toml).
 PROGRAMME_DATE = date(2026, 11, 25)
@@ -81,12 +82,36 @@ class DemoClock:
         return self.start + int((time.time_ns() - self.start) * self.speed)
 
 
-def fund_issuer(ledger: Ledger, registry: Registry) -> None:
-    """Open the demo issuer's account with cash for every coupon and redemption."""
-    ledger.open_account(DEMO_ISSUER, "treasury", "institutional")
-    ledger.deposit(DEMO_ISSUER, CASH, 10**9 * 10**6)
-    for inst in registry:
-        ledger.whitelist(DEMO_ISSUER, inst.symbol)
+def demo_account_inputs(registry: Registry) -> list[AccountInput]:
+    """The operator's inputs that set up the demo venue from an empty ledger: open each
+    demo account (and the issuer's), whitelist it for every instrument, deposit its cash
+    and tokens (``feeds.serve.DEMO_BROKERS``'s amounts), as ``tokenbook admin`` would."""
+    cash = next(iter(registry)).cash_token
+    out = [AccountInput("open_account", DEMO_ISSUER, "treasury", "institutional", "US"),
+           AccountInput("deposit", DEMO_ISSUER, asset=cash, amount="1000000000")]
+    out += [AccountInput("whitelist", DEMO_ISSUER, symbol=i.symbol) for i in registry]
+    for broker, accounts, eligibility in DEMO_BROKERS:
+        for acct in accounts:
+            out.append(AccountInput("open_account", acct, broker, eligibility, "DE"))
+            out.append(AccountInput("deposit", acct, asset=cash,
+                                    amount="5000000" if broker == "mm" else "250000"))
+            for inst in registry:
+                out.append(AccountInput("whitelist", acct, symbol=inst.symbol))
+                out.append(AccountInput("deposit", acct, asset=inst.symbol,
+                                        amount="2000" if broker == "mm" else "100"))
+    return out
+
+
+def set_up_accounts(engine: Engine, registry: Registry) -> int:
+    """Apply ``demo_account_inputs`` to ``engine`` (journaled like every input); returns
+    how many. A refused one is a demo bug: RuntimeError with its reason."""
+    inputs = demo_account_inputs(registry)
+    for msg in inputs:
+        out = engine.account_input(msg)
+        if not out.sequenced:
+            raise RuntimeError(f"demo account input {msg.action} {msg.account} refused: "
+                               f"{out.refused}")
+    return len(inputs)
 
 
 def book_matches_view(engine: Engine, view) -> list[str]:
@@ -131,7 +156,7 @@ async def demo(args) -> int:
             raise CliError(EXIT_BROKER, str(exc)) from None
         host, port = "127.0.0.1", broker.port
         where = f"private {broker.kind} at {broker.url}"
-    config = GatewayConfig()
+    config = GatewayConfig(drop_copy="*")         # each broker's risk user sees its copy
     guard = VenueGuard.for_config(host, port, config)
     try:
         await guard.check()
@@ -142,13 +167,14 @@ async def demo(args) -> int:
             raise CliError(EXIT_ANOTHER_ENGINE, f"refusing to run the demo on this broker: "
                                                 f"{exc}") from None
         raise broker_error(where, exc) from None
-    ledger = demo_ledger(registry)
-    fund_issuer(ledger, registry)
-    assets = [CASH] + [i.symbol for i in registry]
-    before = {a: ledger.total(a) for a in assets}
+    ledger = Ledger()                    # no accounts file: the operator's inputs open them
     data = tempfile.TemporaryDirectory(prefix="tokenbook-demo-")
     engine = Engine(registry, ledger, clock=clock,
                     journal=Journal(Path(data.name) / "journal.log"))
+    setup_inputs = set_up_accounts(engine, registry)
+    ledger = engine.ledger
+    assets = [CASH] + [i.symbol for i in registry]
+    before = {a: ledger.total(a) for a in assets}
     engine.write_snapshot(Path(data.name) / "snapshots")
     console.print(f"[bold]tokenbook demo[/]: {where}, "
                   f"{len(registry)} instruments, {args.seconds:.0f} s of simulated brokers")
@@ -205,6 +231,9 @@ async def demo(args) -> int:
     console.print(f"orders entered {engine.next_order_id - 1}, messages {st.received}, "
                   f"execution reports {st.reports}, trades {st.trades}, "
                   f"sent by agent {sim.stats.by_agent}")
+    console.print(f"accounts: {len(ledger.accounts)} opened, whitelisted and funded by "
+                  f"{setup_inputs} operator inputs (open_account, whitelist, deposit), "
+                  "journaled like orders; no accounts file")
     console.print("operator: " + ("; ".join(session) or "no session command answered"))
     console.print("opening auctions: " + ("; ".join(
         f"{s} {registry[s].ticks_to_price(price)} x {registry[s].lots_to_qty(lots)} "

@@ -22,12 +22,15 @@ import msgspec
 __all__ = ["Outbox", "Publish", "KEPT_ACROSS_RECONNECT"]
 
 #: Kinds that survive a reconnect; retained state (status, md) is republished fresh.
-KEPT_ACROSS_RECONNECT = frozenset({"exec", "trade", "admin"})
+KEPT_ACROSS_RECONNECT = frozenset({"exec", "dropcopy", "trade", "admin"})
+#: Kinds sent again after a reconnect: a broker's reports and their drop copies.
+_RESENT_KINDS = frozenset({"exec", "dropcopy"})
 
 
 class Publish(msgspec.Struct, frozen=True, gc=False):
-    """One MQTT PUBLISH (QoS 1) the gateway owes. ``kind``: exec, trade, md, status or admin;
-    ``broker``: whose exec topic (holds apply to these). ``gc=False``: thousands of them sit
+    """One MQTT PUBLISH (QoS 1) the gateway owes. ``kind``: exec, dropcopy, trade, md,
+    status or admin; ``broker``: whose exec topic or drop copy (holds apply to these).
+    ``gc=False``: thousands of them sit
     in the outbox and the resend window, and the collector need not walk them."""
     topic: str
     payload: bytes
@@ -111,7 +114,7 @@ class Outbox:
             return
         recent, n = self._recent, self._next
         for p in publishes:
-            if p.kind == "exec":
+            if p.kind in _RESENT_KINDS:
                 recent[n] = _Sent(now, p)
                 n += 1
         self._next = n

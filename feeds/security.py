@@ -42,7 +42,7 @@ log = logging.getLogger("tokenbook.security")
 
 __all__ = [
     "ENGINE_USER", "MD_USER", "OPERATOR_USER", "STANDBY_USER", "AGENT_USER", "RESERVED_USERS",
-    "ACL_FILE",
+    "ACL_FILE", "RISK_SUFFIX", "risk_user", "risk_acl_section",
     "ServerTLS", "probe_options_from_args",
     "valid_user", "new_password", "hash_password", "write_password_file", "write_credentials",
     "read_credentials", "load_credentials", "client_options", "add_client_arguments",
@@ -62,6 +62,11 @@ STANDBY_USER = "tokenbook-standby"
 #: The transfer agent (ERC-3643 agent role): freeze, forced transfer, recovery, pause.
 AGENT_USER = "tokenbook-agent"
 RESERVED_USERS = frozenset({ENGINE_USER, MD_USER, OPERATOR_USER, STANDBY_USER, AGENT_USER})
+#: A broker's risk/clearing user is ``{broker}-risk``: it reads the broker's drop copy
+#: (``tokenbook/v1/dropcopy/{broker}``) and nothing private else. mosquitto's ``%u``
+#: cannot drop a suffix, so ``scripts/make-credentials`` appends one section per broker
+#: (``risk_acl_section``) to the shipped ACL.
+RISK_SUFFIX = "-risk"
 #: The ACL shipped with the repository (a checkout; copy it next to the password file).
 ACL_FILE = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "acl"
 
@@ -75,6 +80,25 @@ def valid_user(name: object) -> bool:
     wildcard, no ``/``, no ``:`` (the credentials file separator), no space.
     """
     return isinstance(name, str) and 1 <= len(name) <= 64 and set(name) <= _NAME_CHARS
+
+
+def risk_user(broker: str) -> str:
+    """The risk/clearing user of ``broker``: the only reader of its drop copy."""
+    if not valid_user(broker + RISK_SUFFIX):
+        raise ValueError(f"broker {broker!r} has no valid risk user name")
+    return broker + RISK_SUFFIX
+
+
+def risk_acl_section(broker: str) -> str:
+    """The ACL section of ``broker``'s risk user: its drop copy read, and no order entry,
+    presence or execution reports (the deny lines beat the ``%u`` patterns every user
+    gets, so it cannot trade even under its own name)."""
+    return (f"\n# {broker}'s risk/clearing user: reads only {broker}'s drop copy.\n"
+            f"user {risk_user(broker)}\n"
+            "topic deny tokenbook/v1/orders/#\n"
+            "topic deny tokenbook/v1/presence/#\n"
+            "topic deny tokenbook/v1/exec/#\n"
+            f"topic read tokenbook/v1/dropcopy/{broker}\n")
 
 
 # ---------------------------------------------------------------------- password files

@@ -183,10 +183,9 @@ def prepare_serve(args) -> ServePlan:
         raise CliError(EXIT_DATA, str(exc)) from None
     except OSError as exc:
         raise CliError(EXIT_DATA, os_error("the data directory", exc)) from None
-    cod = args.cancel_on_disconnect
     config = GatewayConfig(
-        cancel_on_disconnect="*" if cod == "*" else frozenset(b for b in (cod or "").split(",")
-                                                              if b),
+        cancel_on_disconnect=args.cancel_on_disconnect or frozenset(),
+        drop_copy=args.drop_copy or frozenset(),
         snapshot_dir=data / "snapshots", snapshot_every=args.snapshot_every,
         mqtt_options=mqtt_options, probe_options=probe_options, freeze_gc=True,
         schedule=args.session, shard=shard, shard_symbols=shard_symbols,

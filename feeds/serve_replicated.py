@@ -57,10 +57,9 @@ def fenced_exit(exc: JournalFenced) -> None:
 def _config(args):
     from feeds.serve import engine_mqtt_options
     mqtt_options, probe_options = engine_mqtt_options(args)
-    cod = args.cancel_on_disconnect
     return GatewayConfig(
-        cancel_on_disconnect="*" if cod == "*" else frozenset(b for b in (cod or "").split(",")
-                                                              if b),
+        cancel_on_disconnect=args.cancel_on_disconnect or frozenset(),
+        drop_copy=args.drop_copy or frozenset(),
         # The replicated engine writes its snapshots to the bucket, not to this path.
         snapshot_dir="nats-object-store", snapshot_every=args.snapshot_every,
         mqtt_options=mqtt_options, probe_options=probe_options, freeze_gc=True,

@@ -8,6 +8,8 @@
     tokenbook/v1/md/{symbol}/bbo          best bid and offer                    QoS 1, retained
     tokenbook/v1/md/{symbol}/state        trading state (halted, closed, ...)   QoS 1, retained
     tokenbook/v1/md/{symbol}/auction_result  issuance auction results          QoS 1, retained
+    tokenbook/v1/md/{symbol}/reference    tick, lot, face, coupon, dates, state QoS 1, retained
+    tokenbook/v1/md/{symbol}/stats        open high low last volume VWAP count  QoS 1, retained
     tokenbook/v1/status                   engine status, offline by last will   QoS 1, retained
     tokenbook/v1/presence/{broker}        online/offline (a broker's last will) QoS 1, retained
     tokenbook/v1/admin                    operator session commands (halt, ...) QoS 1
@@ -18,6 +20,8 @@
 
 A sharded venue (docs/replication.md, "Shards") takes orders on the v2 topic, whose symbol
 segment lets each shard subscribe to its own symbols only; a one-shard venue keeps v1.
+    tokenbook/v1/dropcopy/{broker}        a copy of that broker's reports       QoS 1
+                                          (read: only its risk user {broker}-risk)
 
 Broker ids and symbols are single topic segments from a safe charset (``NAME_PATTERN``):
 no MQTT wildcard (``+``, ``#``), no separator (``/``), no ``$`` prefix, no spaces, no NUL.
@@ -32,7 +36,8 @@ __all__ = [
     "STATUS", "ADMIN", "ADMIN_REPLIES", "AGENT", "ORDERS_WILDCARD", "EXEC_WILDCARD",
     "PRESENCE_WILDCARD",
     "valid_name", "valid_broker", "valid_symbol", "orders", "exec_reports", "presence", "md",
-    "md_trades", "md_depth", "md_snapshot", "md_bbo", "md_wildcard",
+    "dropcopy", "DROPCOPY_WILDCARD", "md_trades", "md_depth", "md_snapshot", "md_bbo",
+    "md_wildcard",
     "broker_from_orders_topic", "broker_from_presence_topic", "parse_md_topic",
     "ROOT_V2", "ORDERS_V2_WILDCARD", "orders_v2", "orders_v2_filter", "parse_orders_v2_topic",
     "shard_status",
@@ -46,14 +51,17 @@ MAX_NAME_LEN = 64
 NAME_PATTERN = r"[A-Za-z0-9_.-]{1,%d}" % MAX_NAME_LEN  # noqa: UP031 - regex braces
 _NAME = re.compile(NAME_PATTERN)
 
-MD_CHANNELS = ("trades", "depth", "snapshot", "bbo", "state", "auction", "auction_result")
+MD_CHANNELS = ("trades", "depth", "snapshot", "bbo", "state", "auction", "auction_result",
+               "reference", "stats")
 #: Channels published with the retain flag: a new subscriber gets the current state at once.
-RETAINED_MD_CHANNELS = frozenset({"snapshot", "bbo", "state", "auction", "auction_result"})
+RETAINED_MD_CHANNELS = frozenset({"snapshot", "bbo", "state", "auction", "auction_result",
+                                  "reference", "stats"})
 
 STATUS = f"{ROOT}/status"
 ORDERS_WILDCARD = f"{ROOT}/orders/+"
 EXEC_WILDCARD = f"{ROOT}/exec/+"
 PRESENCE_WILDCARD = f"{ROOT}/presence/+"
+DROPCOPY_WILDCARD = f"{ROOT}/dropcopy/+"
 #: Operator commands in, and the engine's replies (see the ACL: operator and engine only).
 ADMIN = f"{ROOT}/admin"
 ADMIN_REPLIES = f"{ROOT}/admin/replies"
@@ -90,6 +98,11 @@ def orders(broker: str) -> str:
 def exec_reports(broker: str) -> str:
     """Where the engine sends ``broker``'s execution reports (and only its own)."""
     return f"{ROOT}/exec/{_checked('broker id', broker)}"
+
+
+def dropcopy(broker: str) -> str:
+    """Where the engine copies every report of ``broker`` (its risk/clearing user reads)."""
+    return f"{ROOT}/dropcopy/{_checked('broker id', broker)}"
 
 
 def presence(broker: str) -> str:

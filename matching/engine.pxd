@@ -49,6 +49,9 @@ cdef class Engine:
     cdef public object corporate
     cdef public object accounts_admin
     cdef public object issuance
+    cdef public object order_status_desk
+    cdef public object mass_cancels
+    cdef public object day_stats
     cdef public object fault
     cdef public bint _replaying
     cdef public object data_dir

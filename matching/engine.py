@@ -30,6 +30,7 @@ from matching.book import OrderBook, make_book
 from matching.clordid import ClOrdIdMemory
 from matching.constants import EventType, OrdType, Side, TimeInForce
 from matching.corporate import CorporateActions
+from matching.day_stats import DayStats
 from matching.economics import Economics
 from matching.errors import (
     BookReject,
@@ -41,9 +42,10 @@ from matching.errors import (
 )
 from matching.executions import Executions
 from matching.expiry import ExpiryIndex
-from matching.issuance import Issuance
 from matching.fees import open_fee_accounts
+from matching.issuance import Issuance
 from matching.ledger import Ledger
+from matching.mass_cancel import MassCancels
 from matching.messages import (
     LIFECYCLE_ACTIONS,
     AccountInput,
@@ -52,13 +54,16 @@ from matching.messages import (
     AuctionInput,
     JournalEntry,
     Lifecycle,
+    MassCancelRequest,
     NewOrderSingle,
     OrderCancelReplaceRequest,
     OrderCancelRequest,
     OrderMessage,
+    OrderStatusRequest,
     OrdStatusName,
     utc_timestamp,
 )
+from matching.order_status import OrderStatusDesk
 from matching.orders import LiveOrder, id_str
 from matching.outputs import LevelChange, Outcome, SessionStatus, new_outcome
 from matching.reports import ReportBuilder
@@ -140,6 +145,12 @@ class Engine:
         self.accounts_admin = AccountsAdmin(self)
         # The primary market: issuance auctions and the mint (matching.issuance).
         self.issuance = Issuance(self)
+        # Broker services: order status queries and mass cancels (matching.order_status,
+        # matching.mass_cancel).
+        self.order_status_desk = OrderStatusDesk(self)
+        self.mass_cancels = MassCancels(self)
+        # Open, high, low, last, volume, VWAP of each session (matching.day_stats).
+        self.day_stats = DayStats(self.instruments)
         # Why the engine takes no more inputs after one failed inside it (None: it takes).
         self.fault: str | None = None
         self._replaying = False
@@ -261,6 +272,27 @@ class Engine:
         return Outcome(self.seq, [(broker, self.accounts_admin.balances(broker, request_id,
                                                                         account))])
 
+    def order_status(self, broker: str, req: OrderStatusRequest) -> Outcome:
+        """A broker's Order Status Request (FIX 35=H), not an input (nothing journaled):
+        one ExecType=I report of its order as of ``self.seq`` (``matching.order_status``)."""
+        return Outcome(self.seq, [(broker, self.order_status_desk.answer(broker, req))])
+
+    def mass_cancel(self, broker: str, msg: MassCancelRequest, *,
+                    now: int | None = None) -> Outcome:
+        """A broker's Order Mass Cancel Request (FIX 35=q, ``matching.mass_cancel``): an
+        exact resend gets its original outcome; a refused one its rejected report,
+        nothing journaled; else journaled and applied."""
+        told = self.clordids.resend(broker, msg)
+        if told is not None:
+            return Outcome(self.seq, [(broker, msgspec.structs.replace(r, poss_resend=True))
+                                      for r in told], replayed=True)
+        try:
+            self.mass_cancels.check(broker, msg)
+        except Rejection as r:
+            return Outcome(self.seq, [(broker, self.mass_cancels.refused(broker, msg, r))],
+                           refused=f"{r.reason}: {r.text}")
+        return self._sequenced(broker, msg, now)
+
     def refuse(self, broker: str, reason: str, text: str, cl_ord_id: str | None = None,
                symbol: str | None = None) -> Outcome:
         """A Rejected report for a message that never became an input (it did not decode)."""
@@ -308,6 +340,8 @@ class Engine:
             raise EngineFault(self.fault) from exc
         finally:
             executions.end()
+        if out.trades:
+            self.day_stats.record(out.trades)
         if broker and not duplicate:
             self.clordids.remember(broker, msg, out.reports)
         return out
@@ -328,6 +362,9 @@ class Engine:
             return Outcome(self.seq, refused=text)
         if isinstance(msg, NewOrderSingle):
             out = self.refuse(broker, code, text, msg.cl_ord_id, msg.symbol)
+        elif isinstance(msg, MassCancelRequest):
+            out = Outcome(self.seq, [(broker, self.mass_cancels.refused(
+                broker, msg, Rejection(code, text)))])
         else:
             out = Outcome(self.seq, [(broker, self._cancel_reject_of(
                 broker, msg, _CXL_OTHER, f"{code}: {text}",
@@ -351,6 +388,8 @@ class Engine:
             self.accounts_admin.apply(msg)
         elif isinstance(msg, AuctionInput):
             self.issuance.apply(msg)
+        elif isinstance(msg, MassCancelRequest):
+            self.mass_cancels.apply(broker, msg)
         else:  # pragma: no cover - the types above are the whole union
             raise TypeError(f"not an engine input: {type(msg).__name__}")
 
@@ -539,8 +578,12 @@ class Engine:
             return
         before = {s: self.session.state[s].value for s in symbols}
         moved = self.session.apply(action, symbols, a.reason, self.seq)
-        deferred = {s for s in moved
-                    if self._call_phase(action, s, before[s], venue_wide=not a.symbol)}
+        deferred = set()
+        for symbol in moved:
+            if before[symbol] == "closed":
+                self.day_stats.reset(symbol)      # a new session: its statistics start
+            if self._call_phase(action, symbol, before[symbol], venue_wide=not a.symbol):
+                deferred.add(symbol)
         if action == "close":
             for symbol in moved:
                 if symbol not in deferred:

@@ -117,6 +117,10 @@ class EngineReject(_Code):
     ACCOUNT_NOT_EMPTY = ("ACCOUNT_NOT_EMPTY", 229,
                          "the account still holds, reserves or has frozen something")
     NOT_FROZEN = "NOT_FROZEN", 230, "less is frozen than the unfreeze names"
+    ORDER_NOT_FOUND = ("ORDER_NOT_FOUND", 231,
+                       "the broker has no order with that ClOrdID or OrderID today")
+    DUPLICATE_REQUEST = ("DUPLICATE_REQUEST", 232,
+                         "a mass cancel's ClOrdID was already used today by this broker")
     # The primary market (matching.issuance): 240-254.
     UNKNOWN_AUCTION = "UNKNOWN_AUCTION", 240, "no issuance auction has that id"
     AUCTION_EXISTS = ("AUCTION_EXISTS", 241,
@@ -186,6 +190,8 @@ class EngineCancel(_Code):
     FROZEN = "FROZEN", 503, "the transfer agent froze its account (or its dealings in the token)"
     RECOVERED = ("RECOVERED", 504,
                  "the transfer agent recovered its account into another (a lost account)")
+    MASS_CANCEL = ("MASS_CANCEL", 505,
+                   "its broker's mass cancel (FIX 35=q) named it")
     # The primary market (matching.issuance): 510-514.
     BID_NOT_ACCEPTED = ("BID_NOT_ACCEPTED", 510,
                         "an auction bid got nothing (past the stop-out or the limit)")

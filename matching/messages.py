@@ -20,6 +20,7 @@ __all__ = [
     "ExecutionReport", "OrderCancelReject", "EngineReport", "Admin", "JournalEntry",
     "Lifecycle", "CorporateAction", "LIFECYCLE_ACTIONS", "AccountInput",
     "ACCOUNT_ACTIONS", "AGENT_ACTIONS", "Balances", "AccountBalances", "AssetBalance",
+    "OrderStatusRequest", "MassCancelRequest", "MassCancelReport", "MassCancelResponse",
     "SideName", "OrdTypeName", "TifName", "StpName", "ExecTypeName", "OrdStatusName",
     "CxlRejResponseTo", "utc_timestamp", "parse_utc_timestamp",
     "AuctionInput", "AUCTION_ACTIONS", "AuctionBidStatus", "AuctionAward", "AuctionResult",
@@ -31,7 +32,7 @@ TifName = Literal["day", "gtc", "ioc", "fok", "gtd", "gfa"]          # FIX 59 (g
 StpName = Literal["none", "cancel_resting", "cancel_incoming", "cancel_both",
                   "decrement_and_cancel"]                            # FIX 2964-like
 ExecTypeName = Literal["new", "trade", "canceled", "replaced", "rejected", "expired",
-                       "restated"]                                   # FIX 150
+                       "restated", "order_status"]                   # FIX 150 (150=I)
 OrdStatusName = Literal["new", "partially_filled", "filled", "canceled", "replaced",
                         "rejected", "expired"]                       # FIX 39
 CxlRejResponseTo = Literal["cancel", "replace"]                      # FIX 434
@@ -152,6 +153,7 @@ class ExecutionReport(msgspec.Struct, tag_field="msg", tag="exec_report", omit_d
     match_type: Literal["auction"] | None = None     # 574=7: a fill of a call auction
     commission: str | None = None            # 12, this fill's fee in the cash token
     comm_type: Literal["3"] | None = None    # 13, 3 = absolute (a cash amount)
+    ord_status_req_id: str | None = None     # 790: the OrderStatusRequest answered (150=I)
 
 
 class OrderCancelReject(msgspec.Struct, tag_field="msg", tag="cancel_reject",
@@ -222,8 +224,54 @@ class Balances(msgspec.Struct, tag_field="msg", tag="balances", omit_defaults=Tr
     text: str | None = None
 
 
+class OrderStatusRequest(msgspec.Struct, tag_field="msg", tag="order_status",
+                         forbid_unknown_fields=True):
+    """FIX 35=H: a broker asks the status of one of its orders, named by ClOrdID (any
+    ClOrdID of its chain today) or OrderID. A query, not an input: answered with an
+    ExecType=I report (``matching.order_status``), nothing journaled."""
+    cl_ord_id: str = ""                  # 11
+    order_id: str = ""                   # 37
+    symbol: str = ""                     # 55, optional: must match the order's if given
+    ord_status_req_id: str = ""          # 790, echoed on the answer
+
+
+#: FIX 531 MassCancelResponse: what a mass cancel did (0 = Cancel Request Rejected; the
+#: accepted ones name their scope: 1 by security, 7 all orders; "by account" is tokenbook's).
+MassCancelResponse = Literal["rejected", "by_symbol", "by_account", "by_account_symbol",
+                             "all_orders"]
+
+
+class MassCancelRequest(msgspec.Struct, tag_field="msg", tag="mass_cancel",
+                        forbid_unknown_fields=True, omit_defaults=True):
+    """FIX 35=q: cancel every live order of the sending broker, narrowed to one
+    ``account`` (1) and/or one ``symbol`` (55); 0 / "" widen. Journaled like an order
+    (``matching.mass_cancel``); answered with a ``MassCancelReport`` and, per order, a
+    canceled report with text MASS_CANCEL."""
+    cl_ord_id: str                       # 11, the request's own, unique today
+    account: int = 0                     # 1
+    symbol: str = ""                     # 55
+    poss_dup: bool = False               # 43 PossDupFlag
+
+
+class MassCancelReport(msgspec.Struct, tag_field="msg", tag="mass_cancel_report",
+                       omit_defaults=True, gc=False):
+    """FIX 35=r: the answer to a MassCancelRequest. ``total_affected_orders`` (533) counts
+    the orders it cancelled; a refused one has ``mass_cancel_response`` rejected and says
+    why in ``mass_cancel_reject_reason`` (532, an ``EngineReject`` code) and ``text``."""
+    cl_ord_id: str                       # 11
+    mass_cancel_response: MassCancelResponse     # 531
+    total_affected_orders: int           # 533
+    seq: int                             # engine sequence of the input (0 refused: none)
+    transact_time: str                   # 60
+    account: int | None = None           # 1
+    symbol: str | None = None            # 55
+    mass_cancel_reject_reason: str | None = None    # 532
+    text: str | None = None              # 58
+    poss_resend: bool = False            # 97: a replay of an earlier outcome
+
+
 #: What the engine sends one broker (``Outcome.reports``).
-EngineReport = ExecutionReport | OrderCancelReject | CorporateAction | Balances
+EngineReport = ExecutionReport | OrderCancelReject | CorporateAction | Balances | MassCancelReport
 
 
 class Admin(msgspec.Struct, tag_field="msg", tag="admin", forbid_unknown_fields=True):
@@ -288,7 +336,7 @@ class JournalEntry(msgspec.Struct, array_like=True):
     time: int
     broker: str
     msg: (NewOrderSingle | OrderCancelRequest | OrderCancelReplaceRequest | Admin | Lifecycle
-          | AccountInput | AuctionInput)
+          | AccountInput | AuctionInput | MassCancelRequest)
 
 
 # ---------------------------------------------------------------------- primary market

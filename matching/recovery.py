@@ -50,6 +50,7 @@ def snapshot_of(engine) -> bytes:
         # Cash moved between shards; a venue that never moved any snapshots as before.
         **({"transfers": engine.accounts_admin.transfers.snapshot()}
            if engine.accounts_admin.transfers.state_doc() else {}),
+        "day_stats": engine.day_stats.snapshot(),
     })
 
 
@@ -84,6 +85,7 @@ def restore_into(engine, payload: bytes) -> None:
     engine.corporate.restore(snap.get("corporate"))     # older snapshots have none
     engine.issuance.restore(snap.get("issuance"))
     engine.accounts_admin.transfers.restore(snap.get("transfers"))
+    engine.day_stats.restore(snap.get("day_stats"))
 
 
 def replay(engine, records, on_outcome: Callable | None = None) -> int:

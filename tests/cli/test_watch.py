@@ -18,7 +18,14 @@ import pytest
 
 from feeds import topics
 from feeds.broker import EmbeddedBroker
-from feeds.security import ACL_FILE, ENGINE_USER, MD_USER, OPERATOR_USER, read_credentials
+from feeds.security import (
+    ACL_FILE,
+    ENGINE_USER,
+    MD_USER,
+    OPERATOR_USER,
+    read_credentials,
+    risk_acl_section,
+)
 from feeds.watch import MarketView, render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,7 +150,8 @@ def test_make_credentials_adds_the_missing_viewer_and_keeps_every_password(upgra
     assert all(users[u] == p for u, p in old.items())        # nobody's password changed
     passwd = [ln.split(":", 1)[0] for ln in (out / "passwd").read_text().splitlines()]
     assert sorted(passwd) == sorted(users)
-    assert (out / "acl").read_text() == ACL_FILE.read_text()  # its section is back
+    # Its section is back: the shipped ACL, then alpha's risk user's section.
+    assert (out / "acl").read_text() == ACL_FILE.read_text() + risk_acl_section("alpha")
     assert f"user {MD_USER}" not in (out / "acl.bak").read_text()
     # With nothing missing, it refuses as before.
     third = subprocess.run([sys.executable, str(MAKE_CREDENTIALS), "--out", str(out), "alpha"],

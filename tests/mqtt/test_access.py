@@ -261,14 +261,16 @@ def report_for(cl):
 # ---------------------------------------------------------------------- the files
 def test_make_credentials_writes_private_files_for_every_user(secrets_dir):
     out, users = secrets_dir
-    assert set(users) == {ENGINE_USER, STANDBY_USER, MD_USER, OPERATOR_USER, AGENT_USER, A, B}
+    assert set(users) == {ENGINE_USER, STANDBY_USER, MD_USER, OPERATOR_USER, AGENT_USER, A, B,
+                          f"{A}-risk", f"{B}-risk"}          # each broker's risk user
     assert len(set(users.values())) == len(users) and all(len(p) >= 32 for p in users.values())
     assert stat.S_IMODE((out / "credentials").stat().st_mode) == 0o600
     passwd = (out / "passwd").read_text().splitlines()
     assert sorted(line.split(":", 1)[0] for line in passwd) == sorted(users)
     assert all(line.split(":", 1)[1].startswith("$7$") for line in passwd)
     assert not any(p in (out / "passwd").read_text() for p in users.values())
-    assert (out / "acl").read_text() == ACL_FILE.read_text()
+    # The shipped ACL, then one section per broker's risk user (its drop copy).
+    assert (out / "acl").read_text().startswith(ACL_FILE.read_text())
     conf = (out / "tokenbook.conf").read_text()
     assert "allow_anonymous false" in conf and f"password_file {out / 'passwd'}" in conf
     assert f"acl_file {out / 'acl'}" in conf

@@ -69,9 +69,12 @@ def test_reports_come_out_only_once_the_journal_made_them_durable(tmp_path):
     assert [(p.topic.rsplit("/", 1)[-1], d["exec_type"]) for p, d in
             zip([p for p in pubs if p.kind == "exec"], execs, strict=False)] == [
         ("alpha", "new"), ("beta", "new"), ("alpha", "trade"), ("beta", "trade")]
-    assert [p.topic for p in pubs if p.kind != "exec"] == [
-        topics.md("TB3M", "trades"), topics.md("TB3M", "depth"), topics.md("TB3M", "snapshot"),
-        topics.md("TB3M", "bbo")]
+    # Each report also on its broker's drop copy, in the same order.
+    assert [p.topic for p in pubs if p.kind == "dropcopy"] == [
+        topics.dropcopy(b) for b in ("alpha", "beta", "alpha", "beta")]
+    assert [p.topic for p in pubs if p.kind not in ("exec", "dropcopy")] == [
+        topics.md("TB3M", "trades"), topics.md("TB3M", "stats"), topics.md("TB3M", "depth"),
+        topics.md("TB3M", "snapshot"), topics.md("TB3M", "bbo")]
     st = cycle.stats
     assert (st.acks, st.trades, st.volume_lots, st.cycles) == (2, 1, {"TB3M": 10_000}, 1)
     [bought] = [d for d in execs if d["exec_type"] == "trade" and d["side"] == "buy"]
@@ -171,7 +174,7 @@ def test_a_held_brokers_reports_wait_for_its_presence_online():
     assert set(cycle.outbox.held) == {"alpha"}
     pubs = cycle.process([order("beta", "b1", "buy")], 2)
     assert {p.broker for p in pubs if p.kind == "exec"} == {"beta"}
-    assert len(cycle.outbox) == 1                       # alpha's fill waits
+    assert len(cycle.outbox) == 2                       # alpha's fill and its copy wait
     released = cycle.process([(topics.presence("alpha"), b"online")], 3)
     [fill] = docs(released, "exec")
     assert (fill["cl_ord_id"], fill["exec_type"]) == ("s1", "trade")

@@ -2,12 +2,13 @@
 import argparse
 import asyncio
 import io
+from datetime import date
 from decimal import Decimal
 
 import pytest
 from rich.console import Console
 
-from feeds.demo import demo
+from feeds.demo import demo, demo_account_inputs, demo_registry
 from feeds.watch import BookView, MarketView, render
 
 
@@ -23,8 +24,12 @@ def test_demo_trades_and_its_checks_hold(capsys):
     assert "; accepted halt TB6M (issuer notice (demo)) at sequence" in flat
     assert "; accepted resume TB6M at sequence" in flat
     # The venue opened with a call: pre_open first, then open uncrossed at one price each.
+    # The accounts were opened by operator inputs first, so pre_open is the one after them.
+    setup = len(demo_account_inputs(demo_registry(date.today())))
     assert "operator: accepted pre_open every instrument (opening auction (demo)) at " \
-           "sequence 1;" in flat and "; accepted open every instrument at sequence" in flat
+           f"sequence {setup + 1};" in flat
+    assert "; accepted open every instrument at sequence" in flat
+    assert f"by {setup} operator inputs (open_account, whitelist, deposit)" in flat
     auctions = flat.split("opening auctions: ", 1)[1].split(" rejects by reason", 1)[0]
     assert auctions != "none uncrossed" and " at sequence " in auctions
     assert "accounted True" in flat

@@ -257,7 +257,8 @@ def test_topic_layout():
     assert topics.ADMIN_REPLIES == "tokenbook/v1/admin/replies"
     assert topics.md("TB3M", "auction") == "tokenbook/v1/md/TB3M/auction"
     assert topics.RETAINED_MD_CHANNELS == {"snapshot", "bbo", "state", "auction",
-                                           "auction_result"}
+                                           "auction_result", "reference", "stats"}
+    assert topics.md("TB3M", "reference") == "tokenbook/v1/md/TB3M/reference"
     assert topics.QOS == 1
 
 
