@@ -158,6 +158,15 @@ def shard_registry(args, registry: Registry) -> tuple[Registry, str, tuple[str, 
     return Registry(i for i in registry if i.symbol in spec.symbols), shard, spec.symbols
 
 
+def shard_config(shard: str, symbols: tuple[str, ...]) -> dict:
+    """The GatewayConfig fields of a shard's engine (none for a one-shard venue): its
+    symbols and its own client id, so shards never meet in the single-writer guard."""
+    if not shard:
+        return {}
+    return {"shard": shard, "shard_symbols": symbols,
+            "client_id": f"{GatewayConfig.client_id}-{shard}"}
+
+
 def prepare_serve(args) -> ServePlan:
     """Everything ``serve`` can check on its own: options, credentials, instruments,
     accounts, and that the data directory agrees (CliError otherwise)."""
@@ -188,8 +197,7 @@ def prepare_serve(args) -> ServePlan:
         drop_copy=args.drop_copy or frozenset(),
         snapshot_dir=data / "snapshots", snapshot_every=args.snapshot_every,
         mqtt_options=mqtt_options, probe_options=probe_options, freeze_gc=True,
-        schedule=args.session, shard=shard, shard_symbols=shard_symbols,
-        client_id=f"tokenbook-engine-{shard}" if shard else GatewayConfig.client_id)
+        schedule=args.session, **shard_config(shard, shard_symbols))
     source = venue.DEMO if accounts is None else NO_ACCOUNTS \
         if args.accounts == NO_ACCOUNTS else str(Path(args.accounts).resolve())
     return ServePlan(registry, accounts, config, plan, source)
@@ -236,9 +244,6 @@ def record_venue(args, prep: ServePlan, engine: Engine) -> bool:
 
 async def serve(args) -> int:
     from feeds.guard import AnotherEngine, VenueGuard
-    if getattr(args, "journal", None) and getattr(args, "shard", None):
-        raise CliError(EXIT_USAGE, "--shard with --journal is not built yet: a shard runs on "
-                                   "its own --data (docs/replication.md, Shards)")
     if getattr(args, "journal", None):       # the replicated journal: feeds.serve_replicated
         from feeds.serve_replicated import serve_replicated
         return await serve_replicated(args)

@@ -26,8 +26,8 @@ def tokenbook(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess:
     (("--shard", "s1", "--symbols", "NOPE"), "NOPE not an instrument"),
     (("--shard", "a/b", "--symbols", "TB3M"), "--shard 'a/b'"),
     (("--shard", "s1", "--symbols", "TB3M,TB3M"), "twice"),
-    (("--shard", "s1", "--symbols", "TB3M", "--journal", "nats://127.0.0.1:1"),
-     "--shard with --journal is not built yet"),
+    (("--shard", "s.1", "--symbols", "TB3M", "--journal", "nats://127.0.0.1:1",
+      "--broker", "mqtt://127.0.0.1:1"), "stream name must be"),
 ])
 def test_bad_shard_options_are_one_line_and_exit_2_with_nothing_created(tmp_path, argv, says):
     data = tmp_path / "d"
