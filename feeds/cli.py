@@ -267,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "--symbols (docs/replication.md, Shards)")
     s.add_argument("--symbols", metavar="A,B",
                    help="the instruments this --shard alone serves")
+    s.add_argument("--shards", metavar="MAP",
+                   help="the venue's whole shard map, 's1=A,B;s2=C' (the same on every "
+                        "shard): --symbols defaults to this shard's entry, and the first "
+                        "shard answers orders for a symbol no shard serves (WRONG_SHARD)")
     add_client_arguments(s)          # --username --credentials --tls-ca --tls-cert --tls-key
     _replication_arguments(s)        # --journal --standby ... (docs/replication.md)
 

@@ -84,6 +84,10 @@ class GatewayConfig:
     # writes its own retained status, so shards never meet in the single-writer guard.
     shard: str = ""
     shard_symbols: tuple[str, ...] = ()
+    # The whole venue's shard map (feeds.shard.ShardDirectory), when the shard knows it:
+    # its answering shard takes every v2 order topic and rejects (WRONG_SHARD) an order
+    # for a symbol no shard serves, which would otherwise reach no one.
+    shard_directory: Any = None
     # A server process moves what exists once it is up (modules, the recovered state) out
     # of the collector's sight (gc.freeze), so full collections pause the loop only for
     # what trading added since.
@@ -125,7 +129,15 @@ class GatewayConfig:
         symbols on v2 and the transfer agent's topic."""
         if not self.shard:
             return (topics.ORDERS_WILDCARD,)
+        if self.answers_unserved:      # one filter: overlapping ones may deliver twice
+            return (topics.ORDERS_V2_WILDCARD, topics.AGENT)
         return (*(topics.orders_v2_filter(s) for s in self.shard_symbols), topics.AGENT)
+
+    @property
+    def answers_unserved(self) -> bool:
+        """Whether this shard is its venue's answering shard (``shard_directory``)."""
+        d = self.shard_directory
+        return d is not None and bool(self.shard) and d.answering == self.shard
 
     def identity(self) -> dict[str, Any]:
         """The fields of the retained status that say which engine wrote it."""

@@ -53,7 +53,7 @@ from feeds.issuance_wire import auction_command, decode_auction_input
 from feeds.operator_inputs import ACCOUNT_COMMANDS, STATELESS_COMMANDS, account_command
 from feeds.outbox import Outbox, Publish
 from feeds.reference_md import reference_of
-from feeds.shard import shard_exec_id, shard_trade_id
+from feeds.shard import refuse_unserved, shard_exec_id, shard_trade_id
 from matching.engine import Engine
 from matching.errors import EngineFault
 from matching.journal import JournalError
@@ -331,6 +331,9 @@ class GatewayCycle:
         if broker is None and self.config.shard:          # a shard's v2 order topic
             v2 = topics.parse_orders_v2_topic(topic)
             broker = v2[0] if v2 is not None and v2[1] in self.engine.instruments else None
+            if broker is None and v2 is not None and self.config.answers_unserved:
+                return refuse_unserved(self.config.shard_directory, self.engine, topic,
+                                       _bytes(payload))
         if broker is None:
             self.stats.unattributable += 1
             log.warning("dropped a message on %r: no broker in the topic", topic)

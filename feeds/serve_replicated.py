@@ -54,8 +54,8 @@ def fenced_exit(exc: JournalFenced) -> None:
         os._exit(EXIT_FENCED)
 
 
-def _config(args, shard: str, shard_symbols: tuple[str, ...]):
-    from feeds.serve import engine_mqtt_options, shard_config
+def _config(args, shards):
+    from feeds.serve import engine_mqtt_options
     mqtt_options, probe_options = engine_mqtt_options(args)
     return GatewayConfig(
         cancel_on_disconnect=args.cancel_on_disconnect or frozenset(),
@@ -63,7 +63,7 @@ def _config(args, shard: str, shard_symbols: tuple[str, ...]):
         # The replicated engine writes its snapshots to the bucket, not to this path.
         snapshot_dir="nats-object-store", snapshot_every=args.snapshot_every,
         mqtt_options=mqtt_options, probe_options=probe_options, freeze_gc=True,
-        schedule=args.session, **shard_config(shard, shard_symbols))
+        schedule=args.session, **shards.config())
 
 
 def stream_of(venue: str, shard: str) -> StreamNames:
@@ -88,7 +88,7 @@ async def _found(follower: Follower, args, registry, accounts, instance: str) ->
 
 async def serve_replicated(args) -> int:
     """The command; see the module docstring."""
-    from feeds.serve import load_accounts, load_registry, shard_registry
+    from feeds.serve import load_accounts, load_registry, shard_plan
     if not args.broker:
         raise CliError(EXIT_USAGE, "--journal needs --broker: the primary and its standbys "
                                    "serve one broker")
@@ -96,8 +96,9 @@ async def serve_replicated(args) -> int:
     registry = load_registry(args.instruments)
     accounts = load_accounts(args.accounts, registry, args.instruments) \
         if args.accounts else None
-    registry, shard, shard_symbols = shard_registry(args, registry)
-    config = _config(args, shard, shard_symbols)
+    shards = shard_plan(args, registry)
+    registry, shard = shards.registry, shards.shard
+    config = _config(args, shards)
     try:
         names = stream_of(args.stream, shard)
         link = NatsLink.parse(args.journal, name=f"tokenbook-{config.instance}")
