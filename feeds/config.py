@@ -126,12 +126,13 @@ class GatewayConfig:
     @property
     def order_filters(self) -> tuple[str, ...]:
         """What it subscribes to for order entry: every v1 order topic, or its shard's
-        symbols on v2 and the transfer agent's topic."""
+        symbols on v2, the transfer agent's topic and the shard's own admin topic."""
         if not self.shard:
             return (topics.ORDERS_WILDCARD,)
+        own = (topics.AGENT, topics.shard_admin(self.shard))
         if self.answers_unserved:      # one filter: overlapping ones may deliver twice
-            return (topics.ORDERS_V2_WILDCARD, topics.AGENT)
-        return (*(topics.orders_v2_filter(s) for s in self.shard_symbols), topics.AGENT)
+            return (topics.ORDERS_V2_WILDCARD, *own)
+        return (*(topics.orders_v2_filter(s) for s in self.shard_symbols), *own)
 
     @property
     def answers_unserved(self) -> bool:

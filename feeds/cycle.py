@@ -54,6 +54,7 @@ from feeds.operator_inputs import ACCOUNT_COMMANDS, STATELESS_COMMANDS, account_
 from feeds.outbox import Outbox, Publish
 from feeds.reference_md import reference_of
 from feeds.shard import refuse_unserved, shard_exec_id, shard_trade_id
+from feeds.shard_admin import Scope, auction_scope, one_shard_refusal, venue_command_scope
 from matching.engine import Engine
 from matching.errors import EngineFault
 from matching.journal import JournalError
@@ -70,6 +71,7 @@ from matching.messages import (
 from matching.messages import ExecutionReport as _ExecutionReport
 from matching.outputs import LevelChange, Outcome
 from matching.timetable import Due, Timetable
+from matching.transfers import TRANSFER_ACTIONS
 
 #: ``md/{symbol}/auction`` during a call: at most one update per instrument this often
 #: (the last one always goes out: a later cycle publishes what was held back).
@@ -158,6 +160,9 @@ class GatewayCycle:
         # How a periodic snapshot is written (a transport may take it off its loop).
         self.write_snapshot = engine.write_snapshot
         self._admin_replies: list[AdminReply] = []      # this cycle's, sent after commit
+        # A shard's own operator topic (feeds.shard_admin); None on a one-shard venue.
+        self._shard_admin = topics.shard_admin(self.config.shard) if self.config.shard \
+            else None
         # This cycle's resends answered from memory: id(outcome) -> (broker, message).
         self._resent: dict[int, tuple[str, OrderMessage]] = {}
         # The time up to which timetable boundaries were applied (None: first cycle).
@@ -323,9 +328,11 @@ class GatewayCycle:
         if topic.startswith(_PRESENCE):
             return self._presence(topic.rsplit("/", 1)[-1], payload, retained)
         if topic == topics.ADMIN:
-            return self._operator(payload)
+            return self._operator(payload, venue_wide=bool(self.config.shard))
         if topic == topics.AGENT:
-            return self._operator(payload, agent=True)
+            return self._operator(payload, agent=True, venue_wide=bool(self.config.shard))
+        if topic == self._shard_admin:
+            return self._operator(payload)
         self.stats.received += 1
         broker = topics.broker_from_orders_topic(topic)
         if broker is None and self.config.shard:          # a shard's v2 order topic
@@ -377,11 +384,17 @@ class GatewayCycle:
         log.warning("broker %s disconnected: cancelling its live orders", broker)
         return self.engine.admin("cancel_broker", broker=broker, reason="disconnected")
 
-    def _operator(self, payload, agent: bool = False) -> Outcome | None:
+    def _operator(self, payload, agent: bool = False,
+                  venue_wide: bool = False) -> Outcome | None:
         """One operator command (or, ``agent``, a transfer agent's control): checked, then
-        journaled and applied like an order."""
+        journaled and applied like an order. ``venue_wide``: a shard heard it on a topic
+        every shard hears, and takes it only if it is its own (feeds.shard_admin)."""
         auction = None if agent else decode_auction_input(_bytes(payload), issuer=True)
         if auction is not None:               # the issuer's announce, close or issue
+            if venue_wide and auction_scope(
+                    self.config.shard, self.config.shard_directory,
+                    self._auction_symbol(auction), self.engine.instruments) is not Scope.TAKE:
+                return None
             issued, said = auction_command(self.engine, auction)
             self._admin_replies.append(said)
             return issued
@@ -390,6 +403,18 @@ class GatewayCycle:
             log.warning("operator command refused: %s", cmd.text)
             self._admin_replies.append(cmd)
             return None
+        if cmd.action in TRANSFER_ACTIONS and not self.config.shard:
+            self._admin_replies.append(AdminReply(
+                cmd.request_id, False, f"refused: {cmd.action} moves cash between shards; "
+                "this venue has one", cmd.action))
+            return None
+        if venue_wide:
+            scope = self._scope(cmd.symbol, cmd.action)
+            if scope is Scope.REFUSE:
+                self._admin_replies.append(AdminReply(
+                    cmd.request_id, False, one_shard_refusal(cmd.action), cmd.action))
+            if scope is not Scope.TAKE:
+                return None
         if agent or cmd.action in ACCOUNT_COMMANDS:
             out, reply = account_command(self.engine, cmd, agent=agent)
             self._admin_replies.append(reply)
@@ -409,6 +434,16 @@ class GatewayCycle:
                                          cmd.reason, cmd.request_id)
         return self._session_input(cmd.action, cmd.symbol, cmd.reason, cmd.request_id,
                                    cmd.price)
+
+    def _auction_symbol(self, auction) -> str:
+        """The instrument of an auction input: named, or its announced auction's."""
+        held = self.engine.issuance.auctions.get(auction.auction_id)
+        return auction.symbol or (held.symbol if held is not None else "")
+
+    def _scope(self, symbol: str, action: str) -> Scope:
+        cfg = self.config
+        return venue_command_scope(cfg.shard, cfg.shard_directory, symbol, action,
+                                   self.engine.instruments)
 
     def _session_input(self, action: str, symbol: str, reason: str,
                        request_id: str, price: str = "") -> Outcome:
@@ -445,6 +480,8 @@ class GatewayCycle:
     def _stage_admin(self, durable: bool) -> None:
         """Operator replies of the cycle, and the new trading states they made."""
         replies, self._admin_replies = self._admin_replies, []
+        if self.config.shard:                 # say which shard answered
+            replies = [msgspec.structs.replace(r, shard=self.config.shard) for r in replies]
         changed: dict[str, None] = {}
         for reply in replies:
             if reply.accepted and not durable:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 
 import pytest
@@ -148,3 +149,27 @@ def test_an_order_for_a_symbol_no_shard_serves_is_rejected_once_by_the_answering
     assert by_cl["u1"]["exec_id"].startswith("s1-")     # the answering shard: the first
     assert by_cl["m1"]["exec_type"] == "new" and by_cl["m1"]["exec_id"].startswith("s2-")
     assert seqs == {"s1": 0, "s2": 1}                   # the refusal journaled nothing
+
+
+def test_transfer_cash_moves_an_accounts_cash_between_two_running_shards(mqtt):
+    async def admin(*argv: str) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "feeds.cli", "admin", *argv, "--broker", mqtt.url,
+            "--timeout", "10", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+        return proc.returncode, (out + err).decode()
+
+    async def body(gws):
+        before = {s: gw.engine.ledger.balance(1, CASH) for s, gw in gws.items()}
+        moved = await admin("transfer-cash", "t-1", "1", "250", "s1", "s2")
+        again = await admin("transfer-cash", "t-1", "1", "250", "s1", "s2")
+        deposit = await admin("deposit", "1", "USDC", "5")         # venue-wide: refused
+        after = {s: gw.engine.ledger.balance(1, CASH) for s, gw in gws.items()}
+        return before, moved, again, deposit, after
+
+    before, moved, again, deposit, after = asyncio.run(
+        with_shards(mqtt, body, "link", ShardDirectory.from_mapping(SHARDS)))
+    assert moved[0] == 0 and moved[1].startswith("accepted: transfer t-1: 250 from s1 to s2")
+    assert again[0] == 0, again[1]                  # idempotent: both legs already applied
+    assert deposit[0] != 0 and "applies on one shard" in deposit[1]
+    assert after == {"s1": before["s1"] - 250 * 10**6, "s2": before["s2"] + 250 * 10**6}
