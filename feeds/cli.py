@@ -41,9 +41,12 @@ from feeds.exits import (
     EXIT_USAGE,
     LOG_LEVELS,
     CliError,
+    arguments_checked,
     broker_error,
     broker_url,
+    engine_answers,
     os_error,
+    print_reply,
     reachable,
 )
 from feeds.issuance_wire import AUCTION_USAGE
@@ -71,7 +74,7 @@ async def admin_command(args) -> int:
     host, port = broker_url(args.broker)
     if args.action == "transfer-cash":      # cash between two shards (matching.transfers)
         return await transfer_cash_command(args, host, port)
-    try:
+    with arguments_checked():
         if is_account_action(args.action) or args.action.replace("-", "_") in FORMS:
             cmd = command_of(args.action, args.operands, reason=args.reason,
                              eligibility=args.eligibility, country=args.country, qty=args.qty)
@@ -82,45 +85,26 @@ async def admin_command(args) -> int:
                                coupon_date=args.coupon_date)
         options = options_from_args(args, AGENT_USER if cmd.action in AGENT_ACTIONS
                                     else OPERATOR_USER)
-    except OSError as exc:
-        raise CliError(EXIT_USAGE, os_error("--credentials/TLS file", exc)) from None
-    except ValueError as exc:
-        raise CliError(EXIT_USAGE, str(exc)) from None
     if args.shard and cmd.action in AGENT_ACTIONS:
         raise CliError(EXIT_USAGE, f"{args.action} is the transfer agent's: every shard hears "
                                    "the agent's topic, so it takes no --shard")
-    try:
+    with engine_answers(args.broker, args.timeout, options):
         reply = await send(host, port, cmd, timeout=args.timeout, mqtt_options=options,
                            shard=args.shard)
-    except TimeoutError:
-        raise CliError(EXIT_BROKER, f"no reply from the engine within {args.timeout:g} s (is "
-                                    "it running? may this user send admin commands?)") from None
-    except aiomqtt.MqttError as exc:
-        raise broker_error(args.broker, exc, options.get("username")) from None
-    print(f"{'accepted' if reply.accepted else 'REFUSED'}: {reply.text}"
-          + (f" (sequence {reply.seq}{f' on shard {reply.shard}' if reply.shard else ''})"
-             if reply.accepted else ""), flush=True)
-    return EXIT_OK if reply.accepted else EXIT_REFUSED
+    return print_reply(reply, f" on shard {reply.shard}" if reply.shard else "")
 
 
 async def transfer_cash_command(args, host: str, port: int) -> int:
     """``tokenbook admin transfer-cash``: both legs, one line, 0 once both are applied."""
     from feeds.operator import transfer_cash
     from feeds.security import OPERATOR_USER, options_from_args
-    try:
+    with arguments_checked():
         options = options_from_args(args, OPERATOR_USER)
+    with arguments_checked(), engine_answers(args.broker, args.timeout, options, "a shard",
+                                             "are both shards running? run it again: it "
+                                             "is idempotent"):
         out, inn = await transfer_cash(host, port, args.operands, timeout=args.timeout,
                                        mqtt_options=options)
-    except OSError as exc:
-        raise CliError(EXIT_USAGE, os_error("--credentials/TLS file", exc)) from None
-    except ValueError as exc:
-        raise CliError(EXIT_USAGE, str(exc)) from None
-    except TimeoutError:
-        raise CliError(EXIT_BROKER, f"no reply from a shard within {args.timeout:g} s (are "
-                                    "both shards running? run it again: it is idempotent)"
-                       ) from None
-    except aiomqtt.MqttError as exc:
-        raise broker_error(args.broker, exc, options.get("username")) from None
     tid, _, amount, payer, payee = args.operands
     if inn is None:
         print(f"REFUSED: transfer {tid} out of {payer}: {out.text}", flush=True)
