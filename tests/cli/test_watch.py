@@ -227,7 +227,7 @@ def test_watch_with_credentials_reads_market_data_as_the_viewer_who_cannot_trade
         # The viewer (its own connection: one per user) reads the retained market data.
         watch = _watch(b.url, "--json", "--credentials", str(out / "credentials"))
         try:
-            time.sleep(2.0)                     # connects, subscribes, gets the retained copy
+            _wait_subscribed(b.port, watch)     # connects, subscribes, gets the retained copy
             still = watch.poll() is None        # connected all along
         finally:
             watch.send_signal(signal.SIGINT)
