@@ -49,6 +49,9 @@ def snapshot_of(engine) -> bytes:
         # Cash moved between shards; a venue that never moved any snapshots as before.
         **({"transfers": engine.accounts_admin.transfers.snapshot()}
            if engine.accounts_admin.transfers.state_doc() else {}),
+        # Retail buys counted towards today's limits (matching.compliance), if any.
+        **({"compliance": engine.risk.compliance.snapshot()}
+           if engine.risk.compliance is not None and engine.risk.compliance.bought else {}),
     })
 
 
@@ -82,6 +85,8 @@ def restore_into(engine, payload: bytes) -> None:
     engine.use_ledger(Ledger.restore(snap["ledger"]))
     engine.corporate.restore(snap.get("corporate"))     # older snapshots have none
     engine.accounts_admin.transfers.restore(snap.get("transfers"))
+    if engine.risk.compliance is not None:
+        engine.risk.compliance.restore(snap.get("compliance"))
 
 
 def replay(engine, records, on_outcome: Callable | None = None) -> int:
