@@ -218,7 +218,7 @@ class AdminCommand(msgspec.Struct, forbid_unknown_fields=True):
                     "record", "pay_coupon", "mature", "redeem",
                     "open_account", "close_account", "whitelist", "unwhitelist", "deposit",
                     "withdraw", "freeze", "unfreeze", "forced_transfer", "recover", "pause",
-                    "unpause", "set_reference"]
+                    "unpause", "set_reference", "set_compliance"]
     symbol: str = ""
     reason: str = ""
     request_id: str = ""
@@ -234,6 +234,8 @@ class AdminCommand(msgspec.Struct, forbid_unknown_fields=True):
     to_account: int = 0
     #: ``set_reference``: the static band's new reference price (a decimal string).
     price: str = ""
+    #: ``set_compliance``: the instrument's new rules (matching.compliance_admin).
+    compliance: dict[str, str | int | list[str]] = {}
 
 
 class AdminReply(msgspec.Struct):

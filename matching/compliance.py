@@ -30,7 +30,7 @@ from matching.constants import Side
 from matching.errors import EngineReject as R
 from matching.errors import Rejection
 
-__all__ = ["Compliance", "compliance_of", "DAY_NS"]
+__all__ = ["Compliance", "compliance_of", "install", "DAY_NS"]
 
 DAY_NS = 86_400 * 1_000_000_000
 _EPOCH_ORDINAL = 719163          # date(1970, 1, 1).toordinal()
@@ -73,10 +73,24 @@ class Compliance:
             s: i.compliance for s, i in instruments.items() if i.compliance is not None}
         self.risk = risk
         self.orders = orders
-        self.per_tick_lot = {s: _clean_per_tick_lot(instruments[s]) for s in self.rules}
+        self.per_tick_lot = {s: _clean_per_tick_lot(i) for s, i in instruments.items()}
         self.daily = frozenset(s for s, r in self.rules.items()
                                if r.retail_daily_buy_limit is not None)
         self.bought: dict[tuple[int, str], tuple[int, int]] = {}
+        # Rules the operator set since the founding (``set_compliance``), as the tables
+        # given (sorted keys): engine state, replacing the instrument's terms.
+        self.overrides: dict[str, dict] = {}
+
+    def set_rules(self, symbol: str, rules: ComplianceRules, table: dict) -> None:
+        """The operator's ``set_compliance``: ``rules`` (parsed from ``table``) replace
+        ``symbol``'s; all off (an empty table) removes them."""
+        if rules == ComplianceRules():
+            self.rules.pop(symbol, None)
+        else:
+            self.rules[symbol] = rules
+        self.overrides[symbol] = dict(sorted(table.items()))
+        self.daily = frozenset(s for s, r in self.rules.items()
+                               if r.retail_daily_buy_limit is not None)
 
     # ------------------------------------------------------------------ checks
     def check_order(self, account: int, symbol: str, side: int, price: int, lots: int,
@@ -204,13 +218,22 @@ class Compliance:
         self.bought[key] = (day, before + self.notional(symbol, price, lots))
 
     # ------------------------------------------------------------------ state
-    def snapshot(self) -> list:
-        """``bought`` as sorted rows ``[account, symbol, day, notional]`` (snapshots,
-        the state hash); empty when nothing was counted."""
-        return [[a, s, d, v] for (a, s), (d, v) in sorted(self.bought.items())]
+    def snapshot(self) -> dict:
+        """The state (snapshots, the state hash): ``bought`` as sorted rows ``[account,
+        symbol, day, notional]`` and the operator's rule tables; empty: none of either."""
+        doc: dict = {}
+        if self.bought:
+            doc["bought"] = [[a, s, d, v] for (a, s), (d, v) in sorted(self.bought.items())]
+        if self.overrides:
+            doc["rules"] = dict(sorted(self.overrides.items()))
+        return doc
 
-    def restore(self, rows) -> None:
-        self.bought = {(a, s): (d, v) for a, s, d, v in rows or ()}
+    def restore(self, doc, parse) -> None:
+        """Back to ``doc`` (``snapshot``); ``parse(symbol, table)``: a table's rules."""
+        doc = doc or {}
+        self.bought = {(a, s): (d, v) for a, s, d, v in doc.get("bought", ())}
+        for symbol, table in doc.get("rules", {}).items():
+            self.set_rules(symbol, parse(symbol, table), table)
 
 
 def compliance_of(instruments: dict, risk, orders: dict) -> Compliance | None:
@@ -218,3 +241,20 @@ def compliance_of(instruments: dict, risk, orders: dict) -> Compliance | None:
     if not any(i.compliance is not None for i in instruments.values()):
         return None
     return Compliance(instruments, risk, orders)
+
+
+def install(engine) -> Compliance:
+    """``engine``'s checks, made if it had none (the first ``set_compliance``), wired into
+    pre-trade risk and, once an instrument has a daily buy limit, into the fills."""
+    compliance = engine.risk.compliance
+    if compliance is None:
+        compliance = engine.risk.compliance = Compliance(engine.instruments, engine.risk,
+                                                         engine.orders)
+    return compliance
+
+
+def wire_fills(engine) -> None:
+    """Tell the fills to the checks exactly while some instrument has a daily buy limit."""
+    compliance = engine.risk.compliance
+    engine.executions.compliance = compliance if compliance is not None \
+        and compliance.daily else None

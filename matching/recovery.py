@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 import msgspec
 
+from matching.compliance import install, wire_fills
+from matching.compliance_admin import parse_table
 from matching.datadir import DataDir
 from matching.journal import Journal, latest_snapshot, read_journal, write_snapshot
 from matching.ledger import Ledger
@@ -49,9 +51,11 @@ def snapshot_of(engine) -> bytes:
         # Cash moved between shards; a venue that never moved any snapshots as before.
         **({"transfers": engine.accounts_admin.transfers.snapshot()}
            if engine.accounts_admin.transfers.state_doc() else {}),
-        # Retail buys counted towards today's limits (matching.compliance), if any.
+        # Retail buys counted towards today's limits, rules the operator set
+        # (matching.compliance), if any.
         **({"compliance": engine.risk.compliance.snapshot()}
-           if engine.risk.compliance is not None and engine.risk.compliance.bought else {}),
+           if engine.risk.compliance is not None and engine.risk.compliance.snapshot()
+           else {}),
     })
 
 
@@ -85,8 +89,10 @@ def restore_into(engine, payload: bytes) -> None:
     engine.use_ledger(Ledger.restore(snap["ledger"]))
     engine.corporate.restore(snap.get("corporate"))     # older snapshots have none
     engine.accounts_admin.transfers.restore(snap.get("transfers"))
-    if engine.risk.compliance is not None:
-        engine.risk.compliance.restore(snap.get("compliance"))
+    if snap.get("compliance"):
+        install(engine).restore(snap["compliance"],
+                                lambda symbol, table: parse_table(engine, symbol, table))
+        wire_fills(engine)
 
 
 def replay(engine, records, on_outcome: Callable | None = None) -> int:

@@ -38,3 +38,26 @@ def test_a_refused_replace_says_the_rule_first():
     [r] = reports(cycle.process([(topics.orders("alpha"), json.dumps(amend).encode())], 2))
     assert (r["msg"], r["cxl_rej_reason"]) == ("cancel_reject", "OTHER")
     assert r["text"].startswith("MAX_BALANCE: 11.0000 would exceed 10.0000 for TB3M")
+
+
+def test_the_operator_sets_rules_over_the_admin_topic_and_the_next_order_obeys_them():
+    cycle = GatewayCycle(engine())
+    cmd = {"action": "set_compliance", "request_id": "r-1", "symbol": "TB3M",
+           "compliance": {"max_balance": "10", "countries_deny": ["US"]}}
+    pubs = cycle.process([(topics.ADMIN, json.dumps(cmd).encode())], 1)
+    [reply] = [json.loads(p.payload) for p in pubs if p.topic == topics.ADMIN_REPLIES]
+    assert reply["accepted"] and reply["seq"] == cycle.engine.seq
+    assert reply["text"] == "set_compliance TB3M: countries_deny=US, max_balance=10"
+    [r] = reports(cycle.process([order("b1", "11")], 2))
+    assert r["ord_rej_reason"] == "MAX_BALANCE"
+
+
+def test_a_malformed_rules_command_is_refused_with_why():
+    cycle = GatewayCycle(engine())
+    seq = cycle.engine.seq
+    cmd = {"action": "set_compliance", "request_id": "r-1", "symbol": "TB3M",
+           "compliance": {"max_balance": "ten"}}
+    pubs = cycle.process([(topics.ADMIN, json.dumps(cmd).encode())], 1)
+    [reply] = [json.loads(p.payload) for p in pubs if p.topic == topics.ADMIN_REPLIES]
+    assert not reply["accepted"] and "INVALID_FIELD: compliance: max_balance" in reply["text"]
+    assert cycle.engine.seq == seq
