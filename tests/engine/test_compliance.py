@@ -257,3 +257,15 @@ def _toml_row() -> dict:
 def test_parse_compliance_keeps_countries_sorted_and_unique():
     rules = parse_compliance({"countries_deny": ["US", "CA", "US"]}, 4, 6)
     assert rules.countries_deny == ("CA", "US")
+
+
+def test_a_restart_with_other_rules_is_refused_like_a_changed_definition(tmp_path):
+    from feeds.venue import VenueMismatch, check, record
+    founded = Registry(registry(max_balance=10 * LOT))
+    record(tmp_path, founded, ledger(), accounts_source="test", instruments_file=None,
+           previous=None)
+    assert check(tmp_path, founded, None).moved == []
+    with pytest.raises(VenueMismatch, match="TB3M compliance"):
+        check(tmp_path, Registry(registry(max_balance=20 * LOT)), None)
+    with pytest.raises(VenueMismatch, match="TB3M compliance"):
+        check(tmp_path, PLAIN, None)
