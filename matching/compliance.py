@@ -64,8 +64,8 @@ class Compliance:
     through ``risk``: a restored ledger replaces it) and live orders.
 
     ``bought``: (account, symbol) -> (trade day, clean notional bought that day), kept
-    only for retail accounts of instruments with a daily buy limit: engine state
-    (snapshot, state hash)."""
+    only for retail accounts of instruments with a daily buy limit, and ``overrides``
+    (the operator's rule tables): engine state (snapshot, state hash)."""
 
     def __init__(self, instruments: dict, risk, orders: dict):
         self.instruments = instruments
@@ -77,6 +77,10 @@ class Compliance:
         self.daily = frozenset(s for s, r in self.rules.items()
                                if r.retail_daily_buy_limit is not None)
         self.bought: dict[tuple[int, str], tuple[int, int]] = {}
+        # symbol -> account -> ids of its buy orders that passed these checks: a cache of
+        # ``orders`` (not state), each id checked against it when read (an id may name an
+        # order rejected later, or done: it is dropped then).
+        self.buys: dict[str, dict[int, set[int]]] = {}
         # Rules the operator set since the founding (``set_compliance``), as the tables
         # given (sorted keys): engine state, replacing the instrument's terms.
         self.overrides: dict[str, dict] = {}
@@ -91,12 +95,61 @@ class Compliance:
         self.overrides[symbol] = dict(sorted(table.items()))
         self.daily = frozenset(s for s, r in self.rules.items()
                                if r.retail_daily_buy_limit is not None)
+        self.reindex(symbol)
+
+    def reindex(self, symbol: str | None = None) -> None:
+        """Rebuild the buy index of ``symbol`` (None: every instrument with rules) from
+        the live orders: after a restore, or rules set on orders already resting."""
+        symbols = set(self.rules) if symbol is None else {symbol}
+        for s in symbols:
+            self.buys[s] = {}
+        for o in self.orders.values():
+            if o.side == _BUY and o.symbol in symbols:
+                self.buys[o.symbol].setdefault(o.account, set()).add(o.order_id)
+
+    def _open_buys(self, symbol: str, account: int, replacing: int, valued: bool
+                   ) -> tuple[int, int]:
+        """The lots and (if ``valued``) clean notional of ``account``'s live buys of
+        ``symbol``, without order ``replacing``; O(its buy orders)."""
+        ids = self.buys.get(symbol, {}).get(account)
+        lots = value = 0
+        if not ids:
+            return lots, value
+        orders = self.orders
+        stale = []
+        for oid in ids:
+            o = orders.get(oid)
+            if o is None or o.account != account or o.symbol != symbol or o.side != _BUY:
+                stale.append(oid)
+            elif oid != replacing:
+                lots += o.leaves
+                if valued:
+                    value += self.notional(symbol, o.price, o.leaves)
+        ids.difference_update(stale)
+        return lots, value
+
+    def _buyers(self, symbol: str) -> set[int]:
+        """Accounts with a live buy of ``symbol``, O(accounts with buys)."""
+        out = set()
+        orders = self.orders
+        for account, ids in self.buys.get(symbol, {}).items():
+            stale = []
+            for oid in ids:
+                o = orders.get(oid)
+                if o is None or o.account != account or o.symbol != symbol or o.side != _BUY:
+                    stale.append(oid)
+                else:
+                    out.add(account)
+                    break
+            ids.difference_update(stale)
+        return out
 
     # ------------------------------------------------------------------ checks
     def check_order(self, account: int, symbol: str, side: int, price: int, lots: int,
-                    now: int) -> None:
-        """A new order of ``lots`` at ``price`` ticks (a market buy: the band top);
-        raises the first rule it breaks. O(live orders) for an instrument with rules."""
+                    now: int, order_id: int) -> None:
+        """A new order ``order_id`` of ``lots`` at ``price`` ticks (a market buy: the band
+        top); raises the first rule it breaks. O(the account's buy orders), and for a new
+        holder under a holder cap O(accounts with buys + the ledger's balances)."""
         rules = self.rules.get(symbol)
         if rules is None:
             return
@@ -104,6 +157,7 @@ class Compliance:
             self._lockup(rules, symbol, now)
             return
         self._buy(rules, account, symbol, price, lots, lots, now, 0)
+        self.buys.setdefault(symbol, {}).setdefault(account, set()).add(order_id)
 
     def check_replace(self, o, price: int, total: int, new_leaves: int, now: int) -> None:
         """A replace of live order ``o`` to ``total`` lots (``new_leaves`` open) at
@@ -148,14 +202,9 @@ class Compliance:
             if country in rules.countries_deny:
                 raise Rejection(_COUNTRY, f"{country} is denied for {symbol}")
         held = ledger.balance(account, symbol)
-        open_lots = open_value = 0
-        buyers = set()
-        for o in self.orders.values():
-            if o.symbol == symbol and o.side == _BUY and o.order_id != replacing:
-                buyers.add(o.account)
-                if o.account == account:
-                    open_lots += o.leaves
-                    open_value += self.notional(symbol, o.price, o.leaves)
+        retail = rules.retail and ledger.eligibility_of(account) == "retail"
+        open_lots, open_value = self._open_buys(
+            symbol, account, replacing, retail and rules.retail_daily_buy_limit is not None)
         after = held + open_lots + leaves
         if rules.max_balance is not None and after > rules.max_balance:
             raise Rejection(_MAX_BALANCE, f"{_units(after, places)} would exceed "
@@ -163,12 +212,12 @@ class Compliance:
                             f"{account}: held {_units(held, places)}, open buys "
                             f"{_units(open_lots, places)}, this order {_units(leaves, places)})")
         cap = rules.max_holders
-        if cap is not None and held == 0 and account not in buyers and not replacing:
-            holders = buyers | set(ledger.holders(symbol))
+        if cap is not None and held == 0 and not open_lots and not replacing:
+            holders = self._buyers(symbol) | set(ledger.holders(symbol))
             if len(holders) >= cap:
                 raise Rejection(_MAX_HOLDERS, f"{len(holders) + 1} holders would exceed "
                                 f"{cap} for {symbol} (holding or buying: {len(holders)})")
-        if not rules.retail or ledger.eligibility_of(account) != "retail":
+        if not retail:
             return
         cash = inst.cash_decimals
         limit = rules.retail_max_order_notional
@@ -234,6 +283,7 @@ class Compliance:
         self.bought = {(a, s): (d, v) for a, s, d, v in doc.get("bought", ())}
         for symbol, table in doc.get("rules", {}).items():
             self.set_rules(symbol, parse(symbol, table), table)
+        self.reindex()
 
 
 def compliance_of(instruments: dict, risk, orders: dict) -> Compliance | None:
@@ -250,6 +300,7 @@ def install(engine) -> Compliance:
     if compliance is None:
         compliance = engine.risk.compliance = Compliance(engine.instruments, engine.risk,
                                                          engine.orders)
+        compliance.reindex()
     return compliance
 
 

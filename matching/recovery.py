@@ -93,6 +93,8 @@ def restore_into(engine, payload: bytes) -> None:
         install(engine).restore(snap["compliance"],
                                 lambda symbol, table: parse_table(engine, symbol, table))
         wire_fills(engine)
+    elif engine.risk.compliance is not None:
+        engine.risk.compliance.reindex()        # the restored orders' buys
 
 
 def replay(engine, records, on_outcome: Callable | None = None) -> int:

@@ -157,7 +157,7 @@ class PreTradeRisk:
             expire = expire_time
         compliance = self.compliance
         if compliance is not None:
-            compliance.check_order(account, symbol, side, price, lots, now)
+            compliance.check_order(account, symbol, side, price, lots, now, order_id)
         if side == _BUY:
             economics: Economics = self.economics[symbol]
             book = self.books.get(symbol) if ord_type == _MARKET else None
