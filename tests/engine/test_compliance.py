@@ -269,3 +269,31 @@ def test_a_restart_with_other_rules_is_refused_like_a_changed_definition(tmp_pat
         check(tmp_path, Registry(registry(max_balance=20 * LOT)), None)
     with pytest.raises(VenueMismatch, match="TB3M compliance"):
         check(tmp_path, PLAIN, None)
+
+
+def test_resting_buys_entered_before_the_rules_count_once_the_operator_sets_them():
+    eng = Engine(PLAIN, ledger(), clock=lambda: T0)
+    buy(eng, "b1", BUYER, "8")
+    out = eng.account_input(AccountInput("set_compliance", symbol="TB3M",
+                                         compliance={"max_balance": "10"}), now=T0)
+    assert out.sequenced
+    r = report(buy(eng, "b2", BUYER, "3"))
+    assert r.ord_rej_reason == "MAX_BALANCE" and "open buys 8.0000" in r.text
+
+
+def test_resting_buys_restored_from_a_snapshot_count(book_engine):
+    eng = engine(book_engine, max_balance=10 * LOT)
+    buy(eng, "b1", BUYER, "8")
+    again = Engine.from_snapshot(registry(max_balance=10 * LOT), eng.snapshot(),
+                                 clock=lambda: T0, book_engine=book_engine)
+    r = report(buy(again, "b2", BUYER, "3"))
+    assert r.ord_rej_reason == "MAX_BALANCE" and "open buys 8.0000" in r.text
+
+
+def test_an_order_id_a_refused_buy_would_have_had_counts_only_for_its_new_owner(book_engine):
+    eng = engine(book_engine, max_balance=1000 * LOT)
+    # Passes the rules, then is refused for its cash: its order id goes to the next order.
+    assert report(buy(eng, "b1", BUYER, "200")).ord_rej_reason == "INSUFFICIENT_FUNDS"
+    assert report(buy(eng, "b2", OTHER, "5")).exec_type == "new"
+    r = report(buy(eng, "b3", BUYER, "1001"))
+    assert r.ord_rej_reason == "MAX_BALANCE" and "open buys 0.0000" in r.text
