@@ -7,6 +7,7 @@
     tokenbook admin ACTION [SYMBOL] [--reason TEXT] [--coupon-date DATE] [--broker URL]
     tokenbook admin open-account ACCOUNT BROKER --country CC [--eligibility CLASS]
     tokenbook admin deposit|withdraw ACCOUNT ASSET AMOUNT; whitelist ACCOUNT SYMBOL ...
+    tokenbook admin set-compliance SYMBOL '{"max_balance": "1000"}'  (no RULES: all off)
     tokenbook serve --journal nats://h1:p1,... --broker URL [--standby] [--takeover-after S]
     tokenbook cluster [--dir DIR] [--nodes 3]
     tokenbook simulate | demo | --version

@@ -218,7 +218,7 @@ class AdminCommand(msgspec.Struct, forbid_unknown_fields=True):
                     "record", "pay_coupon", "mature", "redeem",
                     "open_account", "close_account", "whitelist", "unwhitelist", "deposit",
                     "withdraw", "freeze", "unfreeze", "forced_transfer", "recover", "pause",
-                    "unpause", "set_reference", "transfer_out", "transfer_in"]
+                    "unpause", "set_reference", "transfer_out", "transfer_in", "set_compliance"]
     symbol: str = ""
     reason: str = ""
     request_id: str = ""
@@ -238,6 +238,8 @@ class AdminCommand(msgspec.Struct, forbid_unknown_fields=True):
     #: admin topic: its idempotent id and the other shard.
     transfer_id: str = ""
     shard: str = ""
+    #: ``set_compliance``: the instrument's new rules (matching.compliance_admin).
+    compliance: dict[str, str | int | list[str]] = {}
 
 
 class AdminReply(msgspec.Struct):

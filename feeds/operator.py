@@ -11,6 +11,7 @@ operands into the command, one form per action (``FORMS``).
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import msgspec
@@ -40,6 +41,9 @@ FORMS: dict[str, tuple[str, ...]] = {
     "unpause": ("symbol",),
     # The static band's reference (matching/auction.py): a session input, not an account's.
     "set_reference": ("symbol", "price"),
+    # An instrument's compliance rules as a JSON object (matching.compliance_admin);
+    # none: every rule off.
+    "set_compliance": ("symbol", "[rules]"),
 }
 
 
@@ -65,6 +69,8 @@ def command_of(action: str, operands: list[str], *, reason: str = "", eligibilit
                 raise ValueError(f"{name.replace('_', ' ')} must be a positive number, "
                                  f"got {value!r}")
             fields[name] = int(value)
+        elif name == "rules":
+            fields["compliance"] = _rules(value)
         else:
             fields[name] = value
     if action == "open_account":
@@ -74,6 +80,18 @@ def command_of(action: str, operands: list[str], *, reason: str = "", eligibilit
             raise ValueError("--qty is for freeze and unfreeze (a partial freeze)")
         fields["amount"] = qty
     return AdminCommand(action, reason=reason, **fields)  # type: ignore[arg-type]
+
+
+def _rules(text: str) -> dict:
+    """``set-compliance``'s RULES operand: a JSON object of the instruments TOML's keys."""
+    try:
+        rules = json.loads(text)
+    except ValueError:
+        rules = None
+    if not isinstance(rules, dict):
+        raise ValueError(f"RULES must be a JSON object like '{{\"max_balance\": \"1000\"}}', "
+                         f"got {text!r}")
+    return rules
 
 
 def topic_of(action: str) -> str:
