@@ -144,6 +144,10 @@ class EngineReject(_Code):
     UNKNOWN_BID = "UNKNOWN_BID", 251, "the broker has no live bid with that id in the auction"
     AUCTION_UNFUNDED = ("AUCTION_UNFUNDED", 252,
                         "an award would cost more than its bid reserved and the bidder has")
+    INVALID_ISSUE_TERMS = ("INVALID_ISSUE_TERMS", 253,
+                           "a new issue's instrument terms are missing, unknown or out of range")
+    SYMBOL_LISTED = ("SYMBOL_LISTED", 254,
+                     "a new issue's symbol or ISIN is listed or announced already")
     # 275-284: shards (matching.transfers, feeds.shard).
     DUPLICATE_TRANSFER = ("DUPLICATE_TRANSFER", 275,
                           "this leg of the cash transfer is applied already (idempotent)")
