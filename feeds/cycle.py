@@ -460,6 +460,8 @@ class GatewayCycle:
                 self._market_data_for_new_issue(reply.symbol)
                 self._publish_auction_result(reply.symbol)
         for symbol in changed:
+            if symbol not in self.engine.instruments:
+                continue                  # a new issue announced: listed at its close
             self.outbox.put(Publish(topics.md(symbol, "state"),
                                     encode(self.trading_status(symbol)), True, "md"))
             self.outbox.put(self.reference(symbol))
