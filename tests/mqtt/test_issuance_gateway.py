@@ -7,6 +7,9 @@ import dataclasses
 import json
 from datetime import UTC, datetime
 
+import msgspec
+import pytest
+
 from feeds import topics
 from feeds.cycle import GatewayCycle
 from feeds.issuance_wire import auction_input_of
@@ -172,3 +175,24 @@ def test_a_new_issue_listed_at_the_close_gets_its_market_data_books():
     [depth] = docs(pubs, topics.md("TB4W", "depth"))
     assert depth["levels"] == [["sell", "99.700", "1.0000", 1]]
     assert any(p.topic == topics.md("TB4W", "snapshot") for p in cycle.retained(clock.t))
+
+
+def test_the_issuer_cli_defines_a_new_issue_from_a_terms_file(tmp_path):
+    """``terms=FILE``: the new issue's [[instrument]] table, as instruments.toml has it."""
+    path = tmp_path / "tb4w.toml"
+    path.write_text('[[instrument]]\nsymbol = "TB4W"\nkind = "tbill"\nisin = "XS00TB4W0006"\n'
+                    'face_value = "1000"\ntoken_decimals = 4\ntick_size = "0.001"\n'
+                    'maturity = 2027-01-05\nreference_price = "99.700"\nband_pct = "2"\n'
+                    'min_order_qty = "0.01"\neligibility = ["retail", "institutional"]\n'
+                    f'issuer_account = {ISSUER}\n')
+    msg = auction_input_of(["announce", "TB4W-1", "TB4W", "10000", "2026-12-04T12:00:00Z",
+                            "2026-12-07", f"terms={path}"])
+    assert msg.instrument is not None and msg.instrument["maturity"] == "2027-01-05"
+    assert "symbol" not in msg.instrument
+    cycle, engine, _ = new_cycle()
+    pubs = cycle.process([(topics.ADMIN, msgspec.json.encode(msg))], 1)
+    assert docs(pubs, topics.ADMIN_REPLIES)[0]["accepted"]
+    assert engine.issuance.new.pending("TB4W")
+    with pytest.raises(ValueError, match="its symbol is not TB5W"):
+        auction_input_of(["announce", "TB5W-1", "TB5W", "10000", "2026-12-04T12:00:00Z",
+                          "2026-12-07", f"terms={path}"])
