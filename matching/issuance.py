@@ -44,6 +44,7 @@ from matching.issuance_rules import (
     Terms,
     award,
 )
+from matching.issuance_state import AuctionState, BidState
 from matching.ledger import CASH, Delivery
 from matching.messages import AuctionAward, AuctionBidStatus, AuctionInput, AuctionResult
 
@@ -54,41 +55,6 @@ _DECIMAL = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,18})?")
 _BID_NOT_ACCEPTED = EngineCancel.BID_NOT_ACCEPTED.value
 _AUCTION_REJECTED = EngineCancel.AUCTION_REJECTED.value
 BidStatusName = Literal["accepted", "cancelled", "rejected", "released"]
-
-
-class BidState(msgspec.Struct, array_like=True):
-    """One live bid: ``ref`` its ledger reservation (negative: never an order id)."""
-    ref: int
-    broker: str
-    account: int
-    bid_id: str
-    lots: int
-    rate: int | None
-    net_long: int
-    reserved: int
-    awarded: int = 0            # lots, after the close
-    cash: int = 0               # due at the issue, after the close
-
-
-class AuctionState(msgspec.Struct, array_like=True):
-    """One auction as announced, with its bids; ``status`` open, closed, issued, rejected."""
-    auction_id: str
-    symbol: str
-    offering: int
-    method: str
-    basis: str
-    close_time: int
-    issue_date: str
-    competitive: list[int]
-    nc_max: int
-    max_award_bp: int
-    limit: int | None
-    nc_overflow: str
-    nc_price: str
-    issuer: int
-    status: str = "open"
-    bids: list[BidState] = msgspec.field(default_factory=list)
-    result: AuctionResult | None = None
 
 
 def _no(code: EngineReject, text: str) -> Rejection:
