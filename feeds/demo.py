@@ -24,7 +24,7 @@ import aiomqtt
 
 from feeds.broker import BrokerUnavailable, EmbeddedBroker
 from feeds.config import GatewayConfig
-from feeds.demo_issuance import DEMO_BILL, auction_bill, result_line, run_issuance
+from feeds.demo_issuance import DEMO_BILL, result_line, run_issuance
 from feeds.exits import (
     EXIT_ANOTHER_ENGINE,
     EXIT_BROKER,
@@ -54,8 +54,8 @@ BILL_DAYS, COUPON_DAYS, LIFE_DAYS = 15, 8, 20
 def demo_registry(today: date) -> Registry:
     """The shipped programme dated relative to ``today``: every bill and bond moved by the
     days since the programme's date (so its reference prices still fit), paid from
-    DEMO_ISSUER, TB3M maturing in BILL_DAYS days and BD3Y's next coupon in COUPON_DAYS;
-    and the new bill the demo's issuance auction creates (``feeds.demo_issuance``)."""
+    DEMO_ISSUER, TB3M maturing in BILL_DAYS days and BD3Y's next coupon in COUPON_DAYS.
+    (The new bill the demo's issuance auction lists is defined by its announcement.)"""
     shift = today - PROGRAMME_DATE
     out = []
     for inst in Registry.load_default():
@@ -72,7 +72,6 @@ def demo_registry(today: date) -> Registry:
             inst = dataclasses.replace(inst, issue_date=add_months(coupon, -6),
                                        maturity=add_months(coupon, 30))
         out.append(inst)
-    out.insert(1, auction_bill(out[0], today, DEMO_ISSUER))
     return Registry(out)
 
 
@@ -101,8 +100,7 @@ class DemoClock:
 def demo_account_inputs(registry: Registry) -> list[AccountInput]:
     """The operator's inputs that set up the demo venue from an empty ledger: open each
     demo account (and the issuer's), whitelist it for every instrument, deposit its cash
-    and tokens (``feeds.serve.DEMO_BROKERS``'s amounts), as ``tokenbook admin`` would;
-    none of the new bill (DEMO_BILL): its tokens exist only once its auction issues."""
+    and tokens (``feeds.serve.DEMO_BROKERS``'s amounts), as ``tokenbook admin`` would."""
     cash = next(iter(registry)).cash_token
     out = [AccountInput("open_account", DEMO_ISSUER, "treasury", "institutional", "US"),
            AccountInput("deposit", DEMO_ISSUER, asset=cash, amount="1000000000")]
@@ -114,8 +112,6 @@ def demo_account_inputs(registry: Registry) -> list[AccountInput]:
                                     amount="5000000" if broker == "mm" else "250000"))
             for inst in registry:
                 out.append(AccountInput("whitelist", acct, symbol=inst.symbol))
-                if inst.symbol == DEMO_BILL:
-                    continue
                 out.append(AccountInput("deposit", acct, asset=inst.symbol,
                                         amount="2000" if broker == "mm" else "100"))
     return out
@@ -207,8 +203,13 @@ async def demo(args) -> int:
     md_task = asyncio.create_task(watch(host, port, view, ready=md_ready))
     await asyncio.wait_for(md_ready.wait(), 10)
     # The primary market first: the new bill is auctioned and issued before trading opens.
-    issuance = await run_issuance(host, port, engine, DEMO_ISSUER, 1.0)
+    issuance = await run_issuance(host, port, engine, DEMO_ISSUER, 1.0, registry["TB3M"])
     clock.run_fast()
+    # The new bill is listed now (by its auction's close): the rest of the demo has it.
+    registry = Registry(list(engine.instruments.values()))
+    if DEMO_BILL in registry:
+        before[DEMO_BILL] = 0
+        assets.append(DEMO_BILL)
     sim = Simulation(registry, host, port, seed=args.seed, rate=args.rate)
     session: list[str] = []
     opening: dict[str, tuple[int, int, int]] = {}
@@ -256,7 +257,7 @@ async def demo(args) -> int:
     console.print(f"accounts: {len(ledger.accounts)} opened, whitelisted and funded by "
                   f"{setup_inputs} operator inputs (open_account, whitelist, deposit), "
                   "journaled like orders; no accounts file")
-    console.print(result_line(issuance, registry[DEMO_BILL]))
+    console.print(result_line(issuance, registry.get(DEMO_BILL)))
     console.print("operator: " + ("; ".join(session) or "no session command answered"))
     console.print("opening auctions: " + ("; ".join(
         f"{s} {registry[s].ticks_to_price(price)} x {registry[s].lots_to_qty(lots)} "
@@ -304,7 +305,7 @@ async def demo(args) -> int:
         all(line.startswith("accepted") for line in session)
     console.print(f"checks: ledger conserved {cash_ok and supply_ok} (cash conserved {cash_ok}, "
                   f"supply conserved {supply_ok}, {DEMO_BILL} minted "
-                  f"{registry[DEMO_BILL].lots_to_qty(issuance.minted_lots)} by its issue, "
+                  f"{issuance.minted_qty(registry.get(DEMO_BILL))} by its issue, "
                   "redeemed "
                   f"{', '.join(sorted(engine.corporate.redeemed)) or 'none'} to supply 0); "
                   f"market-data books equal the engine's {not mismatched} {mismatched or ''}; "

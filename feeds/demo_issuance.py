@@ -1,11 +1,13 @@
 """The demo's primary market: a new 13-week bill (``DEMO_BILL``) is auctioned before trading.
 
-The operator announces it (uniform price, yield basis, 31 CFR 356.20), the simulated
-brokers bid from the accounts the demo opened and funded (the primary dealers ``mm`` and
-``gamma`` competitively, the retail brokers non-competitively), the close awards, the
-issue mints the tokens against cash, and the secondary market then trades the minted
-tokens. ``demo_bids`` and ``announce_input`` are plain inputs, so the flow runs the same
-on the engine alone (tests) and through the gateway (``run_issuance``).
+The operator announces it, its terms in the announcement (no instruments file defines
+it: the close lists it, ``matching.issuance_new``), uniform price on yields (31 CFR
+356.20), and whitelists the bidders for it; the simulated brokers bid from the accounts
+the demo opened and funded (the primary dealers ``mm`` and ``gamma`` competitively, the
+retail brokers non-competitively), the close awards and lists the bill, the issue mints
+its tokens against cash, and the secondary market then trades the minted tokens.
+``announce_input``, ``whitelist_inputs`` and ``demo_bids`` are plain inputs, so the flow
+runs the same on the engine alone (tests) and through the gateway (``run_issuance``).
 """
 from __future__ import annotations
 
@@ -15,13 +17,14 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
+from feeds.codec import AdminCommand
 from matching.economics import trade_date
 from matching.instruments import Instrument
 from matching.issuance_results import price_of_rate
 from matching.messages import AuctionInput, AuctionResult
 
-__all__ = ["DEMO_BILL", "DEMO_AUCTION", "DemoBid", "IssuanceRecord", "auction_bill",
-           "announce_input", "demo_bids", "run_issuance", "result_line"]
+__all__ = ["DEMO_BILL", "DEMO_AUCTION", "DemoBid", "IssuanceRecord", "bill_terms",
+           "announce_input", "whitelist_inputs", "demo_bids", "run_issuance", "result_line"]
 
 #: The bill the demo issues: new (no supply before its auction), 91 days to maturity.
 DEMO_BILL, DEMO_AUCTION, BILL_TENOR_DAYS = "TB13W", "DEMO-TB13W", 91
@@ -45,25 +48,41 @@ class DemoBid:
                             bid_id=self.bid_id, amount=self.amount, rate=self.rate)
 
 
-def auction_bill(template: Instrument, today: date, issuer: int) -> Instrument:
-    """The demo's new bill, shaped like ``template`` (a bill of the programme), issued
-    ``today`` for BILL_TENOR_DAYS, its band centred on the 3.95 % the dealers bid around."""
-    maturity = today + timedelta(days=BILL_TENOR_DAYS)
-    bill = dataclasses.replace(template, symbol=DEMO_BILL, isin="XS0TB13W0003",
-                               name=f"13-week Treasury bill {maturity:%d-%b-%Y}",
-                               issue_date=today, maturity=maturity, issuer_account=issuer)
-    ref = price_of_rate(bill, 39_500, "yield", today)
-    return dataclasses.replace(bill, reference_price=ref.quantize(template.tick_size))
+def bill_terms(template: Instrument, issue: date, issuer: int) -> dict:
+    """The new bill's terms (an instruments.toml table), shaped like ``template`` (a bill
+    of the programme), issued on ``issue`` for BILL_TENOR_DAYS, its band centred on the
+    3.95 % the dealers bid around."""
+    maturity = issue + timedelta(days=BILL_TENOR_DAYS)
+    shaped = dataclasses.replace(template, symbol=DEMO_BILL, issue_date=issue,
+                                 maturity=maturity)
+    ref = price_of_rate(shaped, 39_500, "yield", issue).quantize(template.tick_size)
+    return {"kind": "tbill", "isin": "XS0TB13W0003",
+            "name": f"13-week Treasury bill {maturity:%d-%b-%Y}",
+            "face_value": str(template.face_value), "token_decimals": template.token_decimals,
+            "tick_size": str(template.tick_size), "maturity": maturity.isoformat(),
+            "day_count": template.day_count, "yield_convention": template.yield_convention or
+            "money_market", "min_order_qty": str(template.min_order_qty),
+            "reference_price": str(ref), "band_pct": str(template.band_pct),
+            "eligibility": sorted(template.eligibility), "issuer_account": issuer}
 
 
-def announce_input(now: int, speed: float, issuer: int) -> AuctionInput:
-    """The operator's announcement at engine time ``now``: bids close BIDDING_SECONDS of
-    real time later (``speed`` engine ns per real ns), the bill issues on the close's day."""
+def announce_input(now: int, speed: float, issuer: int, template: Instrument) -> AuctionInput:
+    """The operator's announcement at engine time ``now``: the new bill's terms, bids
+    closing BIDDING_SECONDS of real time later (``speed`` engine ns per real ns), the
+    bill issued on the close's day."""
     close = now + int(BIDDING_SECONDS * 1e9 * speed)
+    issue = trade_date(close)
     return AuctionInput("announce", DEMO_AUCTION, symbol=DEMO_BILL, amount=OFFERING,
-                        close_time=close, issue_date=trade_date(close).isoformat(),
+                        close_time=close, issue_date=issue.isoformat(),
                         method="uniform", basis="yield", competitive_accounts=list(DEALERS),
-                        nc_max=NC_MAX, issuer_account=issuer)
+                        nc_max=NC_MAX, issuer_account=issuer,
+                        instrument=bill_terms(template, issue, issuer))
+
+
+def whitelist_inputs(accounts) -> list[AdminCommand]:
+    """The operator's KYC of ``accounts`` for the new bill, after its announcement."""
+    return [AdminCommand("whitelist", DEMO_BILL, account=a, request_id=f"kyc-{a}")
+            for a in accounts]
 
 
 def demo_bids() -> list[DemoBid]:
@@ -90,6 +109,10 @@ class IssuanceRecord:
     result: AuctionResult | None = None
     minted_lots: int = 0
 
+    def minted_qty(self, inst: Instrument | None) -> Decimal:
+        """The tokens the issue minted (0 if the bill was never listed)."""
+        return Decimal(0) if inst is None else inst.lots_to_qty(self.minted_lots)
+
     @property
     def ok(self) -> bool:
         return (self.result is not None and self.result.status == "issued"
@@ -97,12 +120,13 @@ class IssuanceRecord:
                 and all(r.startswith("accepted") for r in self.replies))
 
 
-async def run_issuance(host: str, port: int, engine, issuer: int, speed: float
-                       ) -> IssuanceRecord:
-    """The demo's auction through the gateway: announce and close and issue on the admin
-    topic, each simulated broker bidding on its own orders topic."""
+async def run_issuance(host: str, port: int, engine, issuer: int, speed: float,
+                       template: Instrument) -> IssuanceRecord:
+    """The demo's auction through the gateway: announce, KYC, close and issue on the
+    admin topic, each simulated broker bidding on its own orders topic."""
     from feeds.client import BrokerClient
     from feeds.issuance_wire import send_auction
+    from feeds.operator import send
     rec = IssuanceRecord()
 
     async def issuer_says(msg: AuctionInput) -> None:
@@ -110,10 +134,13 @@ async def run_issuance(host: str, port: int, engine, issuer: int, speed: float
         rec.replies.append(f"{'accepted' if reply.accepted else 'REFUSED'} {reply.text}")
         rec.inputs += reply.accepted
 
-    supply_before = engine.ledger.supply(DEMO_BILL)
-    announce = announce_input(engine.clock(), speed, issuer)
+    announce = announce_input(engine.clock(), speed, issuer, template)
     await issuer_says(announce)
     bids = demo_bids()
+    kyc = await asyncio.gather(*(send(host, port, cmd) for cmd in
+                                 whitelist_inputs(sorted({d.account for d in bids}))))
+    rec.inputs += sum(r.accepted for r in kyc)
+    rec.replies += [f"REFUSED {r.text}" for r in kyc if not r.accepted]
     clients = {b: BrokerClient(b, host, port) for b in sorted({d.broker for d in bids})}
     for c in clients.values():
         await c.__aenter__()
@@ -134,18 +161,18 @@ async def run_issuance(host: str, port: int, engine, issuer: int, speed: float
     await issuer_says(AuctionInput("close", DEMO_AUCTION))
     await issuer_says(AuctionInput("issue", DEMO_AUCTION))
     rec.result = engine.auction_result(DEMO_BILL)
-    rec.minted_lots = engine.ledger.supply(DEMO_BILL) - supply_before
+    rec.minted_lots = engine.ledger.supply(DEMO_BILL)       # a new issue: nothing before
     return rec
 
 
-def result_line(rec: IssuanceRecord, inst: Instrument) -> str:
+def result_line(rec: IssuanceRecord, inst: Instrument | None) -> str:
     """The summary's line: the published result and what the issue minted."""
     r = rec.result
-    if r is None:
+    if r is None or inst is None:
         return "primary market: no result (" + "; ".join(rec.replies + rec.bids_refused) + ")"
     return (f"primary market: {r.symbol} auction {r.auction_id} {r.status}: offering "
             f"{r.offering}, high yield {r.high_rate}% (price {r.high_price}), allotted at "
             f"high {r.allotted_at_high}%, bid-to-cover {r.bid_to_cover}, accepted "
             f"competitive {r.accepted_competitive} + NC {r.accepted_noncompetitive} at "
             f"{r.nc_price}; {rec.bids_accepted} bids, "
-            f"{Decimal(inst.lots_to_qty(rec.minted_lots))} tokens minted")
+            f"{rec.minted_qty(inst)} tokens minted")

@@ -35,9 +35,9 @@ def test_demo_trades_and_its_checks_hold(capsys):
     assert "; accepted resume TB6M at sequence" in flat
     # The venue opened with a call: pre_open first, then open uncrossed at one price each.
     # The accounts were opened by operator inputs first, then the issuance auction's
-    # announce, bids, close and issue were sequenced: pre_open is the one after them.
+    # announce, its bidders' KYC, bids, close and issue: pre_open is the one after them.
     setup = len(demo_account_inputs(demo_registry(date.today())))
-    auction = 1 + len(demo_bids()) + 2
+    auction = 1 + len({b.account for b in demo_bids()}) + len(demo_bids()) + 2
     assert "operator: accepted pre_open every instrument (opening auction (demo)) at " \
            f"sequence {setup + auction + 1};" in flat
     assert "; accepted open every instrument at sequence" in flat
