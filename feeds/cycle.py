@@ -400,8 +400,11 @@ class GatewayCycle:
                 self.stats.admin_refused += 1
             self.outbox.put(Publish(topics.ADMIN_REPLIES, encode(reply), False, "admin"))
             if reply.accepted and reply.action in ("auction_close", "auction_issue"):
+                self._market_data_for_new_issue(reply.symbol)
                 self._publish_auction_result(reply.symbol)
         for symbol in changed:
+            if symbol not in self.engine.instruments:
+                continue                  # a new issue announced: listed at its close
             self.outbox.put(Publish(topics.md(symbol, "state"),
                                     encode(self.trading_status(symbol)), True, "md"))
             self.outbox.put(self.reference(symbol))
@@ -431,6 +434,19 @@ class GatewayCycle:
             if now - self._auction_at.get(symbol, -AUCTION_MD_INTERVAL_NS) \
                     >= AUCTION_MD_INTERVAL_NS:
                 self._publish_auction(symbol)
+
+    def _market_data_for_new_issue(self, symbol: str) -> None:
+        """A new issue that an auction's close listed gets its depth book (retained
+        snapshot and BBO at once) and its lifecycle steps, as a configured one has."""
+        engine = self.engine
+        if symbol in self.depth or symbol not in engine.instruments:
+            return
+        book = self.depth[symbol] = DepthBook.of(symbol, engine.depth_levels(symbol),
+                                                 start_seq(engine.seq, self.epoch), self.epoch)
+        self.outbox.put(Publish(topics.md(symbol, "snapshot"), encode(book.snapshot()), True,
+                                "md"))
+        self.outbox.put(Publish(topics.md(symbol, "bbo"), encode(book.bbo()), True, "md"))
+        self.timetable.add(engine.instruments[symbol], engine.clock())
 
     def _publish_auction_result(self, symbol: str) -> None:
         """The retained ``md/{symbol}/auction_result`` of an issuance auction."""

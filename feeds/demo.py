@@ -1,12 +1,15 @@
 """``tokenbook demo``: a live market for a while on an embedded broker, then a summary.
 
-Simulated brokers trade through the gateway; the venue opens with a call auction
+Simulated brokers trade through the gateway. The primary market comes first: a new bill
+is auctioned, awarded and issued (``feeds.demo_issuance``), and its minted tokens then
+trade. The venue opens with a call auction
 (``demo_opening``), the operator halts and resumes one bill, and the securities live a
 compressed life: the instruments are dated relative to the day the demo runs
 (``demo_registry``) and the engine's clock runs fast (``DemoClock``), so a bond pays a
 coupon and a bill matures and is redeemed while it runs. The demo ends with the checks:
-cash conserved, every token's supply conserved but for the redeemed bill's (burned to 0),
-and the market-data viewer's books equal the engine's.
+cash conserved, every token's supply conserved but for the new bill's (minted by its
+issue) and the redeemed bill's (burned to 0), and the market-data viewer's books equal
+the engine's.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import aiomqtt
 
 from feeds.broker import BrokerUnavailable, EmbeddedBroker
 from feeds.config import GatewayConfig
+from feeds.demo_issuance import DEMO_BILL, result_line, run_issuance
 from feeds.exits import (
     EXIT_ANOTHER_ENGINE,
     EXIT_BROKER,
@@ -50,7 +54,8 @@ BILL_DAYS, COUPON_DAYS, LIFE_DAYS = 15, 8, 20
 def demo_registry(today: date) -> Registry:
     """The shipped programme dated relative to ``today``: every bill and bond moved by the
     days since the programme's date (so its reference prices still fit), paid from
-    DEMO_ISSUER, TB3M maturing in BILL_DAYS days and BD3Y's next coupon in COUPON_DAYS."""
+    DEMO_ISSUER, TB3M maturing in BILL_DAYS days and BD3Y's next coupon in COUPON_DAYS.
+    (The new bill the demo's issuance auction lists is defined by its announcement.)"""
     shift = today - PROGRAMME_DATE
     out = []
     for inst in Registry.load_default():
@@ -71,15 +76,25 @@ def demo_registry(today: date) -> Registry:
 
 
 class DemoClock:
-    """The engine's clock in the demo: from the real start, ``LIFE_DAYS`` days pass in
-    the first two thirds of ``seconds`` (about 1 day a second for 30 s)."""
+    """The engine's clock in the demo: from the real start (or from ``run_fast``, when
+    made with ``fast=False``: real time until then), ``LIFE_DAYS`` days pass in the first
+    two thirds of ``seconds`` (about 1 day a second for 30 s). Never goes back."""
 
-    def __init__(self, seconds: float, start: int | None = None):
+    def __init__(self, seconds: float, start: int | None = None, *, fast: bool = True):
         self.start = time.time_ns() if start is None else start
         self.speed = LIFE_DAYS * 86_400 / max(seconds * 2 / 3, 1.0)
+        self.base = self.start                  # engine ns at the real ns ``fast_at``
+        self.fast_at: int | None = self.start if fast else None
+
+    def run_fast(self) -> None:
+        """From now on the compressed life runs (the issuance auction ran in real time)."""
+        real = time.time_ns()
+        self.base, self.fast_at = (real if self.fast_at is None else self()), real
 
     def __call__(self) -> int:
-        return self.start + int((time.time_ns() - self.start) * self.speed)
+        if self.fast_at is None:
+            return time.time_ns()
+        return self.base + int((time.time_ns() - self.fast_at) * self.speed)
 
 
 def demo_account_inputs(registry: Registry) -> list[AccountInput]:
@@ -142,7 +157,7 @@ async def demo(args) -> int:
     from feeds.watch import MarketView, render, watch
 
     console = Console()
-    clock = DemoClock(args.seconds)
+    clock = DemoClock(args.seconds, fast=False)       # the auction runs in real time
     today = datetime.fromtimestamp(clock.start / 1e9, tz=UTC).date()
     registry = demo_registry(today)
     broker = None
@@ -187,6 +202,14 @@ async def demo(args) -> int:
     md_ready = asyncio.Event()
     md_task = asyncio.create_task(watch(host, port, view, ready=md_ready))
     await asyncio.wait_for(md_ready.wait(), 10)
+    # The primary market first: the new bill is auctioned and issued before trading opens.
+    issuance = await run_issuance(host, port, engine, DEMO_ISSUER, 1.0, registry["TB3M"])
+    clock.run_fast()
+    # The new bill is listed now (by its auction's close): the rest of the demo has it.
+    registry = Registry(list(engine.instruments.values()))
+    if DEMO_BILL in registry:
+        before[DEMO_BILL] = 0
+        assets.append(DEMO_BILL)
     sim = Simulation(registry, host, port, seed=args.seed, rate=args.rate)
     session: list[str] = []
     opening: dict[str, tuple[int, int, int]] = {}
@@ -234,6 +257,7 @@ async def demo(args) -> int:
     console.print(f"accounts: {len(ledger.accounts)} opened, whitelisted and funded by "
                   f"{setup_inputs} operator inputs (open_account, whitelist, deposit), "
                   "journaled like orders; no accounts file")
+    console.print(result_line(issuance, registry.get(DEMO_BILL)))
     console.print("operator: " + ("; ".join(session) or "no session command answered"))
     console.print("opening auctions: " + ("; ".join(
         f"{s} {registry[s].ticks_to_price(price)} x {registry[s].lots_to_qty(lots)} "
@@ -260,8 +284,11 @@ async def demo(args) -> int:
     console.print("fees: " + (", ".join(
         f"account {a} took {Decimal(ledger.balance(a, CASH)).scaleb(-places)} {usdc}"
         for a in fee_accounts) or "none charged") + f"; cash conserved including fees {cash_ok}")
-    # Supply: every token's total as it was, less what redemption burned (all of it).
-    supply_ok = all(after[a] == before[a] - st.burned_lots.get(a, 0) for a in assets[1:]) \
+    # Supply: every token's total as it was, plus what the issue minted, less what
+    # redemption burned (all of it).
+    minted = {DEMO_BILL: issuance.minted_lots}
+    supply_ok = all(after[a] == before[a] + minted.get(a, 0) - st.burned_lots.get(a, 0)
+                    for a in assets[1:]) \
         and all(ledger.supply(s) == 0 for s in engine.corporate.redeemed)
     mismatched = book_matches_view(engine, view)
     # Every order id went to an order the engine acknowledged (a New report went out) or
@@ -274,9 +301,12 @@ async def demo(args) -> int:
                   f"accounted {accounted}")
     lived = bool(st.coupons_paid) and bool(engine.corporate.redeemed)
     ok = cash_ok and supply_ok and not mismatched and st.trades > 0 and accounted and \
-        lived and bool(opening) and all(line.startswith("accepted") for line in session)
+        lived and issuance.ok and bool(opening) and \
+        all(line.startswith("accepted") for line in session)
     console.print(f"checks: ledger conserved {cash_ok and supply_ok} (cash conserved {cash_ok}, "
-                  f"supply conserved {supply_ok}, redeemed "
+                  f"supply conserved {supply_ok}, {DEMO_BILL} minted "
+                  f"{issuance.minted_qty(registry.get(DEMO_BILL))} by its issue, "
+                  "redeemed "
                   f"{', '.join(sorted(engine.corporate.redeemed)) or 'none'} to supply 0); "
                   f"market-data books equal the engine's {not mismatched} {mismatched or ''}; "
                   f"state {engine.state_hash()[:16]}")

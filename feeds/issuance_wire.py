@@ -68,7 +68,7 @@ def auction_command(engine, msg: AuctionInput) -> tuple[Outcome, AdminReply]:
 #: ``tokenbook admin auction`` operands after the action and auction id: KEY=VALUE.
 _ANNOUNCE_KEYS = {"method": str, "basis": str, "nc_max": str, "max_award_pct": str,
                   "limit": str, "nc_overflow": str, "nc_price": str,
-                  "issuer_account": int, "competitive": str}
+                  "issuer_account": int, "competitive": str, "terms": str}
 AUCTION_USAGE = ("auction announce ID SYMBOL AMOUNT CLOSE_TIME ISSUE_DATE [KEY=VALUE ...] | "
                  "auction close ID [reject_all] | auction issue ID")
 
@@ -77,7 +77,8 @@ def auction_input_of(operands: list[str]) -> AuctionInput:
     """``tokenbook admin auction ...`` operands as the issuer's AuctionInput; ValueError
     (its usage) if they do not fit. CLOSE_TIME: a UTCTimestamp (2026-12-07T17:00:00Z);
     keys: method, basis, nc_max, max_award_pct, limit, nc_overflow, nc_price,
-    issuer_account, competitive (comma-separated accounts)."""
+    issuer_account, competitive (comma-separated accounts), terms (a TOML file with the
+    new issue's ``[[instrument]]`` table: ``issue_terms_of``)."""
     from matching.messages import parse_utc_timestamp
     if len(operands) < 2 or operands[0] not in ISSUER_ACTIONS:
         raise ValueError(f"usage: tokenbook admin {AUCTION_USAGE}")
@@ -101,10 +102,32 @@ def auction_input_of(operands: list[str]) -> AuctionInput:
                              f"{', '.join(_ANNOUNCE_KEYS)}")
         if key == "competitive":
             fields["competitive_accounts"] = [int(a) for a in value.split(",") if a]
+        elif key == "terms":
+            fields["instrument"] = issue_terms_of(value, symbol)
         else:
             fields[key] = _ANNOUNCE_KEYS[key](value)
     return AuctionInput("announce", auction_id, symbol=symbol, amount=amount,
                         close_time=parse_utc_timestamp(close), issue_date=issue, **fields)
+
+
+def issue_terms_of(path: str, symbol: str) -> dict:
+    """A new issue's terms from a TOML file holding its one ``[[instrument]]`` table (as
+    instruments.toml has it; its ``symbol``, if any, must be the announcement's), with
+    dates as ISO strings for the wire; ValueError if it is not that."""
+    import tomllib
+    from datetime import date
+    try:
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"terms={path}: {exc}") from None
+    rows = doc.get("instrument")
+    if not isinstance(rows, list) or len(rows) != 1 or not isinstance(rows[0], dict):
+        raise ValueError(f"terms={path}: expected exactly one [[instrument]] table")
+    row = dict(rows[0])
+    if row.pop("symbol", symbol) != symbol:
+        raise ValueError(f"terms={path}: its symbol is not {symbol}")
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in row.items()}
 
 
 async def send_auction(host: str, port: int, msg: AuctionInput, *, timeout: float = 10.0,

@@ -14,6 +14,10 @@ reference price or band, or a new name, is reported, not refused (operators move
 
 A data directory from before ``venue.json`` is checked against its latest snapshot
 (symbols and accounts; definitions are recorded from then on).
+
+An instrument listed by an issuance announcement (a new issue, ``matching.issuance_new``)
+is the journal's, not the configuration's: a start need not define it, and one that
+defines it too is refused (its replay would list it twice).
 """
 from __future__ import annotations
 
@@ -131,7 +135,23 @@ def read_recorded(data: str | os.PathLike) -> Recorded | None:
     except (msgspec.DecodeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"the latest snapshot in {data / 'snapshots'} is unreadable: "
                          f"{exc}") from None
-    return Recorded(accounts=accounts, instruments={s: {} for s in symbols}, legacy=True)
+    listed = listed_by_announcement(data)
+    return Recorded(accounts=accounts, instruments={s: {} for s in symbols if s not in listed},
+                    legacy=True)
+
+
+def listed_by_announcement(data: str | os.PathLike) -> set[str]:
+    """The new issues the latest snapshot in ``data`` holds as listed by their auction's
+    close (``Issuance.snapshot``'s third part), by symbol; none without a snapshot."""
+    found = latest_snapshot(Path(data) / "snapshots")
+    if found is None:
+        return set()
+    try:
+        issuance = msgspec.msgpack.decode(found[1]).get("issuance") or []
+        return {row[1] for row in (issuance[2] if len(issuance) > 2 else []) if row[4]}
+    except (msgspec.DecodeError, AttributeError, IndexError, TypeError) as exc:
+        raise ValueError(f"the latest snapshot in {Path(data) / 'snapshots'} is "
+                         f"unreadable: {exc}") from None
 
 
 def check(data: str | os.PathLike, registry: Registry, accounts: Ledger | None, *,
@@ -144,8 +164,14 @@ def check(data: str | os.PathLike, registry: Registry, accounts: Ledger | None, 
     if rec is None:
         return Plan(None)
     plan = Plan(rec)
-    # --- instruments: every one the venue holds must be defined, as it was.
+    # --- instruments: every one the venue holds must be defined, as it was; none it
+    # listed from an issuance announcement may be defined again.
     defined = {inst.symbol: inst for inst in registry}
+    twice = sorted(listed_by_announcement(data) & set(defined))
+    if twice:
+        raise VenueMismatch(
+            f"{where} listed {_names(twice)} from an issuance announcement (its journal "
+            f"defines it): remove it from --instruments")
     missing = [s for s in rec.instruments if s not in defined]
     if missing:
         source = f"the default programme + {instruments_file}" if instruments_file else \

@@ -103,7 +103,9 @@ class AccountsAdmin:
                           f"account {m.account} still holds, reserves or has frozen "
                           "something: withdraw it first")
         elif action in ("whitelist", "unwhitelist"):
-            self._symbol(m.symbol)
+            # A new issue's bidders may be whitelisted from its announcement on.
+            if not self.engine.issuance.new.pending(m.symbol):
+                self._symbol(m.symbol)
         elif action in ("deposit", "withdraw"):
             asset, amount = self._asset_amount(m.asset, m.amount)
             if action == "withdraw":

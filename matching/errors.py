@@ -163,6 +163,10 @@ class EngineReject(_Code):
     DAILY_BUY_LIMIT = ("DAILY_BUY_LIMIT", 261,
                        "a retail buy would take today's bought plus open buy notional above "
                        "the daily buy limit")
+    INVALID_ISSUE_TERMS = ("INVALID_ISSUE_TERMS", 253,
+                           "a new issue's instrument terms are missing, unknown or out of range")
+    SYMBOL_LISTED = ("SYMBOL_LISTED", 254,
+                     "a new issue's symbol or ISIN is listed or announced already")
     # 275-284: shards (matching.transfers, feeds.shard).
     DUPLICATE_TRANSFER = ("DUPLICATE_TRANSFER", 275,
                           "this leg of the cash transfer is applied already (idempotent)")

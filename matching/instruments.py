@@ -34,7 +34,7 @@ from matching.fixed_income import ROUNDING_MODES
 from matching.yields import LAST_PERIOD_YIELDS
 
 __all__ = ["Instrument", "Registry", "InstrumentError", "OffTickError", "OffLotError",
-           "isin_is_valid", "KINDS", "ELIGIBILITIES"]
+           "isin_is_valid", "parse_instrument", "DEBT_FIELDS", "KINDS", "ELIGIBILITIES"]
 
 KINDS = ("tbill", "bond", "commodity")
 ELIGIBILITIES = ("retail", "institutional")
@@ -341,6 +341,8 @@ _CONV_BOND = {"first_coupon", "penultimate_coupon", "end_of_month", "last_period
 _FIELDS = {"commodity": _FIELDS["commodity"] | _CONV_COMMON,
            "tbill": _FIELDS["tbill"] | _CONV_COMMON | _CONV_DEBT,
            "bond": _FIELDS["bond"] | _CONV_COMMON | _CONV_DEBT | _CONV_BOND}
+#: Every field a bill's or bond's ``[[instrument]]`` table may have.
+DEBT_FIELDS = frozenset(_FIELDS["tbill"] | _FIELDS["bond"])
 _MISSING = object()
 
 
@@ -457,6 +459,17 @@ def _conventions(row: dict, kind: str) -> dict:
         out["end_of_month"] = eom
         out["last_period_yield"] = _choice(row, "last_period_yield", LAST_PERIOD_YIELDS)
     return out
+
+
+def parse_instrument(row: dict, cash: dict) -> Instrument:
+    """One ``[[instrument]]`` table (``cash``: the ``[cash]`` table) as a checked
+    Instrument; InstrumentError saying which field is wrong."""
+    try:
+        return _parse(row, cash)
+    except InstrumentError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise InstrumentError(str(exc)) from exc
 
 
 def _parse(row: dict, cash: dict) -> Instrument:

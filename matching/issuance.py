@@ -25,6 +25,7 @@ import msgspec
 
 from matching.economics import trade_date
 from matching.errors import EngineCancel, EngineReject, Rejection
+from matching.issuance_new import NewIssues, coupon_percent
 from matching.issuance_results import (
     allotment_cash,
     cash_str,
@@ -43,6 +44,7 @@ from matching.issuance_rules import (
     Terms,
     award,
 )
+from matching.issuance_state import AuctionState, BidState
 from matching.ledger import CASH, Delivery
 from matching.messages import AuctionAward, AuctionBidStatus, AuctionInput, AuctionResult
 
@@ -53,41 +55,6 @@ _DECIMAL = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,18})?")
 _BID_NOT_ACCEPTED = EngineCancel.BID_NOT_ACCEPTED.value
 _AUCTION_REJECTED = EngineCancel.AUCTION_REJECTED.value
 BidStatusName = Literal["accepted", "cancelled", "rejected", "released"]
-
-
-class BidState(msgspec.Struct, array_like=True):
-    """One live bid: ``ref`` its ledger reservation (negative: never an order id)."""
-    ref: int
-    broker: str
-    account: int
-    bid_id: str
-    lots: int
-    rate: int | None
-    net_long: int
-    reserved: int
-    awarded: int = 0            # lots, after the close
-    cash: int = 0               # due at the issue, after the close
-
-
-class AuctionState(msgspec.Struct, array_like=True):
-    """One auction as announced, with its bids; ``status`` open, closed, issued, rejected."""
-    auction_id: str
-    symbol: str
-    offering: int
-    method: str
-    basis: str
-    close_time: int
-    issue_date: str
-    competitive: list[int]
-    nc_max: int
-    max_award_bp: int
-    limit: int | None
-    nc_overflow: str
-    nc_price: str
-    issuer: int
-    status: str = "open"
-    bids: list[BidState] = msgspec.field(default_factory=list)
-    result: AuctionResult | None = None
 
 
 def _no(code: EngineReject, text: str) -> Rejection:
@@ -110,6 +77,7 @@ class Issuance:
         self.engine = engine
         self.auctions: dict[str, AuctionState] = {}
         self.next_ref = 1
+        self.new = NewIssues(engine)       # instruments defined by their announcement
 
     # ------------------------------------------------------------------ units
     def _lots(self, inst, text: str, what: str, code: EngineReject) -> int:
@@ -130,11 +98,21 @@ class Issuance:
             raise _no(code, "a price must be positive")
         return int(scaled)
 
+    def _inst(self, a: AuctionState):
+        """The auction's instrument: listed, or its new issue as announced."""
+        inst = self.engine.instruments.get(a.symbol)
+        return inst if inst is not None else self.new.instrument(a.auction_id)
+
     def _price(self, a: AuctionState, rate: int | None) -> Decimal:
-        inst = self.engine.instruments[a.symbol]
+        """The price a bid's cash is reserved at: its own; NC's ``nc_price``; par for a
+        new bond whose coupon the auction sets (a uniform award at coupon <= high yield
+        costs at most par)."""
         if rate is None:
             return Decimal(a.nc_price)
-        return price_of_rate(inst, rate, a.basis, date.fromisoformat(a.issue_date))
+        n = self.new.of(a.auction_id)
+        if n is not None and n.coupon_at_auction and not n.listed:
+            return Decimal(100)
+        return price_of_rate(self._inst(a), rate, a.basis, date.fromisoformat(a.issue_date))
 
     def _auction(self, m: AuctionInput) -> AuctionState:
         a = self.auctions.get(m.auction_id)
@@ -175,7 +153,10 @@ class Issuance:
             raise _no(bad, f"auction id {m.auction_id!r} is not 1-64 of [A-Za-z0-9_.-]")
         if m.auction_id in self.auctions:
             raise _no(EngineReject.AUCTION_EXISTS, f"auction {m.auction_id} exists")
-        inst = self.engine.instruments.get(m.symbol)
+        if m.instrument is not None:
+            inst = self.new.check(m)
+        else:
+            inst = self.engine.instruments.get(m.symbol)
         if inst is None or inst.kind not in ("tbill", "bond"):
             raise _no(EngineReject.UNKNOWN_SYMBOL, f"{m.symbol!r} is not a listed bill or bond")
         if any(a.symbol == m.symbol and a.status in ("open", "closed")
@@ -213,7 +194,7 @@ class Issuance:
         if a.status != "open" or now >= a.close_time:
             raise _no(EngineReject.AUCTION_CLOSED, f"auction {a.auction_id} closed for bids")
         ledger = self.engine.ledger
-        inst = self.engine.instruments[a.symbol]
+        inst = self._inst(a)
         if ledger.broker_of(m.account) != m.broker or not m.broker:
             raise _no(EngineReject.UNKNOWN_ACCOUNT,
                       f"account {m.account} does not belong to {m.broker}")
@@ -280,12 +261,15 @@ class Issuance:
 
     # ------------------------------------------------------------------ the award
     def _awards(self, a: AuctionState):
-        """The award of ``a`` now: the rules' result, and per bid (lots, cash, price)."""
-        inst = self.engine.instruments[a.symbol]
+        """The award of ``a`` now: the rules' result, the instrument as it issues (a new
+        bond with the coupon its high yield sets), and per bid (lots, cash, price)."""
         settle = date.fromisoformat(a.issue_date)
         terms = Terms(a.offering, a.method, a.basis, a.max_award_bp, a.limit, a.nc_overflow)
         res = award(terms, [Tender(-b.ref, b.account, b.lots, b.rate, b.net_long)
                             for b in a.bids])
+        n = self.new.of(a.auction_id)
+        inst = self.new.final(a.auction_id, res.stop_rate) if n and not n.listed \
+            else self._inst(a)
         rows: list[tuple[int, int, Decimal | None]] = []
         for aw in res.awards:
             if not aw.lots:
@@ -294,10 +278,10 @@ class Issuance:
             price = (Decimal(100) if aw.rate is None
                      else price_of_rate(inst, aw.rate, a.basis, settle))
             rows.append((aw.lots, allotment_cash(inst, aw.lots, price, settle), price))
-        return res, rows
+        return res, rows, inst
 
     def _face(self, a: AuctionState, lots: int) -> str:
-        face = lots * lot_face(self.engine.instruments[a.symbol])
+        face = lots * lot_face(self._inst(a))
         return str(Decimal(face.numerator) / face.denominator)
 
     # ------------------------------------------------------------------ apply
@@ -314,23 +298,29 @@ class Issuance:
         return AuctionBidStatus(a.auction_id, b.bid_id, status, self.engine.seq, ex.stamp,
                                 symbol=a.symbol, account=b.account, amount=self._face(a, b.lots),
                                 rate=rate_str(b.rate, a.basis) if b.rate is not None else None,
-                                reserved=cash_str(b.reserved, self.engine.instruments[
-                                    a.symbol].cash_decimals), reason=reason, text=text)
+                                reserved=cash_str(b.reserved, self._inst(a).cash_decimals),
+                                reason=reason, text=text)
 
     def _announce(self, m: AuctionInput) -> None:
-        inst = self.engine.instruments[m.symbol]
+        if m.instrument is not None:
+            self.new.add(m)
+            inst = self.new.instrument(m.auction_id)
+        else:
+            inst = self.engine.instruments[m.symbol]
         bad = EngineReject.INVALID_AUCTION_TERMS
         pct = Decimal(m.max_award_pct)
+        issuer = m.issuer_account or inst.issuer_account
+        assert issuer is not None                  # checked: an open account
         self.auctions[m.auction_id] = AuctionState(
             m.auction_id, m.symbol, self._lots(inst, m.amount, "offering", bad), m.method,
             m.basis, m.close_time, m.issue_date, sorted(m.competitive_accounts),
             self._lots(inst, m.nc_max, "nc", bad) if m.nc_max else 0, int(pct.scaleb(2)),
             self._rate(m.limit, m.basis, bad) if m.limit else None, m.nc_overflow,
-            m.nc_price, m.issuer_account or inst.issuer_account)
+            m.nc_price, issuer)
 
     def _bid(self, m: AuctionInput) -> None:
         a = self.auctions[m.auction_id]
-        inst = self.engine.instruments[a.symbol]
+        inst = self._inst(a)
         bad = EngineReject.INVALID_BID
         lots = self._lots(inst, m.amount, "amount", bad)
         rate = self._rate(m.rate, a.basis, bad) if m.rate else None
@@ -353,11 +343,13 @@ class Issuance:
     def _close(self, m: AuctionInput) -> None:
         a = self.auctions[m.auction_id]
         ledger = self.engine.ledger
-        inst = self.engine.instruments[a.symbol]
         settle = date.fromisoformat(a.issue_date)
-        res, rows = self._awards(a)
+        res, rows, inst = self._awards(a)
         if m.reject_all:
             rows = [(0, 0, None)] * len(a.bids)
+        new = self.new.of(a.auction_id)
+        if new is not None and not m.reject_all and any(lots for lots, _, _ in rows):
+            self.new.list_at_close(a.auction_id, inst)      # the new issue's book opens now
         ex = self.engine.executions
         for b, (lots, cash, price) in zip(a.bids, rows, strict=True):
             if not lots:
@@ -383,6 +375,8 @@ class Issuance:
         a.status = "rejected" if m.reject_all else "closed"
         a.result = result_of(a.auction_id, inst, a.method, a.basis, a.offering, res, settle,
                              self.engine.seq, "rejected" if m.reject_all else "closed")
+        if new is not None and new.coupon_at_auction and new.listed:
+            a.result = msgspec.structs.replace(a.result, interest_rate=coupon_percent(inst))
         if m.reject_all:
             a.result = msgspec.structs.replace(
                 a.result, accepted_competitive="0", accepted_noncompetitive="0",
@@ -406,14 +400,22 @@ class Issuance:
         return found[-1].result if found else None
 
     def snapshot(self) -> list:
-        """Every auction as plain lists, in announcement order (msgpack-ready)."""
+        """Every auction as plain lists, in announcement order (msgpack-ready), and the
+        new issues when there are any."""
         if not self.auctions:
             return []
-        return [self.next_ref, msgspec.to_builtins(list(self.auctions.values()))]
+        snap = [self.next_ref, msgspec.to_builtins(list(self.auctions.values()))]
+        if self.new.by_auction:
+            snap.append(self.new.snapshot())
+        return snap
 
     def restore(self, snap) -> None:
+        """Restore ``snapshot()``; the new issues listed by a close are listed again, so
+        call it before the snapshot's books are restored."""
         if not snap:
             return
         self.next_ref = snap[0]
         for a in msgspec.convert(snap[1], list[AuctionState]):
             self.auctions[a.auction_id] = a
+        if len(snap) > 2:
+            self.new.restore(snap[2])

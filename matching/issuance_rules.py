@@ -8,8 +8,9 @@ basis's unit (``RATE_UNIT``: a yield in 1e-4 percent, a price per 100 in 1e-6).
 1. Non-competitive (NC) tenders first, in full (each already within the NC cap); if they
    exceed the offering: ``pro_rata`` or ``smallest_first`` (per the announcement).
 2. Competitive tenders from the best rate for the issuer (lowest yield, highest price)
-   up, each bidder within its award limit (35 % of the offering less its reported net
-   long position, 356.22(b)), none past the acceptance limit.
+   up, each bidder's tenders at one rate recognised up to 35 % of the offering (the bid
+   limit, 356.22(a)) and its awards within its award limit (35 % of the offering less
+   its reported net long position, 356.22(b)), none past the acceptance limit.
 3. At the stop-out (high) rate, tenders are prorated: remaining / amount at that rate,
    rounded UP to the next hundredth of a percent (356.20(a)(2)); each award floored to a
    lot, so the total may exceed the offering by that rounding, as published results do.
@@ -20,8 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Tender", "Terms", "Award", "AwardResult", "award", "award_limit",
-           "METHODS", "BASES", "NC_OVERFLOWS", "RATE_PLACES", "BP_ONE"]
+__all__ = ["Tender", "Terms", "Award", "AwardResult", "award", "award_limit", "bid_limit",
+           "interest_rate_of", "METHODS", "BASES", "NC_OVERFLOWS", "RATE_PLACES", "BP_ONE",
+           "EIGHTH"]
 
 METHODS = ("uniform", "multiple")
 BASES = ("yield", "price")
@@ -30,6 +32,8 @@ NC_OVERFLOWS = ("pro_rata", "smallest_first")
 RATE_PLACES = {"yield": 4, "price": 6}
 #: 100 % in hundredths of a percent (the proration's unit).
 BP_ONE = 10_000
+#: 1/8 of one percent as a yield integer (1e-4 percent): a note's coupon step.
+EIGHTH = 1_250
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,22 @@ def award_limit(offering: int, max_award_bp: int, net_long: int) -> int:
     its reported net long position, never below 0 (31 CFR 356.22(b); Appendix A's
     example: $10bn offered, $1bn net long: at most $2.5bn)."""
     return max(0, offering * max_award_bp // BP_ONE - net_long)
+
+
+def bid_limit(offering: int, max_award_bp: int) -> int:
+    """The most of one bidder's tenders at a single rate that is recognised, in lots:
+    ``max_award_bp`` (35 %) of the offering (31 CFR 356.22(a): "The maximum recognized bid
+    at a single yield ... will be 35 percent of the offering amount"); the rest of its
+    tenders at that rate is not counted for the award."""
+    return offering * max_award_bp // BP_ONE
+
+
+def interest_rate_of(high_yield: int) -> int:
+    """The interest (coupon) rate of a new note or bond from its auction's high yield, both
+    in 1e-4 percent: the high yield rounded down to the nearest 1/8 of one percent, and
+    1/8 % when the high yield is below 0.125 % (31 CFR 356.20(b) and its 2011 minimum
+    interest rate amendment, 76 FR 11079); the 2011-02-09 10-year note: 3.665 % -> 3 5/8 %."""
+    return max(EIGHTH, high_yield // EIGHTH * EIGHTH)
 
 
 def _better_first(basis: str):
@@ -156,10 +176,14 @@ def award(terms: Terms, tenders: list[Tender]) -> AwardResult:
         while i < len(comp) and comp[i].rate == rate:
             group.append(comp[i])
             i += 1
-        # Each tender counts only up to what its bidder may still be awarded.
+        # Each tender counts only up to what its bidder may bid at one rate (356.22(a))
+        # and may still be awarded (356.22(b)).
         eligible = []
+        at_one_rate: dict[int, int] = {}
         for t in group:
-            n = min(t.lots, room[t.bidder])
+            used = at_one_rate.get(t.bidder, 0)
+            n = min(t.lots, room[t.bidder], bid_limit(terms.offering, terms.max_award_bp) - used)
+            at_one_rate[t.bidder] = used + n
             room[t.bidder] -= n
             eligible.append((t, n))
         at_rate = sum(n for _, n in eligible)

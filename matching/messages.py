@@ -376,6 +376,9 @@ class AuctionInput(msgspec.Struct, tag_field="msg", tag="auction", forbid_unknow
     issuer_account: int = 0               # receives the cash (0: the instrument's)
     reject_all: bool = False              # close: the issuer takes nothing (SBP)
     reason: str = ""
+    # announce of a new issue: its [[instrument]] terms (instruments.toml's fields, dates
+    # and decimals as strings); None: ``symbol`` is listed already (a reopening).
+    instrument: dict[str, str | int | bool | list[str]] | None = None
 
 
 class AuctionBidStatus(msgspec.Struct, tag_field="msg", tag="auction_bid", omit_defaults=True):
@@ -439,3 +442,4 @@ class AuctionResult(msgspec.Struct, tag_field="msg", tag="auction_result", omit_
     median_price: str | None = None
     nc_price: str | None = None
     allotted_at_high: str | None = None
+    interest_rate: str | None = None      # a new note's or bond's coupon, percent (356.20(b))

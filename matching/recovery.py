@@ -70,6 +70,8 @@ def restore_into(engine, payload: bytes) -> None:
     engine.session.restore(snap)
     engine.orders.update({row[0]: LiveOrder(*row) for row in snap["orders"]})
     calls = set(snap.get("calls", ()))
+    # New issues listed by an auction's close first: their books are in the snapshot.
+    engine.issuance.restore(snap.get("issuance"))
     for symbol, resting in snap["books"].items():
         book = engine.books[symbol]
         # Re-entered best first and in FIFO order: the same queues, nothing crosses (in a
@@ -90,7 +92,6 @@ def restore_into(engine, payload: bytes) -> None:
     engine.clordids.restore(snap)
     engine.use_ledger(Ledger.restore(snap["ledger"]))
     engine.corporate.restore(snap.get("corporate"))     # older snapshots have none
-    engine.issuance.restore(snap.get("issuance"))
     engine.accounts_admin.transfers.restore(snap.get("transfers"))
     engine.day_stats.restore(snap.get("day_stats"))
     if snap.get("compliance"):

@@ -91,6 +91,12 @@ class Timetable:
         self._next = 0
         self.pending: list[Due] = []
 
+    def add(self, inst, since: int) -> None:
+        """The steps of ``inst`` (listed at run time: a new issue) due after ``since``."""
+        later = sorted(self.steps[self._next:] + [s for s in steps_of(inst) if s.at > since])
+        self.steps = self.steps[:self._next] + later
+        self._times = [s.at for s in self.steps]
+
     def due(self, now: int, done: Callable[[Due], bool]) -> list[Due]:
         """The steps due at ``now`` that ``done`` says were not done, in due order."""
         end = bisect.bisect_right(self._times, now, self._next)

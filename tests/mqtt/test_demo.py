@@ -9,6 +9,7 @@ import pytest
 from rich.console import Console
 
 from feeds.demo import demo, demo_account_inputs, demo_registry
+from feeds.demo_issuance import DEMO_AUCTION, DEMO_BILL, demo_bids
 from feeds.watch import BookView, MarketView, render
 
 
@@ -17,17 +18,28 @@ def test_demo_trades_and_its_checks_hold(capsys):
     args = argparse.Namespace(seconds=3.0, rate=120.0, seed=3, depth=3, broker=None)
     assert asyncio.run(demo(args)) == 0          # ledger conserved, view == engine books
     out = capsys.readouterr().out
-    assert "market-data books equal the engine's True" in out
-    assert "ledger conserved True" in out
-    # The operator halted one bill mid-run and resumed it; both commands were journaled.
     flat = " ".join(out.split())                   # rich wraps long lines at 80 columns
+    assert "market-data books equal the engine's True" in flat
+    assert "ledger conserved True" in flat
+    # The primary market first: the new bill auctioned, awarded, issued, then traded.
+    primary = flat.split("primary market: ", 1)[1].split(" operator: ", 1)[0]
+    assert primary.startswith(f"{DEMO_BILL} auction {DEMO_AUCTION} issued: offering 500000, "
+                              "high yield 4.0500% (price ")
+    assert "allotted at high 50.00%, bid-to-cover 1.22" in primary
+    assert f"{len(demo_bids())} bids, 500.0000 tokens minted" in primary
+    # The minted tokens traded in the secondary book (the summary's row of the new bill).
+    row = flat.split(f"│ {DEMO_BILL} │ ", 1)[1].split()
+    assert int(row[0]) > 0 and Decimal(row[2]) > 0
+    # The operator halted one bill mid-run and resumed it; both commands were journaled.
     assert "; accepted halt TB6M (issuer notice (demo)) at sequence" in flat
     assert "; accepted resume TB6M at sequence" in flat
     # The venue opened with a call: pre_open first, then open uncrossed at one price each.
-    # The accounts were opened by operator inputs first, so pre_open is the one after them.
+    # The accounts were opened by operator inputs first, then the issuance auction's
+    # announce, its bidders' KYC, bids, close and issue: pre_open is the one after them.
     setup = len(demo_account_inputs(demo_registry(date.today())))
+    auction = 1 + len({b.account for b in demo_bids()}) + len(demo_bids()) + 2
     assert "operator: accepted pre_open every instrument (opening auction (demo)) at " \
-           f"sequence {setup + 1};" in flat
+           f"sequence {setup + auction + 1};" in flat
     assert "; accepted open every instrument at sequence" in flat
     assert f"by {setup} operator inputs (open_account, whitelist, deposit)" in flat
     auctions = flat.split("opening auctions: ", 1)[1].split(" rejects by reason", 1)[0]
@@ -40,7 +52,8 @@ def test_demo_trades_and_its_checks_hold(capsys):
     assert Decimal(coupons[0]) > 0 and coupons[1] == "USDC"
     redeemed = flat.split("redeemed: TB3M ", 1)[1].split()
     assert Decimal(redeemed[0]) > 0 and redeemed[1:3] == ["tokens", "burned"]
-    assert "cash conserved True, supply conserved True, redeemed TB3M to supply 0" in flat
+    assert (f"cash conserved True, supply conserved True, {DEMO_BILL} minted 500.0000 by its "
+            "issue, redeemed TB3M to supply 0") in flat
 
 
 def test_demo_instruments_are_dated_relative_to_the_day_it_runs():

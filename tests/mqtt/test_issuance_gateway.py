@@ -7,6 +7,9 @@ import dataclasses
 import json
 from datetime import UTC, datetime
 
+import msgspec
+import pytest
+
 from feeds import topics
 from feeds.cycle import GatewayCycle
 from feeds.issuance_wire import auction_input_of
@@ -128,3 +131,68 @@ def test_the_issuer_cli_operands_make_its_inputs():
             assert "usage" in str(exc) or "KEY=VALUE" in str(exc)
         else:
             raise AssertionError(f"{bad} was taken")
+
+
+NEW_BILL = {"kind": "tbill", "isin": "XS00TB4W0006", "face_value": "1000",
+            "token_decimals": 4, "tick_size": "0.001", "maturity": "2027-01-05",
+            "day_count": "ACT/365F", "yield_convention": "money_market",
+            "min_order_qty": "0.01", "reference_price": "99.700", "band_pct": "2",
+            "eligibility": ["retail", "institutional"], "issuer_account": ISSUER}
+
+
+def test_a_new_issue_listed_at_the_close_gets_its_market_data_books():
+    """A bill defined in its announcement: no md before the close; the close lists it and
+    the gateway publishes its retained depth snapshot and BBO, then its trades' depth."""
+    cycle, engine, clock = new_cycle()
+    assert "TB4W" not in engine.instruments
+    announce = {"msg": "auction", "action": "announce", "auction_id": "TB4W-1",
+                "symbol": "TB4W", "amount": "10000", "close_time": ns("2026-12-04T12:00:00"),
+                "issue_date": "2026-12-07", "instrument": NEW_BILL}
+    pubs = cycle.process([(topics.ADMIN, json.dumps(announce).encode())], 1)
+    assert docs(pubs, topics.ADMIN_REPLIES)[0]["accepted"]
+    white = {"action": "whitelist", "account": 1, "symbol": "TB4W", "request_id": "w1"}
+    pubs = cycle.process([(topics.ADMIN, json.dumps(white).encode())], 2)
+    assert docs(pubs, topics.ADMIN_REPLIES)[0]["accepted"], docs(pubs, topics.ADMIN_REPLIES)
+    pubs += cycle.process([(topics.orders("alpha"), json.dumps({
+        "msg": "auction", "action": "bid", "auction_id": "TB4W-1", "account": 1,
+        "bid_id": "a1", "amount": "3000", "rate": "3.90"}).encode())], 3)
+    assert not any(p.topic.startswith(f"{topics.ROOT}/md/TB4W/") for p in pubs)
+    clock.t = ns("2026-12-04T12:00:00")
+    close = {"msg": "auction", "action": "close", "auction_id": "TB4W-1"}
+    pubs = cycle.process([(topics.ADMIN, json.dumps(close).encode())], 4)
+    assert "TB4W" in engine.books
+    [snap] = docs(pubs, topics.md("TB4W", "snapshot"))
+    assert snap["symbol"] == "TB4W" and snap["bids"] == [] and snap["asks"] == []
+    assert docs(pubs, topics.md("TB4W", "bbo"))
+    [result] = docs(pubs, topics.md("TB4W", "auction_result"))
+    assert result["accepted_competitive"] == "3000"
+    clock.t = ns("2026-12-07T09:00:00")
+    issue = {"msg": "auction", "action": "issue", "auction_id": "TB4W-1"}
+    cycle.process([(topics.ADMIN, json.dumps(issue).encode())], 5)
+    sell = {"msg": "new_order", "cl_ord_id": "s1", "account": 1, "symbol": "TB4W",
+            "side": "sell", "qty": "1", "price": "99.700", "time_in_force": "gtc"}
+    pubs = cycle.process([(topics.orders("alpha"), json.dumps(sell).encode())], 6)
+    [depth] = docs(pubs, topics.md("TB4W", "depth"))
+    assert depth["levels"] == [["sell", "99.700", "1.0000", 1]]
+    assert any(p.topic == topics.md("TB4W", "snapshot") for p in cycle.retained(clock.t))
+
+
+def test_the_issuer_cli_defines_a_new_issue_from_a_terms_file(tmp_path):
+    """``terms=FILE``: the new issue's [[instrument]] table, as instruments.toml has it."""
+    path = tmp_path / "tb4w.toml"
+    path.write_text('[[instrument]]\nsymbol = "TB4W"\nkind = "tbill"\nisin = "XS00TB4W0006"\n'
+                    'face_value = "1000"\ntoken_decimals = 4\ntick_size = "0.001"\n'
+                    'maturity = 2027-01-05\nreference_price = "99.700"\nband_pct = "2"\n'
+                    'min_order_qty = "0.01"\neligibility = ["retail", "institutional"]\n'
+                    f'issuer_account = {ISSUER}\n')
+    msg = auction_input_of(["announce", "TB4W-1", "TB4W", "10000", "2026-12-04T12:00:00Z",
+                            "2026-12-07", f"terms={path}"])
+    assert msg.instrument is not None and msg.instrument["maturity"] == "2027-01-05"
+    assert "symbol" not in msg.instrument
+    cycle, engine, _ = new_cycle()
+    pubs = cycle.process([(topics.ADMIN, msgspec.json.encode(msg))], 1)
+    assert docs(pubs, topics.ADMIN_REPLIES)[0]["accepted"]
+    assert engine.issuance.new.pending("TB4W")
+    with pytest.raises(ValueError, match="its symbol is not TB5W"):
+        auction_input_of(["announce", "TB5W-1", "TB5W", "10000", "2026-12-04T12:00:00Z",
+                          "2026-12-07", f"terms={path}"])
