@@ -161,6 +161,7 @@ class GatewayCycle:
         self._auction_dirty: set[str] = set()
         self._auction_at: dict[str, int] = {}
         self._now_ns = 0
+        self._topics: dict[tuple[str, str], str] = {}   # (broker or symbol, channel) -> topic
         for out in recovered:
             for broker, report in out.reports:
                 if broker:
@@ -479,13 +480,24 @@ class GatewayCycle:
             report, exec_id=shard_exec_id(shard, report.exec_id),
             trade_id=None if trade is None else shard_trade_id(shard, trade))
 
+    def _topic(self, name: str, channel: str) -> str:
+        """``topics.exec_reports(name)`` ("exec") or ``topics.md(name, channel)``, built
+        (and checked) once per name: the hot path asks for several per order."""
+        topic = self._topics.get((name, channel))
+        if topic is None:
+            topic = topics.exec_reports(name) if channel == "exec" else topics.md(name, channel)
+            if len(self._topics) >= 10_000:
+                self._topics.clear()
+            self._topics[(name, channel)] = topic
+        return topic
+
     def _stage(self, outcomes: list[Outcome]) -> None:
         """Reports and trades in engine order; depth coalesced per symbol for the cycle."""
-        put, stats, epoch = self.outbox.put, self.stats, self.epoch
+        put, stats, epoch, topic = self.outbox.put, self.stats, self.epoch, self._topic
         levels: dict[str, list[LevelChange]] = {}
         for out in outcomes:
             for broker, report in out.reports:
-                put(Publish(topics.exec_reports(broker), encode(self._on_wire(report)), False,
+                put(Publish(topic(broker, "exec"), encode(self._on_wire(report)), False,
                             "exec", broker))
                 if type(report) is CorporateAction:
                     self._count_corporate(report)
@@ -518,7 +530,7 @@ class GatewayCycle:
                     if self.config.shard:
                         tick = msgspec.structs.replace(tick, trade_id=shard_trade_id(
                             self.config.shard, tick.trade_id))
-                    put(Publish(topics.md(trade.symbol, "trades"), encode(tick), False,
+                    put(Publish(topic(trade.symbol, "trades"), encode(tick), False,
                                 "trade"))
                     stats.trades += 1
                     tb[trade.symbol] = tb.get(trade.symbol, 0) + 1
@@ -532,9 +544,9 @@ class GatewayCycle:
             book = self.depth[symbol]
             update = book.apply(changes)
             if update is not None:
-                put(Publish(topics.md(symbol, "depth"), encode(update), False, "md"))
-                put(Publish(topics.md(symbol, "snapshot"), encode(book.snapshot()), True, "md"))
-                put(Publish(topics.md(symbol, "bbo"), encode(book.bbo()), True, "md"))
+                put(Publish(topic(symbol, "depth"), encode(update), False, "md"))
+                put(Publish(topic(symbol, "snapshot"), encode(book.snapshot()), True, "md"))
+                put(Publish(topic(symbol, "bbo"), encode(book.bbo()), True, "md"))
 
     def _count_corporate(self, report: CorporateAction) -> None:
         stats, inst = self.stats, self.engine.instruments[report.symbol]
