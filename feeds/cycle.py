@@ -162,6 +162,7 @@ class GatewayCycle:
         self._auction_at: dict[str, int] = {}
         self._now_ns = 0
         self._topics: dict[tuple[str, str], str] = {}   # (broker or symbol, channel) -> topic
+        self._brokers: dict[str, str] = {}                # valid orders topic -> its broker
         for out in recovered:
             for broker, report in out.reports:
                 if broker:
@@ -317,7 +318,13 @@ class GatewayCycle:
         if topic == topics.AGENT:
             return self._operator(payload, agent=True)
         self.stats.received += 1
-        broker = topics.broker_from_orders_topic(topic)
+        broker = self._brokers.get(topic) if type(topic) is str else None
+        if broker is None:
+            broker = topics.broker_from_orders_topic(topic)
+            if broker is not None:
+                if len(self._brokers) >= 10_000:
+                    self._brokers.clear()
+                self._brokers[topic] = broker
         if broker is None and self.config.shard:          # a shard's v2 order topic
             v2 = topics.parse_orders_v2_topic(topic)
             broker = v2[0] if v2 is not None and v2[1] in self.engine.instruments else None
