@@ -29,6 +29,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from feeds import mqtt, topics
+from feeds.aiomqtt_seams import disconnect_ending_session
 from feeds.codec import BalancesRequest, encode
 from matching.messages import (
     AuctionAward,
@@ -121,9 +122,7 @@ class BrokerClient:
         if c is not None:
             # A clean goodbye ends the session too: nothing should queue for a client that left.
             try:
-                props = Properties(PacketTypes.DISCONNECT)
-                props.SessionExpiryInterval = 0
-                c._client.disconnect(properties=props)        # aiomqtt has no such option
+                disconnect_ending_session(c)                  # aiomqtt has no such option
             except Exception:  # noqa: BLE001  # pragma: no cover - best effort
                 pass
         if self._reader:

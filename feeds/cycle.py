@@ -173,6 +173,8 @@ class GatewayCycle:
         self._auction_dirty: set[str] = set()
         self._auction_at: dict[str, int] = {}
         self._now_ns = 0
+        self._topics: dict[tuple[str, str], str] = {}   # (broker or symbol, channel) -> topic
+        self._brokers: dict[str, str] = {}                # valid orders topic -> its broker
         for out in recovered:
             for broker, report in out.reports:
                 if broker:
@@ -315,7 +317,13 @@ class GatewayCycle:
         if topic == self._shard_admin:
             return self.desk.command(_bytes(payload))
         self.stats.received += 1
-        broker = topics.broker_from_orders_topic(topic)
+        broker = self._brokers.get(topic) if type(topic) is str else None
+        if broker is None:
+            broker = topics.broker_from_orders_topic(topic)
+            if broker is not None:
+                if len(self._brokers) >= 10_000:
+                    self._brokers.clear()
+                self._brokers[topic] = broker
         if broker is None and self.config.shard:          # a shard's v2 order topic
             v2 = topics.parse_orders_v2_topic(topic)
             broker = v2[0] if v2 is not None and v2[1] in self.engine.instruments else None
@@ -473,15 +481,26 @@ class GatewayCycle:
             report, exec_id=shard_exec_id(shard, report.exec_id),
             trade_id=None if trade is None else shard_trade_id(shard, trade))
 
+    def _topic(self, name: str, channel: str) -> str:
+        """``topics.exec_reports(name)`` ("exec") or ``topics.md(name, channel)``, built
+        (and checked) once per name: the hot path asks for several per order."""
+        topic = self._topics.get((name, channel))
+        if topic is None:
+            topic = topics.exec_reports(name) if channel == "exec" else topics.md(name, channel)
+            if len(self._topics) >= 10_000:
+                self._topics.clear()
+            self._topics[(name, channel)] = topic
+        return topic
+
     def _stage(self, outcomes: list[Outcome]) -> None:
         """Reports and trades in engine order; depth coalesced per symbol for the cycle."""
-        put, stats, epoch = self.outbox.put, self.stats, self.epoch
+        put, stats, epoch, topic = self.outbox.put, self.stats, self.epoch, self._topic
         copies = self.config.copies_reports
         levels: dict[str, list[LevelChange]] = {}
         for out in outcomes:
             for broker, report in out.reports:
                 payload = encode(self._on_wire(report))
-                put(Publish(topics.exec_reports(broker), payload, False, "exec", broker))
+                put(Publish(topic(broker, "exec"), payload, False, "exec", broker))
                 if is_query_answer(report):
                     continue
                 if copies(broker):
@@ -517,7 +536,7 @@ class GatewayCycle:
                     if self.config.shard:
                         tick = msgspec.structs.replace(tick, trade_id=shard_trade_id(
                             self.config.shard, tick.trade_id))
-                    put(Publish(topics.md(trade.symbol, "trades"), encode(tick), False,
+                    put(Publish(topic(trade.symbol, "trades"), encode(tick), False,
                                 "trade"))
                     stats.trades += 1
                     tb[trade.symbol] = tb.get(trade.symbol, 0) + 1
@@ -533,9 +552,9 @@ class GatewayCycle:
             book = self.depth[symbol]
             update = book.apply(changes)
             if update is not None:
-                put(Publish(topics.md(symbol, "depth"), encode(update), False, "md"))
-                put(Publish(topics.md(symbol, "snapshot"), encode(book.snapshot()), True, "md"))
-                put(Publish(topics.md(symbol, "bbo"), encode(book.bbo()), True, "md"))
+                put(Publish(topic(symbol, "depth"), encode(update), False, "md"))
+                put(Publish(topic(symbol, "snapshot"), encode(book.snapshot()), True, "md"))
+                put(Publish(topic(symbol, "bbo"), encode(book.bbo()), True, "md"))
 
     def _count_corporate(self, report: CorporateAction) -> None:
         stats, inst = self.stats, self.engine.instruments[report.symbol]

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from feeds.outbox import Publish
 from matching.journal import JournalError
@@ -47,7 +48,10 @@ class DurableGate:
         self._held: deque[tuple[int, list[Publish], list[int]]] = deque()
         self._busy = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pool: ThreadPoolExecutor | None = None
+        # The sync thread takes the seq to sync up to (None: stop) and answers on the loop;
+        # a thread and a SimpleQueue, not an executor: no futures per group commit.
+        self._asks: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
         self.syncs = 0                        # fdatasyncs run off the loop
 
     def __len__(self) -> int:
@@ -55,26 +59,28 @@ class DurableGate:
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """From now on the journal's commits only write; this gate syncs them."""
-        if self.journal is None or self._pool is not None:
+        if self.journal is None or self._thread is not None:
             return
         self._loop = loop
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="journal-sync")
+        self._thread = threading.Thread(target=self._syncer, name="journal-sync", daemon=True)
+        self._thread.start()
         self.journal.defer_sync = True
 
     def stop(self) -> None:
         """Sync and release what is held; the journal's commits sync again by themselves."""
-        if self.journal is None or self._pool is None:
+        if self.journal is None or self._thread is None:
             return
         self.settle()
         self.journal.defer_sync = False
-        self._pool.shutdown(wait=True)
-        self._pool = None
+        self._asks.put(None)
+        self._thread.join()
+        self._thread = None
 
     # ------------------------------------------------------------------ the cycle's output
     def send(self, publishes: list[Publish], acks: list[int]) -> None:
         """Release now if nothing written waits for a sync, else hold behind it."""
         j = self.journal
-        if (j is None or self._pool is None or j.failed is not None
+        if (j is None or self._thread is None or j.failed is not None
                 or (not self._held and j.written_seq <= j.durable_seq)):
             if publishes or acks:
                 self.release(publishes, acks)
@@ -114,22 +120,36 @@ class DurableGate:
 
     # ------------------------------------------------------------------ the sync thread
     def _sync(self) -> None:
-        j, loop = self.journal, self._loop
-        assert j is not None and loop is not None, "started with a journal"
+        j = self.journal
+        assert j is not None and self._thread is not None, "started with a journal"
         self._busy = True
         self.syncs += 1
-        loop.run_in_executor(self._pool, j.sync, j.written_seq).add_done_callback(self._synced)
+        self._asks.put(j.written_seq)
 
-    def _synced(self, fut: asyncio.Future) -> None:
+    def _syncer(self) -> None:
+        """The sync thread: each asked seq made durable, the outcome sent to the loop."""
+        j, loop = self.journal, self._loop
+        assert j is not None and loop is not None, "started with a journal"
+        while (seq := self._asks.get()) is not None:
+            error: BaseException | None = None
+            try:
+                j.sync(seq)
+            except BaseException as exc:  # noqa: BLE001 - reported on the loop
+                error = exc
+            try:
+                loop.call_soon_threadsafe(self._synced, error)
+            except RuntimeError:              # the loop is closed: nobody to tell
+                return
+
+    def _synced(self, exc: BaseException | None) -> None:
         self._busy = False
-        if fut.cancelled() or self.journal is None:
+        if self.journal is None:
             return
-        exc = fut.exception()
         if exc is not None:
             self._fail(exc if isinstance(exc, JournalError) else JournalError(str(exc)))
         else:
             self._release_upto(self.journal.durable_seq)
-            if self._held and self._pool is not None:
+            if self._held and self._thread is not None:
                 self._sync()
         self.woken()
 

@@ -41,6 +41,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from feeds import mqtt, topics
+from feeds.aiomqtt_seams import keep_connack_properties
 from feeds.config import GatewayConfig
 from feeds.cycle import GatewayCycle, GatewayStats, Inbound
 from feeds.guard import AnotherEngine, VenueGuard, decode_status
@@ -130,14 +131,11 @@ class Gateway:
                    "properties": props, "keepalive": cfg.keepalive, **cfg.mqtt_options}
         client = mqtt.client(self.host, self.port, **options)
         # aiomqtt drops the CONNACK properties (the broker's limits): keep them.
-        paho_client = client._client
-        on_connect: Any = paho_client.on_connect
-
-        def keep_connack(c, userdata, flags, reason_code, properties=None):
-            self._connack = properties.json() if properties is not None else {}
-            on_connect(c, userdata, flags, reason_code, properties)
-        paho_client.on_connect = keep_connack
+        keep_connack_properties(client, self._keep_connack)
         return client
+
+    def _keep_connack(self, properties: dict[str, Any]) -> None:
+        self._connack = properties
 
     async def run(self, stop: asyncio.Event) -> None:
         # Periodic snapshots by a forked child (feeds.snapshots), not on the loop.

@@ -285,10 +285,15 @@ class Session:
         self._sent_at = now
         return b"".join(out)
 
-    def _pump(self) -> None:
-        """Send queued publishes while the server's Receive Maximum leaves room."""
+    def _pump(self, refill: bool = False) -> None:
+        """Send queued publishes while the server's Receive Maximum leaves room. A
+        ``refill`` (PUBACKs freed room) waits until a quarter of the window is free, or
+        the queue fits: publishes then go, and PUBACKs come back, several to a segment
+        instead of one per read (fewer syscalls for the gateway and the broker)."""
         queue, inflight, out = self.queue, self.inflight, self._out
         room = self.server_receive_max - len(inflight)
+        if refill and room < min(len(queue), (self.server_receive_max + 3) // 4):
+            return
         limit = self.server_max_packet
         while queue and room > 0:
             p = queue.popleft()
@@ -297,10 +302,15 @@ class Session:
                 pid, dup = memo[1], True
                 self._reserved.discard(pid)
             else:
-                pid, dup = self._new_id(), False
-                if pid == 0:                              # every packet id in use
-                    queue.appendleft(p)
-                    break
+                dup = False
+                pid = self._last_id % _PACKET_ID_MAX + 1      # the next id, if it is free
+                if pid in inflight or pid in self._reserved:
+                    pid = self._new_id()
+                    if pid == 0:                          # every packet id in use
+                        queue.appendleft(p)
+                        break
+                else:
+                    self._last_id = pid
             data = mqtt5.PublishPacket(p.topic, p.payload, qos=_QOS1, retain=p.retain,
                                        packet_id=pid, duplicate=dup).write()
             if limit is not None and len(data) > limit:
@@ -371,7 +381,7 @@ class Session:
             pos = end
         self._rest = data[pos:] if pos < n else b""
         if self.state == "connected" and self.queue:
-            self._pump()
+            self._pump(refill=True)
         return messages
 
     def _inbound(self, p: mqtt5.PublishPacket, messages: list) -> None:

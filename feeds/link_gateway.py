@@ -19,28 +19,32 @@ republished and acknowledged before subscribing (then ``ready``); holds as the c
 A PUBACK >= 0x80 (0x87 Not authorized: the ACL refused it) is logged and counted
 (``stats.publish_refused``, ``stats.refused_reasons``) and never retried. Options and TLS:
 ``feeds.link_options``.
+
+Parts: the Protocol per connection (``feeds.link_connection``), the connect phases and
+PUBACK/refusal/status handling (``feeds.link_phases``); this module runs connections,
+cycles what they read and releases what the journal made durable.
 """
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import gc
 import logging
 import os
 import time
 from collections.abc import Iterable
-from typing import Any
 
 import aiomqtt
 import mqtt5
 
 from feeds import topics
 from feeds.config import GatewayConfig
-from feeds.cycle import GatewayCycle, GatewayStats
+from feeds.cycle import GatewayCycle
 from feeds.durable import DurableGate
-from feeds.guard import AnotherEngine, VenueGuard, decode_status
-from feeds.link import InboundRefused, LinkError, Session
+from feeds.guard import AnotherEngine, VenueGuard
+from feeds.link import LinkError, Session
+from feeds.link_connection import TICK, LinkStats, _first, _Link
 from feeds.link_options import link_options, ssl_context
+from feeds.link_phases import LinkPhases
 from feeds.outbox import Publish
 from feeds.reconnect import Reconnects
 from feeds.snapshots import ForkedSnapshots
@@ -49,10 +53,8 @@ from matching.outputs import Outcome
 
 log = logging.getLogger("tokenbook.gateway")
 
-__all__ = ["LinkGateway", "LinkStats"]
+__all__ = ["LinkGateway", "LinkStats", "TICK"]
 
-#: Seconds between idle cycles (holds, timetable, GTD expiry) and keepalive checks.
-TICK = 0.05
 #: Seconds a graceful shutdown waits for UNSUBACK, then for the last PUBACKs.
 SHUTDOWN_WAIT = (2.0, 10.0)
 #: What the engine subscribes to: orders, brokers' presence, operator commands.
@@ -61,77 +63,13 @@ _INPUTS = (topics.ORDERS_WILDCARD, topics.PRESENCE_WILDCARD, topics.ADMIN)
 _DOWN = (LinkError, OSError, TimeoutError, aiomqtt.MqttError)
 
 
-@dataclasses.dataclass
-class LinkStats(GatewayStats):
-    """The cycle's counters plus what only this transport sees."""
-    publish_refused: int = 0                 # PUBACK >= 0x80 (or too large): not retried
-    refused_reasons: dict[str, int] = dataclasses.field(default_factory=dict)
-    inbound_refused: int = 0                 # QoS 2 PUBLISH answered PUBREC 0x83
-    connects: int = 0
-
-
 def _batch(messages: list[mqtt5.PublishPacket]) -> list[tuple[str, bytes, bool]]:
     """The cycle's batch items (``feeds.cycle.Inbound``) of received PUBLISH packets; with
     Retain As Published off (``Session.subscribe``) RETAIN marks a stored message."""
     return [(m.topic, m.payload, m.retain) for m in messages]
 
 
-async def _first(*futures: asyncio.Future[Any], timeout: float | None = None) -> None:
-    """Until the first of ``futures`` is done (or ``timeout`` s)."""
-    waits: set[asyncio.Future[Any]] = set(futures)
-    await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-
-
-class _Link(asyncio.Protocol):
-    """One connection: the socket's events go to the gateway; ``closed`` gets its end."""
-
-    def __init__(self, gw: LinkGateway, loop: asyncio.AbstractEventLoop):
-        self.gw, self.loop = gw, loop
-        self.transport: asyncio.Transport | None = None
-        self.closed: asyncio.Future[BaseException | None] = loop.create_future()
-        self.online, self.unsubscribed, self.drained = (asyncio.Event(), asyncio.Event(),
-                                                        asyncio.Event())
-        self.phase = "connect"            # connect, retained, subscribe, online, closing
-        self.pending: list[mqtt5.PublishPacket] = []      # received, not yet cycled
-        self.retained_left: set[int] = set()
-        self.sub_id = 0
-        self._timer: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.gw._received(self, data)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.end(LinkError(f"connection lost: {exc}" if exc else "connection closed"))
-
-    def end(self, exc: BaseException) -> None:
-        """The connection is over (``exc`` says why): stop ticking, close the socket."""
-        self.gw.connected = False
-        if self._timer is not None:
-            self._timer.cancel()
-        if not self.closed.done():
-            self.closed.set_result(exc)
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
-
-    def flush(self, now: float) -> None:
-        data = self.gw.session.data_to_send(now)
-        if data and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
-
-    def tick(self) -> None:
-        self._timer = self.loop.call_later(TICK, self.tick)
-        self.gw._tick(self)
-
-    def raise_if_closed(self) -> None:
-        if self.closed.done():
-            exc = self.closed.result()
-            raise exc if exc is not None else LinkError("connection closed")
-
-
-class LinkGateway:
+class LinkGateway(LinkPhases):
     """Connects an Engine to an MQTT broker; ``await gateway.run(stop_event)``.
 
     The API of ``feeds.gateway.Gateway``: ``ready`` (set once online: retained state
@@ -356,40 +294,6 @@ class LinkGateway:
             return
         link.flush(now)
 
-    # ------------------------------------------------------------------ one engine per venue
-    def _statuses(self, link: _Link, messages: list[mqtt5.PublishPacket]
-                  ) -> list[mqtt5.PublishPacket]:
-        """Other engines' statuses out of ``messages`` (to the guard: ``AnotherEngine``
-        if this engine must step down); the rest is the cycle's."""
-        status = self.config.status_topic
-        if all(m.topic != status for m in messages):
-            return messages
-        rest = []
-        assert self.guard is not None, "statuses are subscribed with a guard only"
-        for m in messages:
-            if m.topic != status:
-                rest.append(m)
-            elif self.guard.on_status(decode_status(m.payload), resent=m.duplicate):
-                self._publish_status(time.monotonic())
-        return rest
-
-    def _publish_status(self, now: float) -> None:
-        """Republish the retained status (the heartbeat; or after another's replaced it)."""
-        self._last_status = now
-        cycle = self.cycle
-        self.session.publish([cycle.status("online" if cycle.accepting else "not_accepting",
-                                           cycle.status_text, self.config.clock())])
-
-    def _step_down(self, link: _Link, exc: AnotherEngine, now: float) -> None:
-        """Another engine serves this venue: a normal DISCONNECT (no will: the retained
-        status stays the other's), the connection ends with ``exc``."""
-        log.error("%s", exc)
-        # What was received and not cycled is journaled offline and never PUBACKed: the
-        # broker keeps it for this session, and the engine answers a resend from memory.
-        self.session.disconnect()
-        link.flush(now)
-        link.end(exc)
-
     def _take_in(self, link: _Link, now: float, force: bool = False) -> None:
         """The messages received so far through the cycle, then PUBACKed (after the
         commit: see feeds.link). While publishes of the last cycle still wait for room in
@@ -451,85 +355,3 @@ class LinkGateway:
         for i in range(0, len(batch), step):
             out += cycle.process(batch[i:i + step], cfg.clock())
         return out
-
-    def _acked(self, link: _Link, now: float) -> None:
-        s = self.session
-        acked, s.acked = s.acked, []
-        self.cycle.outbox.delivered(acked, now)
-        self.stats.published += len(acked)
-        if link.phase != "online":
-            self._done(link, acked)
-
-    def _refused(self, link: _Link) -> None:
-        s, stats = self.session, self.stats
-        refused, s.refused = s.refused, []
-        for r in refused:
-            stats.publish_refused += 1
-            stats.refused_reasons[r.text] = stats.refused_reasons.get(r.text, 0) + 1
-            log.error("broker refused the publish on %s: %s; not retried", r.publish.topic,
-                      r.text)
-        if link.phase != "online":
-            self._done(link, [r.publish for r in refused])
-
-    def _done(self, link: _Link, publishes: list[Publish]) -> None:
-        """Connect phase: once the retained state is acknowledged, subscribe; closing:
-        note when everything is."""
-        if link.phase == "retained":
-            for p in publishes:
-                link.retained_left.discard(id(p))
-            if not link.retained_left:
-                self._subscribe(link)
-        elif link.phase == "closing":
-            self._check_drained(link)
-
-    def _check_drained(self, link: _Link) -> None:
-        if (not self.session.inflight and not self.session.queue and not link.pending
-                and not len(self.gate)):
-            link.drained.set()
-
-    def _subscribe(self, link: _Link) -> None:
-        """The engine's inputs; with a guard also the status topic, No Local (other
-        engines' statuses, never its own: ``feeds.guard``)."""
-        link.phase = "subscribe"
-        link.sub_id = self.session.subscribe(
-            self._inputs + ((self.config.status_topic,) if self.guard is not None else ()),
-            no_local=(self.config.status_topic,))
-
-    def _events(self, link: _Link, now: float) -> None:
-        s, stats = self.session, self.stats
-        events, s.events = s.events, []
-        for e in events:
-            if isinstance(e, mqtt5.ConnAckPacket):
-                stats.connects += 1
-                self.cycle.connected(now, self._lost_at)
-                outbox = self.cycle.outbox
-                s.forget([*outbox.pending, *(p for q in outbox.held.values() for p in q)])
-                self.gate.settle()            # the retained books are of durable inputs
-                retained = self.cycle.retained(self.config.clock())
-                link.phase, link.retained_left = "retained", {id(p) for p in retained}
-                s.publish(retained)
-                self._last_status = now
-                if not retained:
-                    self._subscribe(link)
-            elif isinstance(e, mqtt5.SubAckPacket) and e.packet_id == link.sub_id:
-                codes = e.reason_codes
-                bad = [(f, c) for f, c in zip(self._inputs, codes, strict=False)
-                       if int(c) >= 0x80]
-                if bad or len(codes) != len(self._inputs) + (self.guard is not None):
-                    raise LinkError(f"subscription refused: {bad or codes}",
-                                    int(bad[0][1]) if bad else 0x82)
-                if self.guard is not None and int(codes[-1]) >= 0x80:
-                    log.warning("the broker refused the subscription to %s (%s): another "
-                                "engine connecting now would not be noticed",
-                                self.config.status_topic,
-                                codes[-1])
-                link.phase = "online"
-                self.connected = self._online = True
-                self.gate.send(self.cycle.outbox.take(), [])
-                link.online.set()
-            elif isinstance(e, mqtt5.UnsubAckPacket):
-                link.unsubscribed.set()
-            elif isinstance(e, InboundRefused):
-                stats.inbound_refused += 1
-                log.error("refused a QoS %d message on %s: the gateway takes QoS 0 and 1 "
-                          "(PUBREC 0x%02X)", e.qos, e.topic, e.code)

@@ -96,6 +96,10 @@ class Outbox:
     def take(self) -> list[Publish]:
         """Everything that may be published now, oldest first; held brokers' reports stay."""
         pending, held, out = self.pending, self.held, []
+        if not held:                          # no holds (the usual case): everything goes
+            out = list(pending)
+            pending.clear()
+            return out
         while pending:
             p = pending.popleft()
             if p.broker is not None and p.broker in held:
