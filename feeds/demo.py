@@ -33,6 +33,7 @@ from feeds.exits import (
 from feeds.serve import DEMO_BROKERS
 from feeds.transports import DEFAULT_TRANSPORT, make_gateway
 from matching.engine import Engine
+from matching.fees import parse_fees
 from matching.fixed_income import add_months
 from matching.instruments import Registry
 from matching.journal import Journal
@@ -45,15 +46,25 @@ PROGRAMME_DATE = date(2026, 11, 25)
 DEMO_ISSUER = 9900
 #: Days of the demo's compressed life: TB3M matures on day 15, BD3Y pays a coupon on day 8.
 BILL_DAYS, COUPON_DAYS, LIFE_DAYS = 15, 8, 20
+#: The demo's fee schedule (an instrument's ``fees`` table, docs/fees-and-compliance.md):
+#: maker/taker bp with a minimum per fill, and a dearer retail tier.
+DEMO_FEES = {"maker_bps": "0.5", "taker_bps": "1", "minimum": "0.01",
+             "retail_maker_bps": "1", "retail_taker_bps": "2.5", "retail_minimum": "0.05"}
+#: The venue's fee account of the demo's n-th instrument is DEMO_FEE_ACCOUNT + n, so the
+#: ledger itself shows each instrument's takings.
+DEMO_FEE_ACCOUNT = 9100
 
 
 def demo_registry(today: date) -> Registry:
     """The shipped programme dated relative to ``today``: every bill and bond moved by the
     days since the programme's date (so its reference prices still fit), paid from
-    DEMO_ISSUER, TB3M maturing in BILL_DAYS days and BD3Y's next coupon in COUPON_DAYS."""
+    DEMO_ISSUER, TB3M maturing in BILL_DAYS days and BD3Y's next coupon in COUPON_DAYS;
+    each charges ``DEMO_FEES`` into a fee account of its own."""
     shift = today - PROGRAMME_DATE
     out = []
-    for inst in Registry.load_default():
+    for n, inst in enumerate(Registry.load_default(), 1):
+        inst = dataclasses.replace(inst, fees=parse_fees(
+            {"account": DEMO_FEE_ACCOUNT + n, **DEMO_FEES}, inst.cash_decimals))
         if inst.maturity is not None and inst.issue_date is not None:
             inst = dataclasses.replace(inst, issue_date=inst.issue_date + shift,
                                        maturity=inst.maturity + shift,
@@ -112,6 +123,13 @@ def set_up_accounts(engine: Engine, registry: Registry) -> int:
             raise RuntimeError(f"demo account input {msg.action} {msg.account} refused: "
                                f"{out.refused}")
     return len(inputs)
+
+
+def fee_takings(ledger: Ledger, inst) -> Decimal:
+    """What ``inst``'s fee account holds, in the cash token (0 without a schedule)."""
+    if inst.fees is None or inst.fees.account not in ledger.accounts:
+        return Decimal(0)
+    return Decimal(ledger.balance(inst.fees.account, CASH)).scaleb(-inst.cash_decimals)
 
 
 def book_matches_view(engine: Engine, view) -> list[str]:
@@ -219,14 +237,15 @@ async def demo(args) -> int:
     console.print(render(view, depth=args.depth, registry=registry))
     st = gateway.stats
     table = Table(title="Summary per instrument", title_justify="left")
-    for col in ("symbol", "trades", "volume (tokens)", "cash settled (USDC)", "resting orders"):
+    for col in ("symbol", "trades", "volume (tokens)", "cash settled (USDC)", "fees (USDC)",
+                "resting orders"):
         table.add_column(col, justify="right")
     for inst in registry:
         lots, cash = st.volume_lots.get(inst.symbol), st.settled_cash.get(inst.symbol)
         table.add_row(inst.symbol, str(st.trades_by_symbol.get(inst.symbol, 0)),
                       "0" if lots is None else str(inst.lots_to_qty(lots)),
                       "0" if cash is None else str(Decimal(cash).scaleb(-inst.cash_decimals)),
-                      str(len(engine.books[inst.symbol])))
+                      str(fee_takings(ledger, inst)), str(len(engine.books[inst.symbol])))
     console.print(table)
     console.print(f"orders entered {engine.next_order_id - 1}, messages {st.received}, "
                   f"execution reports {st.reports}, trades {st.trades}, "
@@ -254,12 +273,15 @@ async def demo(args) -> int:
         for s, v in sorted(st.redeemed_cash.items())) or "none"))
     after = {a: ledger.total(a) for a in assets}
     cash_ok = after[CASH] == before[CASH]
-    # The fee accounts' takings: balances of the ledger, so cash conservation counts them.
-    fee_accounts = sorted({i.fees.account for i in registry if i.fees is not None})
     places = next(iter(registry)).cash_decimals
+    # The fee accounts' takings: balances of the ledger, so cash conservation counts them.
+    charged = [i for i in registry if i.fees is not None]
     console.print("fees: " + (", ".join(
-        f"account {a} took {Decimal(ledger.balance(a, CASH)).scaleb(-places)} {usdc}"
-        for a in fee_accounts) or "none charged") + f"; cash conserved including fees {cash_ok}")
+        f"{i.symbol} {fee_takings(ledger, i)} {usdc} (account {i.fees.account})"
+        for i in charged if i.fees is not None) or "none charged")
+        + f"; total {sum(fee_takings(ledger, i) for i in charged)} {usdc}; "
+        f"cash conserved including fees {cash_ok} ({Decimal(before[CASH]).scaleb(-places)} "
+        f"{usdc} before and {Decimal(after[CASH]).scaleb(-places)} after)")
     # Supply: every token's total as it was, less what redemption burned (all of it).
     supply_ok = all(after[a] == before[a] - st.burned_lots.get(a, 0) for a in assets[1:]) \
         and all(ledger.supply(s) == 0 for s in engine.corporate.redeemed)
@@ -273,7 +295,8 @@ async def demo(args) -> int:
                   f"{len(engine.orders)}; refused by the book {st.book_rejects}; "
                   f"accounted {accounted}")
     lived = bool(st.coupons_paid) and bool(engine.corporate.redeemed)
-    ok = cash_ok and supply_ok and not mismatched and st.trades > 0 and accounted and \
+    fees_ok = sum(fee_takings(ledger, i) for i in charged) > 0     # every fill pays one
+    ok = cash_ok and supply_ok and fees_ok and not mismatched and st.trades > 0 and accounted and \
         lived and bool(opening) and all(line.startswith("accepted") for line in session)
     console.print(f"checks: ledger conserved {cash_ok and supply_ok} (cash conserved {cash_ok}, "
                   f"supply conserved {supply_ok}, redeemed "

@@ -26,6 +26,7 @@ from importlib import resources
 from os import PathLike
 
 from matching.calendars import BUSINESS_DAY_RULES, CalendarError, load_calendar
+from matching.call_terms import DEFAULT_CALL_TERMS, CallTerms, CallTermsError, parse_call_terms
 from matching.coupons import bond_of
 from matching.daycount import canonical_day_count
 from matching.fees import FeeError, FeeSchedule, parse_fees
@@ -147,6 +148,8 @@ class Instrument:
     issuer_account: int | None = None
     # Trading fees (matching.fees; None: the instrument charges none).
     fees: FeeSchedule | None = None
+    # Call-auction settings (matching.call_terms; the defaults are the engine's former ones).
+    call_auction: CallTerms = DEFAULT_CALL_TERMS
     # Exact integer ratios of the tick and the band, cached for the per-order checks.
     _tick: tuple[int, int] = field(init=False, repr=False, compare=False)
     _band: tuple[int, int] = field(init=False, repr=False, compare=False)
@@ -324,7 +327,7 @@ class Registry:
 # ---------------------------------------------------------------------- TOML parsing
 _COMMON = {"symbol", "isin", "name", "kind", "token_decimals", "tick_size", "reference_price",
            "band_pct", "min_order_qty", "eligibility", "settlement_lag", "cash_token",
-           "cash_decimals", "fees"}
+           "cash_decimals", "fees", "call_auction"}
 _DEBT = {"face_value", "issue_date", "maturity", "day_count", "yield_convention",
          "last_trading_date", "record_lag", "ex_coupon_days", "issuer_account"}
 _FIELDS = {"commodity": _COMMON, "tbill": _COMMON | _DEBT,
@@ -417,6 +420,15 @@ def _fees_field(row: dict, cash: dict) -> FeeSchedule | None:
         raise InstrumentError(f"field fees: {exc}") from None
 
 
+def _call_field(row: dict) -> CallTerms:
+    if "call_auction" not in row:
+        return DEFAULT_CALL_TERMS
+    try:
+        return parse_call_terms(row["call_auction"])
+    except CallTermsError as exc:
+        raise InstrumentError(f"field call_auction: {exc}") from None
+
+
 def _choice(row: dict, key: str, choices: tuple[str, ...]) -> str:
     v = _field(row, key, choices[0])
     if v not in choices:
@@ -507,6 +519,7 @@ def _parse(row: dict, cash: dict) -> Instrument:
         **_conventions(row, kind),
         **(_life_fields(row) if debt else {}),
         fees=_fees_field(row, cash),
+        call_auction=_call_field(row),
     )
     if inst.band_pct >= 100:
         raise InstrumentError(f"field band_pct: must be below 100, got {inst.band_pct}")

@@ -41,6 +41,35 @@ def test_demo_trades_and_its_checks_hold(capsys):
     redeemed = flat.split("redeemed: TB3M ", 1)[1].split()
     assert Decimal(redeemed[0]) > 0 and redeemed[1:3] == ["tokens", "burned"]
     assert "cash conserved True, supply conserved True, redeemed TB3M to supply 0" in flat
+    # Every instrument charges the demo's fees into its own fee account (a ledger account,
+    # so the conserved cash total counts them): the takings add up to the total shown.
+    fees = flat.rsplit("fees: ", 1)[1]
+    takings, rest = fees.split("; total ", 1)
+    registry = demo_registry(date.today())
+    shown = {}
+    for part in takings.split(", "):
+        symbol, amount, usdc, _, account = part.split()
+        assert usdc == "USDC" and account == f"{registry[symbol].fees.account})"
+        shown[symbol] = Decimal(amount)
+    assert set(shown) == {i.symbol for i in registry}
+    total = Decimal(rest.split()[0])
+    assert total == sum(shown.values()) > 0
+    assert "cash conserved including fees True (" in rest
+    before, after = rest.split("fees True (", 1)[1].split(" after)", 1)[0].split(
+        " USDC before and ")
+    assert Decimal(before) == Decimal(after) > 0
+
+
+def test_the_demo_instruments_charge_maker_taker_fees_with_a_minimum_and_a_retail_tier():
+    from feeds.demo import DEMO_FEE_ACCOUNT
+    registry = demo_registry(date(2026, 12, 3))
+    accounts = [inst.fees.account for inst in registry]
+    assert accounts == [DEMO_FEE_ACCOUNT + n for n in range(1, len(registry) + 1)]
+    schedule = registry["TB3M"].fees
+    inst, retail = schedule.institutional, schedule.retail
+    assert (inst.maker, inst.taker, inst.minimum) == (50, 100, 10_000)     # 1/100 bp, units
+    assert (retail.maker, retail.taker, retail.minimum) == (100, 250, 50_000)
+    assert inst.maker < inst.taker and retail.taker > inst.taker
 
 
 def test_demo_instruments_are_dated_relative_to_the_day_it_runs():
