@@ -33,7 +33,7 @@ from feeds.exits import (
 from feeds.serve import DEMO_BROKERS
 from feeds.transports import DEFAULT_TRANSPORT, make_gateway
 from matching.engine import Engine
-from matching.fees import parse_fees
+from matching.fees import VENUE_BROKER, parse_fees
 from matching.fixed_income import add_months
 from matching.instruments import Registry
 from matching.journal import Journal
@@ -50,16 +50,15 @@ BILL_DAYS, COUPON_DAYS, LIFE_DAYS = 15, 8, 20
 #: maker/taker bp with a minimum per fill, and a dearer retail tier.
 DEMO_FEES = {"maker_bps": "0.5", "taker_bps": "1", "minimum": "0.01",
              "retail_maker_bps": "1", "retail_taker_bps": "2.5", "retail_minimum": "0.05"}
-#: The venue's fee account of the demo's n-th instrument is DEMO_FEE_ACCOUNT + n, so the
-#: ledger itself shows each instrument's takings.
+#: ``demo_registry`` gives the programme's n-th instrument that schedule and the fee
+#: account DEMO_FEE_ACCOUNT + n, so the ledger itself shows each instrument's takings.
 DEMO_FEE_ACCOUNT = 9100
 
 
 def demo_registry(today: date) -> Registry:
     """The shipped programme dated relative to ``today``: every bill and bond moved by the
     days since the programme's date (so its reference prices still fit), paid from
-    DEMO_ISSUER, TB3M maturing in BILL_DAYS days and BD3Y's next coupon in COUPON_DAYS;
-    each charges ``DEMO_FEES`` into a fee account of its own."""
+    DEMO_ISSUER, TB3M maturing in BILL_DAYS days and BD3Y's next coupon in COUPON_DAYS."""
     shift = today - PROGRAMME_DATE
     out = []
     for n, inst in enumerate(Registry.load_default(), 1):
@@ -250,9 +249,11 @@ async def demo(args) -> int:
     console.print(f"orders entered {engine.next_order_id - 1}, messages {st.received}, "
                   f"execution reports {st.reports}, trades {st.trades}, "
                   f"sent by agent {sim.stats.by_agent}")
-    console.print(f"accounts: {len(ledger.accounts)} opened, whitelisted and funded by "
-                  f"{setup_inputs} operator inputs (open_account, whitelist, deposit), "
-                  "journaled like orders; no accounts file")
+    venue = sum(1 for acct in ledger.accounts.values() if acct.broker == VENUE_BROKER)
+    console.print(f"accounts: {len(ledger.accounts) - venue} opened, whitelisted and funded "
+                  f"by {setup_inputs} operator inputs (open_account, whitelist, deposit), "
+                  f"journaled like orders; no accounts file; {venue} fee accounts of the "
+                  "venue")
     console.print("operator: " + ("; ".join(session) or "no session command answered"))
     console.print("opening auctions: " + ("; ".join(
         f"{s} {registry[s].ticks_to_price(price)} x {registry[s].lots_to_qty(lots)} "

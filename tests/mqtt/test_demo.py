@@ -10,6 +10,7 @@ from rich.console import Console
 
 from feeds.demo import demo, demo_account_inputs, demo_registry
 from feeds.watch import BookView, MarketView, render
+from matching.instruments import Registry
 
 
 @pytest.mark.network
@@ -30,6 +31,7 @@ def test_demo_trades_and_its_checks_hold(capsys):
            f"sequence {setup + 1};" in flat
     assert "; accepted open every instrument at sequence" in flat
     assert f"by {setup} operator inputs (open_account, whitelist, deposit)" in flat
+    assert f"no accounts file; {len(shown_fee_accounts())} fee accounts of the venue" in flat
     auctions = flat.split("opening auctions: ", 1)[1].split(" rejects by reason", 1)[0]
     assert auctions != "none uncrossed" and " at sequence " in auctions
     assert "accounted True" in flat
@@ -51,7 +53,8 @@ def test_demo_trades_and_its_checks_hold(capsys):
         symbol, amount, usdc, _, account = part.split()
         assert usdc == "USDC" and account == f"{registry[symbol].fees.account})"
         shown[symbol] = Decimal(amount)
-    assert set(shown) == {i.symbol for i in registry}
+    assert set(shown) == {i.symbol for i in registry if i.fees is not None}
+    assert {i.symbol for i in Registry.load_default()} <= set(shown)
     total = Decimal(rest.split()[0])
     assert total == sum(shown.values()) > 0
     assert "cash conserved including fees True (" in rest
@@ -63,13 +66,18 @@ def test_demo_trades_and_its_checks_hold(capsys):
 def test_the_demo_instruments_charge_maker_taker_fees_with_a_minimum_and_a_retail_tier():
     from feeds.demo import DEMO_FEE_ACCOUNT
     registry = demo_registry(date(2026, 12, 3))
-    accounts = [inst.fees.account for inst in registry]
-    assert accounts == [DEMO_FEE_ACCOUNT + n for n in range(1, len(registry) + 1)]
+    programme = list(Registry.load_default())
+    accounts = [registry[inst.symbol].fees.account for inst in programme]
+    assert accounts == [DEMO_FEE_ACCOUNT + n for n in range(1, len(programme) + 1)]
     schedule = registry["TB3M"].fees
     inst, retail = schedule.institutional, schedule.retail
     assert (inst.maker, inst.taker, inst.minimum) == (50, 100, 10_000)     # 1/100 bp, units
     assert (retail.maker, retail.taker, retail.minimum) == (100, 250, 50_000)
     assert inst.maker < inst.taker and retail.taker > inst.taker
+
+
+def shown_fee_accounts() -> set[int]:
+    return {i.fees.account for i in demo_registry(date.today()) if i.fees is not None}
 
 
 def test_demo_instruments_are_dated_relative_to_the_day_it_runs():
