@@ -2,8 +2,9 @@
 
 What a broker needs to send a valid order and value a fill without the venue's
 instruments file: tick, lot, minimum size, face, coupon, dates, day count, calendar,
-settlement lag, the fee schedule (``fees``; absent when the instrument charges none) and
-the trading state now. Every decimal is a string from the registry's ``Decimal`` or the
+settlement lag, the fee schedule (``fees``; absent when the instrument charges none), the
+call-auction terms (``call_auction``: the volatility bands a fill may not cross, the
+call durations) and the trading state now. Every decimal is a string from the registry's ``Decimal`` or the
 schedule's exact integers (never a float); dates are ISO. Published retained on every
 (re)connect and whenever the trading state changes, with the engine seq and epoch it is
 valid at.
@@ -55,6 +56,7 @@ class ReferenceData(msgspec.Struct, omit_defaults=True):
     calendar: str | None = None
     settlement_lag: int = 0
     fees: ReferenceFees | None = None    # None: the instrument charges no fees
+    call_auction: dict[str, str] | None = None   # matching/call_terms.py, as strings
 
 
 def _plain(d: Decimal) -> str:
@@ -93,4 +95,5 @@ def reference_of(inst, state: str, seq: int, epoch: int) -> ReferenceData:
         last_trading_date=(inst.last_trading_date.isoformat()
                            if inst.last_trading_date else None),
         calendar=inst.calendar, settlement_lag=inst.settlement_lag,
-        fees=fees_of(getattr(inst, "fees", None), inst.cash_decimals))
+        fees=fees_of(getattr(inst, "fees", None), inst.cash_decimals),
+        call_auction=inst.call_auction.as_strings() if hasattr(inst, "call_auction") else None)

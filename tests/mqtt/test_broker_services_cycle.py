@@ -108,6 +108,15 @@ def test_reference_data_carries_the_fee_schedule_as_decimal_strings():
     assert "fees" not in refs[topics.md("TB6M", "reference")]    # it charges none
 
 
+def test_reference_data_carries_the_call_auction_terms():
+    cycle = GatewayCycle(two_broker_engine(), COPIED)
+    [ref] = [p for p in cycle.retained(1) if p.topic == topics.md("BD5Y", "reference")]
+    assert json.loads(ref.payload)["call_auction"] == {
+        "dynamic_band_pct": "2", "static_band_pct": "5", "extended_band_pct": "10",
+        "pressure_limit_pct": "1", "min_call_seconds": "120", "random_end_seconds": "0",
+        "closing_vwap_seconds": "300"}
+
+
 def test_day_statistics_follow_the_fills_and_are_retained_on_connect():
     cycle = GatewayCycle(two_broker_engine(), COPIED)
     sell = json.dumps({"msg": "new_order", "cl_ord_id": "s1", "account": 2,
