@@ -4,10 +4,10 @@ What a broker needs to send a valid order and value a fill without the venue's
 instruments file: tick, lot, minimum size, face, coupon, dates, day count, calendar,
 settlement lag, the fee schedule (``fees``; absent when the instrument charges none), the
 call-auction terms (``call_auction``: the volatility bands a fill may not cross, the
-call durations) and the trading state now. Every decimal is a string from the registry's ``Decimal`` or the
-schedule's exact integers (never a float); dates are ISO. Published retained on every
-(re)connect and whenever the trading state changes, with the engine seq and epoch it is
-valid at.
+call durations) and the trading state now. Every decimal is a string from the
+registry's ``Decimal`` or the schedule's exact integers (never a float); dates are ISO.
+Published retained on every (re)connect and whenever the trading state changes, with the
+engine seq and epoch it is valid at.
 """
 from __future__ import annotations
 
