@@ -7,6 +7,7 @@
     tokenbook admin ACTION [SYMBOL] [--reason TEXT] [--coupon-date DATE] [--broker URL]
     tokenbook admin open-account ACCOUNT BROKER --country CC [--eligibility CLASS]
     tokenbook admin deposit|withdraw ACCOUNT ASSET AMOUNT; whitelist ACCOUNT SYMBOL ...
+    tokenbook admin set-compliance SYMBOL '{"max_balance": "1000"}'  (no RULES: all off)
     tokenbook serve --journal nats://h1:p1,... --broker URL [--standby] [--takeover-after S]
     tokenbook cluster [--dir DIR] [--nodes 3]
     tokenbook simulate | demo | --version
@@ -41,13 +42,16 @@ from feeds.exits import (
     EXIT_USAGE,
     LOG_LEVELS,
     CliError,
+    arguments_checked,
     broker_error,
     broker_url,
+    engine_answers,
     os_error,
+    print_reply,
     reachable,
 )
 from feeds.issuance_wire import AUCTION_USAGE
-from feeds.operator import FORMS, usage
+from feeds.operator import FORMS, TRANSFER_CASH_USAGE, usage
 from feeds.serve import serve
 from feeds.transports import DEFAULT_TRANSPORT, TRANSPORTS
 from matching import __version__
@@ -69,7 +73,9 @@ async def admin_command(args) -> int:
         from feeds.issuance_wire import auction_admin
         return await auction_admin(args)
     host, port = broker_url(args.broker)
-    try:
+    if args.action == "transfer-cash":      # cash between two shards (matching.transfers)
+        return await transfer_cash_command(args, host, port)
+    with arguments_checked():
         if is_account_action(args.action) or args.action.replace("-", "_") in FORMS:
             cmd = command_of(args.action, args.operands, reason=args.reason,
                              eligibility=args.eligibility, country=args.country, qty=args.qty)
@@ -80,20 +86,37 @@ async def admin_command(args) -> int:
                                coupon_date=args.coupon_date)
         options = options_from_args(args, AGENT_USER if cmd.action in AGENT_ACTIONS
                                     else OPERATOR_USER)
-    except OSError as exc:
-        raise CliError(EXIT_USAGE, os_error("--credentials/TLS file", exc)) from None
-    except ValueError as exc:
-        raise CliError(EXIT_USAGE, str(exc)) from None
-    try:
-        reply = await send(host, port, cmd, timeout=args.timeout, mqtt_options=options)
-    except TimeoutError:
-        raise CliError(EXIT_BROKER, f"no reply from the engine within {args.timeout:g} s (is "
-                                    "it running? may this user send admin commands?)") from None
-    except aiomqtt.MqttError as exc:
-        raise broker_error(args.broker, exc, options.get("username")) from None
-    print(f"{'accepted' if reply.accepted else 'REFUSED'}: {reply.text}"
-          + (f" (sequence {reply.seq})" if reply.accepted else ""), flush=True)
-    return EXIT_OK if reply.accepted else EXIT_REFUSED
+    if args.shard and cmd.action in AGENT_ACTIONS:
+        raise CliError(EXIT_USAGE, f"{args.action} is the transfer agent's: every shard hears "
+                                   "the agent's topic, so it takes no --shard")
+    with engine_answers(args.broker, args.timeout, options):
+        reply = await send(host, port, cmd, timeout=args.timeout, mqtt_options=options,
+                           shard=args.shard)
+    return print_reply(reply, f" on shard {reply.shard}" if reply.shard else "")
+
+
+async def transfer_cash_command(args, host: str, port: int) -> int:
+    """``tokenbook admin transfer-cash``: both legs, one line, 0 once both are applied."""
+    from feeds.operator import transfer_cash
+    from feeds.security import OPERATOR_USER, options_from_args
+    with arguments_checked():
+        options = options_from_args(args, OPERATOR_USER)
+    with arguments_checked(), engine_answers(args.broker, args.timeout, options, "a shard",
+                                             "are both shards running? run it again: it "
+                                             "is idempotent"):
+        out, inn = await transfer_cash(host, port, args.operands, timeout=args.timeout,
+                                       mqtt_options=options)
+    tid, _, amount, payer, payee = args.operands
+    if inn is None:
+        print(f"REFUSED: transfer {tid} out of {payer}: {out.text}", flush=True)
+        return EXIT_REFUSED
+    if not (inn.accepted or "DUPLICATE_TRANSFER" in inn.text):
+        print(f"REFUSED: transfer {tid} into {payee} (out of {payer} is applied: run it "
+              f"again): {inn.text}", flush=True)
+        return EXIT_REFUSED
+    print(f"accepted: transfer {tid}: {amount} from {payer} to {payee} (sequence "
+          f"{out.seq or 'earlier'} on {payer}, {inn.seq or 'earlier'} on {payee})", flush=True)
+    return EXIT_OK
 
 
 async def simulate_command(args) -> int:
@@ -267,6 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "--symbols (docs/replication.md, Shards)")
     s.add_argument("--symbols", metavar="A,B",
                    help="the instruments this --shard alone serves")
+    s.add_argument("--shards", metavar="MAP",
+                   help="the venue's whole shard map, 's1=A,B;s2=C' (the same on every "
+                        "shard): --symbols defaults to this shard's entry, and the first "
+                        "shard answers orders for a symbol no shard serves (WRONG_SHARD)")
     add_client_arguments(s)          # --username --credentials --tls-ca --tls-cert --tls-key
     _replication_arguments(s)        # --journal --standby ... (docs/replication.md)
 
@@ -306,11 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
     o = command("admin", "operator: trading sessions, lifecycle steps, accounts, custody; "
                          "transfer agent: freezes, forced transfers, recovery, pause")
     o.add_argument("action", choices=(*SESSION_ACTIONS, *LIFECYCLE_ACTIONS,
-                                      *(usage(a).split()[0] for a in FORMS), "auction"),
+                                      *(usage(a).split()[0] for a in FORMS), "auction",
+                                      "transfer-cash"),
                    metavar="ACTION",
                    help="a session action or lifecycle step [SYMBOL] (default: every "
                         "instrument), or: " + "; ".join(usage(a) for a in FORMS)
-                        + "; " + AUCTION_USAGE)
+                        + "; " + AUCTION_USAGE + "; " + TRANSFER_CASH_USAGE)
     o.add_argument("operands", nargs="*", metavar="OPERAND",
                    help="the action's operands; amounts are decimals in units of the asset "
                         "(the cash token, e.g. USDC, or a symbol)")
@@ -324,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="record / pay_coupon: the coupon's payment date, ISO (default: the "
                         "next one due)")
     o.add_argument("--reason", default="", help="why, shown to brokers in rejections")
+    o.add_argument("--shard", default="", metavar="ID",
+                   help="a sharded venue: send it on that shard's own admin topic (account "
+                        "inputs apply on one shard only)")
     o.add_argument("--broker", default="mqtt://127.0.0.1:1883",
                    help="mqtt://host:port of the engine's broker (default: %(default)s)")
     o.add_argument("--timeout", type=_positive(float), default=10.0,

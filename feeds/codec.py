@@ -218,7 +218,7 @@ class AdminCommand(msgspec.Struct, forbid_unknown_fields=True):
                     "record", "pay_coupon", "mature", "redeem",
                     "open_account", "close_account", "whitelist", "unwhitelist", "deposit",
                     "withdraw", "freeze", "unfreeze", "forced_transfer", "recover", "pause",
-                    "unpause", "set_reference"]
+                    "unpause", "set_reference", "transfer_out", "transfer_in", "set_compliance"]
     symbol: str = ""
     reason: str = ""
     request_id: str = ""
@@ -234,6 +234,12 @@ class AdminCommand(msgspec.Struct, forbid_unknown_fields=True):
     to_account: int = 0
     #: ``set_reference``: the static band's new reference price (a decimal string).
     price: str = ""
+    #: A cash transfer leg between shards (matching.transfers), sent on a shard's own
+    #: admin topic: its idempotent id and the other shard.
+    transfer_id: str = ""
+    shard: str = ""
+    #: ``set_compliance``: the instrument's new rules (matching.compliance_admin).
+    compliance: dict[str, str | int | list[str]] = {}
 
 
 class AdminReply(msgspec.Struct):
@@ -245,6 +251,7 @@ class AdminReply(msgspec.Struct):
     action: str = ""
     symbol: str = ""
     seq: int = 0
+    shard: str = ""          # on a sharded venue: the shard that answered
 
 
 class BalancesRequest(msgspec.Struct, tag_field="msg", tag="balances",
@@ -310,6 +317,8 @@ def decode_admin_command(payload: object) -> AdminCommand | AdminReply:
                                               and 0 <= cmd.to_account < _INT63):
             raise ValueError("account fields: names of at most 64 characters, accounts "
                              "63-bit numbers")
+        if max(len(cmd.transfer_id), len(cmd.shard)) > 64:
+            raise ValueError("transfer_id and shard are at most 64 characters")
         if len(cmd.reason) > 200 or len(cmd.request_id) > MAX_ID_LEN:
             raise ValueError(f"reason is at most 200 characters, request_id {MAX_ID_LEN}")
         return cmd

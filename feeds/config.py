@@ -84,6 +84,10 @@ class GatewayConfig:
     # writes its own retained status, so shards never meet in the single-writer guard.
     shard: str = ""
     shard_symbols: tuple[str, ...] = ()
+    # The whole venue's shard map (feeds.shard.ShardDirectory), when the shard knows it:
+    # its answering shard takes every v2 order topic and rejects (WRONG_SHARD) an order
+    # for a symbol no shard serves, which would otherwise reach no one.
+    shard_directory: Any = None
     # A server process moves what exists once it is up (modules, the recovered state) out
     # of the collector's sight (gc.freeze), so full collections pause the loop only for
     # what trading added since.
@@ -122,10 +126,19 @@ class GatewayConfig:
     @property
     def order_filters(self) -> tuple[str, ...]:
         """What it subscribes to for order entry: every v1 order topic, or its shard's
-        symbols on v2 and the transfer agent's topic."""
+        symbols on v2, the transfer agent's topic and the shard's own admin topic."""
         if not self.shard:
             return (topics.ORDERS_WILDCARD,)
-        return (*(topics.orders_v2_filter(s) for s in self.shard_symbols), topics.AGENT)
+        own = (topics.AGENT, topics.shard_admin(self.shard))
+        if self.answers_unserved:      # one filter: overlapping ones may deliver twice
+            return (topics.ORDERS_V2_WILDCARD, *own)
+        return (*(topics.orders_v2_filter(s) for s in self.shard_symbols), *own)
+
+    @property
+    def answers_unserved(self) -> bool:
+        """Whether this shard is its venue's answering shard (``shard_directory``)."""
+        d = self.shard_directory
+        return d is not None and bool(self.shard) and d.answering == self.shard
 
     def identity(self) -> dict[str, Any]:
         """The fields of the retained status that say which engine wrote it."""

@@ -35,13 +35,11 @@ import msgspec
 from feeds import topics
 from feeds.broker_services import decode_service_request, dropcopy_of, is_query_answer
 from feeds.codec import (
-    AdminReply,
     DecodeError,
     EngineStatus,
     EngineStatusName,
     MdTrade,
     TradingStatus,
-    decode_admin_command,
     decode_balances_request,
     decode_order_message,
     encode,
@@ -49,16 +47,16 @@ from feeds.codec import (
 )
 from feeds.config import GatewayConfig
 from feeds.depth import DepthBook, start_seq
-from feeds.issuance_wire import auction_command, decode_auction_input
-from feeds.operator_inputs import ACCOUNT_COMMANDS, STATELESS_COMMANDS, account_command
+from feeds.issuance_wire import decode_auction_input
+from feeds.operator_desk import OperatorDesk
+from feeds.operator_inputs import STATELESS_COMMANDS
 from feeds.outbox import Outbox, Publish
 from feeds.reference_md import reference_of
-from feeds.shard import shard_exec_id, shard_trade_id
+from feeds.shard import refuse_unserved, shard_exec_id, shard_trade_id
 from matching.engine import Engine
 from matching.errors import EngineFault
 from matching.journal import JournalError
 from matching.messages import (
-    LIFECYCLE_ACTIONS,
     AuctionAward,
     AuctionBidStatus,
     CorporateAction,
@@ -157,7 +155,11 @@ class GatewayCycle:
         self._snapshot_seq = engine.durable_seq
         # How a periodic snapshot is written (a transport may take it off its loop).
         self.write_snapshot = engine.write_snapshot
-        self._admin_replies: list[AdminReply] = []      # this cycle's, sent after commit
+        # Operator, agent, issuer and timetable inputs; their replies wait for the commit.
+        self.desk = OperatorDesk(engine, self.config, lambda: self.stats)
+        # A shard's own operator topic (feeds.shard_admin); None on a one-shard venue.
+        self._shard_admin = topics.shard_admin(self.config.shard) if self.config.shard \
+            else None
         # This cycle's resends answered from memory: id(outcome) -> (broker, message).
         self._resent: dict[int, tuple[str, OrderMessage]] = {}
         # The time up to which timetable boundaries were applied (None: first cycle).
@@ -234,7 +236,7 @@ class GatewayCycle:
         engine = self.engine
         if self.config.schedule is not None:
             for at, action in self._session_due(now_ns, resumed_at):
-                outcomes.append(self._session_input(
+                outcomes.append(self.desk.session_input(
                     action, "", f"scheduled {action} at "
                     f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(at // 10**9))} UTC",
                     "schedule"))
@@ -245,7 +247,7 @@ class GatewayCycle:
         call_end = engine.next_call_end()          # minimum duration, random end
         if call_end is not None and call_end <= now_ns:
             # Journaled like a scheduled boundary; its reply republishes the states.
-            outcomes.append(self._session_input("end_call", "", "timed end of a call",
+            outcomes.append(self.desk.session_input("end_call", "", "timed end of a call",
                                                 "schedule"))
 
     #: Wall-clock seconds before a refused lifecycle step is tried again.
@@ -262,30 +264,13 @@ class GatewayCycle:
         for step in due:
             if retry.get(step, 0) > now_ns:
                 continue
-            out = self._lifecycle_input(step.action, step.symbol, step.coupon_date, "",
+            out = self.desk.lifecycle_input(step.action, step.symbol, step.coupon_date, "",
                                         "timetable")
             if out.sequenced:
                 retry.pop(step, None)
             else:
                 retry[step] = now_ns + self.LIFECYCLE_RETRY_S * 10**9
             outcomes.append(out)
-
-    def _lifecycle_input(self, action: str, symbol: str, coupon_date: str, reason: str,
-                         request_id: str) -> Outcome:
-        """Journal and apply one lifecycle step (the timetable's or an operator's); its
-        reply goes to the admin replies topic after the commit."""
-        reply = AdminReply(request_id, False, "", action, symbol)
-        out = self.engine.lifecycle(action, symbol, coupon_date, reason)
-        if not out.sequenced:
-            reply.text = f"refused: {out.refused or 'not sequenced'}"
-            log.error("%s %s %s refused: %s", action, symbol, coupon_date, reply.text)
-        else:
-            reply.accepted, reply.seq = True, out.seq
-            reply.text = f"{action} {symbol}{f' {coupon_date}' if coupon_date else ''}"
-            self.stats.lifecycle.append(f"{reply.text} at sequence {out.seq}")
-            log.warning("%s: %s at sequence %d", request_id, reply.text, reply.seq)
-        self._admin_replies.append(reply)
-        return out
 
     def _engine_fault(self, exc: EngineFault, now_ns: int) -> None:
         """An input failed inside the engine (a venue bug): the gateway stays up but stops
@@ -323,14 +308,20 @@ class GatewayCycle:
         if topic.startswith(_PRESENCE):
             return self._presence(topic.rsplit("/", 1)[-1], payload, retained)
         if topic == topics.ADMIN:
-            return self._operator(payload)
+            return self.desk.command(_bytes(payload), venue_wide=bool(self.config.shard))
         if topic == topics.AGENT:
-            return self._operator(payload, agent=True)
+            return self.desk.command(_bytes(payload), agent=True,
+                                     venue_wide=bool(self.config.shard))
+        if topic == self._shard_admin:
+            return self.desk.command(_bytes(payload))
         self.stats.received += 1
         broker = topics.broker_from_orders_topic(topic)
         if broker is None and self.config.shard:          # a shard's v2 order topic
             v2 = topics.parse_orders_v2_topic(topic)
             broker = v2[0] if v2 is not None and v2[1] in self.engine.instruments else None
+            if broker is None and v2 is not None and self.config.answers_unserved:
+                return refuse_unserved(self.config.shard_directory, self.engine, topic,
+                                       _bytes(payload))
         if broker is None:
             self.stats.unattributable += 1
             log.warning("dropped a message on %r: no broker in the topic", topic)
@@ -374,56 +365,6 @@ class GatewayCycle:
         log.warning("broker %s disconnected: cancelling its live orders", broker)
         return self.engine.admin("cancel_broker", broker=broker, reason="disconnected")
 
-    def _operator(self, payload, agent: bool = False) -> Outcome | None:
-        """One operator command (or, ``agent``, a transfer agent's control): checked, then
-        journaled and applied like an order."""
-        auction = None if agent else decode_auction_input(_bytes(payload), issuer=True)
-        if auction is not None:               # the issuer's announce, close or issue
-            issued, said = auction_command(self.engine, auction)
-            self._admin_replies.append(said)
-            return issued
-        cmd = decode_admin_command(_bytes(payload))
-        if isinstance(cmd, AdminReply):
-            log.warning("operator command refused: %s", cmd.text)
-            self._admin_replies.append(cmd)
-            return None
-        if agent or cmd.action in ACCOUNT_COMMANDS:
-            out, reply = account_command(self.engine, cmd, agent=agent)
-            self._admin_replies.append(reply)
-            return out
-        if cmd.symbol and cmd.symbol not in self.engine.instruments:
-            self._admin_replies.append(AdminReply(
-                cmd.request_id, False, f"refused: unknown instrument {cmd.symbol!r}",
-                cmd.action, cmd.symbol))
-            return None
-        if cmd.action in LIFECYCLE_ACTIONS:
-            if not cmd.symbol:
-                self._admin_replies.append(AdminReply(
-                    cmd.request_id, False, f"refused: {cmd.action} needs an instrument",
-                    cmd.action))
-                return None
-            return self._lifecycle_input(cmd.action, cmd.symbol, cmd.coupon_date,
-                                         cmd.reason, cmd.request_id)
-        return self._session_input(cmd.action, cmd.symbol, cmd.reason, cmd.request_id,
-                                   cmd.price)
-
-    def _session_input(self, action: str, symbol: str, reason: str,
-                       request_id: str, price: str = "") -> Outcome:
-        """Journal and apply one session action (an operator's, or the schedule's); its
-        reply goes to the admin replies topic after the commit."""
-        reply = AdminReply(request_id, False, "", action, symbol)
-        out = self.engine.admin(action, symbol, reason, price=price)
-        if not out.sequenced:                 # refused whole: journal down, or illegal
-            reply.text = f"refused: {out.refused or 'not sequenced'}"
-        else:
-            reply.accepted, reply.seq = True, out.seq
-            reply.text = (f"{action} {symbol or 'every instrument'}"
-                          f"{f' ({reason})' if reason else ''}")
-            log.warning("%s: %s at sequence %d", request_id if request_id == "schedule"
-                        else "operator", reply.text, reply.seq)
-        self._admin_replies.append(reply)
-        return out
-
     def _session_due(self, now_ns: int, resumed_at: int) -> list[tuple[int, str]]:
         """Timetable boundaries to apply now. The first cycle catches up from the last
         journaled input (a close missed while down still expires DAY orders); a new venue
@@ -441,7 +382,9 @@ class GatewayCycle:
     # ------------------------------------------------------------------ outbound
     def _stage_admin(self, durable: bool) -> None:
         """Operator replies of the cycle, and the new trading states they made."""
-        replies, self._admin_replies = self._admin_replies, []
+        replies = self.desk.take_replies()
+        if self.config.shard:                 # say which shard answered
+            replies = [msgspec.structs.replace(r, shard=self.config.shard) for r in replies]
         changed: dict[str, None] = {}
         for reply in replies:
             if reply.accepted and not durable:

@@ -6,6 +6,8 @@ turn a broker that cannot be reached or refuses the credentials into that one li
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
@@ -80,3 +82,36 @@ async def reachable(url: str, host: str, port: int, options: dict | None = None,
                                     f"{timeout:g} s") from None
     except aiomqtt.MqttError as exc:
         raise broker_error(url, exc, (options or {}).get("username")) from None
+
+
+@contextlib.contextmanager
+def arguments_checked() -> Iterator[None]:
+    """Operands and credential files as one usage line (exit 2)."""
+    try:
+        yield
+    except OSError as exc:
+        raise CliError(EXIT_USAGE, os_error("--credentials/TLS file", exc)) from None
+    except ValueError as exc:
+        raise CliError(EXIT_USAGE, str(exc)) from None
+
+
+@contextlib.contextmanager
+def engine_answers(url: str, timeout: float, options: dict, who: str = "the engine",
+                   hint: str = "is it running? may this user send admin commands?"
+                   ) -> Iterator[None]:
+    """A command awaiting the engine's reply: no reply, or a broker that cannot be used,
+    as one line (exit 3)."""
+    try:
+        yield
+    except TimeoutError:
+        raise CliError(EXIT_BROKER, f"no reply from {who} within {timeout:g} s "
+                                    f"({hint})") from None
+    except aiomqtt.MqttError as exc:
+        raise broker_error(url, exc, options.get("username")) from None
+
+
+def print_reply(reply, where: str = "") -> int:
+    """The one line of an operator reply (``feeds.codec.AdminReply``) and its exit code."""
+    seq = f" (sequence {reply.seq}{where})" if reply.accepted else ""
+    print(f"{'accepted' if reply.accepted else 'REFUSED'}: {reply.text}{seq}", flush=True)
+    return EXIT_OK if reply.accepted else EXIT_REFUSED

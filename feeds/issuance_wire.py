@@ -134,36 +134,13 @@ async def send_auction(host: str, port: int, msg: AuctionInput, *, timeout: floa
 async def auction_admin(args) -> int:
     """``tokenbook admin auction ...``: send the issuer's input, print the engine's reply
     in one line; 0 if accepted (the exit codes of ``tokenbook admin``)."""
-    import aiomqtt
-
-    from feeds.exits import (
-        EXIT_BROKER,
-        EXIT_OK,
-        EXIT_REFUSED,
-        EXIT_USAGE,
-        CliError,
-        broker_error,
-        broker_url,
-        os_error,
-    )
+    from feeds.exits import arguments_checked, broker_url, engine_answers, print_reply
     from feeds.security import OPERATOR_USER, options_from_args
     host, port = broker_url(args.broker)
-    try:
+    with arguments_checked():
         msg = auction_input_of(args.operands)
         options = options_from_args(args, OPERATOR_USER)
-    except OSError as exc:
-        raise CliError(EXIT_USAGE, os_error("--credentials/TLS file", exc)) from None
-    except ValueError as exc:
-        raise CliError(EXIT_USAGE, str(exc)) from None
-    try:
+    with engine_answers(args.broker, args.timeout, options):
         reply = await send_auction(host, port, msg, timeout=args.timeout,
                                    mqtt_options=options)
-    except TimeoutError:
-        raise CliError(EXIT_BROKER, f"no reply from the engine within {args.timeout:g} s "
-                                    "(is it running? may this user send admin commands?)"
-                       ) from None
-    except aiomqtt.MqttError as exc:
-        raise broker_error(args.broker, exc, options.get("username")) from None
-    print(f"{'accepted' if reply.accepted else 'REFUSED'}: {reply.text}"
-          + (f" (sequence {reply.seq})" if reply.accepted else ""), flush=True)
-    return EXIT_OK if reply.accepted else EXIT_REFUSED
+    return print_reply(reply)

@@ -11,6 +11,7 @@ operands into the command, one form per action (``FORMS``).
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import msgspec
@@ -19,7 +20,8 @@ from feeds import mqtt, topics
 from feeds.codec import AdminCommand, AdminReply, encode
 from matching.messages import ACCOUNT_ACTIONS, AGENT_ACTIONS
 
-__all__ = ["send_command", "send", "command_of", "FORMS", "topic_of"]
+__all__ = ["send_command", "send", "command_of", "FORMS", "topic_of", "transfer_cash",
+           "TRANSFER_CASH_USAGE"]
 
 _reply_decoder = msgspec.json.Decoder(AdminReply)
 
@@ -39,6 +41,9 @@ FORMS: dict[str, tuple[str, ...]] = {
     "unpause": ("symbol",),
     # The static band's reference (matching/auction.py): a session input, not an account's.
     "set_reference": ("symbol", "price"),
+    # An instrument's compliance rules as a JSON object (matching.compliance_admin);
+    # none: every rule off.
+    "set_compliance": ("symbol", "[rules]"),
 }
 
 
@@ -64,6 +69,8 @@ def command_of(action: str, operands: list[str], *, reason: str = "", eligibilit
                 raise ValueError(f"{name.replace('_', ' ')} must be a positive number, "
                                  f"got {value!r}")
             fields[name] = int(value)
+        elif name == "rules":
+            fields["compliance"] = _rules(value)
         else:
             fields[name] = value
     if action == "open_account":
@@ -73,6 +80,18 @@ def command_of(action: str, operands: list[str], *, reason: str = "", eligibilit
             raise ValueError("--qty is for freeze and unfreeze (a partial freeze)")
         fields["amount"] = qty
     return AdminCommand(action, reason=reason, **fields)  # type: ignore[arg-type]
+
+
+def _rules(text: str) -> dict:
+    """``set-compliance``'s RULES operand: a JSON object of the instruments TOML's keys."""
+    try:
+        rules = json.loads(text)
+    except ValueError:
+        rules = None
+    if not isinstance(rules, dict):
+        raise ValueError(f"RULES must be a JSON object like '{{\"max_balance\": \"1000\"}}', "
+                         f"got {text!r}")
+    return rules
 
 
 def topic_of(action: str) -> str:
@@ -86,15 +105,17 @@ def is_account_action(action: str) -> bool:
 
 
 async def send(host: str, port: int, cmd: AdminCommand, *, timeout: float = 10.0,
-               mqtt_options: dict | None = None) -> AdminReply:
-    """Publish ``cmd`` (its request id set here) where its action goes; return the
-    engine's reply. TimeoutError if none came in time (the engine is down, or the
-    broker's ACL refused the command: see deploy/mosquitto/acl)."""
+               mqtt_options: dict | None = None, shard: str = "") -> AdminReply:
+    """Publish ``cmd`` (its request id set here) where its action goes (``shard``: that
+    shard's own admin topic); return the engine's reply. TimeoutError if none came in
+    time (the engine is down, or the broker's ACL refused the command: see
+    deploy/mosquitto/acl)."""
     cmd = msgspec.structs.replace(cmd, request_id=f"op-{uuid.uuid4().hex[:16]}")
+    topic = topics.shard_admin(shard) if shard else topic_of(cmd.action)
     async with asyncio.timeout(timeout):
         async with mqtt.client(host, port, **(mqtt_options or {})) as client:
             await client.subscribe(topics.ADMIN_REPLIES, qos=1)
-            await client.publish(topic_of(cmd.action), encode(cmd), qos=1)
+            await client.publish(topic, encode(cmd), qos=1)
             async for message in client.messages:
                 try:
                     reply = _reply_decoder.decode(message.payload)
@@ -113,3 +134,32 @@ async def send_command(host: str, port: int, action: str, symbol: str = "", reas
     every instrument); returns the engine's reply (``send``)."""
     cmd = AdminCommand(action, symbol, reason, "", coupon_date)  # type: ignore[arg-type]
     return await send(host, port, cmd, timeout=timeout, mqtt_options=mqtt_options)
+
+
+TRANSFER_CASH_USAGE = "transfer-cash TRANSFER_ID ACCOUNT AMOUNT FROM_SHARD TO_SHARD"
+
+
+async def transfer_cash(host: str, port: int, operands: list[str], *, timeout: float = 10.0,
+                        mqtt_options: dict | None = None) -> tuple[AdminReply, AdminReply | None]:
+    """Move cash between two shards' allocations of one account (matching.transfers):
+    ``transfer_out`` on the paying shard, then, once that is durable (its reply says
+    so), ``transfer_in`` on the receiving one. Idempotent by transfer id: run again after
+    a failure, a leg already applied answers DUPLICATE_TRANSFER and the other is sent."""
+    if len(operands) != 5 or not operands[1].isdigit():
+        raise ValueError(f"usage: tokenbook admin {TRANSFER_CASH_USAGE}")
+    transfer_id, account, amount, payer, payee = operands
+    if payer == payee:
+        raise ValueError("transfer-cash needs two different shards")
+    legs = [AdminCommand(action, account=int(account), amount=amount,  # type: ignore[arg-type]
+                         transfer_id=transfer_id, shard=peer)
+            for action, peer in (("transfer_out", payee), ("transfer_in", payer))]
+    out = await send(host, port, legs[0], timeout=timeout, mqtt_options=mqtt_options,
+                     shard=payer)
+    if not (out.accepted or _already_applied(out)):
+        return out, None
+    return out, await send(host, port, legs[1], timeout=timeout, mqtt_options=mqtt_options,
+                           shard=payee)
+
+
+def _already_applied(reply: AdminReply) -> bool:
+    return not reply.accepted and "DUPLICATE_TRANSFER" in reply.text

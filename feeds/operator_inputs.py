@@ -11,13 +11,16 @@ its own order-entry topic, so the topic a command came on says who sent it.
 from __future__ import annotations
 
 from feeds.codec import AdminCommand, AdminReply
+from matching.compliance_admin import COMPLIANCE_ACTION, describe_rules
 from matching.messages import ACCOUNT_ACTIONS, AGENT_ACTIONS, AccountInput
 from matching.outputs import Outcome
+from matching.transfers import TRANSFER_ACTIONS
 
 __all__ = ["ACCOUNT_COMMANDS", "STATELESS_COMMANDS", "account_command"]
 
 #: Commands that become an ``AccountInput`` (the rest are session or lifecycle commands).
-ACCOUNT_COMMANDS = frozenset(ACCOUNT_ACTIONS) | frozenset(AGENT_ACTIONS)
+ACCOUNT_COMMANDS = frozenset(ACCOUNT_ACTIONS) | frozenset(AGENT_ACTIONS) \
+    | frozenset(TRANSFER_ACTIONS)
 #: Accepted commands that change no instrument's trading state (no state republished).
 STATELESS_COMMANDS = ACCOUNT_COMMANDS - {"pause", "unpause"}
 
@@ -38,7 +41,7 @@ def account_command(engine, cmd: AdminCommand, *, agent: bool) -> tuple[Outcome 
     eligibility = cmd.eligibility or ("retail" if cmd.action == "open_account" else "")
     msg = AccountInput(cmd.action, cmd.account, cmd.broker, eligibility,
                        cmd.country, cmd.symbol, cmd.asset, cmd.amount, cmd.to_account,
-                       cmd.reason)
+                       cmd.reason, cmd.transfer_id, cmd.shard, compliance=cmd.compliance)
     out = engine.account_input(msg)
     if not out.sequenced:
         reply.text = f"refused: {out.refused or 'not sequenced'}"
@@ -62,5 +65,7 @@ def describe(m: AccountInput) -> str:
         return f"recover {m.account} into {m.to_account}"
     if a in ("pause", "unpause"):
         return f"{a} {m.symbol}{f' ({m.reason})' if m.reason else ''}"
+    if a == COMPLIANCE_ACTION:
+        return f"{a} {m.symbol}: {describe_rules(m.compliance)}"
     what = f" {m.amount}" if m.amount else ""
     return f"{a} {m.account}{what}{f' {m.symbol}' if m.symbol else ''}"

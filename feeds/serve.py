@@ -141,21 +141,65 @@ def engine_mqtt_options(args) -> tuple[dict, dict | None]:
         raise CliError(EXIT_USAGE, str(exc)) from None
 
 
-def shard_registry(args, registry: Registry) -> tuple[Registry, str, tuple[str, ...]]:
-    """``--shard ID --symbols A,B``: the instruments this shard alone serves, its id and
-    symbols (``feeds.shard``); without ``--shard`` the whole registry (CliError if bad)."""
+@dataclass(frozen=True)
+class ShardPlan:
+    """What ``--shard/--symbols/--shards`` select: the instruments this engine serves and
+    the GatewayConfig fields of its shard (none for a one-shard venue)."""
+    registry: Registry
+    shard: str = ""
+    symbols: tuple[str, ...] = ()
+    directory: object = None            # feeds.shard.ShardDirectory, with --shards
+
+    def config(self) -> dict:
+        """Its symbols, its own client id (so shards never meet in the single-writer
+        guard) and the venue's shard map when given."""
+        if not self.shard:
+            return {}
+        return {"shard": self.shard, "shard_symbols": self.symbols,
+                "shard_directory": self.directory,
+                "client_id": f"{GatewayConfig.client_id}-{self.shard}"}
+
+
+def shard_plan(args, registry: Registry) -> ShardPlan:
+    """``--shard ID --symbols A,B`` (and ``--shards``): the instruments this shard alone
+    serves (``feeds.shard``); without ``--shard`` the whole registry (CliError if bad)."""
     from feeds.shard import ShardError, ShardSpec, parse_symbols
     shard, symbols = getattr(args, "shard", None), getattr(args, "symbols", None)
-    if not shard and not symbols:
-        return registry, "", ()
+    directory = shard_directory(args, registry)
+    if directory is not None and shard and not symbols and shard in directory.shards:
+        symbols = ",".join(directory.shards[shard].symbols)
+    if not shard and not symbols and directory is None:
+        return ShardPlan(registry)
     if not (shard and symbols):
-        raise CliError(EXIT_USAGE, "--shard and --symbols go together")
+        raise CliError(EXIT_USAGE, "--shard and --symbols go together" if directory is None
+                       else "--shards needs --shard, one of its shards")
     try:
         spec = ShardSpec(shard, parse_symbols(symbols))
         spec.check_listed(inst.symbol for inst in registry)
     except ShardError as exc:
         raise CliError(EXIT_USAGE, str(exc)) from None
-    return Registry(i for i in registry if i.symbol in spec.symbols), shard, spec.symbols
+    if directory is not None and directory.shards.get(shard) != spec:
+        raise CliError(EXIT_USAGE, f"--shard {shard} --symbols {symbols} is not an entry of "
+                                   f"--shards")
+    return ShardPlan(Registry(i for i in registry if i.symbol in spec.symbols), shard,
+                     spec.symbols, directory)
+
+
+def shard_directory(args, registry: Registry):
+    """``--shards 's1=A,B;s2=C'``: the venue's ShardDirectory (None without the option)."""
+    from feeds.shard import ShardDirectory, ShardError
+    text = getattr(args, "shards", None)
+    if not text:
+        return None
+    try:
+        table = dict(entry.split("=", 1) for entry in text.split(";") if entry.strip())
+        directory = ShardDirectory.from_mapping({k.strip(): v for k, v in table.items()})
+        for spec in directory.shards.values():
+            spec.check_listed(inst.symbol for inst in registry)
+    except ValueError as exc:          # ShardError, or an entry without '='
+        message = str(exc) if isinstance(exc, ShardError) else "entries are ID=A,B"
+        raise CliError(EXIT_USAGE, f"--shards: {message}") from None
+    return directory
 
 
 def prepare_serve(args) -> ServePlan:
@@ -169,7 +213,8 @@ def prepare_serve(args) -> ServePlan:
     registry = load_registry(args.instruments)
     accounts = load_accounts(args.accounts, registry, args.instruments) \
         if args.accounts else None
-    registry, shard, shard_symbols = shard_registry(args, registry)
+    shards = shard_plan(args, registry)
+    registry = shards.registry
     data = Path(args.data)
     if data.exists() and not data.is_dir():
         raise CliError(EXIT_DATA, f"--data {data} is not a directory")
@@ -188,8 +233,7 @@ def prepare_serve(args) -> ServePlan:
         drop_copy=args.drop_copy or frozenset(),
         snapshot_dir=data / "snapshots", snapshot_every=args.snapshot_every,
         mqtt_options=mqtt_options, probe_options=probe_options, freeze_gc=True,
-        schedule=args.session, shard=shard, shard_symbols=shard_symbols,
-        client_id=f"tokenbook-engine-{shard}" if shard else GatewayConfig.client_id)
+        schedule=args.session, **shards.config())
     source = venue.DEMO if accounts is None else NO_ACCOUNTS \
         if args.accounts == NO_ACCOUNTS else str(Path(args.accounts).resolve())
     return ServePlan(registry, accounts, config, plan, source)
@@ -236,9 +280,6 @@ def record_venue(args, prep: ServePlan, engine: Engine) -> bool:
 
 async def serve(args) -> int:
     from feeds.guard import AnotherEngine, VenueGuard
-    if getattr(args, "journal", None) and getattr(args, "shard", None):
-        raise CliError(EXIT_USAGE, "--shard with --journal is not built yet: a shard runs on "
-                                   "its own --data (docs/replication.md, Shards)")
     if getattr(args, "journal", None):       # the replicated journal: feeds.serve_replicated
         from feeds.serve_replicated import serve_replicated
         return await serve_replicated(args)
@@ -329,7 +370,9 @@ def print_banner(args, *, url, embedded, config, verdict, engine, recovered, pla
         f"tokenbook {__version__} serve: the venue at {url} ({where}), topics "
         f"{topics.ROOT}/#, as {who}{tls}" + (
             f"; shard {config.shard} ({', '.join(config.shard_symbols)}) on "
-            f"{topics.ROOT_V2}/orders/+/SYMBOL" if config.shard else ""),
+            f"{topics.ROOT_V2}/orders/+/SYMBOL" + (
+                "; answers orders for symbols no shard serves (WRONG_SHARD)"
+                if config.answers_unserved else "") if config.shard else ""),
         f"  engine       instance {config.instance} pid {os.getpid()}; {verdict}",
         f"  data         {Path(args.data).resolve()}: {state}; epoch {engine.epoch}",
         f"  accounts     {len(led.accounts)} ({id_ranges(led.accounts)}) of "

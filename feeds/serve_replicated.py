@@ -54,7 +54,7 @@ def fenced_exit(exc: JournalFenced) -> None:
         os._exit(EXIT_FENCED)
 
 
-def _config(args):
+def _config(args, shards):
     from feeds.serve import engine_mqtt_options
     mqtt_options, probe_options = engine_mqtt_options(args)
     return GatewayConfig(
@@ -63,7 +63,13 @@ def _config(args):
         # The replicated engine writes its snapshots to the bucket, not to this path.
         snapshot_dir="nats-object-store", snapshot_every=args.snapshot_every,
         mqtt_options=mqtt_options, probe_options=probe_options, freeze_gc=True,
-        schedule=args.session)
+        schedule=args.session, **shards.config())
+
+
+def stream_of(venue: str, shard: str) -> StreamNames:
+    """A venue's stream and bucket, or its shard's own: each shard is its own sequencer,
+    journal and primary/standby pair (``--stream tokenbook --shard a`` is ``tokenbook-a``)."""
+    return StreamNames(f"{venue}-{shard}" if shard else venue)
 
 
 async def _found(follower: Follower, args, registry, accounts, instance: str) -> None:
@@ -82,7 +88,7 @@ async def _found(follower: Follower, args, registry, accounts, instance: str) ->
 
 async def serve_replicated(args) -> int:
     """The command; see the module docstring."""
-    from feeds.serve import load_accounts, load_registry
+    from feeds.serve import load_accounts, load_registry, shard_plan
     if not args.broker:
         raise CliError(EXIT_USAGE, "--journal needs --broker: the primary and its standbys "
                                    "serve one broker")
@@ -90,9 +96,11 @@ async def serve_replicated(args) -> int:
     registry = load_registry(args.instruments)
     accounts = load_accounts(args.accounts, registry, args.instruments) \
         if args.accounts else None
-    config = _config(args)
+    shards = shard_plan(args, registry)
+    registry, shard = shards.registry, shards.shard
+    config = _config(args, shards)
     try:
-        names = StreamNames(args.stream)
+        names = stream_of(args.stream, shard)
         link = NatsLink.parse(args.journal, name=f"tokenbook-{config.instance}")
     except ValueError as exc:
         raise CliError(EXIT_USAGE, f"--journal/--stream: {exc}") from None
@@ -120,7 +128,8 @@ async def serve_replicated(args) -> int:
                 return EXIT_OK
         if follower.tail.sub is not None:
             await follower.catch_up()
-        print(f"tokenbook {__version__} serve ({role}): stream {names.stream} on "
+        print(f"tokenbook {__version__} serve ({role}"
+              f"{', shard ' + shard if shard else ''}): stream {names.stream} on "
               f"{args.journal}, at engine seq {follower.engine.seq if follower.engine else 0} "
               f"(stream seq {follower.stream_seq}, epoch {follower.epoch})", flush=True)
         claimed = await _claim(follower, args, config.instance, stop)

@@ -40,7 +40,7 @@ __all__ = [
     "md_wildcard",
     "broker_from_orders_topic", "broker_from_presence_topic", "parse_md_topic",
     "ROOT_V2", "ORDERS_V2_WILDCARD", "orders_v2", "orders_v2_filter", "parse_orders_v2_topic",
-    "shard_status",
+    "shard_status", "shard_admin",
 ]
 
 ROOT = "tokenbook/v1"
@@ -198,3 +198,9 @@ def parse_orders_v2_topic(topic: object) -> tuple[str, str] | None:
 def shard_status(shard: str) -> str:
     """The retained status of one shard's engine (its own single-writer guard topic)."""
     return f"{STATUS}/{_checked('shard id', shard)}"
+
+
+def shard_admin(shard: str) -> str:
+    """One shard's own operator topic: what must apply on one shard only (account
+    inputs, cash transfer legs); replies on ADMIN_REPLIES name the shard."""
+    return f"{ROOT}/shard/{_checked('shard id', shard)}/admin"

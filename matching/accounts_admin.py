@@ -5,7 +5,8 @@ Operator (the venue and its custodian): ``open_account`` (account, broker, eligi
 country), ``close_account`` (only when empty), ``whitelist`` / ``unwhitelist`` (account,
 symbol: the KYC permission of an ERC-3643 token), ``deposit`` / ``withdraw`` (account,
 asset, amount: the cash token's mint and burn, or tokens in and out of custody; a
-withdrawal takes only what is free, never a reservation or a frozen amount).
+withdrawal takes only what is free, never a reservation or a frozen amount),
+``set_compliance`` (symbol, compliance: an instrument's rules, ``matching.compliance_admin``).
 
 Transfer agent, as ERC-3643 / T-REX defines its agent role (``Token.sol``:
 ``setAddressFrozen``, ``freezePartialTokens``, ``unfreezePartialTokens``,
@@ -31,6 +32,11 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+from matching.compliance_admin import (
+    COMPLIANCE_ACTION,
+    apply_set_compliance,
+    check_set_compliance,
+)
 from matching.errors import EngineCancel, EngineReject, Rejection
 from matching.ledger import CASH, ELIGIBILITIES
 from matching.messages import (
@@ -82,6 +88,9 @@ class AccountsAdmin:
         ledger = self.engine.ledger
         if action == "open_account":
             self._check_open(m)
+            return
+        if action == COMPLIANCE_ACTION:
+            check_set_compliance(self.engine, m)
             return
         if action in ("pause", "unpause"):
             self._symbol(m.symbol)
@@ -243,6 +252,8 @@ class AccountsAdmin:
             self.transfers.apply(m, self._asset_amount(m.asset or CASH, m.amount)[1], ledger)
         elif action == "open_account":
             ledger.open_account(m.account, m.broker, m.eligibility, m.country)
+        elif action == COMPLIANCE_ACTION:
+            apply_set_compliance(engine, m)
         elif action == "close_account":
             ledger.close_account(m.account)
         elif action == "whitelist":

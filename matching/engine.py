@@ -28,6 +28,7 @@ from matching.accounts_admin import AccountsAdmin
 from matching.auction import Auctions
 from matching.book import OrderBook, make_book
 from matching.clordid import ClOrdIdMemory
+from matching.compliance import compliance_of, wire_fills
 from matching.constants import EventType, OrdType, Side, TimeInForce
 from matching.corporate import CorporateActions
 from matching.day_stats import DayStats
@@ -136,6 +137,9 @@ class Engine:
         self.executions = Executions(self.orders, ledger, self.risk, self.reports,
                                      self.expiry, self.economics)
         open_fee_accounts(ledger, self.instruments.values())
+        # Compliance rules and retail limits (matching.compliance; None: no instrument has any).
+        self.risk.compliance = compliance_of(self.instruments, self.risk, self.orders)
+        wire_fills(self)
         self.auctions = Auctions(self.instruments)     # calls: matching/auction.py
         self.executions.auctions = self.auctions
         self.now = 0
@@ -805,6 +809,10 @@ class Engine:
         moved = self.accounts_admin.transfers.state_doc()
         if moved:               # cash moved between shards (matching.transfers)
             doc.append(["transfers", moved])
+        compliance = self.risk.compliance
+        ruled = compliance.snapshot() if compliance is not None else None
+        if ruled:               # retail buys counted, or rules the operator set
+            doc.append(["compliance", ruled])
         return hashlib.sha256(msgspec.msgpack.encode(doc)).hexdigest()
 
     # ------------------------------------------------------------------ persistence

@@ -144,6 +144,25 @@ class EngineReject(_Code):
     UNKNOWN_BID = "UNKNOWN_BID", 251, "the broker has no live bid with that id in the auction"
     AUCTION_UNFUNDED = ("AUCTION_UNFUNDED", 252,
                         "an award would cost more than its bid reserved and the bidder has")
+    # 255-269: compliance rules and retail limits (matching.compliance).
+    MAX_BALANCE = ("MAX_BALANCE", 255,
+                   "a buy would take the account's tokens held plus open buys above the "
+                   "instrument's maximum balance")
+    MAX_HOLDERS = ("MAX_HOLDERS", 256,
+                   "a buy from a non-holder would take the instrument past its maximum "
+                   "number of holders")
+    COUNTRY_NOT_ALLOWED = ("COUNTRY_NOT_ALLOWED", 257,
+                           "the account's country may not buy this instrument (allow or "
+                           "deny list, or no country on file)")
+    LOCKED_UP = "LOCKED_UP", 258, "the instrument is in its lock-up: no sell before the date"
+    MAX_ORDER_NOTIONAL = ("MAX_ORDER_NOTIONAL", 259,
+                          "a retail order's notional is above the instrument's retail maximum")
+    MAX_POSITION = ("MAX_POSITION", 260,
+                    "a retail buy would take tokens held plus open buys above the retail "
+                    "maximum position")
+    DAILY_BUY_LIMIT = ("DAILY_BUY_LIMIT", 261,
+                       "a retail buy would take today's bought plus open buy notional above "
+                       "the daily buy limit")
     # 275-284: shards (matching.transfers, feeds.shard).
     DUPLICATE_TRANSFER = ("DUPLICATE_TRANSFER", 275,
                           "this leg of the cash transfer is applied already (idempotent)")

@@ -35,6 +35,7 @@ cdef class Executions:
     cdef public long long next_trade_id
     cdef public bint auction
     cdef public object auctions
+    cdef public object compliance
     cdef public object now
     cdef public str stamp
     cdef public long long _second

@@ -14,6 +14,7 @@ import cython
 import msgspec
 
 from matching.auction import Auctions
+from matching.compliance import Compliance
 from matching.constants import EventType, Side, TimeInForce
 from matching.economics import _cash_str
 from matching.errors import BookCancel, BookReject
@@ -68,6 +69,8 @@ class Executions:
         # the engine's auctions, told every trade (reference and closing prices).
         self.auction = False
         self.auctions: Auctions | None = None
+        # Told every fill when an instrument has a retail daily buy limit (else None).
+        self.compliance: Compliance | None = None
         self.now = 0
         self.stamp = utc_timestamp(0)
         self._second = 0
@@ -189,6 +192,8 @@ class Executions:
                                buyer.order_id, seller.order_id, fee_buyer, fee_seller,
                                schedule.account, CASH)
         buyer.reserved -= amount + fee_buyer
+        if self.compliance is not None:
+            self.compliance.on_fill(buyer.account, symbol, price, lots, self.now)
         seller.reserved -= lots
         self._out.settled_cash += amount
         trade_id = f"T{self.next_trade_id}"

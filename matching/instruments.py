@@ -27,6 +27,7 @@ from os import PathLike
 
 from matching.calendars import BUSINESS_DAY_RULES, CalendarError, load_calendar
 from matching.call_terms import DEFAULT_CALL_TERMS, CallTerms, CallTermsError, parse_call_terms
+from matching.compliance_rules import ComplianceError, ComplianceRules, parse_compliance
 from matching.coupons import bond_of
 from matching.daycount import canonical_day_count
 from matching.fees import FeeError, FeeSchedule, parse_fees
@@ -148,6 +149,8 @@ class Instrument:
     issuer_account: int | None = None
     # Trading fees (matching.fees; None: the instrument charges none).
     fees: FeeSchedule | None = None
+    # Compliance rules and retail limits (matching.compliance; None: the instrument has none).
+    compliance: ComplianceRules | None = None
     # Call-auction settings (matching.call_terms; the defaults are the engine's former ones).
     call_auction: CallTerms = DEFAULT_CALL_TERMS
     # Exact integer ratios of the tick and the band, cached for the per-order checks.
@@ -327,7 +330,7 @@ class Registry:
 # ---------------------------------------------------------------------- TOML parsing
 _COMMON = {"symbol", "isin", "name", "kind", "token_decimals", "tick_size", "reference_price",
            "band_pct", "min_order_qty", "eligibility", "settlement_lag", "cash_token",
-           "cash_decimals", "fees", "call_auction"}
+           "cash_decimals", "fees", "compliance", "call_auction"}
 _DEBT = {"face_value", "issue_date", "maturity", "day_count", "yield_convention",
          "last_trading_date", "record_lag", "ex_coupon_days", "issuer_account"}
 _FIELDS = {"commodity": _COMMON, "tbill": _COMMON | _DEBT,
@@ -418,6 +421,16 @@ def _fees_field(row: dict, cash: dict) -> FeeSchedule | None:
         return parse_fees(row["fees"], decimals)
     except FeeError as exc:
         raise InstrumentError(f"field fees: {exc}") from None
+
+
+def _compliance_field(row: dict, cash: dict, token_decimals: int) -> ComplianceRules | None:
+    if "compliance" not in row:
+        return None
+    decimals = _int_field(row, "cash_decimals", 0, 18, cash.get("decimals", DEFAULT_CASH_DECIMALS))
+    try:
+        return parse_compliance(row["compliance"], token_decimals, decimals)
+    except ComplianceError as exc:
+        raise InstrumentError(f"field compliance: {exc}") from None
 
 
 def _call_field(row: dict) -> CallTerms:
@@ -519,6 +532,7 @@ def _parse(row: dict, cash: dict) -> Instrument:
         **_conventions(row, kind),
         **(_life_fields(row) if debt else {}),
         fees=_fees_field(row, cash),
+        compliance=_compliance_field(row, cash, decimals),
         call_auction=_call_field(row),
     )
     if inst.band_pct >= 100:

@@ -18,6 +18,7 @@ File format for ``load`` (TOML; unknown keys are refused so a typo cannot load n
     id = 1001                       # positive integer
     broker = "alpha"
     eligibility = "retail"          # or "institutional"
+    country = "DE"                  # ISO 3166-1 alpha-2 or alpha-3 (optional)
     cash = 5000000000               # minor units of CASH (optional, default 0)
     whitelist = ["TB3M", "GOLD"]    # symbols this account may trade (optional)
     tokens = { TB3M = 200000 }      # lots per symbol (optional)
@@ -37,7 +38,7 @@ __all__ = ["Ledger", "Account", "LedgerError", "InsufficientCash", "Insufficient
 #: The asset key of the cash leg (a stablecoin); token balances are keyed by symbol.
 CASH = "CASH"
 ELIGIBILITIES = ("retail", "institutional")
-_ACCOUNT_KEYS = {"id", "broker", "eligibility", "cash", "whitelist", "tokens"}
+_ACCOUNT_KEYS = {"id", "broker", "eligibility", "country", "cash", "whitelist", "tokens"}
 
 
 class LedgerError(Exception):
@@ -496,7 +497,14 @@ class Ledger:
                 acct = row["id"]
                 if _int(acct, "account id") in self.accounts:
                     raise LedgerError(f"account {acct} already exists")
-                staged.open_account(acct, row["broker"], row.get("eligibility", "retail"))
+                country = row.get("country", "")
+                if not isinstance(country, str) or (country and not (
+                        len(country) in (2, 3) and country.isascii() and country.isalpha()
+                        and country.isupper())):
+                    raise LedgerError(f"country must be an ISO 3166-1 alpha-2 or alpha-3 "
+                                      f"code like DE or DEU, got {country!r}")
+                staged.open_account(acct, row["broker"], row.get("eligibility", "retail"),
+                                    country)
                 staged.deposit(acct, CASH, row.get("cash", 0))
                 tokens, wl = row.get("tokens", {}), row.get("whitelist", [])
                 if not isinstance(tokens, dict) or not isinstance(wl, list):

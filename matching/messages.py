@@ -303,7 +303,7 @@ class Lifecycle(msgspec.Struct, tag_field="msg", tag="lifecycle", forbid_unknown
 
 #: The operator's account inputs and the transfer agent's controls (matching.accounts_admin).
 ACCOUNT_ACTIONS = ("open_account", "close_account", "whitelist", "unwhitelist", "deposit",
-                   "withdraw")
+                   "withdraw", "set_compliance")
 AGENT_ACTIONS = ("freeze", "unfreeze", "forced_transfer", "recover", "pause", "unpause")
 
 
@@ -328,6 +328,9 @@ class AccountInput(msgspec.Struct, tag_field="msg", tag="account", forbid_unknow
     #: other shard (the payee of ``transfer_out``, the payer of ``transfer_in``).
     transfer_id: str = ""
     shard: str = ""
+    #: ``set_compliance``: the instrument's new rules, the instruments TOML's keys
+    #: (matching.compliance_rules; dates as ISO strings); empty: every rule off.
+    compliance: dict[str, str | int | list[str]] = {}
 
 
 class JournalEntry(msgspec.Struct, array_like=True):

@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 import msgspec
 
+from matching.compliance import install, wire_fills
+from matching.compliance_admin import parse_table
 from matching.datadir import DataDir
 from matching.journal import Journal, latest_snapshot, read_journal, write_snapshot
 from matching.ledger import Ledger
@@ -51,6 +53,11 @@ def snapshot_of(engine) -> bytes:
         **({"transfers": engine.accounts_admin.transfers.snapshot()}
            if engine.accounts_admin.transfers.state_doc() else {}),
         "day_stats": engine.day_stats.snapshot(),
+        # Retail buys counted towards today's limits, rules the operator set
+        # (matching.compliance), if any.
+        **({"compliance": engine.risk.compliance.snapshot()}
+           if engine.risk.compliance is not None and engine.risk.compliance.snapshot()
+           else {}),
     })
 
 
@@ -86,6 +93,12 @@ def restore_into(engine, payload: bytes) -> None:
     engine.issuance.restore(snap.get("issuance"))
     engine.accounts_admin.transfers.restore(snap.get("transfers"))
     engine.day_stats.restore(snap.get("day_stats"))
+    if snap.get("compliance"):
+        install(engine).restore(snap["compliance"],
+                                lambda symbol, table: parse_table(engine, symbol, table))
+        wire_fills(engine)
+    elif engine.risk.compliance is not None:
+        engine.risk.compliance.reindex()        # the restored orders' buys
 
 
 def replay(engine, records, on_outcome: Callable | None = None) -> int:

@@ -25,6 +25,7 @@ cdef class PreTradeRisk:
     cdef public dict life
     cdef public dict books
     cdef public dict fees
+    cdef public object compliance
 
     @cython.locals(conv=Conversions, economics=Economics)
     cpdef LiveOrder admit(self, broker, m, order_id, now)

@@ -15,6 +15,7 @@ from datetime import date
 import cython
 
 from matching.clordid import ClOrdIdMemory
+from matching.compliance import Compliance
 from matching.constants import OrdType, Side, StpMode, TimeInForce
 from matching.economics import Economics
 from matching.errors import CancelReject, Rejection
@@ -88,6 +89,8 @@ class PreTradeRisk:
         self.books: dict = {}
         self.fees = {s: i.fees for s, i in instruments.items()
                      if getattr(i, "fees", None) is not None}
+        # The compliance rules (matching.compliance; None: no instrument has any).
+        self.compliance: Compliance | None = None
 
     # ------------------------------------------------------------------ new order
     def admit(self, broker: str, m, order_id: int, now: int) -> LiveOrder:
@@ -152,6 +155,9 @@ class PreTradeRisk:
                 raise Rejection(_INVALID_EXPIRE, f"expire_time {expire_time} is beyond "
                                 "the book's 64-bit clock")
             expire = expire_time
+        compliance = self.compliance
+        if compliance is not None:
+            compliance.check_order(account, symbol, side, price, lots, now, order_id)
         if side == _BUY:
             economics: Economics = self.economics[symbol]
             book = self.books.get(symbol) if ord_type == _MARKET else None
@@ -273,6 +279,9 @@ class PreTradeRisk:
         if new_leaves <= 0:
             raise Rejection(_INVALID_QUANTITY, f"new quantity {m.qty} is not above the "
                             f"filled {inst.lots_to_qty(o.cum_qty)}")
+        compliance = self.compliance
+        if compliance is not None:
+            compliance.check_replace(o, price, total, new_leaves, now)
         extra = self.need(o, price, new_leaves) - o.reserved
         if extra > 0:
             self._reserve_more(o, extra)

@@ -84,6 +84,31 @@ def _pub(port: int, topic: str, payload: bytes, *auth: str, retain: bool = False
                    capture_output=True)
 
 
+def _connections_to(port: int) -> int:
+    """Established loopback TCP connections whose far end is ``port`` (Linux /proc)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "01" and int(fields[2].rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count
+
+
+def _wait_subscribed(port: int, watch: subprocess.Popen, timeout: float = 30) -> None:
+    """Until the viewer has connected (it subscribes at once after), however slow its
+    start on a busy machine."""
+    deadline = time.monotonic() + timeout
+    while _connections_to(port) == 0:
+        assert watch.poll() is None and time.monotonic() < deadline, "watch never connected"
+        time.sleep(0.05)
+    time.sleep(0.5)
+
+
 def _watch(url: str, *args: str) -> subprocess.Popen:
     return subprocess.Popen([*TOKENBOOK, "watch", "--broker", url, *args], cwd=ROOT,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -95,7 +120,7 @@ def test_watch_shows_a_note_and_goes_on_when_bad_market_data_is_published():
     with EmbeddedBroker() as b:
         watch = _watch(b.url)
         try:
-            time.sleep(1.5)                                  # subscribed
+            _wait_subscribed(b.port, watch)
             for channel, payload, _ in BAD:
                 _pub(b.port, f"{topics.ROOT}/md/TB3M/{channel}", payload)
             _pub(b.port, topics.md("TB3M", "snapshot"), json.dumps(SNAPSHOT).encode())
@@ -202,7 +227,7 @@ def test_watch_with_credentials_reads_market_data_as_the_viewer_who_cannot_trade
         # The viewer (its own connection: one per user) reads the retained market data.
         watch = _watch(b.url, "--json", "--credentials", str(out / "credentials"))
         try:
-            time.sleep(2.0)                     # connects, subscribes, gets the retained copy
+            _wait_subscribed(b.port, watch)     # connects, subscribes, gets the retained copy
             still = watch.poll() is None        # connected all along
         finally:
             watch.send_signal(signal.SIGINT)
@@ -240,7 +265,7 @@ def test_a_viewer_displaced_by_a_second_connection_of_its_user_says_so(upgraded)
     creds = ("--json", "--credentials", str(out / "credentials"))
     with EmbeddedBroker(password_file=out / "passwd", acl_file=out / "acl") as b:
         first = _watch(b.url, *creds)
-        time.sleep(1.5)
+        _wait_subscribed(b.port, first)
         second = _watch(b.url, *creds)
         try:
             _, err = first.communicate(timeout=20)

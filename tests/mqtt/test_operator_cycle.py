@@ -61,3 +61,11 @@ def test_an_empty_object_is_a_rejected_order_not_a_balances_query():
     assert p.topic == topics.exec_reports("alpha")
     assert (doc["exec_type"], doc["ord_status"]) == ("rejected", "rejected")
     assert cycle.stats.decode_rejects == 1
+
+
+def test_a_cash_transfer_leg_is_refused_on_a_one_shard_venue():
+    cycle = GatewayCycle(two_broker_engine())
+    [reply] = replies(cycle.process([cmd(topics.ADMIN, "transfer_out", account=1,
+                                         amount="1", transfer_id="t1", shard="s2")], 1))
+    assert not reply["accepted"] and "between shards" in reply["text"]
+    assert cycle.engine.seq == 0

@@ -26,8 +26,13 @@ def tokenbook(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess:
     (("--shard", "s1", "--symbols", "NOPE"), "NOPE not an instrument"),
     (("--shard", "a/b", "--symbols", "TB3M"), "--shard 'a/b'"),
     (("--shard", "s1", "--symbols", "TB3M,TB3M"), "twice"),
-    (("--shard", "s1", "--symbols", "TB3M", "--journal", "nats://127.0.0.1:1"),
-     "--shard with --journal is not built yet"),
+    (("--shards", "s1"), "--shards: entries are ID=A,B"),
+    (("--shards", "s1=TB3M;s2=TB3M", "--shard", "s1"), "served by both"),
+    (("--shards", "s1=TB3M;s2=NOPE", "--shard", "s1"), "NOPE not an instrument"),
+    (("--shards", "s1=TB3M", "--shard", "s3"), "--shards needs --shard, one of its shards"),
+    (("--shards", "s1=TB3M", "--shard", "s1", "--symbols", "TB6M"), "not an entry of"),
+    (("--shard", "s.1", "--symbols", "TB3M", "--journal", "nats://127.0.0.1:1",
+      "--broker", "mqtt://127.0.0.1:1"), "stream name must be"),
 ])
 def test_bad_shard_options_are_one_line_and_exit_2_with_nothing_created(tmp_path, argv, says):
     data = tmp_path / "d"
@@ -44,3 +49,15 @@ def test_a_shard_serves_only_its_symbols_and_names_its_topic(tmp_path):
     assert done.returncode == EXIT_OK, done.stderr[-2000:]
     assert "shard s1 (TB6M) on tokenbook/v2/orders/+/SYMBOL" in done.stdout
     assert "instruments  1 (TB6M)" in done.stdout
+
+
+def test_the_first_shard_of_the_map_serves_its_entry_and_answers_unserved_symbols(tmp_path):
+    done = tokenbook("serve", "--shards", "s1=TB3M;s2=TB6M", "--shard", "s1", "--seconds",
+                     "1", "--data", str(tmp_path / "s1"))
+    assert done.returncode == EXIT_OK, done.stderr[-2000:]
+    assert "shard s1 (TB3M)" in done.stdout and "instruments  1 (TB3M)" in done.stdout
+    assert "answers orders for symbols no shard serves" in done.stdout
+    second = tokenbook("serve", "--shards", "s1=TB3M;s2=TB6M", "--shard", "s2", "--seconds",
+                       "1", "--data", str(tmp_path / "s2"))
+    assert second.returncode == EXIT_OK, second.stderr[-2000:]
+    assert "shard s2 (TB6M)" in second.stdout and "answers" not in second.stdout

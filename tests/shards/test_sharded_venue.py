@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 
 import pytest
@@ -13,6 +14,7 @@ from feeds import topics
 from feeds.broker import EmbeddedBroker
 from feeds.client import BrokerClient
 from feeds.config import GatewayConfig
+from feeds.shard import ShardDirectory
 from feeds.transports import make_gateway
 from matching.engine import Engine
 from matching.instruments import Registry
@@ -44,10 +46,11 @@ def shard_engine(symbols) -> Engine:
     return Engine(insts, led, clock=time.time_ns)
 
 
-async def with_shards(mqtt, body, transport):
+async def with_shards(mqtt, body, transport, directory=None):
     stop = asyncio.Event()
     gws = {sid: make_gateway(shard_engine(symbols), "127.0.0.1", mqtt.port,
                              GatewayConfig(shard=sid, shard_symbols=symbols,
+                                           shard_directory=directory,
                                            client_id=f"tokenbook-engine-{sid}-"
                                                      f"{time.time_ns()}"),
                              transport=transport)
@@ -116,3 +119,57 @@ def test_a_shard_ignores_v1_orders_and_other_shards_symbols(mqtt):
         return {s: gw.engine.seq for s, gw in gws.items()}
 
     assert asyncio.run(with_shards(mqtt, body, "link")) == {"s1": 0, "s2": 1}
+
+
+@pytest.mark.parametrize("transport", ["link", "aiomqtt"])
+def test_an_order_for_a_symbol_no_shard_serves_is_rejected_once_by_the_answering_shard(
+        mqtt, transport):
+    async def body(gws):
+        async with connect(mqtt) as c:
+            await c.subscribe(topics.exec_reports("alpha"), qos=1)
+            order = {"msg": "new_order", "account": 1, "side": "buy", "qty": "1",
+                     "price": "99", "time_in_force": "gtc"}
+            await c.publish(topics.orders_v2("alpha", "BD9Y"), json.dumps(
+                {**order, "symbol": "BD9Y", "cl_ord_id": "u1"}).encode(), qos=1)
+            await c.publish(topics.orders_v2("alpha", "TB6M"), json.dumps(
+                {**order, "symbol": "TB6M", "cl_ord_id": "m1"}).encode(), qos=1)
+            reports = [json.loads((await next_message(c)).payload) for _ in range(2)]
+            try:                                      # a duplicate answer would come now
+                reports.append(json.loads((await next_message(c, 1.0)).payload))
+            except TimeoutError:
+                pass
+        return reports, {s: gw.engine.seq for s, gw in gws.items()}
+
+    directory = ShardDirectory.from_mapping(SHARDS)
+    reports, seqs = asyncio.run(with_shards(mqtt, body, transport, directory))
+    by_cl = {r["cl_ord_id"]: r for r in reports}
+    assert len(reports) == 2 and set(by_cl) == {"u1", "m1"}      # each answered once
+    assert (by_cl["u1"]["exec_type"], by_cl["u1"]["ord_rej_reason"]) == ("rejected",
+                                                                         "WRONG_SHARD")
+    assert by_cl["u1"]["exec_id"].startswith("s1-")     # the answering shard: the first
+    assert by_cl["m1"]["exec_type"] == "new" and by_cl["m1"]["exec_id"].startswith("s2-")
+    assert seqs == {"s1": 0, "s2": 1}                   # the refusal journaled nothing
+
+
+def test_transfer_cash_moves_an_accounts_cash_between_two_running_shards(mqtt):
+    async def admin(*argv: str) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "feeds.cli", "admin", *argv, "--broker", mqtt.url,
+            "--timeout", "10", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+        return proc.returncode, (out + err).decode()
+
+    async def body(gws):
+        before = {s: gw.engine.ledger.balance(1, CASH) for s, gw in gws.items()}
+        moved = await admin("transfer-cash", "t-1", "1", "250", "s1", "s2")
+        again = await admin("transfer-cash", "t-1", "1", "250", "s1", "s2")
+        deposit = await admin("deposit", "1", "USDC", "5")         # venue-wide: refused
+        after = {s: gw.engine.ledger.balance(1, CASH) for s, gw in gws.items()}
+        return before, moved, again, deposit, after
+
+    before, moved, again, deposit, after = asyncio.run(
+        with_shards(mqtt, body, "link", ShardDirectory.from_mapping(SHARDS)))
+    assert moved[0] == 0 and moved[1].startswith("accepted: transfer t-1: 250 from s1 to s2")
+    assert again[0] == 0, again[1]                  # idempotent: both legs already applied
+    assert deposit[0] != 0 and "applies on one shard" in deposit[1]
+    assert after == {"s1": before["s1"] - 250 * 10**6, "s2": before["s2"] + 250 * 10**6}
