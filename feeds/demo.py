@@ -37,6 +37,7 @@ from feeds.exits import (
 from feeds.serve import DEMO_BROKERS
 from feeds.transports import DEFAULT_TRANSPORT, make_gateway
 from matching.engine import Engine
+from matching.fees import VENUE_BROKER, parse_fees
 from matching.fixed_income import add_months
 from matching.instruments import Registry
 from matching.journal import Journal
@@ -49,6 +50,13 @@ PROGRAMME_DATE = date(2026, 11, 25)
 DEMO_ISSUER = 9900
 #: Days of the demo's compressed life: TB3M matures on day 15, BD3Y pays a coupon on day 8.
 BILL_DAYS, COUPON_DAYS, LIFE_DAYS = 15, 8, 20
+#: The demo's fee schedule (an instrument's ``fees`` table, docs/fees-and-compliance.md):
+#: maker/taker bp with a minimum per fill, and a dearer retail tier.
+DEMO_FEES = {"maker_bps": "0.5", "taker_bps": "1", "minimum": "0.01",
+             "retail_maker_bps": "1", "retail_taker_bps": "2.5", "retail_minimum": "0.05"}
+#: ``demo_registry`` gives the programme's n-th instrument that schedule and the fee
+#: account DEMO_FEE_ACCOUNT + n, so the ledger itself shows each instrument's takings.
+DEMO_FEE_ACCOUNT = 9100
 
 
 def demo_registry(today: date) -> Registry:
@@ -58,7 +66,9 @@ def demo_registry(today: date) -> Registry:
     (The new bill the demo's issuance auction lists is defined by its announcement.)"""
     shift = today - PROGRAMME_DATE
     out = []
-    for inst in Registry.load_default():
+    for n, inst in enumerate(Registry.load_default(), 1):
+        inst = dataclasses.replace(inst, fees=parse_fees(
+            {"account": DEMO_FEE_ACCOUNT + n, **DEMO_FEES}, inst.cash_decimals))
         if inst.maturity is not None and inst.issue_date is not None:
             inst = dataclasses.replace(inst, issue_date=inst.issue_date + shift,
                                        maturity=inst.maturity + shift,
@@ -127,6 +137,13 @@ def set_up_accounts(engine: Engine, registry: Registry) -> int:
             raise RuntimeError(f"demo account input {msg.action} {msg.account} refused: "
                                f"{out.refused}")
     return len(inputs)
+
+
+def fee_takings(ledger: Ledger, inst) -> Decimal:
+    """What ``inst``'s fee account holds, in the cash token (0 without a schedule)."""
+    if inst.fees is None or inst.fees.account not in ledger.accounts:
+        return Decimal(0)
+    return Decimal(ledger.balance(inst.fees.account, CASH)).scaleb(-inst.cash_decimals)
 
 
 def book_matches_view(engine: Engine, view) -> list[str]:
@@ -242,14 +259,15 @@ async def demo(args) -> int:
     console.print(render(view, depth=args.depth, registry=registry))
     st = gateway.stats
     table = Table(title="Summary per instrument", title_justify="left")
-    for col in ("symbol", "trades", "volume (tokens)", "cash settled (USDC)", "resting orders"):
+    for col in ("symbol", "trades", "volume (tokens)", "cash settled (USDC)", "fees (USDC)",
+                "resting orders"):
         table.add_column(col, justify="right")
     for inst in registry:
         lots, cash = st.volume_lots.get(inst.symbol), st.settled_cash.get(inst.symbol)
         table.add_row(inst.symbol, str(st.trades_by_symbol.get(inst.symbol, 0)),
                       "0" if lots is None else str(inst.lots_to_qty(lots)),
                       "0" if cash is None else str(Decimal(cash).scaleb(-inst.cash_decimals)),
-                      str(len(engine.books[inst.symbol])))
+                      str(fee_takings(ledger, inst)), str(len(engine.books[inst.symbol])))
     console.print(table)
     console.print(f"orders entered {engine.next_order_id - 1}, messages {st.received}, "
                   f"execution reports {st.reports}, trades {st.trades}, "
@@ -279,10 +297,17 @@ async def demo(args) -> int:
     after = {a: ledger.total(a) for a in assets}
     cash_ok = after[CASH] == before[CASH]
     # The fee accounts' takings: balances of the ledger, so cash conservation counts them.
-    fee_accounts = sorted({i.fees.account for i in registry if i.fees is not None})
+    charged = {i.fees.account: i.symbol for i in registry if i.fees is not None}
+    fee_accounts = list(charged)
     places = next(iter(registry)).cash_decimals
+    taken = sum(ledger.balance(a, CASH) for a in fee_accounts)
+    fees_ok = taken > 0                 # every fill pays its fee (at least 1 minor unit)
+    console.print(f"cash: {Decimal(before[CASH]).scaleb(-places)} {usdc} before and "
+                  f"{Decimal(after[CASH]).scaleb(-places)} after, the {len(fee_accounts)} "
+                  f"fee accounts of the venue ({VENUE_BROKER}) included; fees charged "
+                  f"{Decimal(taken).scaleb(-places)} {usdc}")
     console.print("fees: " + (", ".join(
-        f"account {a} took {Decimal(ledger.balance(a, CASH)).scaleb(-places)} {usdc}"
+        f"{charged[a]} {Decimal(ledger.balance(a, CASH)).scaleb(-places)} {usdc} (account {a})"
         for a in fee_accounts) or "none charged") + f"; cash conserved including fees {cash_ok}")
     # Supply: every token's total as it was, plus what the issue minted, less what
     # redemption burned (all of it).
@@ -310,7 +335,7 @@ async def demo(args) -> int:
                   f"{', '.join(sorted(engine.corporate.redeemed)) or 'none'} to supply 0); "
                   f"market-data books equal the engine's {not mismatched} {mismatched or ''}; "
                   f"state {engine.state_hash()[:16]}")
-    return EXIT_OK if ok else EXIT_REFUSED
+    return EXIT_OK if ok and fees_ok else EXIT_REFUSED
 
 
 #: The share of the demo's time the opening call lasts before the uncross.

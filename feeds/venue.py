@@ -10,7 +10,9 @@ before recovering anything (``check``): an accounts file that adds, lacks or cha
 account, an instrument the venue holds that this start does not define, or a definition
 that changed under the books, is refused with one line saying what differs and how to
 proceed (``VenueMismatch``). New instruments may join (they are recorded); a moved
-reference price or band, or a new name, is reported, not refused (operators move them).
+reference price or band, or a new name, is reported, not refused (operators move them);
+changed call-auction terms (``call_auction``) are refused like any other definition:
+replay must run the calls as they ran.
 
 A data directory from before ``venue.json`` is checked against its latest snapshot
 (symbols and accounts; definitions are recorded from then on).
@@ -31,6 +33,7 @@ from pathlib import Path
 
 import msgspec
 
+from matching.call_terms import CallTerms
 from matching.instruments import Instrument, Registry
 from matching.journal import latest_snapshot
 from matching.ledger import Ledger
@@ -84,6 +87,8 @@ def definition(inst: Instrument) -> dict[str, str]:
             text = format(value.normalize(), "f")
         elif isinstance(value, frozenset):
             text = ",".join(sorted(value))
+        elif isinstance(value, CallTerms):
+            text = value.definition()          # "" for the defaults (older venues)
         else:
             text = "" if value is None else str(value)
         out[f.name] = text

@@ -6,36 +6,39 @@ enters it on ``pre_open`` (the opening call; sent again before ``close`` it is t
 closing call) and ends it with an uncross on ``open``, on ``resume`` after a halt and on
 ``close`` (before DAY orders expire). The uncross's reference is the last trade price
 (continuous or auction), else the instrument's reference price; the market-pressure
-limit is ``PRESSURE_LIMIT_PCT``. All of it follows from journaled inputs, so replay and
+limit, the bands and the call durations are the instrument's ``call_auction`` terms
+(matching/call_terms.py). All of it follows from journaled inputs, so replay and
 recovery reproduce it (``snapshot``/``restore`` carry it across a snapshot).
 
 The closing price (LSE rule 2110-style): the closing auction's price when it traded,
-else the volume-weighted average price of the last ``VWAP_WINDOW_NS`` of trades, else the
+else the volume-weighted average price of the trades of the instrument's VWAP window
+(``closing_vwap_seconds``, 5 minutes by default), else the
 last trade's price, else none.
 """
 from __future__ import annotations
 
 from collections import deque
-from decimal import Decimal
 from fractions import Fraction
 from typing import Literal, NamedTuple
 
 import msgspec
 
-from matching.call_end import EXTENDED_BAND_PCT, CallTimer
+from matching.call_end import CallTimer
+from matching.call_terms import DEFAULT_CALL_TERMS
 
 __all__ = ["Auctions", "AuctionView", "ClosingPrice", "Interruption", "PRESSURE_LIMIT_PCT",
            "VWAP_WINDOW_NS", "DYNAMIC_BAND_PCT", "STATIC_BAND_PCT"]
 
-#: Market-pressure limit of every uncross, percent of the reference (rule 3).
-PRESSURE_LIMIT_PCT = Decimal("1")
+#: The defaults of an instrument's terms (matching/call_terms.py). Market-pressure limit
+#: of an uncross, percent of the reference (rule 3).
+PRESSURE_LIMIT_PCT = DEFAULT_CALL_TERMS.pressure_limit_pct
 #: The closing price's fallback: the VWAP of the trades of the last five minutes.
-VWAP_WINDOW_NS = 5 * 60 * 1_000_000_000
+VWAP_WINDOW_NS = DEFAULT_CALL_TERMS.closing_vwap_ns
 #: Volatility interruption (Xetra's dynamic and static price ranges): a fill may not be
 #: more than this far from the last trade (dynamic) or the last auction price (static;
 #: before any auction, the instrument's reference price). Per instrument: ``Auctions.bands``.
-DYNAMIC_BAND_PCT = Decimal("2")
-STATIC_BAND_PCT = Decimal("5")
+DYNAMIC_BAND_PCT = DEFAULT_CALL_TERMS.dynamic_band_pct
+STATIC_BAND_PCT = DEFAULT_CALL_TERMS.static_band_pct
 _SIDES: dict[int, Literal["buy", "sell"]] = {1: "buy", 2: "sell"}
 
 
@@ -83,15 +86,28 @@ class Auctions:
         self.tape: dict[str, deque] = {s: deque() for s in instruments}
         self.uncrossed: dict[str, tuple[int, int, int]] = {}   # symbol -> (seq, price, lots)
         self.closing: dict[str, ClosingPrice] = {}
+        # Each instrument's settings are its terms (matching/call_terms.py).
+        terms = {s: getattr(i, "call_auction", DEFAULT_CALL_TERMS)
+                 for s, i in instruments.items()}
         #: symbol -> (dynamic %, static %) of the volatility interruption.
-        self.bands = dict.fromkeys(instruments, (DYNAMIC_BAND_PCT, STATIC_BAND_PCT))
+        self.bands = {s: (t.dynamic_band_pct, t.static_band_pct) for s, t in terms.items()}
         #: The static band's reference the operator set (``set_reference``); the next
         #: auction price replaces it.
         self.static_ref: dict[str, int] = {}
         #: symbol -> the wider band's %: a volatility call ending outside it is extended.
-        self.extended_pct = dict.fromkeys(instruments, EXTENDED_BAND_PCT)
+        self.extended_pct = {s: t.extended_band_pct for s, t in terms.items()}
+        #: symbol -> the market-pressure limit of its uncross, percent (rule 3).
+        self.pressure_pct = {s: t.pressure_limit_pct for s, t in terms.items()}
+        #: symbol -> the closing price's VWAP window, ns.
+        self.vwap_window_ns = {s: t.closing_vwap_ns for s, t in terms.items()}
+        #: Instruments in a volatility call extended past its end (outside the wider
+        #: band): it waits for the operator's ``resume`` (or ``open``).
+        self.extended: set[str] = set()
         #: The timed ends of calls (minimum duration, random end): matching/call_end.py.
         self.timer = CallTimer(instruments)
+        for s, t in terms.items():
+            self.timer.min_call_ns[s] = t.min_call_ns
+            self.timer.random_end_ns[s] = t.random_end_ns
 
     def _band(self, anchor: int, pct) -> tuple[int, int]:
         width = abs(anchor) * Fraction(pct).numerator // (Fraction(pct).denominator * 100)
@@ -138,7 +154,7 @@ class Auctions:
         """``(indicative price, lo, hi)`` when the call's indicative price lies outside
         the wider band around the static reference (the call is then extended), else
         None (nothing crosses, or it is inside)."""
-        found = book.indicative(self.reference(symbol, book), PRESSURE_LIMIT_PCT)
+        found = book.indicative(self.reference(symbol, book), self.pressure_pct[symbol])
         if found is None:
             return None
         lo, hi = self._band(self.static_anchor(symbol), self.extended_pct[symbol])
@@ -154,12 +170,17 @@ class Auctions:
             ref = self.initial[symbol]
         return min(max(ref, book.price_lo), book.price_lo + book.n_levels - 1)
 
+    def extended_of(self, symbols) -> list[str]:
+        """The instruments among ``symbols`` in an extended volatility call, sorted."""
+        return sorted(s for s in symbols if s in self.extended)
+
     def on_fill(self, symbol: str, now: int, price: int, lots: int) -> None:
         """Remember a trade (O(1) amortised: the window drops what is older)."""
         self.last_trade[symbol] = price
         tape = self.tape[symbol]
         tape.append((now, price, lots))
-        while tape and tape[0][0] < now - VWAP_WINDOW_NS:
+        window = self.vwap_window_ns[symbol]
+        while tape and tape[0][0] < now - window:
             tape.popleft()
 
     def uncross(self, symbol: str, book, seq: int) -> tuple[list, tuple | None]:
@@ -167,9 +188,11 @@ class Auctions:
         ``(price, volume, surplus, side)`` or None."""
         if not book.in_call:
             book.set_call(True)            # a call of no length: what rests is uncrossed
+        self.extended.discard(symbol)
         ref = self.reference(symbol, book)
-        found = book.indicative(ref, PRESSURE_LIMIT_PCT)
-        book.uncross(ref, PRESSURE_LIMIT_PCT)
+        pct = self.pressure_pct[symbol]
+        found = book.indicative(ref, pct)
+        book.uncross(ref, pct)
         if found is not None:
             self.last_auction[symbol] = found[0]
             self.static_ref.pop(symbol, None)          # the auction price is the anchor
@@ -183,7 +206,8 @@ class Auctions:
         if found is not None:
             price = ClosingPrice(found[0], "auction")
         else:
-            recent = [(p, q) for t, p, q in self.tape[symbol] if t >= now - VWAP_WINDOW_NS]
+            since = now - self.vwap_window_ns[symbol]
+            recent = [(p, q) for t, p, q in self.tape[symbol] if t >= since]
             lots = sum(q for _, q in recent)
             if lots:
                 vwap = Fraction(sum(p * q for p, q in recent), lots)
@@ -200,7 +224,7 @@ class Auctions:
         """What ``md/{symbol}/auction`` shows now: the call's indicative state, the last
         uncross's result, or None (no call yet)."""
         if book.in_call:
-            found = book.indicative(self.reference(symbol, book), PRESSURE_LIMIT_PCT)
+            found = book.indicative(self.reference(symbol, book), self.pressure_pct[symbol])
             if found is None:
                 bid, ask = book.best_bid(), book.best_ask()
                 return AuctionView(symbol, "call", seq, epoch,
@@ -225,6 +249,8 @@ class Auctions:
             snap["static_ref"] = dict(sorted(self.static_ref.items()))
         if self.timer.pending:
             snap["call_ends"] = self.timer.snapshot()
+        if self.extended:
+            snap["extended"] = sorted(self.extended)
         return snap
 
     def restore(self, snap: dict) -> None:
@@ -236,3 +262,4 @@ class Auctions:
         self.closing = {s: ClosingPrice(*v) for s, v in snap["closing"].items()}
         self.static_ref = dict(snap.get("static_ref", {}))
         self.timer.restore(snap.get("call_ends", {}))
+        self.extended = set(snap.get("extended", ()))

@@ -16,19 +16,21 @@ market supervision ends it, when the indicative price lies outside the extended 
 from __future__ import annotations
 
 import hashlib
-from decimal import Decimal
 from typing import Literal, NamedTuple
+
+from matching.call_terms import DEFAULT_CALL_TERMS
 
 __all__ = ["CallEnd", "CallTimer", "VOLATILITY_CALL_NS", "EXTENDED_BAND_PCT",
            "random_draw_ns"]
 
 _NS_PER_MS = 1_000_000
-#: A volatility interruption's minimum call duration (Xetra: 2 minutes). Per instrument:
-#: ``CallTimer.min_call_ns``.
-VOLATILITY_CALL_NS = 120 * 1_000_000_000
+#: A volatility interruption's minimum call duration (Xetra: 2 minutes), the default of
+#: the instrument's ``min_call_seconds`` (``CallTimer.min_call_ns``).
+VOLATILITY_CALL_NS = DEFAULT_CALL_TERMS.min_call_ns
 #: The wider band around the static reference: an indicative price outside it at the
-#: end of a volatility call extends the call until the operator opens.
-EXTENDED_BAND_PCT = Decimal("10")
+#: end of a volatility call extends the call until the operator opens (the default of
+#: the instrument's ``extended_band_pct``).
+EXTENDED_BAND_PCT = DEFAULT_CALL_TERMS.extended_band_pct
 
 #: What the call's end does: the session action it finishes.
 EndKind = Literal["open", "resume", "close", "volatility"]

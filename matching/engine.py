@@ -184,7 +184,9 @@ class Engine:
         if symbol and symbol not in self.instruments:
             raise ValueError(f"unknown instrument {symbol!r}")
         try:
-            self.session.check(action, symbol)
+            if not (action == "resume" and self.auctions.extended_of(
+                    [symbol] if symbol else self.instruments)):
+                self.session.check(action, symbol)
             if action == "set_reference":
                 self._check_reference(symbol, price)
             elif action == "end_call":
@@ -582,6 +584,13 @@ class Engine:
             return
         before = {s: self.session.state[s].value for s in symbols}
         moved = self.session.apply(action, symbols, a.reason, self.seq)
+        if action == "resume":
+            # An extended volatility call waits for the operator: resume ends it.
+            for symbol in self.auctions.extended_of(symbols):
+                self._uncross(symbol, False)
+                self.session.state[symbol] = TradingState.CONTINUOUS
+                self.session.reason[symbol] = a.reason
+                self.session.seq[symbol] = self.seq
         deferred = set()
         for symbol in moved:
             if before[symbol] == "closed":
@@ -615,6 +624,7 @@ class Engine:
         if action in ("pre_open", "halt"):
             if action == "pre_open":
                 book.set_call(True)
+            self.auctions.extended.discard(symbol)   # the operator's call or halt now
             # A new call, or a halt: no timed end now. A halt keeps the book as it was (a
             # book in a call stays in it); ``resume`` ends the halt through a call.
             timer.pending.pop(symbol, None)
@@ -661,12 +671,13 @@ class Engine:
             outside = self.auctions.outside_extended(symbol, self.books[symbol])
             if outside is not None:
                 timer.pending.pop(symbol)
+                self.auctions.extended.add(symbol)
                 conv = self.conv[symbol]
                 price, lo, hi = outside
                 session.reason[symbol] = (
                     f"volatility interruption extended: indicative price {conv.price(price)}"
                     f" outside the extended band {conv.price(lo)}..{conv.price(hi)}; the "
-                    "operator ends it (open)")
+                    "operator ends it (resume or open)")
                 return
             drawn = timer.redraw(symbol, self.seq, self.now)
             if drawn is not None:

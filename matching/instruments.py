@@ -26,6 +26,7 @@ from importlib import resources
 from os import PathLike
 
 from matching.calendars import BUSINESS_DAY_RULES, CalendarError, load_calendar
+from matching.call_terms import DEFAULT_CALL_TERMS, CallTerms, CallTermsError, parse_call_terms
 from matching.compliance_rules import ComplianceError, ComplianceRules, parse_compliance
 from matching.coupons import bond_of
 from matching.daycount import canonical_day_count
@@ -150,6 +151,8 @@ class Instrument:
     fees: FeeSchedule | None = None
     # Compliance rules and retail limits (matching.compliance; None: the instrument has none).
     compliance: ComplianceRules | None = None
+    # Call-auction settings (matching.call_terms; the defaults are the engine's former ones).
+    call_auction: CallTerms = DEFAULT_CALL_TERMS
     # Exact integer ratios of the tick and the band, cached for the per-order checks.
     _tick: tuple[int, int] = field(init=False, repr=False, compare=False)
     _band: tuple[int, int] = field(init=False, repr=False, compare=False)
@@ -327,7 +330,7 @@ class Registry:
 # ---------------------------------------------------------------------- TOML parsing
 _COMMON = {"symbol", "isin", "name", "kind", "token_decimals", "tick_size", "reference_price",
            "band_pct", "min_order_qty", "eligibility", "settlement_lag", "cash_token",
-           "cash_decimals", "fees", "compliance"}
+           "cash_decimals", "fees", "compliance", "call_auction"}
 _DEBT = {"face_value", "issue_date", "maturity", "day_count", "yield_convention",
          "last_trading_date", "record_lag", "ex_coupon_days", "issuer_account"}
 _FIELDS = {"commodity": _COMMON, "tbill": _COMMON | _DEBT,
@@ -432,6 +435,15 @@ def _compliance_field(row: dict, cash: dict, token_decimals: int) -> ComplianceR
         raise InstrumentError(f"field compliance: {exc}") from None
 
 
+def _call_field(row: dict) -> CallTerms:
+    if "call_auction" not in row:
+        return DEFAULT_CALL_TERMS
+    try:
+        return parse_call_terms(row["call_auction"])
+    except CallTermsError as exc:
+        raise InstrumentError(f"field call_auction: {exc}") from None
+
+
 def _choice(row: dict, key: str, choices: tuple[str, ...]) -> str:
     v = _field(row, key, choices[0])
     if v not in choices:
@@ -534,6 +546,7 @@ def _parse(row: dict, cash: dict) -> Instrument:
         **(_life_fields(row) if debt else {}),
         fees=_fees_field(row, cash),
         compliance=_compliance_field(row, cash, decimals),
+        call_auction=_call_field(row),
     )
     if inst.band_pct >= 100:
         raise InstrumentError(f"field band_pct: must be below 100, got {inst.band_pct}")

@@ -4,11 +4,17 @@ of a broker copied on its drop-copy topic (query answers excepted), and each ins
 reference data retained on connect and after a trading-state change."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 
 from feeds import topics
 from feeds.config import GatewayConfig
 from feeds.cycle import GatewayCycle
+from matching.engine import Engine
+from matching.fees import parse_fees
+from matching.instruments import Registry
+from matching.ledger import Ledger
 from testkit.mqtt import two_broker_engine
 
 COPIED = GatewayConfig(drop_copy="*")        # the drop copy is a service brokers ask for
@@ -86,6 +92,29 @@ def test_reference_data_is_retained_on_connect_and_follows_the_trading_state():
                            b'"request_id":"h"}')], 2)
     [after] = on(pubs, topics.md("TB3M", "reference"))
     assert after["state"] == "halted" and after["seq"] == cycle.engine.seq
+
+
+def test_reference_data_carries_the_fee_schedule_as_decimal_strings():
+    fees = parse_fees({"account": 9000, "maker_bps": "0.5", "taker_bps": "1.25",
+                       "minimum": "0.01", "retail_taker_bps": "2.5"}, 6)
+    reg = Registry([dataclasses.replace(i, fees=fees) if i.symbol == "TB3M" else i
+                    for i in Registry.load_default()])
+    cycle = GatewayCycle(Engine(reg, Ledger(), clock=time.time_ns), COPIED)
+    refs = {p.topic: json.loads(p.payload) for p in cycle.retained(1)}
+    # The retail tier's maker rate and minimum default to the institutional figures.
+    assert refs[topics.md("TB3M", "reference")]["fees"] == {
+        "account": 9000, "maker_bps": "0.5", "taker_bps": "1.25", "minimum": "0.01",
+        "retail_maker_bps": "0.5", "retail_taker_bps": "2.5", "retail_minimum": "0.01"}
+    assert "fees" not in refs[topics.md("TB6M", "reference")]    # it charges none
+
+
+def test_reference_data_carries_the_call_auction_terms():
+    cycle = GatewayCycle(two_broker_engine(), COPIED)
+    [ref] = [p for p in cycle.retained(1) if p.topic == topics.md("BD5Y", "reference")]
+    assert json.loads(ref.payload)["call_auction"] == {
+        "dynamic_band_pct": "2", "static_band_pct": "5", "extended_band_pct": "10",
+        "pressure_limit_pct": "1", "min_call_seconds": "120", "random_end_seconds": "0",
+        "closing_vwap_seconds": "300"}
 
 
 def test_day_statistics_follow_the_fills_and_are_retained_on_connect():

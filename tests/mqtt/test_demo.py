@@ -11,6 +11,7 @@ from rich.console import Console
 from feeds.demo import demo, demo_account_inputs, demo_registry
 from feeds.demo_issuance import DEMO_AUCTION, DEMO_BILL, demo_bids
 from feeds.watch import BookView, MarketView, render
+from matching.instruments import Registry
 
 
 @pytest.mark.network
@@ -45,6 +46,25 @@ def test_demo_trades_and_its_checks_hold(capsys):
     auctions = flat.split("opening auctions: ", 1)[1].split(" rejects by reason", 1)[0]
     assert auctions != "none uncrossed" and " at sequence " in auctions
     assert "accounted True" in flat
+    # Every instrument of the programme charges the demo's fees into a fee account of its
+    # own (a ledger account): the takings add up to the fees charged, and the cash total
+    # (fee accounts included) is what it was.
+    cash = flat.split(" fees: ", 1)[0].rsplit(" cash: ", 1)[1]
+    before, after = cash.split(" after,", 1)[0].split(" USDC before and ")
+    assert Decimal(before) == Decimal(after) > 0
+    charged = Decimal(cash.split("; fees charged ", 1)[1].split()[0])
+    registry = demo_registry(date.today())
+    accounts = {i.fees.account for i in registry if i.fees is not None}
+    assert f"the {len(accounts)} fee accounts of the venue (venue) included" in cash
+    takings, conserved = flat.split(" fees: ", 1)[1].split("; cash conserved", 1)
+    shown = {}
+    for part in takings.split(", "):
+        symbol, amount, usdc, _, account = part.split()
+        assert usdc == "USDC" and account == f"{registry[symbol].fees.account})"
+        shown[symbol] = Decimal(amount)
+    assert {i.symbol for i in Registry.load_default()} <= set(shown)
+    assert sum(shown.values()) == charged > 0
+    assert conserved.startswith(" including fees True")
     # The compressed life: a coupon paid, a bill matured and redeemed, all conserved.
     assert "record BD3Y" in flat and "pay_coupon BD3Y" in flat
     assert "mature TB3M" in flat and "redeem TB3M" in flat
@@ -142,3 +162,16 @@ def test_terminal_view_shows_a_halted_book_with_the_operators_reason():
     console = Console(file=io.StringIO(), width=120)
     console.print(render(view))
     assert "TB6M  seq 3  in sync" in console.file.getvalue()
+
+
+def test_the_demo_instruments_charge_maker_taker_fees_with_a_minimum_and_a_retail_tier():
+    from feeds.demo import DEMO_FEE_ACCOUNT
+    registry = demo_registry(date(2026, 12, 3))
+    programme = list(Registry.load_default())
+    accounts = [registry[inst.symbol].fees.account for inst in programme]
+    assert accounts == [DEMO_FEE_ACCOUNT + n for n in range(1, len(programme) + 1)]
+    schedule = registry["TB3M"].fees
+    inst, retail = schedule.institutional, schedule.retail
+    assert (inst.maker, inst.taker, inst.minimum) == (50, 100, 10_000)     # 1/100 bp, units
+    assert (retail.maker, retail.taker, retail.minimum) == (100, 250, 50_000)
+    assert inst.maker < inst.taker and retail.taker > inst.taker
