@@ -30,7 +30,7 @@ cdef class PreTradeRisk:
     @cython.locals(conv=Conversions, economics=Economics)
     cpdef LiveOrder admit(self, broker, m, order_id, now)
     cdef _market_buy_cash(self, Economics economics, book, account, symbol, lots, band_hi,
-                          Conversions conv)
+                          Conversions conv, bint prevents_self_trade)
     cdef _fee_reserve(self, symbol, account, worst_cash, lots, Conversions conv)
     cdef _require_life(self, symbol, tuple life, now)
     cdef _require_account(self, broker, account, inst)

@@ -163,7 +163,7 @@ class PreTradeRisk:
             book = self.books.get(symbol) if ord_type == _MARKET else None
             if book is not None and not book.in_call:
                 amount = self._market_buy_cash(economics, book, account, symbol, lots,
-                                               price, conv)
+                                               price, conv, m.stp != "none")
             else:
                 amount = economics.worst_case_cash(price, lots)
                 if self.fees:
@@ -176,11 +176,12 @@ class PreTradeRisk:
                          lots, tif, expire, 0, 0, lots, amount)
 
     def _market_buy_cash(self, economics: Economics, book, account, symbol: str, lots,
-                         band_hi, conv: Conversions):
+                         band_hi, conv: Conversions, prevents_self_trade: bool):
         """What a market buy in continuous trading can pay: each ask level's worst-case
         cash for the lots it takes there, up to its quantity and the band
-        (``matching.market_reserve``), plus the fees of those lots."""
-        own_asks = self.ledger.reserved(account, symbol) > 0
+        (``matching.market_reserve``), plus the fees of those lots. With STP ``none`` it
+        trades with the account's own asks too, so they are walked like any other."""
+        own_asks = prevents_self_trade and self.ledger.reserved(account, symbol) > 0
         walk: MarketWalk = walk_asks(book, lots, band_hi, account, own_asks)
         amount = 0
         for ticks, take in walk.levels:

@@ -94,6 +94,20 @@ def test_own_asks_are_left_out_of_the_walk(book_engine):
     assert walk_asks(book, 5000, hi, RETAIL, False).levels == [(99300, 5000)]
 
 
+def test_market_buy_allowing_self_trade_reserves_for_its_own_asks_and_fills_them(book_engine):
+    eng = _engine(book_engine, retail_cash=100_000 * USD)
+    eng.submit("alpha", NewOrderSingle("o1", RETAIL, "TB3M", "sell", "0.5", price="99.300"))
+    before = eng.ledger.balance(RETAIL, CASH)
+    # Its only ask is its own: with STP none the buy trades with it (a reservation of
+    # nothing would leave the fill unpaid, a fault inside the engine).
+    out = eng.submit("alpha", NewOrderSingle("b1", RETAIL, "TB3M", "buy", "0.5",
+                                             ord_type="market", stp="none"))
+    trades = [r for _, r in out.reports if r.exec_type == "trade"]
+    assert sorted(r.side for r in trades) == ["buy", "sell"] and eng.fault is None
+    assert eng.ledger.balance(RETAIL, CASH) == before          # paid to itself
+    assert eng.ledger.reserved(RETAIL, CASH) == 0 and eng.ledger.reserved(RETAIL, "TB3M") == 0
+
+
 def test_core_and_reference_books_reserve_the_same_for_a_market_buy():
     texts = []
     for book_engine in ("core", "reference"):
