@@ -11,7 +11,9 @@ TOML float), durations whole seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+
+from matching.toml_terms import decimal_term
 
 __all__ = ["CallTerms", "CallTermsError", "DEFAULT_CALL_TERMS", "parse_call_terms"]
 
@@ -68,14 +70,8 @@ _SECONDS_KEYS = {"min_call_seconds": 0, "random_end_seconds": 0, "closing_vwap_s
 
 def _pct(value, key: str, allow_zero: bool) -> Decimal:
     """A percentage as a decimal string, below 100 (and above 0 unless ``allow_zero``)."""
-    if not isinstance(value, str):
-        raise CallTermsError(f"{key}: a decimal string like \"2.5\" (never a TOML float), "
-                             f"got {value!r}")
-    try:
-        d = Decimal(value)
-    except InvalidOperation:
-        raise CallTermsError(f"{key}: not a decimal: {value!r}") from None
-    if not d.is_finite() or d < 0 or d >= 100 or (d == 0 and not allow_zero):
+    d = decimal_term(value, f"{key}:", CallTermsError, "2.5")
+    if d < 0 or d >= 100 or (d == 0 and not allow_zero):
         low = "0" if allow_zero else "above 0"
         raise CallTermsError(f"{key}: a percentage from {low} to below 100, got {value!r}")
     return d

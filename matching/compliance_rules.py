@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import date
+
+from matching.toml_terms import date_term, decimal_term
 
 __all__ = ["ComplianceRules", "ComplianceError", "parse_compliance", "COMPLIANCE_KEYS"]
 
@@ -54,14 +55,8 @@ class ComplianceRules:
 
 def _exact(value, places: int, key: str) -> int:
     """A positive decimal string as an integer count of ``10**-places`` units, exactly."""
-    if not isinstance(value, str):
-        raise ComplianceError(f"{key} must be a decimal string like \"1000\" (never a "
-                              f"TOML float), got {value!r}")
-    try:
-        d = Decimal(value)
-    except InvalidOperation:
-        raise ComplianceError(f"{key} {value!r} is not a decimal number") from None
-    if not d.is_finite() or d <= 0:
+    d = decimal_term(value, key, ComplianceError, "1000")
+    if d <= 0:
         raise ComplianceError(f"{key} must be positive, got {value}")
     scaled = d.scaleb(places)
     if scaled != scaled.to_integral_value():
@@ -78,14 +73,7 @@ def _countries(value, key: str) -> tuple[str, ...]:
 
 
 def _date(value, key: str) -> date:
-    if isinstance(value, str):
-        try:
-            value = date.fromisoformat(value)
-        except ValueError:
-            raise ComplianceError(f"{key} {value!r} is not an ISO date") from None
-    if isinstance(value, datetime) or not isinstance(value, date):
-        raise ComplianceError(f"{key} must be a date like 2026-12-01, got {value!r}")
-    return value
+    return date_term(value, key, ComplianceError)
 
 
 def parse_compliance(table, token_decimals: int, cash_decimals: int) -> ComplianceRules:

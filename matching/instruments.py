@@ -20,7 +20,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Context, Decimal
 from importlib import resources
 from os import PathLike
@@ -32,6 +32,7 @@ from matching.coupons import bond_of
 from matching.daycount import canonical_day_count
 from matching.fees import FeeError, FeeSchedule, parse_fees
 from matching.fixed_income import ROUNDING_MODES
+from matching.toml_terms import date_term
 from matching.yields import LAST_PERIOD_YIELDS
 
 __all__ = ["Instrument", "Registry", "InstrumentError", "OffTickError", "OffLotError",
@@ -380,15 +381,7 @@ def _dec_field(row: dict, key: str, default=_MISSING, *, positive=False) -> Deci
 
 
 def _date_field(row: dict, key: str) -> date:
-    v = _field(row, key)
-    if isinstance(v, str):
-        try:
-            v = date.fromisoformat(v)
-        except ValueError:
-            raise InstrumentError(f"field {key}: {v!r} is not an ISO date") from None
-    if isinstance(v, datetime) or not isinstance(v, date):
-        raise InstrumentError(f"field {key}: must be a date like 2026-11-25, got {v!r}")
-    return v
+    return date_term(_field(row, key), f"field {key}:", InstrumentError)
 
 
 def _str_field(row: dict, key: str, default=_MISSING) -> str:

@@ -22,7 +22,7 @@ def test_a_bad_call_auction_value_is_one_line_and_exit_2(tmp_path):
     line = one_line_error(tokenbook("serve", "--data", str(tmp_path / "d"),
                                     "--instruments", bad), EXIT_USAGE)
     assert "bad.toml" in line and "TB1M" in line and "field call_auction" in line
-    assert "dynamic_band_pct: a decimal string" in line
+    assert "dynamic_band_pct: must be a decimal string" in line
     assert not (tmp_path / "d").exists()
 
 

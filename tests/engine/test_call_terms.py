@@ -94,7 +94,7 @@ def reg_symbols(reg: Registry) -> list[str]:
 
 
 @pytest.mark.parametrize("table, needle", [
-    ('dynamic_band_pct = 2.5', "dynamic_band_pct: a decimal string"),      # a TOML float
+    ('dynamic_band_pct = 2.5', "dynamic_band_pct: must be a decimal string"),      # a TOML float
     ('static_band_pct = "0"', "static_band_pct: a percentage from above 0"),
     ('extended_band_pct = "100"', "extended_band_pct: a percentage"),
     ('pressure_limit_pct = "-1"', "pressure_limit_pct: a percentage from 0"),
