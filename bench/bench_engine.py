@@ -26,20 +26,20 @@ SYMBOL = "TB3M"
 N = 20_000
 
 
-def _ledger(n_accounts=20):
+def _ledger(n_accounts=20, symbol: str = SYMBOL):
     led = Ledger()
     for a in range(1, n_accounts + 1):
         led.open_account(a, f"b{a % 4}")
         led.deposit(a, CASH, 10**16)
-        led.deposit(a, SYMBOL, 10**12)
-        led.whitelist(a, SYMBOL)
+        led.deposit(a, symbol, 10**12)
+        led.whitelist(a, symbol)
     return led
 
 
-def _flow(n: int, seed: int = 7):
+def _flow(n: int, seed: int = 7, symbol: str = SYMBOL):
     """(broker, message, core command) triples: 60% passive adds, 25% cancels, 15% takers."""
     rng = random.Random(seed)
-    inst = REG[SYMBOL]
+    inst = REG[symbol]
     ref = inst.reference_ticks()
     live: list[tuple[str, str, int]] = []
     out = []
@@ -48,7 +48,7 @@ def _flow(n: int, seed: int = 7):
         r = rng.random()
         if r < 0.25 and live:
             broker, cl, core_id = live.pop(rng.randrange(len(live)))
-            out.append((broker, OrderCancelRequest(f"x{i}", cl, SYMBOL), ("cancel", core_id)))
+            out.append((broker, OrderCancelRequest(f"x{i}", cl, symbol), ("cancel", core_id)))
             continue
         acct = rng.randint(1, 20)
         broker = f"b{acct % 4}"
@@ -59,7 +59,7 @@ def _flow(n: int, seed: int = 7):
         lots = 100 * rng.randint(1, 50)
         oid += 1
         cl = f"o{i}"
-        msg = NewOrderSingle(cl, acct, SYMBOL, side, str(inst.lots_to_qty(lots)),
+        msg = NewOrderSingle(cl, acct, symbol, side, str(inst.lots_to_qty(lots)),
                              price=str(inst.ticks_to_price(ticks)),
                              time_in_force="gtc" if passive else "ioc", stp="none")
         out.append((broker, msg, ("new", oid, 1 if side == "buy" else 2, ticks, lots,

@@ -16,69 +16,33 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import random
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 
+from bench.bench_engine import _flow, _ledger
 from matching.engine import Engine
 from matching.instruments import Registry
 from matching.journal import Journal
-from matching.ledger import CASH, Ledger
-from matching.messages import NewOrderSingle, OrderCancelRequest
 
 T0 = int(datetime(2026, 11, 25, 10, tzinfo=UTC).timestamp()) * 10**9
 SHARD_SYMBOLS = ("TB3M", "TB6M")
 N = 40_000
 
 
-def _ledger(registry: Registry, symbol: str, n_accounts: int = 20) -> Ledger:
-    led = Ledger()
-    for a in range(1, n_accounts + 1):
-        led.open_account(a, f"b{a % 4}")
-        led.deposit(a, CASH, 10**16)
-        led.deposit(a, symbol, 10**12)
-        led.whitelist(a, symbol)
-    return led
-
-
-def shard_flow(registry: Registry, symbol: str, n: int, seed: int = 7) -> list:
-    """``(broker, message)`` pairs on one symbol: passive adds, cancels, crossing IOCs."""
-    rng = random.Random(seed)
-    inst = registry[symbol]
-    ref = inst.reference_ticks()
-    live: list[tuple[str, str]] = []
-    out: list = []
-    for i in range(n):
-        r = rng.random()
-        if r < 0.25 and live:
-            broker, cl = live.pop(rng.randrange(len(live)))
-            out.append((broker, OrderCancelRequest(f"x{i}", cl, symbol)))
-            continue
-        acct = rng.randint(1, 20)
-        broker = f"b{acct % 4}"
-        side = "buy" if rng.random() < 0.5 else "sell"
-        passive = r < 0.85
-        off = rng.randint(1, 30) if passive else -rng.randint(0, 5)
-        ticks = ref - off if side == "buy" else ref + off
-        lots = 100 * rng.randint(1, 50)
-        cl = f"o{i}"
-        out.append((broker, NewOrderSingle(
-            cl, acct, symbol, side, str(inst.lots_to_qty(lots)),
-            price=str(inst.ticks_to_price(ticks)),
-            time_in_force="gtc" if passive else "ioc", stp="none")))
-        if passive:
-            live.append((broker, cl))
-    return out
+def shard_flow(symbol: str, n: int, seed: int = 7) -> list:
+    """``(broker, message)`` pairs on one symbol: the engine bench's flow (passive adds,
+    cancels, crossing IOCs), so one shard's figure compares with ``bench_engine``'s."""
+    return [(broker, msg) for broker, msg, _ in _flow(n, seed, symbol)]
 
 
 def _shard_main(symbol: str, n: int, journal_dir: str, start, results) -> None:
     """One shard process: build its engine and flow, wait for the start, run, report."""
     registry = Registry.load_default()
-    flow = shard_flow(registry, symbol, n)
+    flow = shard_flow(symbol, n)
     journal = Journal(os.path.join(journal_dir, f"{symbol}.journal"))
-    engine = Engine([registry[symbol]], _ledger(registry, symbol), clock=lambda: T0,
+    engine = Engine([registry[symbol]], _ledger(symbol=symbol), clock=lambda: T0,
                     journal=journal)
     engine.admin("open", symbol)
     opened = engine.seq                    # the session's open is not an order

@@ -97,7 +97,7 @@ async def admin_command(args) -> int:
 
 async def transfer_cash_command(args, host: str, port: int) -> int:
     """``tokenbook admin transfer-cash``: both legs, one line, 0 once both are applied."""
-    from feeds.operator import transfer_cash
+    from feeds.operator import already_applied, transfer_cash
     from feeds.security import OPERATOR_USER, options_from_args
     with arguments_checked():
         options = options_from_args(args, OPERATOR_USER)
@@ -110,7 +110,7 @@ async def transfer_cash_command(args, host: str, port: int) -> int:
     if inn is None:
         print(f"REFUSED: transfer {tid} out of {payer}: {out.text}", flush=True)
         return EXIT_REFUSED
-    if not (inn.accepted or "DUPLICATE_TRANSFER" in inn.text):
+    if not (inn.accepted or already_applied(inn)):
         print(f"REFUSED: transfer {tid} into {payee} (out of {payer} is applied: run it "
               f"again): {inn.text}", flush=True)
         return EXIT_REFUSED

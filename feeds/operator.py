@@ -21,7 +21,7 @@ from feeds.codec import AdminCommand, AdminReply, encode
 from matching.messages import ACCOUNT_ACTIONS, AGENT_ACTIONS
 
 __all__ = ["send_command", "send", "command_of", "FORMS", "topic_of", "transfer_cash",
-           "TRANSFER_CASH_USAGE"]
+           "already_applied", "TRANSFER_CASH_USAGE"]
 
 _reply_decoder = msgspec.json.Decoder(AdminReply)
 
@@ -155,11 +155,12 @@ async def transfer_cash(host: str, port: int, operands: list[str], *, timeout: f
             for action, peer in (("transfer_out", payee), ("transfer_in", payer))]
     out = await send(host, port, legs[0], timeout=timeout, mqtt_options=mqtt_options,
                      shard=payer)
-    if not (out.accepted or _already_applied(out)):
+    if not (out.accepted or already_applied(out)):
         return out, None
     return out, await send(host, port, legs[1], timeout=timeout, mqtt_options=mqtt_options,
                            shard=payee)
 
 
-def _already_applied(reply: AdminReply) -> bool:
+def already_applied(reply: AdminReply) -> bool:
+    """A transfer leg refused because that leg is applied already (idempotent re-run)."""
     return not reply.accepted and "DUPLICATE_TRANSFER" in reply.text

@@ -63,11 +63,13 @@ if pytest is not None:
         return request.param
 
 
-def two_broker_engine(clock=time.time_ns, journal=None):
+def two_broker_engine(clock=time.time_ns, journal=None, symbols=None):
     """The network tests' engine: broker alpha owns account 1 and beta account 2, both
-    funded with cash and every instrument, whitelisted everywhere; wall-clock time unless
-    ``clock`` says otherwise."""
+    funded with cash and every instrument (or only ``symbols``: a shard's), whitelisted
+    everywhere; wall-clock time unless ``clock`` says otherwise."""
     reg = Registry.load_default()
+    if symbols is not None:
+        reg = Registry(reg[s] for s in symbols)
     led = Ledger()
     for acct, broker in ((1, "alpha"), (2, "beta")):
         led.open_account(acct, broker)

@@ -17,13 +17,11 @@ from feeds.config import GatewayConfig
 from feeds.shard import ShardDirectory
 from feeds.transports import make_gateway
 from matching.engine import Engine
-from matching.instruments import Registry
-from matching.ledger import CASH, Ledger
+from matching.ledger import CASH
 from matching.messages import NewOrderSingle
-from testkit.mqtt import connect, next_message
+from testkit.mqtt import connect, next_message, two_broker_engine
 
 pytestmark = pytest.mark.network
-REG = Registry.load_default()
 SHARDS = {"s1": ("TB3M",), "s2": ("TB6M",)}
 
 
@@ -35,15 +33,7 @@ def mqtt():
 
 def shard_engine(symbols) -> Engine:
     """One shard's engine: only its instruments; alpha (1) and beta (2) funded in them."""
-    insts = [REG[s] for s in symbols]
-    led = Ledger()
-    for acct, broker in ((1, "alpha"), (2, "beta")):
-        led.open_account(acct, broker)
-        led.deposit(acct, CASH, 10**13)
-        for inst in insts:
-            led.deposit(acct, inst.symbol, 10**8)
-            led.whitelist(acct, inst.symbol)
-    return Engine(insts, led, clock=time.time_ns)
+    return two_broker_engine(symbols=symbols)
 
 
 async def with_shards(mqtt, body, transport, directory=None):
