@@ -3,7 +3,8 @@
     python -m bench.native [--quick] [--transport aiomqtt|link] [--reps N] [--out DIR]
 
 One sitting on one private mosquitto (loopback, the broker config every tokenbook test
-uses; mosquitto announces Receive Maximum 20 per connection), every client a small C
+uses; it announces Receive Maximum 1000, ``feeds.security.BROKER_RECEIVE_MAXIMUM``, to
+every client), every client a small C
 program on libmosquitto (``mqtt_rt.c``, compiled with gcc into ``.cache/native/``),
 MQTT 5, QoS 1, TCP_NODELAY, each in its own process:
 

@@ -326,3 +326,21 @@ def test_broker_dies_with_a_killed_owner_process():
         owner.wait(10)
         owner.stdout.close()
     _assert_cleaned_up(pid, port, workdir)
+
+
+@network
+def test_shipped_broker_lets_the_engine_keep_many_publishes_in_flight(mqtt_broker):
+    """CONNACK carries the shipped Receive Maximum, not mosquitto's 20: the engine's
+    reports and market data of one cycle go out without waiting on PUBACK round trips."""
+    import mqtt5
+
+    from feeds.security import BROKER_RECEIVE_MAXIMUM
+    with socket.create_connection(("127.0.0.1", mqtt_broker.port), timeout=5) as sock:
+        sock.sendall(mqtt5.ConnectPacket(client_id=unique_topic("rm").replace("/", "-"),
+                                         clean_start=True).write())
+        data = b""
+        while len(data) < 2 or len(data) < 2 + data[1]:
+            data += sock.recv(4096)
+    connack, _ = mqtt5.read(memoryview(data))
+    assert isinstance(connack, mqtt5.ConnAckPacket)
+    assert connack.receive_max == BROKER_RECEIVE_MAXIMUM > 20
