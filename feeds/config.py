@@ -32,6 +32,10 @@ class GatewayConfig:
     """
     # --- the cycle
     max_batch: int = 500                  # inbound messages per cycle (one group commit)
+    # The retained full-depth snapshot of a symbol whose book changed is republished at
+    # most this often (s, venue clock); increments and the BBO go every cycle. 0: every
+    # cycle. A deep book's snapshot is ~40 kB: per cycle it cost more than the orders.
+    depth_snapshot_interval: float = 0.5
     # Brokers whose live orders are cancelled when their presence goes offline (their
     # client's last will); "*" means every broker.
     cancel_on_disconnect: frozenset[str] | str = frozenset()
@@ -104,6 +108,8 @@ class GatewayConfig:
         if self.probe_options is not None:
             object.__setattr__(self, "probe_options",
                                MappingProxyType(dict(self.probe_options)))
+        if not 0 <= self.depth_snapshot_interval <= 3600:
+            raise ValueError("depth_snapshot_interval must be 0-3600 s")
         if self.max_batch < 1 or self.snapshot_every < 1:
             raise ValueError("max_batch and snapshot_every must be at least 1")
         if not 0 < self.reconnect_min <= self.reconnect_max:

@@ -153,6 +153,10 @@ class GatewayCycle:
         self.accepting = True
         self.status_text = ""
         self._snapshot_seq = engine.durable_seq
+        # Depth snapshots owed (symbols whose book changed since their last one, in order)
+        # and when each was last published (venue ns): see _stage_snapshots.
+        self._snapshots_due: dict[str, None] = {}
+        self._snapshot_at: dict[str, int] = {}
         # How a periodic snapshot is written (a transport may take it off its loop).
         self.write_snapshot = engine.write_snapshot
         # Operator, agent, issuer and timetable inputs; their replies wait for the commit.
@@ -210,6 +214,7 @@ class GatewayCycle:
         if not outcomes:
             self._stage_admin(durable=True)           # refusals only: nothing to commit
             self._stage_auctions(())
+            self._stage_snapshots(now_ns)
             return self.outbox.take()
         try:
             durable = engine.commit()                 # durable before anything is acknowledged
@@ -228,6 +233,7 @@ class GatewayCycle:
         self._stage(outcomes)
         self._stage_admin(durable=True)
         self._stage_auctions(outcomes)
+        self._stage_snapshots(now_ns)
         self.stats.cycles += 1
         self._maybe_snapshot(durable)
         return self.outbox.take()
@@ -553,8 +559,28 @@ class GatewayCycle:
             update = book.apply(changes)
             if update is not None:
                 put(Publish(topic(symbol, "depth"), encode(update), False, "md"))
-                put(Publish(topic(symbol, "snapshot"), encode(book.snapshot()), True, "md"))
+                self._snapshots_due[symbol] = None
+                self._stage_snapshots(self._now_ns, symbol)
                 put(Publish(topic(symbol, "bbo"), encode(book.bbo()), True, "md"))
+
+    def _stage_snapshots(self, now_ns: int, only: str | None = None) -> None:
+        """The retained depth snapshots of books that changed, each at most every
+        ``depth_snapshot_interval`` (also from idle cycles, so the last change of a quiet
+        book is in one within an interval). The snapshot is the recovery channel, as CME
+        MDP 3.0's snapshot loop: a subscriber that joins between two applies increments
+        past the one it got (seq contiguous) or waits for the next (``feeds.watch``)."""
+        due = self._snapshots_due
+        if not due:
+            return
+        interval_ns = int(self.config.depth_snapshot_interval * 1e9)
+        last = self._snapshot_at
+        for symbol in (only,) if only is not None else list(due):
+            at = last.get(symbol)
+            if at is None or now_ns - at >= interval_ns:
+                del due[symbol]
+                last[symbol] = now_ns
+                self.outbox.put(Publish(self._topic(symbol, "snapshot"),
+                                        encode(self.depth[symbol].snapshot()), True, "md"))
 
     def _count_corporate(self, report: CorporateAction) -> None:
         stats, inst = self.stats, self.engine.instruments[report.symbol]
@@ -587,7 +613,9 @@ class GatewayCycle:
         recovered, at a higher sequence, with the new epoch."""
         out = [self.status("online" if self.accepting else "not_accepting",
                            self.status_text, now_ns)]
+        self._snapshots_due.clear()           # every book's current snapshot goes here
         for symbol, book in self.depth.items():
+            self._snapshot_at[symbol] = now_ns
             out += (Publish(topics.md(symbol, "snapshot"), encode(book.snapshot()), True, "md"),
                     Publish(topics.md(symbol, "bbo"), encode(book.bbo()), True, "md"),
                     Publish(topics.md(symbol, "state"), encode(self.trading_status(symbol)),

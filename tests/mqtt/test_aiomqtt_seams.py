@@ -10,6 +10,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from feeds.aiomqtt_seams import disconnect_ending_session, keep_connack_properties, paho_client
+from feeds.security import BROKER_RECEIVE_MAXIMUM
 from testkit.mqtt import connect, run, unique_topic
 
 
@@ -34,7 +35,7 @@ def test_connack_properties_reach_the_sink_with_the_brokers_receive_maximum(mqtt
             pass
     run(main())
     assert len(seen) == 1
-    assert seen[0].get("ReceiveMaximum") == 20          # mosquitto's max_inflight_messages
+    assert seen[0].get("ReceiveMaximum") == BROKER_RECEIVE_MAXIMUM   # max_inflight_messages
 
 
 def test_clean_goodbye_ends_the_session_so_nothing_queues_for_the_client(mqtt_broker):

@@ -305,3 +305,27 @@ def test_the_cycle_imports_no_mqtt_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=env).stdout
     assert out.strip() == "[]"
+
+
+def test_depth_snapshot_is_republished_at_most_every_interval_and_after_the_last_change():
+    """Increments and the BBO go every cycle; the retained full-depth snapshot of a book
+    that changed goes at most every depth_snapshot_interval, and an idle cycle past the
+    interval publishes the last change, so a late subscriber's snapshot is never stale
+    for longer than that."""
+    cycle = GatewayCycle(engine(), GatewayConfig(depth_snapshot_interval=0.5))
+    snap = topics.md("TB3M", "snapshot")
+    second = 10**9
+
+    def snapshots(pubs):
+        return [json.loads(p.payload)["seq"] for p in pubs if p.topic == snap]
+
+    first = cycle.process([order("alpha", "b1", "buy", price="98.000")], 1 * second)
+    assert snapshots(first) == [docs(first, topic=topics.md("TB3M", "depth"))[0]["seq"]]
+    soon = cycle.process([order("alpha", "b2", "buy", price="98.100")], second + second // 10)
+    assert snapshots(soon) == [] and docs(soon, topic=topics.md("TB3M", "bbo"))
+    assert snapshots(cycle.process([], second + second // 5)) == []     # still inside
+    late = cycle.process([], 2 * second)                                 # idle, past it
+    depth_seq = docs(soon, topic=topics.md("TB3M", "depth"))[0]["seq"]
+    assert snapshots(late) == [depth_seq]
+    assert json.loads(next(p for p in late if p.topic == snap).payload)["bids"][0][0] == "98.100"
+    assert snapshots(cycle.process([], 3 * second)) == []               # nothing changed

@@ -331,7 +331,8 @@ def test_a_cycle_waits_while_the_last_ones_publishes_wait_for_the_brokers_window
     """Receive Maximum 2: the orders read while reports still wait for room are not
     cycled (no commit) until the PUBACKs have let those out; then one cycle takes them."""
     async def body():
-        gw = LinkGateway(two_broker_engine(), "127.0.0.1", 1, GatewayConfig(hold_reports=0))
+        gw = LinkGateway(two_broker_engine(), "127.0.0.1", 1, GatewayConfig(hold_reports=0,
+                                                                   depth_snapshot_interval=0))
         link, t = _Link(gw, asyncio.get_running_loop()), FakeTransport()
         link.connection_made(t)
         gw.session.options = link_options(gw.config, gw.cycle.status("offline"))

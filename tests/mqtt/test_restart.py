@@ -16,6 +16,7 @@ import time
 import pytest
 
 from feeds import topics
+from feeds.config import GatewayConfig
 from feeds.cycle import GatewayCycle
 from feeds.watch import BookView, MarketView
 from matching import recovery
@@ -38,6 +39,10 @@ def crash(engine: Engine) -> None:
     os.close(engine.journal.fd)
     engine.journal.fd = -1
     engine.data_dir.close()
+
+
+#: Depth snapshots every cycle: these tests read the books out of one cycle's market data.
+EVERY_CYCLE = GatewayConfig(depth_snapshot_interval=0)
 
 
 def order(broker, cl, side, qty="2", price="99.000", symbol="TB3M", acct=None, **kw):
@@ -70,7 +75,7 @@ def ladder(engine: Engine, symbol: str, side: int):
 
 def test_after_a_crash_the_retained_market_data_shows_the_recovered_books(tmp_path):
     engine, recovered = open_venue(tmp_path)
-    cycle = GatewayCycle(engine, recovered=recovered)
+    cycle = GatewayCycle(engine, EVERY_CYCLE, recovered=recovered)
     view = MarketView()                         # a subscriber that stays through it all
     feed(view, cycle.retained(1))
     run1 = cycle.process([order("alpha", "b1", "buy", time_in_force="gtc"),
@@ -86,7 +91,7 @@ def test_after_a_crash_the_retained_market_data_shows_the_recovered_books(tmp_pa
 
     engine, recovered = open_venue(tmp_path)
     assert engine.epoch == 2 and len(engine.books["TB3M"]) == 3
-    cycle = GatewayCycle(engine, recovered=recovered)
+    cycle = GatewayCycle(engine, EVERY_CYCLE, recovered=recovered)
     retained = cycle.retained(4)
     assert all(p.retain for p in retained)
     after = md_docs(retained)
