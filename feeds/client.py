@@ -44,15 +44,25 @@ from matching.messages import (
     OrderCancelReplaceRequest,
     OrderCancelRequest,
     OrderMessage,
+    OrderStatusRequest,
 )
 
 log = logging.getLogger("tokenbook.client")
 
-__all__ = ["BrokerClient", "RequestTimeout", "CancelRejected"]
+__all__ = ["BrokerClient", "RequestTimeout", "CancelRejected", "QueryRefused"]
 
 
 class RequestTimeout(Exception):
     """No report for a ClOrdID after every retry."""
+
+
+class QueryRefused(Exception):
+    """The venue refused a query (``report``: its Rejected ExecutionReport, with
+    ``ord_rej_reason`` and ``text``)."""
+
+    def __init__(self, report: ExecutionReport):
+        super().__init__(f"query refused: {report.ord_rej_reason}: {report.text}")
+        self.report = report
 
 
 class CancelRejected(Exception):
@@ -98,6 +108,10 @@ class BrokerClient:
         self.reconnect_max = reconnect_max
         # Extra aiomqtt.Client arguments: username/password, tls_params (feeds.mqtt).
         self.mqtt_options = dict(mqtt_options or {})
+        # Queries go to requests/{broker}; their answers come back here (MQTT 5
+        # request/response, feeds.requests), one reply topic per client id.
+        self.reply_topic = topics.replies(broker, self.client_id if topics.valid_name(
+            self.client_id) else "client")
         self._waiters: dict[str, asyncio.Future] = {}
         self._pending: dict[str, OrderMessage] = {}    # unanswered requests by ClOrdID
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
@@ -147,6 +161,7 @@ class BrokerClient:
             try:
                 async with self._mqtt_client() as c:
                     await c.subscribe(topics.exec_reports(self.broker), qos=1)
+                    await c.subscribe(self.reply_topic, qos=1)
                     await c.publish(topics.presence(self.broker), b"online", qos=1, retain=True)
                     self._client = c
                     self._connected.set()
@@ -155,7 +170,10 @@ class BrokerClient:
                         self._resend_pending(c)
                     first = False
                     async for message in c.messages:
-                        self._dispatch(message.payload)
+                        if message.topic.value == self.reply_topic:
+                            self._answer(message)
+                        else:
+                            self._dispatch(message.payload)
             except aiomqtt.MqttError as exc:
                 self._connected.clear()
                 self._client = None
@@ -226,6 +244,43 @@ class BrokerClient:
             self._seen.popitem(last=False)
         self._queue.put_nowait(report)
 
+    def _answer(self, message: aiomqtt.Message) -> None:
+        """A query's answer on the reply topic: its Correlation Data names the waiter."""
+        correlation = getattr(message.properties, "CorrelationData", None)
+        waiter = self._waiters.pop(f"query:{bytes(correlation or b'').hex()}", None)
+        if waiter is None or waiter.done():
+            return                        # a late answer to a query given up on
+        try:
+            waiter.set_result(self._decoder.decode(message.payload))
+        except msgspec.DecodeError as exc:
+            waiter.set_exception(exc)
+
+    async def _query(self, msg) -> EngineReport:
+        """One query on requests/{broker}, answered on ``reply_topic``; one try of
+        ``timeout * retries`` seconds (a query changes nothing: ask again)."""
+        correlation = uuid.uuid4().bytes
+        key = f"query:{correlation.hex()}"
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters[key] = fut
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic = self.reply_topic
+        props.CorrelationData = correlation
+        try:
+            async with asyncio.timeout(self.timeout * self.retries):
+                await self._connected.wait()
+                if self._client is None:
+                    raise RequestTimeout(f"{self.broker}: not connected")
+                await self._client.publish(topics.requests(self.broker), encode(msg), qos=1,
+                                           properties=props)
+                report = await fut
+        except TimeoutError:
+            raise RequestTimeout(f"no answer to {type(msg).__name__}") from None
+        finally:
+            self._waiters.pop(key, None)
+        if type(report) is ExecutionReport and report.exec_type == "rejected":
+            raise QueryRefused(report)
+        return report
+
     async def _request(self, msg) -> EngineReport:
         """Send and await the first report for the message's ClOrdID, resending if needed
         (flagged PossDup after the first send).
@@ -295,23 +350,22 @@ class BrokerClient:
 
     async def balances(self, account: int | None = None) -> Balances:
         """This broker's accounts (or ``account``) as the engine holds them, as of the
-        engine seq the answer names: balances, reservations, frozen amounts. One try of
-        ``timeout * retries`` seconds (a query changes nothing: ask again)."""
-        request_id = uuid.uuid4().hex[:16]
-        fut = asyncio.get_running_loop().create_future()
-        self._waiters[f"balances:{request_id}"] = fut
-        try:
-            async with asyncio.timeout(self.timeout * self.retries):
-                await self._connected.wait()
-                if self._client is None:
-                    raise RequestTimeout(f"{self.broker}: not connected")
-                await self._client.publish(topics.orders(self.broker), encode(
-                    BalancesRequest(request_id, account)), qos=1)
-                return await fut
-        except TimeoutError:
-            raise RequestTimeout(f"no answer to balances query {request_id}") from None
-        finally:
-            self._waiters.pop(f"balances:{request_id}", None)
+        engine seq the answer names: balances, reservations, frozen amounts. Asked over
+        MQTT 5 request/response (``feeds.requests``); raises QueryRefused or
+        RequestTimeout."""
+        report = await self._query(BalancesRequest(uuid.uuid4().hex[:16], account))
+        assert type(report) is Balances, report
+        return report
+
+    async def order_status(self, *, cl_ord_id: str = "", order_id: str = "",
+                           symbol: str = "") -> ExecutionReport:
+        """FIX 35=H: one of this broker's orders as the engine holds it, an ExecType=I
+        report (OrdStatus, CumQty, LeavesQty, AvgPx); an order not found is a Rejected
+        report with OrdStatus rejected and ORDER_NOT_FOUND, returned as it is."""
+        report = await self._query(OrderStatusRequest(cl_ord_id, order_id, symbol,
+                                                      uuid.uuid4().hex[:16]))
+        assert type(report) is ExecutionReport, report
+        return report
 
     async def bid(self, auction_id: str, account: int, bid_id: str, amount: str,
                   rate: str = "", net_long: str = "") -> AuctionBidStatus:

@@ -52,6 +52,7 @@ from feeds.operator_desk import OperatorDesk
 from feeds.operator_inputs import STATELESS_COMMANDS
 from feeds.outbox import Outbox, Publish
 from feeds.reference_md import reference_of
+from feeds.requests import RequestDesk
 from feeds.shard import refuse_unserved, shard_exec_id, shard_trade_id
 from matching.engine import Engine
 from matching.errors import EngineFault
@@ -77,9 +78,11 @@ log = logging.getLogger("tokenbook.gateway")
 
 __all__ = ["GatewayCycle", "GatewayStats", "Inbound"]
 
-#: One inbound MQTT PUBLISH: (topic, payload) or (topic, payload, retained). ``retained``:
-#: the broker delivered a stored retained message (a new subscription), not a live one.
-Inbound = tuple[str, bytes] | tuple[str, bytes, bool]
+#: One inbound MQTT PUBLISH: (topic, payload), (topic, payload, retained), or with its
+#: MQTT 5 request properties (topic, payload, retained, response topic, correlation data).
+#: ``retained``: the broker delivered a stored retained message (a new subscription).
+Inbound = (tuple[str, bytes] | tuple[str, bytes, bool]
+           | tuple[str, bytes, bool, str | None, bytes | None])
 _PRESENCE = topics.PRESENCE_WILDCARD[:-1]
 _CLOSING = ("filled", "canceled", "expired")
 
@@ -105,6 +108,7 @@ class GatewayStats:
     resent: int = 0               # recent exec reports sent again after a reconnect
     admin_commands: int = 0       # operator commands taken (journaled)
     admin_refused: int = 0        # operator commands refused (bad, or journal down)
+    requests: int = 0             # answers sent on a query's Response Topic (feeds.requests)
     trades_by_symbol: dict[str, int] = field(default_factory=dict)
     volume_lots: dict[str, int] = field(default_factory=dict)     # lots traded
     settled_cash: dict[str, int] = field(default_factory=dict)    # minor units buyers paid
@@ -161,6 +165,8 @@ class GatewayCycle:
         self.write_snapshot = engine.write_snapshot
         # Operator, agent, issuer and timetable inputs; their replies wait for the commit.
         self.desk = OperatorDesk(engine, self.config, lambda: self.stats)
+        # Broker queries on requests/{broker}, answered on their Response Topics.
+        self.requests = RequestDesk(engine, self._on_wire)
         # A shard's own operator topic (feeds.shard_admin); None on a one-shard venue.
         self._shard_admin = topics.shard_admin(self.config.shard) if self.config.shard \
             else None
@@ -213,6 +219,7 @@ class GatewayCycle:
             self._engine_fault(exc, now_ns)
         if not outcomes:
             self._stage_admin(durable=True)           # refusals only: nothing to commit
+            self._stage_replies()
             self._stage_auctions(())
             self._stage_snapshots(now_ns)
             return self.outbox.take()
@@ -229,9 +236,11 @@ class GatewayCycle:
             self._stage([a for o in outcomes if not o.sequenced
                          if (a := self._unpersisted_answer(o)) is not None])
             self._stage_admin(durable=False)
+            self._stage_replies()
             return self.outbox.take()
         self._stage(outcomes)
         self._stage_admin(durable=True)
+        self._stage_replies()
         self._stage_auctions(outcomes)
         self._stage_snapshots(now_ns)
         self.stats.cycles += 1
@@ -311,7 +320,9 @@ class GatewayCycle:
         return self.engine.refuse_unpersisted(broker, msg)
 
     # ------------------------------------------------------------------ inbound messages
-    def _handle(self, topic: str, payload, retained: bool = False) -> Outcome | None:
+    def _handle(self, topic: str, payload, retained: bool = False,
+                response_topic: str | None = None, correlation: bytes | None = None
+                ) -> Outcome | None:
         """One inbound message to the engine: its Outcome, or None if it made no input."""
         if topic.startswith(_PRESENCE):
             return self._presence(topic.rsplit("/", 1)[-1], payload, retained)
@@ -330,6 +341,10 @@ class GatewayCycle:
                 if len(self._brokers) >= 10_000:
                     self._brokers.clear()
                 self._brokers[topic] = broker
+        if broker is None and (asker := topics.broker_from_requests_topic(topic)):
+            if asker in self.outbox.held:
+                self.outbox.release(asker)
+            return self.requests.handle(asker, _bytes(payload), response_topic, correlation)
         if broker is None and self.config.shard:          # a shard's v2 order topic
             v2 = topics.parse_orders_v2_topic(topic)
             broker = v2[0] if v2 is not None and v2[1] in self.engine.instruments else None
@@ -394,6 +409,14 @@ class GatewayCycle:
         return schedule.catch_up(resumed_at, now_ns)
 
     # ------------------------------------------------------------------ outbound
+    def _stage_replies(self) -> None:
+        """The answers to this cycle's queries, on their Response Topics."""
+        answers = self.requests.take()
+        if answers:
+            self.stats.requests += len(answers)
+            for publish in answers:
+                self.outbox.put(publish)
+
     def _stage_admin(self, durable: bool) -> None:
         """Operator replies of the cycle, and the new trading states they made."""
         replies = self.desk.take_replies()

@@ -238,8 +238,15 @@ class Gateway:
             elif topic.startswith("$SYS/"):
                 self._broker_stat(topic, message.payload)
             else:
-                # The retain flag too: a retained presence is not news (feeds.cycle).
-                queue.put_nowait((topic, message.payload, message.retain))
+                # The retain flag too: a retained presence is not news (feeds.cycle);
+                # a request's Response Topic and Correlation Data (feeds.requests).
+                props = message.properties
+                response = getattr(props, "ResponseTopic", None) if props else None
+                if response is None:
+                    queue.put_nowait((topic, message.payload, message.retain))
+                else:
+                    queue.put_nowait((topic, message.payload, message.retain, response,
+                                      getattr(props, "CorrelationData", None)))
         raise aiomqtt.MqttError("message stream ended")
 
     async def _publish_status(self, client: aiomqtt.Client) -> None:
@@ -346,7 +353,8 @@ class Gateway:
         # publish whose connection died would wait for its PUBACK until aiomqtt's timeout;
         # the reader ending tells the connection is gone much sooner.
         pub = asyncio.ensure_future(asyncio.gather(
-            *(client.publish(s.topic, s.payload, qos=1, retain=s.retain) for s in chunk)))
+            *(client.publish(s.topic, s.payload, qos=1, retain=s.retain,
+                             properties=_reply_properties(s)) for s in chunk)))
         waits = {pub} if reader is None else {pub, reader}
         try:
             done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -359,6 +367,15 @@ class Gateway:
         pub.cancel()
         assert reader is not None, "only the reader can end the wait first"
         raise _lost(reader)
+
+
+def _reply_properties(publish: Publish) -> Properties | None:
+    """A reply's MQTT 5 Correlation Data (``feeds.requests``); None for every other."""
+    if publish.correlation is None:
+        return None
+    props = Properties(PacketTypes.PUBLISH)
+    props.CorrelationData = publish.correlation
+    return props
 
 
 async def _unless_lost(client: aiomqtt.Client, step) -> None:

@@ -311,8 +311,13 @@ class Session:
                         break
                 else:
                     self._last_id = pid
-            data = mqtt5.PublishPacket(p.topic, p.payload, qos=_QOS1, retain=p.retain,
-                                       packet_id=pid, duplicate=dup).write()
+            if p.correlation is None:
+                data = mqtt5.PublishPacket(p.topic, p.payload, qos=_QOS1, retain=p.retain,
+                                           packet_id=pid, duplicate=dup).write()
+            else:                                  # a reply echoes the request's
+                data = mqtt5.PublishPacket(p.topic, p.payload, qos=_QOS1, retain=p.retain,
+                                           packet_id=pid, duplicate=dup,
+                                           correlation_data=p.correlation).write()
             if limit is not None and len(data) > limit:
                 self.refused.append(Refused(p, PACKET_TOO_LARGE, f"{len(data)} bytes is more "
                                             f"than the server's Maximum Packet Size {limit}"))

@@ -38,7 +38,7 @@ import mqtt5
 
 from feeds import topics
 from feeds.config import GatewayConfig
-from feeds.cycle import GatewayCycle
+from feeds.cycle import GatewayCycle, Inbound
 from feeds.durable import DurableGate
 from feeds.guard import AnotherEngine, VenueGuard
 from feeds.link import LinkError, Session
@@ -63,10 +63,13 @@ _INPUTS = (topics.ORDERS_WILDCARD, topics.PRESENCE_WILDCARD, topics.ADMIN)
 _DOWN = (LinkError, OSError, TimeoutError, aiomqtt.MqttError)
 
 
-def _batch(messages: list[mqtt5.PublishPacket]) -> list[tuple[str, bytes, bool]]:
+def _batch(messages: list[mqtt5.PublishPacket]) -> list[Inbound]:
     """The cycle's batch items (``feeds.cycle.Inbound``) of received PUBLISH packets; with
-    Retain As Published off (``Session.subscribe``) RETAIN marks a stored message."""
-    return [(m.topic, m.payload, m.retain) for m in messages]
+    Retain As Published off (``Session.subscribe``) RETAIN marks a stored message. A
+    request's Response Topic and Correlation Data go along (``feeds.requests``)."""
+    return [(m.topic, m.payload, m.retain) if m.response_topic is None else
+            (m.topic, m.payload, m.retain, m.response_topic, m.correlation_data)
+            for m in messages]
 
 
 class LinkGateway(LinkPhases):

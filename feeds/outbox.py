@@ -22,21 +22,23 @@ import msgspec
 __all__ = ["Outbox", "Publish", "KEPT_ACROSS_RECONNECT"]
 
 #: Kinds that survive a reconnect; retained state (status, md) is republished fresh.
-KEPT_ACROSS_RECONNECT = frozenset({"exec", "dropcopy", "trade", "admin"})
+KEPT_ACROSS_RECONNECT = frozenset({"exec", "dropcopy", "trade", "admin", "reply"})
 #: Kinds sent again after a reconnect: a broker's reports and their drop copies.
 _RESENT_KINDS = frozenset({"exec", "dropcopy"})
 
 
 class Publish(msgspec.Struct, frozen=True, gc=False):
     """One MQTT PUBLISH (QoS 1) the gateway owes. ``kind``: exec, dropcopy, trade, md,
-    status or admin; ``broker``: whose exec topic or drop copy (holds apply to these).
-    ``gc=False``: thousands of them sit
-    in the outbox and the resend window, and the collector need not walk them."""
+    status, admin or reply (a query's answer, ``feeds.requests``); ``broker``: whose exec
+    topic, drop copy or reply (holds apply to these); ``correlation``: the MQTT 5
+    Correlation Data a reply echoes. ``gc=False``: thousands of them sit in the outbox
+    and the resend window, and the collector need not walk them."""
     topic: str
     payload: bytes
     retain: bool
     kind: str
     broker: str | None = None
+    correlation: bytes | None = None
 
 
 class _Sent(msgspec.Struct, frozen=True, gc=False):

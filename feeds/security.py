@@ -104,6 +104,7 @@ def risk_acl_section(broker: str) -> str:
             "topic deny tokenbook/v1/orders/#\n"
             "topic deny tokenbook/v1/presence/#\n"
             "topic deny tokenbook/v1/exec/#\n"
+            "topic deny tokenbook/v1/requests/#\n"
             f"topic read tokenbook/v1/dropcopy/{broker}\n")
 
 

@@ -17,6 +17,10 @@
     tokenbook/v1/orders/tokenbook-agent   the transfer agent's controls (freeze) QoS 1
     tokenbook/v2/orders/{broker}/{symbol} order entry routed to the symbol's shard  QoS 1
     tokenbook/v1/status/{shard}           one shard's engine status (feeds.shard) QoS 1, retained
+    tokenbook/v1/requests/{broker}        a broker's queries (balances, order     QoS 1
+                                          status), MQTT 5 request/response
+    tokenbook/v1/replies/{broker}/...     their answers: the request's Response   QoS 1
+                                          Topic, Correlation Data echoed
 
 A sharded venue (docs/replication.md, "Shards") takes orders on the v2 topic, whose symbol
 segment lets each shard subscribe to its own symbols only; a one-shard venue keeps v1.
@@ -41,6 +45,8 @@ __all__ = [
     "broker_from_orders_topic", "broker_from_presence_topic", "parse_md_topic",
     "ROOT_V2", "ORDERS_V2_WILDCARD", "orders_v2", "orders_v2_filter", "parse_orders_v2_topic",
     "shard_status", "shard_admin",
+    "REQUESTS_WILDCARD", "requests", "replies", "broker_from_requests_topic",
+    "response_topic_of",
 ]
 
 ROOT = "tokenbook/v1"
@@ -72,6 +78,12 @@ AGENT = f"{ROOT}/orders/tokenbook-agent"
 #: Order entry routed by symbol (a sharded venue): ``{ROOT_V2}/orders/{broker}/{symbol}``.
 ROOT_V2 = "tokenbook/v2"
 ORDERS_V2_WILDCARD = f"{ROOT_V2}/orders/+/+"
+#: Broker queries in (MQTT 5 request/response): ``requests/{broker}``; each answer goes to
+#: the request's Response Topic, which must be under ``replies/{broker}/`` (the ACL lets a
+#: broker read only its own replies).
+REQUESTS_WILDCARD = f"{ROOT}/requests/+"
+#: The longest Response Topic taken (the reply topic's own segments after the prefix).
+MAX_RESPONSE_TOPIC_LEN = 256
 
 
 def valid_name(name: object) -> bool:
@@ -103,6 +115,17 @@ def exec_reports(broker: str) -> str:
 def dropcopy(broker: str) -> str:
     """Where the engine copies every report of ``broker`` (its risk/clearing user reads)."""
     return f"{ROOT}/dropcopy/{_checked('broker id', broker)}"
+
+
+def requests(broker: str) -> str:
+    """Where ``broker`` sends its queries (balances, order status), with a Response Topic."""
+    return f"{ROOT}/requests/{_checked('broker id', broker)}"
+
+
+def replies(broker: str, name: str) -> str:
+    """A Response Topic of ``broker``'s: ``replies/{broker}/{name}`` (``name``: one
+    segment, e.g. the client id, so two clients of one broker do not read each other's)."""
+    return f"{ROOT}/replies/{_checked('broker id', broker)}/{_checked('reply name', name)}"
 
 
 def presence(broker: str) -> str:
@@ -155,6 +178,26 @@ def broker_from_orders_topic(topic: object) -> str | None:
     if parts is None or parts[0] != "tokenbook" or parts[1] != "v1" or parts[2] != "orders":
         return None
     return parts[3] if valid_name(parts[3]) else None
+
+
+def broker_from_requests_topic(topic: object) -> str | None:
+    """The broker of a ``requests/{broker}`` topic; None for anything else."""
+    parts = _segments(topic, 4)
+    if parts is None or parts[0] != "tokenbook" or parts[1] != "v1" or parts[2] != "requests":
+        return None
+    return parts[3] if valid_name(parts[3]) else None
+
+
+def response_topic_of(broker: str, topic: object) -> str | None:
+    """``topic`` if it may carry an answer to ``broker``: under ``replies/{broker}/``, at
+    most MAX_RESPONSE_TOPIC_LEN long, each further segment from the safe charset (no
+    wildcard: MQTT 5 3.3.2.3.5 forbids them in a Response Topic). None otherwise."""
+    if not isinstance(topic, str) or len(topic) > MAX_RESPONSE_TOPIC_LEN:
+        return None
+    parts = topic.split("/")
+    if len(parts) < 5 or parts[:4] != ["tokenbook", "v1", "replies", broker]:
+        return None
+    return topic if all(valid_name(p) for p in parts[4:]) else None
 
 
 def broker_from_presence_topic(topic: object) -> str | None:

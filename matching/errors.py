@@ -190,6 +190,15 @@ class DecodeReject(_Code):
     MALFORMED_JSON = "MALFORMED_JSON", 302, "the payload is not a JSON object"
     INVALID_FIELD = "INVALID_FIELD", 303, "a field is missing, unknown or of the wrong type"
     DECODER_FAULT = "DECODER_FAULT", 304, "the decoder failed on this payload (a venue bug)"
+    # Broker queries over MQTT 5 request/response (feeds.requests).
+    NO_RESPONSE_TOPIC = ("NO_RESPONSE_TOPIC", 305,
+                         "a request needs an MQTT 5 Response Topic to be answered on")
+    RESPONSE_TOPIC_NOT_OWN = ("RESPONSE_TOPIC_NOT_OWN", 306,
+                              "a request's Response Topic must be under "
+                              "tokenbook/v1/replies/{broker}/ (the sender's own)")
+    NOT_A_QUERY = ("NOT_A_QUERY", 307,
+                   "the requests topic takes queries (balances, order_status); orders and "
+                   "mass cancels go on the orders topic")
 
 
 class CancelReject(_Code):

@@ -101,6 +101,7 @@ class Peer:
         self.cond = threading.Condition()
         self.connack = None
         self.messages: list[tuple[str, bytes]] = []
+        self.properties: list[tuple[str, object]] = []     # (topic, MQTT 5 properties)
         self.acks: dict[int, object] = {}
         self.subacks: dict[int, list] = {}
         self.disconnects = 0
@@ -124,6 +125,7 @@ class Peer:
     def _on_message(self, c, ud, msg):
         with self.cond:
             self.messages.append((msg.topic, msg.payload))
+            self.properties.append((msg.topic, msg.properties))
             self.cond.notify_all()
 
     def _on_publish(self, c, ud, mid, rc, props):
@@ -153,9 +155,9 @@ class Peer:
         self._wait(lambda: mid in self.subacks, what="SUBACK")
         return self.subacks[mid]
 
-    def publish(self, topic: str, payload: bytes, retain: bool = False):
+    def publish(self, topic: str, payload: bytes, retain: bool = False, properties=None):
         """Publish at QoS 1 and return the PUBACK reason code."""
-        info = self.c.publish(topic, payload, qos=1, retain=retain)
+        info = self.c.publish(topic, payload, qos=1, retain=retain, properties=properties)
         self._wait(lambda: info.mid in self.acks, what=f"PUBACK for {topic}")
         return self.acks[info.mid]
 
