@@ -22,6 +22,7 @@ import asyncio
 import logging
 import uuid
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import aiomqtt
 import msgspec
@@ -76,6 +77,14 @@ class CancelRejected(Exception):
         self.reject = reject
 
 
+@dataclass
+class _Query:
+    """A query awaiting ``wanted`` answers (one per shard on a sharded venue)."""
+    wanted: int
+    answers: list[EngineReport]
+    done: asyncio.Future
+
+
 class BrokerClient:
     """One broker's order-entry connection; see the module docstring.
 
@@ -113,6 +122,7 @@ class BrokerClient:
         self.reply_topic = topics.replies(broker, self.client_id if topics.valid_name(
             self.client_id) else "client")
         self._waiters: dict[str, asyncio.Future] = {}
+        self._queries: dict[bytes, _Query] = {}        # by Correlation Data
         self._pending: dict[str, OrderMessage] = {}    # unanswered requests by ClOrdID
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._queue: asyncio.Queue[EngineReport] = asyncio.Queue()
@@ -245,23 +255,26 @@ class BrokerClient:
         self._queue.put_nowait(report)
 
     def _answer(self, message: aiomqtt.Message) -> None:
-        """A query's answer on the reply topic: its Correlation Data names the waiter."""
+        """A query's answer on the reply topic: its Correlation Data names the query."""
         correlation = getattr(message.properties, "CorrelationData", None)
-        waiter = self._waiters.pop(f"query:{bytes(correlation or b'').hex()}", None)
-        if waiter is None or waiter.done():
+        query = self._queries.get(bytes(correlation or b""))
+        if query is None or query.done.done():
             return                        # a late answer to a query given up on
         try:
-            waiter.set_result(self._decoder.decode(message.payload))
+            query.answers.append(self._decoder.decode(message.payload))
         except msgspec.DecodeError as exc:
-            waiter.set_exception(exc)
+            query.done.set_exception(exc)
+            return
+        if len(query.answers) >= query.wanted:
+            query.done.set_result(None)
 
-    async def _query(self, msg) -> EngineReport:
-        """One query on requests/{broker}, answered on ``reply_topic``; one try of
-        ``timeout * retries`` seconds (a query changes nothing: ask again)."""
+    async def _query(self, msg, answers: int = 1) -> list[EngineReport]:
+        """One query on requests/{broker}, answered on ``reply_topic`` (``answers``: how
+        many to wait for, one per shard of a sharded venue); one try of ``timeout *
+        retries`` seconds (a query changes nothing: ask again)."""
         correlation = uuid.uuid4().bytes
-        key = f"query:{correlation.hex()}"
-        fut = asyncio.get_running_loop().create_future()
-        self._waiters[key] = fut
+        query = _Query(answers, [], asyncio.get_running_loop().create_future())
+        self._queries[correlation] = query
         props = Properties(PacketTypes.PUBLISH)
         props.ResponseTopic = self.reply_topic
         props.CorrelationData = correlation
@@ -272,14 +285,16 @@ class BrokerClient:
                     raise RequestTimeout(f"{self.broker}: not connected")
                 await self._client.publish(topics.requests(self.broker), encode(msg), qos=1,
                                            properties=props)
-                report = await fut
+                await query.done
         except TimeoutError:
-            raise RequestTimeout(f"no answer to {type(msg).__name__}") from None
+            raise RequestTimeout(f"{len(query.answers)} of {answers} answers to "
+                                 f"{type(msg).__name__}") from None
         finally:
-            self._waiters.pop(key, None)
-        if type(report) is ExecutionReport and report.exec_type == "rejected":
-            raise QueryRefused(report)
-        return report
+            self._queries.pop(correlation, None)
+        for report in query.answers:
+            if type(report) is ExecutionReport and report.exec_type == "rejected":
+                raise QueryRefused(report)
+        return query.answers
 
     async def _request(self, msg) -> EngineReport:
         """Send and await the first report for the message's ClOrdID, resending if needed
@@ -353,17 +368,27 @@ class BrokerClient:
         engine seq the answer names: balances, reservations, frozen amounts. Asked over
         MQTT 5 request/response (``feeds.requests``); raises QueryRefused or
         RequestTimeout."""
-        report = await self._query(BalancesRequest(uuid.uuid4().hex[:16], account))
+        [report] = await self._query(BalancesRequest(uuid.uuid4().hex[:16], account))
         assert type(report) is Balances, report
         return report
+
+    async def shard_balances(self, shards: int, account: int | None = None
+                             ) -> dict[str, Balances]:
+        """On a sharded venue of ``shards`` shards: each shard's own allocation of this
+        broker's accounts, by shard id (each answers for its own ledger)."""
+        out: dict[str, Balances] = {}
+        for r in await self._query(BalancesRequest(uuid.uuid4().hex[:16], account), shards):
+            assert type(r) is Balances, r
+            out[r.shard or ""] = r
+        return out
 
     async def order_status(self, *, cl_ord_id: str = "", order_id: str = "",
                            symbol: str = "") -> ExecutionReport:
         """FIX 35=H: one of this broker's orders as the engine holds it, an ExecType=I
         report (OrdStatus, CumQty, LeavesQty, AvgPx); an order not found is a Rejected
         report with OrdStatus rejected and ORDER_NOT_FOUND, returned as it is."""
-        report = await self._query(OrderStatusRequest(cl_ord_id, order_id, symbol,
-                                                      uuid.uuid4().hex[:16]))
+        [report] = await self._query(OrderStatusRequest(cl_ord_id, order_id, symbol,
+                                                        uuid.uuid4().hex[:16]))
         assert type(report) is ExecutionReport, report
         return report
 

@@ -132,11 +132,11 @@ class GatewayConfig:
     @property
     def order_filters(self) -> tuple[str, ...]:
         """What it subscribes to for order entry: every v1 order topic and every broker's
-        queries (``feeds.requests``), or its shard's symbols on v2, the transfer agent's
-        topic and the shard's own admin topic."""
+        queries (``feeds.requests``); a shard its symbols on v2, the transfer agent's
+        topic, the shard's own admin topic and the queries."""
         if not self.shard:
             return (topics.ORDERS_WILDCARD, topics.REQUESTS_WILDCARD)
-        own = (topics.AGENT, topics.shard_admin(self.shard))
+        own = (topics.AGENT, topics.shard_admin(self.shard), topics.REQUESTS_WILDCARD)
         if self.answers_unserved:      # one filter: overlapping ones may deliver twice
             return (topics.ORDERS_V2_WILDCARD, *own)
         return (*(topics.orders_v2_filter(s) for s in self.shard_symbols), *own)

@@ -166,7 +166,7 @@ class GatewayCycle:
         # Operator, agent, issuer and timetable inputs; their replies wait for the commit.
         self.desk = OperatorDesk(engine, self.config, lambda: self.stats)
         # Broker queries on requests/{broker}, answered on their Response Topics.
-        self.requests = RequestDesk(engine, self._on_wire)
+        self.requests = RequestDesk(engine, self._on_wire, lambda: self.config)
         # A shard's own operator topic (feeds.shard_admin); None on a one-shard venue.
         self._shard_admin = topics.shard_admin(self.config.shard) if self.config.shard \
             else None

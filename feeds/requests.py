@@ -12,18 +12,28 @@ no one can have the engine write into another broker's replies. A request withou
 or with another's, is refused on the sender's exec topic (NO_RESPONSE_TOPIC,
 RESPONSE_TOPIC_NOT_OWN); a payload that is not a query is refused on the Response Topic
 (NOT_A_QUERY, or the decoder's MALFORMED_JSON / INVALID_FIELD / MESSAGE_TOO_LARGE).
+
+On a sharded venue every shard takes the requests: each answers a balances query with its
+own ledger (each shard holds its own allocation of an account's cash, ``feeds.shard``),
+naming itself in ``shard``; an order status only the shard serving its symbol answers.
+The answering shard alone refuses what no shard would answer (no symbol, an unserved
+symbol: WRONG_SHARD, or not a query), so every request gets an answer and only one
+refusal.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import msgspec
+
 from feeds import topics
 from feeds.broker_services import decode_service_request
 from feeds.codec import DecodeError, decode_balances_request, decode_order_message, encode
+from feeds.config import GatewayConfig
 from feeds.issuance_wire import decode_auction_input
 from feeds.outbox import Publish
 from matching.engine import Engine
-from matching.errors import DecodeReject
+from matching.errors import DecodeReject, EngineReject
 from matching.messages import MassCancelRequest
 from matching.outputs import Outcome
 
@@ -35,9 +45,11 @@ class RequestDesk:
     after the cycle's commit, so an answer never names a seq the journal may lose first
     (the engine's other answers wait for the commit the same way)."""
 
-    def __init__(self, engine: Engine, on_wire: Callable[[object], object]):
+    def __init__(self, engine: Engine, on_wire: Callable[[object], object],
+                 config: Callable[[], GatewayConfig]):
         self.engine = engine
         self._on_wire = on_wire                  # a shard's ids on its reports
+        self._config = config                    # the gateway's, as it stands
         self._answers: list[Publish] = []
         self.answered = 0                       # queries answered on a Response Topic
         self.refused = 0                        # of which refused (not a query)
@@ -56,20 +68,42 @@ class RequestDesk:
                                  f"Response Topic {response_topic[:80]!r} is not under "
                                  f"{topics.ROOT}/replies/{broker}/")
         out = self._answer(broker, payload)
+        if out is None:
+            return None                          # another shard answers it
         for _, report in out.reports:
             self._answers.append(Publish(topic, encode(self._on_wire(report)), False,
                                          "reply", broker, correlation or None))
         self.answered += 1
         return None
 
-    def _answer(self, broker: str, payload: bytes) -> Outcome:
-        engine = self.engine
+    def _answer(self, broker: str, payload: bytes) -> Outcome | None:
+        engine, cfg = self.engine, self._config()
         balances = decode_balances_request(payload)
         if balances is not None:
-            return engine.balances(broker, balances.request_id, balances.account)
+            out = engine.balances(broker, balances.request_id, balances.account)
+            if cfg.shard:                        # this shard's own allocations
+                out.reports[:] = [(b, msgspec.structs.replace(r, shard=cfg.shard))
+                                  for b, r in out.reports]
+            return out
         service = decode_service_request(payload)
         if service is not None and not isinstance(service, MassCancelRequest):
-            return engine.order_status(broker, service)
+            if not cfg.shard or service.symbol in engine.instruments:
+                return engine.order_status(broker, service)
+            if not cfg.answers_unserved:
+                return None
+            directory = cfg.shard_directory
+            assert directory is not None, "an answering shard has its directory"
+            if not service.symbol:
+                return engine.refuse(broker, DecodeReject.INVALID_FIELD,
+                                     "an order status request on a sharded venue names "
+                                     "its symbol", service.cl_ord_id or None)
+            if directory.shard_of(service.symbol) is not None:
+                return None                      # its shard answers
+            return engine.refuse(broker, EngineReject.WRONG_SHARD,
+                                 directory.unserved_text(service.symbol),
+                                 service.cl_ord_id or None, service.symbol)
+        if cfg.shard and not cfg.answers_unserved:
+            return None
         self.refused += 1
         msg = decode_order_message(payload)
         if isinstance(msg, DecodeError):

@@ -222,6 +222,7 @@ class Balances(msgspec.Struct, tag_field="msg", tag="balances", omit_defaults=Tr
     seq: int
     accounts: list[AccountBalances]
     text: str | None = None
+    shard: str | None = None             # on a sharded venue: whose allocations these are
 
 
 class OrderStatusRequest(msgspec.Struct, tag_field="msg", tag="order_status",

@@ -163,3 +163,24 @@ def test_transfer_cash_moves_an_accounts_cash_between_two_running_shards(mqtt):
     assert again[0] == 0, again[1]                  # idempotent: both legs already applied
     assert deposit[0] != 0 and "applies on one shard" in deposit[1]
     assert after == {"s1": before["s1"] - 250 * 10**6, "s2": before["s2"] + 250 * 10**6}
+
+
+@pytest.mark.parametrize("transport", ["link", "aiomqtt"])
+def test_a_broker_gets_each_shards_balances_and_its_orders_status_from_its_shard(
+        mqtt, transport):
+    async def body(gws):
+        async with BrokerClient("alpha", "127.0.0.1", mqtt.port, order_topic="v2",
+                                client_id=f"alpha-{time.time_ns()}") as alpha:
+            ack = await alpha.submit(NewOrderSingle("q1", 1, "TB6M", "buy", "1", price="99",
+                                                    time_in_force="gtc"))
+            return (ack, await alpha.shard_balances(2),
+                    await alpha.order_status(cl_ord_id="q1", symbol="TB6M"))
+
+    directory = ShardDirectory.from_mapping(SHARDS)
+    ack, by_shard, status = asyncio.run(with_shards(mqtt, body, transport, directory))
+    assert sorted(by_shard) == ["s1", "s2"]
+    reserved = {s: next(x.reserved for x in b.accounts[0].assets if x.asset == "USDC")
+                for s, b in by_shard.items()}
+    assert reserved["s1"] == "0.000000" and reserved["s2"] != "0.000000"   # s2's order
+    assert (status.exec_type, status.ord_status, status.order_id) == (
+        "order_status", "new", ack.order_id)
