@@ -7,48 +7,34 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_access import NOT_AUTHORIZED, make_credentials, peer, running_gateway
+from test_access import NOT_AUTHORIZED, peer, running_gateway
 
 from feeds import topics
-from feeds.broker import EmbeddedBroker
 from feeds.security import ACL_FILE, ENGINE_USER, client_options, risk_user
 
 pytestmark = pytest.mark.network
 A, B = "alpha", "beta"
 
 
-@pytest.fixture(scope="module")
-def secrets(tmp_path_factory):
-    out = tmp_path_factory.mktemp("mqtt") / "secrets"
-    return out, make_credentials(out, A, B)
-
-
-@pytest.fixture(scope="module")
-def broker(secrets):
-    out, _ = secrets
-    with EmbeddedBroker(password_file=out / "passwd", acl_file=out / "acl") as b:
-        yield b
-
-
-def test_each_broker_gets_a_risk_user_with_its_own_acl_section(secrets):
-    out, users = secrets
+def test_each_broker_gets_a_risk_user_with_its_own_acl_section(acl_secrets):
+    out, users = acl_secrets
     assert {risk_user(A), risk_user(B)} <= users.keys()
     acl = (out / "acl").read_text()
     assert acl.startswith(ACL_FILE.read_text())
     assert "user alpha-risk\n" in acl and "topic read tokenbook/v1/dropcopy/alpha\n" in acl
 
 
-def test_only_the_brokers_risk_user_reads_its_drop_copy(broker, secrets):
-    out, users = secrets
+def test_only_the_brokers_risk_user_reads_its_drop_copy(acl_broker, acl_secrets):
+    out, users = acl_secrets
     opts = client_options(credentials=out / "credentials", username=ENGINE_USER)
     order = json.dumps({"msg": "new_order", "cl_ord_id": "d1", "account": 1,
                         "symbol": "TB3M", "side": "buy", "qty": "1",
                         "price": "99.5"}).encode()
-    with running_gateway(broker.port, opts, drop_copy="*"), \
-            peer(broker.port, risk_user(A), users[risk_user(A)]) as alpha_risk, \
-            peer(broker.port, risk_user(B), users[risk_user(B)]) as beta_risk, \
-            peer(broker.port, B, users[B]) as beta, \
-            peer(broker.port, A, users[A]) as alpha:
+    with running_gateway(acl_broker.port, opts, drop_copy="*"), \
+            peer(acl_broker.port, risk_user(A), users[risk_user(A)]) as alpha_risk, \
+            peer(acl_broker.port, risk_user(B), users[risk_user(B)]) as beta_risk, \
+            peer(acl_broker.port, B, users[B]) as beta, \
+            peer(acl_broker.port, A, users[A]) as alpha:
         for p in (alpha_risk, beta_risk, beta):
             p.subscribe("tokenbook/v1/dropcopy/#", "tokenbook/v1/exec/#")
         alpha.subscribe(topics.exec_reports(A))
@@ -66,9 +52,9 @@ def test_only_the_brokers_risk_user_reads_its_drop_copy(broker, secrets):
         assert topics.dropcopy(A) not in beta_risk.topics_seen()
 
 
-def test_a_risk_user_cannot_trade_nor_send_operator_or_agent_inputs(broker, secrets):
-    _, users = secrets
-    with peer(broker.port, risk_user(A), users[risk_user(A)]) as alpha_risk:
+def test_a_risk_user_cannot_trade_nor_send_operator_or_agent_inputs(acl_broker, acl_secrets):
+    _, users = acl_secrets
+    with peer(acl_broker.port, risk_user(A), users[risk_user(A)]) as alpha_risk:
         for topic in (topics.orders(risk_user(A)), topics.orders(A), topics.ADMIN,
                       topics.AGENT, topics.dropcopy(A)):
             assert alpha_risk.publish(topic, b"{}") == NOT_AUTHORIZED, topic

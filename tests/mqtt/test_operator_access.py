@@ -8,27 +8,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_access import NOT_AUTHORIZED, make_credentials, peer, running_gateway
+from test_access import NOT_AUTHORIZED, peer, running_gateway
 
 from feeds import topics
-from feeds.broker import EmbeddedBroker
 from feeds.security import AGENT_USER, ENGINE_USER, OPERATOR_USER, client_options
 
 pytestmark = pytest.mark.network
 A, B = "alpha", "beta"
-
-
-@pytest.fixture(scope="module")
-def secrets(tmp_path_factory):
-    out = tmp_path_factory.mktemp("mqtt") / "secrets"
-    return out, make_credentials(out, A, B)
-
-
-@pytest.fixture(scope="module")
-def broker(secrets):
-    out, _ = secrets
-    with EmbeddedBroker(password_file=out / "passwd", acl_file=out / "acl") as b:
-        yield b
 
 
 def command(request_id: str, action: str, **fields) -> bytes:
@@ -42,19 +28,19 @@ def reply_of(request_id: str):
     return pred
 
 
-def test_agent_user_is_generated_and_reserved(secrets):
-    _, users = secrets
+def test_agent_user_is_generated_and_reserved(acl_secrets):
+    _, users = acl_secrets
     assert AGENT_USER in users and topics.AGENT == topics.orders(AGENT_USER)
 
 
 def test_only_the_operator_sends_account_commands_and_only_the_agent_its_controls(
-        broker, secrets):
-    out, users = secrets
+        acl_broker, acl_secrets):
+    out, users = acl_secrets
     opts = client_options(credentials=out / "credentials", username=ENGINE_USER)
-    with running_gateway(broker.port, opts), \
-            peer(broker.port, OPERATOR_USER, users[OPERATOR_USER]) as op, \
-            peer(broker.port, AGENT_USER, users[AGENT_USER]) as agent, \
-            peer(broker.port, A, users[A]) as alpha:
+    with running_gateway(acl_broker.port, opts), \
+            peer(acl_broker.port, OPERATOR_USER, users[OPERATOR_USER]) as op, \
+            peer(acl_broker.port, AGENT_USER, users[AGENT_USER]) as agent, \
+            peer(acl_broker.port, A, users[A]) as alpha:
         for p in (op, agent, alpha):
             p.subscribe(topics.ADMIN_REPLIES)
         deposit = command("d1", "deposit", account=1, asset="USDC", amount="10")
@@ -84,20 +70,20 @@ def test_only_the_operator_sends_account_commands_and_only_the_agent_its_control
         assert topics.ADMIN_REPLIES not in alpha.topics_seen()
 
 
-def test_a_broker_queries_only_its_own_balances_and_no_one_else_reads_them(broker, secrets):
+def test_a_broker_queries_only_its_own_balances_and_no_one_else_reads_them(acl_broker, acl_secrets):
     from feeds.client import BrokerClient
     from testkit.mqtt import run
-    out, users = secrets
+    out, users = acl_secrets
     opts = client_options(credentials=out / "credentials", username=ENGINE_USER)
 
     async def body():
-        async with BrokerClient(A, "127.0.0.1", broker.port, client_id=A,
+        async with BrokerClient(A, "127.0.0.1", acl_broker.port, client_id=A,
                                 mqtt_options=client_options(
                                     credentials=out / "credentials", username=A)) as c:
             return await c.balances(), await c.balances(2)
 
-    with running_gateway(broker.port, opts) as gw, \
-            peer(broker.port, B, users[B]) as beta:
+    with running_gateway(acl_broker.port, opts) as gw, \
+            peer(acl_broker.port, B, users[B]) as beta:
         beta.subscribe("tokenbook/v1/exec/#")
         mine, theirs = run(body(), 20)
         assert [a.account for a in mine.accounts] == [1]

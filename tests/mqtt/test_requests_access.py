@@ -12,10 +12,9 @@ import subprocess
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from test_access import NOT_AUTHORIZED, make_credentials, peer, running_gateway
+from test_access import NOT_AUTHORIZED, peer, running_gateway
 
 from feeds import topics
-from feeds.broker import EmbeddedBroker
 from feeds.client import BrokerClient, QueryRefused
 from feeds.security import ENGINE_USER, MD_USER, client_options
 from matching.messages import NewOrderSingle
@@ -23,19 +22,6 @@ from testkit.mqtt import run
 
 pytestmark = pytest.mark.network
 A, B = "alpha", "beta"
-
-
-@pytest.fixture(scope="module")
-def secrets(tmp_path_factory):
-    out = tmp_path_factory.mktemp("mqtt") / "secrets"
-    return out, make_credentials(out, A, B)
-
-
-@pytest.fixture(scope="module")
-def broker(secrets):
-    out, _ = secrets
-    with EmbeddedBroker(password_file=out / "passwd", acl_file=out / "acl") as b:
-        yield b
 
 
 def engine_options(secrets) -> dict:
@@ -52,11 +38,11 @@ def request_properties(response_topic: str, correlation: bytes) -> Properties:
 
 @pytest.mark.parametrize("transport", ["link", "aiomqtt"])
 def test_a_broker_asks_balances_and_order_status_and_reads_the_answers(
-        broker, secrets, transport):
-    out, _ = secrets
+        acl_broker, acl_secrets, transport):
+    out, _ = acl_secrets
 
     async def body():
-        async with BrokerClient(A, "127.0.0.1", broker.port, client_id=A,
+        async with BrokerClient(A, "127.0.0.1", acl_broker.port, client_id=A,
                                 mqtt_options=client_options(
                                     credentials=out / "credentials", username=A)) as c:
             ack = await c.submit(NewOrderSingle(f"q-{transport}", 1, "TB3M", "buy", "1",
@@ -64,7 +50,7 @@ def test_a_broker_asks_balances_and_order_status_and_reads_the_answers(
             return (ack, await c.balances(), await c.order_status(cl_ord_id=ack.cl_ord_id),
                     await c.order_status(cl_ord_id="never-sent"))
 
-    with running_gateway(broker.port, engine_options(secrets), transport=transport) as gw:
+    with running_gateway(acl_broker.port, engine_options(acl_secrets), transport=transport) as gw:
         ack, mine, status, unknown = run(body(), 30)
         assert [a.account for a in mine.accounts] == [1] and mine.seq >= ack.seq
         cash = next(x for x in mine.accounts[0].assets if x.asset == "USDC")
@@ -75,11 +61,12 @@ def test_a_broker_asks_balances_and_order_status_and_reads_the_answers(
         assert gw.stats.requests == 3
 
 
-def test_the_answer_echoes_the_correlation_data_on_the_askers_response_topic(broker, secrets):
-    _, users = secrets
+def test_the_answer_echoes_the_correlation_data_on_the_askers_response_topic(acl_broker,
+                                                                             acl_secrets):
+    _, users = acl_secrets
     reply = topics.replies(A, "desk")
-    with running_gateway(broker.port, engine_options(secrets)), \
-            peer(broker.port, A, users[A]) as alpha:
+    with running_gateway(acl_broker.port, engine_options(acl_secrets)), \
+            peer(acl_broker.port, A, users[A]) as alpha:
         alpha.subscribe(f"{topics.ROOT}/replies/{A}/#")
         assert not alpha.publish(topics.requests(A), b'{"msg":"balances"}',
                                  properties=request_properties(reply, b"\x01corr")).is_failure
@@ -88,10 +75,11 @@ def test_the_answer_echoes_the_correlation_data_on_the_askers_response_topic(bro
         assert props.CorrelationData == b"\x01corr"
 
 
-def test_a_broker_can_neither_ask_as_another_nor_read_or_aim_at_its_replies(broker, secrets):
-    _, users = secrets
-    with running_gateway(broker.port, engine_options(secrets)), \
-            peer(broker.port, A, users[A]) as alpha, peer(broker.port, B, users[B]) as beta:
+def test_a_broker_can_neither_ask_as_another_nor_read_or_aim_at_its_replies(
+        acl_broker, acl_secrets):
+    _, users = acl_secrets
+    with running_gateway(acl_broker.port, engine_options(acl_secrets)), \
+            peer(acl_broker.port, A, users[A]) as alpha, peer(acl_broker.port, B, users[B]) as beta:
         alpha.subscribe("tokenbook/v1/replies/#")
         beta.subscribe(topics.exec_reports(B), f"{topics.ROOT}/replies/{B}/#")
         balances = b'{"msg":"balances"}'
@@ -111,10 +99,10 @@ def test_a_broker_can_neither_ask_as_another_nor_read_or_aim_at_its_replies(brok
         assert not alpha.topics_seen()
 
 
-def test_a_request_without_response_topic_is_refused_on_the_exec_topic(broker, secrets):
-    _, users = secrets
-    with running_gateway(broker.port, engine_options(secrets)), \
-            peer(broker.port, A, users[A]) as alpha:
+def test_a_request_without_response_topic_is_refused_on_the_exec_topic(acl_broker, acl_secrets):
+    _, users = acl_secrets
+    with running_gateway(acl_broker.port, engine_options(acl_secrets)), \
+            peer(acl_broker.port, A, users[A]) as alpha:
         alpha.subscribe(topics.exec_reports(A))
         alpha.publish(topics.requests(A), b'{"msg":"balances","request_id":"nr"}')
         _, payload = alpha.wait_message(lambda t, p: t == topics.exec_reports(A)
@@ -122,18 +110,18 @@ def test_a_request_without_response_topic_is_refused_on_the_exec_topic(broker, s
         assert json.loads(payload)["exec_type"] == "rejected"
 
 
-def test_the_market_data_user_may_not_ask(broker, secrets):
-    _, users = secrets
-    with peer(broker.port, MD_USER, users[MD_USER]) as md:
+def test_the_market_data_user_may_not_ask(acl_broker, acl_secrets):
+    _, users = acl_secrets
+    with peer(acl_broker.port, MD_USER, users[MD_USER]) as md:
         assert md.publish(topics.requests(MD_USER), b'{"msg":"balances"}').value \
             == NOT_AUTHORIZED
 
 
-def test_a_refused_query_raises_with_the_venues_reason(broker, secrets):
-    out, _ = secrets
+def test_a_refused_query_raises_with_the_venues_reason(acl_broker, acl_secrets):
+    out, _ = acl_secrets
 
     async def body():
-        async with BrokerClient(A, "127.0.0.1", broker.port, client_id=A,
+        async with BrokerClient(A, "127.0.0.1", acl_broker.port, client_id=A,
                                 mqtt_options=client_options(
                                     credentials=out / "credentials", username=A)) as c:
             with pytest.raises(QueryRefused) as refused:
@@ -141,17 +129,17 @@ def test_a_refused_query_raises_with_the_venues_reason(broker, secrets):
                                               price="99.0"))
             return refused.value.report
 
-    with running_gateway(broker.port, engine_options(secrets)):
+    with running_gateway(acl_broker.port, engine_options(acl_secrets)):
         report = run(body(), 20)
         assert report.ord_rej_reason == "NOT_A_QUERY" and report.cl_ord_id == "not-a-query"
 
 
-def test_an_outsider_asks_its_balances_with_mosquitto_rr(broker, secrets):
-    _, users = secrets
+def test_an_outsider_asks_its_balances_with_mosquitto_rr(acl_broker, acl_secrets):
+    _, users = acl_secrets
     assert shutil.which("mosquitto_rr"), "mosquitto-clients: scripts/ensure-mosquitto"
-    with running_gateway(broker.port, engine_options(secrets)):
+    with running_gateway(acl_broker.port, engine_options(acl_secrets)):
         res = subprocess.run(
-            ["mosquitto_rr", "-V", "5", "-h", "127.0.0.1", "-p", str(broker.port),
+            ["mosquitto_rr", "-V", "5", "-h", "127.0.0.1", "-p", str(acl_broker.port),
              "-u", A, "-P", users[A], "-q", "1", "-W", "10",
              "-t", topics.requests(A), "-e", topics.replies(A, "rr"),
              "-D", "publish", "correlation-data", "outsider-1",
