@@ -505,27 +505,30 @@ class GatewayCycle:
         """Reports and trades in engine order; depth coalesced per symbol for the cycle."""
         put, stats, epoch, topic = self.outbox.put, self.stats, self.epoch, self._topic
         copies = self.config.copies_reports
+        on_wire = self._on_wire if self.config.shard else None
         levels: dict[str, list[LevelChange]] = {}
         for out in outcomes:
             for broker, report in out.reports:
-                payload = encode(self._on_wire(report))
+                payload = encode(report if on_wire is None else on_wire(report))
                 put(Publish(topic(broker, "exec"), payload, False, "exec", broker))
-                if is_query_answer(report):
+                plain = type(report) is _ExecutionReport      # the usual one: fewer checks
+                if (report.exec_type == "order_status") if plain else is_query_answer(report):
                     continue
                 if copies(broker):
                     put(dropcopy_of(broker, payload))     # its risk user's copy
-                if type(report) is CorporateAction:
-                    self._count_corporate(report)
-                    continue
-                if type(report) is MassCancelReport or type(report) in _AUCTION_REPORTS:
-                    continue
-                if type(report) is OrderCancelReject:
-                    stats.cancel_rejects += 1
-                    reason = report.cxl_rej_reason
-                    if reason == "OTHER":               # the rule the replace broke
-                        reason = report.text.split(":", 1)[0]
-                    stats.reject_reasons[reason] = stats.reject_reasons.get(reason, 0) + 1
-                    continue
+                if not plain:
+                    if type(report) is CorporateAction:
+                        self._count_corporate(report)
+                        continue
+                    if type(report) is MassCancelReport or type(report) in _AUCTION_REPORTS:
+                        continue
+                    if type(report) is OrderCancelReject:
+                        stats.cancel_rejects += 1
+                        reason = report.cxl_rej_reason
+                        if reason == "OTHER":               # the rule the replace broke
+                            reason = report.text.split(":", 1)[0]
+                        stats.reject_reasons[reason] = stats.reject_reasons.get(reason, 0) + 1
+                        continue
                 stats.reports += 1
                 exec_type = report.exec_type
                 if exec_type == "new":
