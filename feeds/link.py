@@ -155,8 +155,6 @@ class Session:
         self._to_ack: list[int] = []
         self._out: list[bytes] = []
         self._rest = b""
-        # PUBLISH topic fields (length-prefixed UTF-8) by topic: see _publish_packet.
-        self._topic_fields: dict[str, bytes] = {}
         # Timers (monotonic s): last bytes out / in, PINGREQ outstanding since, CONNACK due.
         self._sent_at = self._received_at = 0.0
         self._ping_at: float | None = None
@@ -313,7 +311,8 @@ class Session:
                         break
                 else:
                     self._last_id = pid
-            data = self._publish_packet(p, pid, dup)
+            data = mqtt5.PublishPacket(p.topic, p.payload, qos=_QOS1, retain=p.retain,
+                                       packet_id=pid, duplicate=dup).write()
             if limit is not None and len(data) > limit:
                 self.refused.append(Refused(p, PACKET_TOO_LARGE, f"{len(data)} bytes is more "
                                             f"than the server's Maximum Packet Size {limit}"))
@@ -321,33 +320,6 @@ class Session:
             inflight[pid] = p
             out.append(data)
             room -= 1
-
-    def _publish_packet(self, p: Publish, pid: int, dup: bool) -> bytes:
-        """The QoS 1 PUBLISH of ``p``, as ``mqtt5.PublishPacket(...).write()`` writes it
-        (no properties): the codec writes each topic's first one (and checks the topic),
-        later ones are joined from its cached topic field, in half the codec's time."""
-        field = self._topic_fields.get(p.topic)
-        if field is None:
-            data = mqtt5.PublishPacket(p.topic, p.payload, qos=_QOS1, retain=p.retain,
-                                       packet_id=pid, duplicate=dup).write()
-            if len(self._topic_fields) >= 10_000:
-                self._topic_fields.clear()
-            raw = p.topic.encode()
-            self._topic_fields[p.topic] = len(raw).to_bytes(2, "big") + raw
-            return data
-        payload = p.payload
-        size = len(field) + 3 + len(payload)        # topic, packet id, properties 0, payload
-        first = (0x3A if dup else 0x32) | (1 if p.retain else 0)
-        if size < 0x80:
-            fixed = bytes((first, size))
-        elif size < 0x4000:
-            fixed = bytes((first, size & 0x7F | 0x80, size >> 7))
-        elif size < 0x200000:
-            fixed = bytes((first, size & 0x7F | 0x80, size >> 7 & 0x7F | 0x80, size >> 14))
-        else:
-            return mqtt5.PublishPacket(p.topic, payload, qos=_QOS1, retain=p.retain,
-                                       packet_id=pid, duplicate=dup).write()
-        return b"".join((fixed, field, pid.to_bytes(2, "big"), b"\x00", payload))
 
     def _new_id(self) -> int:
         """A free packet id (1-65535), 0 if none is."""
@@ -375,16 +347,7 @@ class Session:
         limit = self.options.max_packet_size
         view = memoryview(data)
         pos, n = 0, len(data)
-        small = limit is None or limit >= 4
         while n - pos >= 2:
-            if data[pos] == 0x40 and data[pos + 1] == 2 and small:
-                if n - pos < 4:                            # PUBACK success: the hot path
-                    break
-                p = inflight.pop((data[pos + 2] << 8) | data[pos + 3], None)
-                if p is not None:
-                    acked.append(p)
-                pos += 4
-                continue
             i, length, shift = pos + 1, 0, 0               # the remaining length (varint)
             while i < n:
                 b = data[i]
@@ -402,14 +365,19 @@ class Session:
                 self._fail(PACKET_TOO_LARGE, f"a {end - pos}-byte packet")
             if end > n:
                 break
-            try:
-                packet, _ = mqtt5.read(view[pos:end])
-            except (ValueError, IndexError) as exc:
-                self._fail(MALFORMED_PACKET, f"packet type {data[pos] >> 4}: {exc}")
-            if isinstance(packet, mqtt5.PublishPacket):
-                self._inbound(packet, messages)
+            if data[pos] == 0x40 and length == 2:         # PUBACK success: the hot path
+                p = inflight.pop((data[i] << 8) | data[i + 1], None)
+                if p is not None:
+                    acked.append(p)
             else:
-                self._control(packet)
+                try:
+                    packet, _ = mqtt5.read(view[pos:end])
+                except (ValueError, IndexError) as exc:
+                    self._fail(MALFORMED_PACKET, f"packet type {data[pos] >> 4}: {exc}")
+                if isinstance(packet, mqtt5.PublishPacket):
+                    self._inbound(packet, messages)
+                else:
+                    self._control(packet)
             pos = end
         self._rest = data[pos:] if pos < n else b""
         if self.state == "connected" and self.queue:

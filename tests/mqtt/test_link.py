@@ -146,43 +146,6 @@ def test_a_publish_over_the_servers_maximum_packet_size_is_refused_not_sent():
     assert s.refused[0].publish is big and s.refused[0].code == 0x95
 
 
-def test_publishes_are_written_byte_for_byte_as_the_codec_writes_them():
-    """The session joins a topic's later PUBLISH packets from its cached topic field: the
-    same bytes as mqtt5 writes, at every remaining-length size, retained or DUP."""
-    s = online()
-    sizes = (0, 1, 90, 100, 101, 200, 16_000, 16_384, 70_000)
-    cases = [Publish(f"tokenbook/v1/md/T{n % 3}/dépth", b"p" * n, n % 2 == 0, "md")
-             for n in sizes for _ in (0, 1)]
-    s.publish(cases)
-    data = s.data_to_send(0.0)
-    expected = b"".join(mqtt5.PublishPacket(p.topic, p.payload, qos=QOS1, retain=p.retain,
-                                            packet_id=pid).write()
-                        for pid, p in zip(s.inflight, cases, strict=True))
-    assert data == expected
-    pids = list(s.inflight)
-    s.connection_lost()
-    s.connect(1.0)
-    s.data_to_send(1.0)
-    s.feed(connack(), 1.0)
-    s.publish(cases)                                   # again, with their ids and DUP
-    assert s.data_to_send(1.0) == b"".join(
-        mqtt5.PublishPacket(p.topic, p.payload, qos=QOS1, retain=p.retain, packet_id=pid,
-                            duplicate=True).write() for pid, p in zip(pids, cases, strict=True))
-
-
-def test_pubacks_split_across_reads_are_taken_when_whole():
-    s = online()
-    s.publish([pub(i) for i in range(3)])
-    ids = [p.packet_id for p in sent_publishes(s)]
-    data = b"".join(mqtt5.PubAckPacket(i).write() for i in ids)
-    s.feed(data[:3], 0.0)
-    assert s.acked == []
-    s.feed(data[3:9], 0.0)
-    assert [p.payload for p in s.acked] == [b"r0", b"r1"]
-    s.feed(data[9:], 0.0)
-    assert [p.payload for p in s.acked] == [b"r0", b"r1", b"r2"] and not s.inflight
-
-
 def test_packet_ids_skip_those_in_use_and_wrap_after_65535():
     s = online()
     s._last_id = 65534
