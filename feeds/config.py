@@ -36,6 +36,9 @@ class GatewayConfig:
     # most this often (s, venue clock); increments and the BBO go every cycle. 0: every
     # cycle. A deep book's snapshot is ~40 kB: per cycle it cost more than the orders.
     depth_snapshot_interval: float = 0.5
+    # The retained day statistics (md/{symbol}/stats) of a symbol that traded, likewise:
+    # at most this often (s), and after its last fill; 0: every cycle with fills.
+    stats_interval: float = 0.5
     # Brokers whose live orders are cancelled when their presence goes offline (their
     # client's last will); "*" means every broker.
     cancel_on_disconnect: frozenset[str] | str = frozenset()
@@ -110,6 +113,8 @@ class GatewayConfig:
                                MappingProxyType(dict(self.probe_options)))
         if not 0 <= self.depth_snapshot_interval <= 3600:
             raise ValueError("depth_snapshot_interval must be 0-3600 s")
+        if not 0 <= self.stats_interval <= 3600:
+            raise ValueError("stats_interval must be 0-3600 s")
         if self.max_batch < 1 or self.snapshot_every < 1:
             raise ValueError("max_batch and snapshot_every must be at least 1")
         if not 0 < self.reconnect_min <= self.reconnect_max:

@@ -161,6 +161,9 @@ class GatewayCycle:
         # and when each was last published (venue ns): see _stage_snapshots.
         self._snapshots_due: dict[str, None] = {}
         self._snapshot_at: dict[str, int] = {}
+        # Likewise the retained day statistics of symbols that traded (_stage_stats).
+        self._stats_due: dict[str, None] = {}
+        self._stats_at: dict[str, int] = {}
         # How a periodic snapshot is written (a transport may take it off its loop).
         self.write_snapshot = engine.write_snapshot
         # Operator, agent, issuer and timetable inputs; their replies wait for the commit.
@@ -525,27 +528,30 @@ class GatewayCycle:
         """Reports and trades in engine order; depth coalesced per symbol for the cycle."""
         put, stats, epoch, topic = self.outbox.put, self.stats, self.epoch, self._topic
         copies = self.config.copies_reports
+        on_wire = self._on_wire if self.config.shard else None
         levels: dict[str, list[LevelChange]] = {}
         for out in outcomes:
             for broker, report in out.reports:
-                payload = encode(self._on_wire(report))
+                payload = encode(report if on_wire is None else on_wire(report))
                 put(Publish(topic(broker, "exec"), payload, False, "exec", broker))
-                if is_query_answer(report):
+                plain = type(report) is _ExecutionReport      # the usual one: fewer checks
+                if (report.exec_type == "order_status") if plain else is_query_answer(report):
                     continue
                 if copies(broker):
                     put(dropcopy_of(broker, payload))     # its risk user's copy
-                if type(report) is CorporateAction:
-                    self._count_corporate(report)
-                    continue
-                if type(report) is MassCancelReport or type(report) in _AUCTION_REPORTS:
-                    continue
-                if type(report) is OrderCancelReject:
-                    stats.cancel_rejects += 1
-                    reason = report.cxl_rej_reason
-                    if reason == "OTHER":               # the rule the replace broke
-                        reason = report.text.split(":", 1)[0]
-                    stats.reject_reasons[reason] = stats.reject_reasons.get(reason, 0) + 1
-                    continue
+                if not plain:
+                    if type(report) is CorporateAction:
+                        self._count_corporate(report)
+                        continue
+                    if type(report) is MassCancelReport or type(report) in _AUCTION_REPORTS:
+                        continue
+                    if type(report) is OrderCancelReject:
+                        stats.cancel_rejects += 1
+                        reason = report.cxl_rej_reason
+                        if reason == "OTHER":               # the rule the replace broke
+                            reason = report.text.split(":", 1)[0]
+                        stats.reject_reasons[reason] = stats.reject_reasons.get(reason, 0) + 1
+                        continue
                 stats.reports += 1
                 exec_type = report.exec_type
                 if exec_type == "new":
@@ -576,7 +582,8 @@ class GatewayCycle:
             for change in out.levels:
                 levels.setdefault(change.symbol, []).append(change)
         for symbol in {o.trades[0].symbol: None for o in outcomes if o.trades}:
-            put(self.day_stats(symbol))               # after the cycle's fills: retained
+            self._stats_due[symbol] = None            # after the cycle's fills: retained
+            self._stage_stats(self._now_ns, symbol)
         for symbol, changes in levels.items():
             book = self.depth[symbol]
             update = book.apply(changes)
@@ -592,6 +599,8 @@ class GatewayCycle:
         book is in one within an interval). The snapshot is the recovery channel, as CME
         MDP 3.0's snapshot loop: a subscriber that joins between two applies increments
         past the one it got (seq contiguous) or waits for the next (``feeds.watch``)."""
+        if only is None and self._stats_due:
+            self._stage_stats(now_ns)
         due = self._snapshots_due
         if not due:
             return
@@ -604,6 +613,20 @@ class GatewayCycle:
                 last[symbol] = now_ns
                 self.outbox.put(Publish(self._topic(symbol, "snapshot"),
                                         encode(self.depth[symbol].snapshot()), True, "md"))
+
+    def _stage_stats(self, now_ns: int, only: str | None = None) -> None:
+        """The retained day statistics of symbols that traded, each at most every
+        ``stats_interval`` and after its last fill (from idle cycles too): a retained
+        figure, so a subscriber needs the latest, not every one (one per cycle cost the
+        gateway and the broker a publish per cycle)."""
+        due, last = self._stats_due, self._stats_at
+        interval_ns = int(self.config.stats_interval * 1e9)
+        for symbol in (only,) if only is not None else list(due):
+            at = last.get(symbol)
+            if at is None or now_ns - at >= interval_ns:
+                del due[symbol]
+                last[symbol] = now_ns
+                self.outbox.put(self.day_stats(symbol))
 
     def _count_corporate(self, report: CorporateAction) -> None:
         stats, inst = self.stats, self.engine.instruments[report.symbol]
@@ -637,8 +660,9 @@ class GatewayCycle:
         out = [self.status("online" if self.accepting else "not_accepting",
                            self.status_text, now_ns)]
         self._snapshots_due.clear()           # every book's current snapshot goes here
+        self._stats_due.clear()               # and its statistics
         for symbol, book in self.depth.items():
-            self._snapshot_at[symbol] = now_ns
+            self._snapshot_at[symbol] = self._stats_at[symbol] = now_ns
             out += (Publish(topics.md(symbol, "snapshot"), encode(book.snapshot()), True, "md"),
                     Publish(topics.md(symbol, "bbo"), encode(book.bbo()), True, "md"),
                     Publish(topics.md(symbol, "state"), encode(self.trading_status(symbol)),

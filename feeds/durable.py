@@ -1,6 +1,7 @@
 """What a cycle made, held until its journal group is durable; the fdatasync off the loop.
 
-The link gateway's journal writes each group without syncing (``Journal.defer_sync``), and
+With ``LinkGateway.sync_off_loop`` (off by default: the sync then runs in the cycle) the
+link gateway's journal writes each group without syncing (``Journal.defer_sync``), and
 what the cycle made (publishes, and the packet ids of the inputs to PUBACK) goes through
 ``DurableGate.send``: out at once when nothing written waits for its sync, else held in
 order while one ``Journal.sync`` runs on a thread of its own. The event loop meanwhile

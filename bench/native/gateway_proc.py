@@ -191,14 +191,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--transport", default="aiomqtt")
     ap.add_argument("--events", help="write loop stalls, full collections and snapshots here")
     ap.add_argument("--sync-inline", action="store_true",
-                    help="link: each group's fdatasync in the cycle, on the loop (to compare)")
+                    help="link: each group's fdatasync in the cycle, on the loop (the default)")
+    ap.add_argument("--sync-off-loop", action="store_true",
+                    help="link: each group's fdatasync on a thread of its own (to compare)")
     args = ap.parse_args(argv)
     cls, why = gateway_class(args.transport)
     if cls is None:
         print(f"transport {args.transport}: {why}", file=sys.stderr)
         return NOT_AVAILABLE
-    if args.sync_inline and hasattr(cls, "sync_off_loop"):
-        cls.sync_off_loop = False
+    if (args.sync_inline or args.sync_off_loop) and hasattr(cls, "sync_off_loop"):
+        cls.sync_off_loop = args.sync_off_loop
     pauses = Pauses()
     stats = asyncio.run(serve(args, cls, pauses))
     if args.events:

@@ -329,3 +329,29 @@ def test_depth_snapshot_is_republished_at_most_every_interval_and_after_the_last
     assert snapshots(late) == [depth_seq]
     assert json.loads(next(p for p in late if p.topic == snap).payload)["bids"][0][0] == "98.100"
     assert snapshots(cycle.process([], 3 * second)) == []               # nothing changed
+
+
+def test_day_statistics_are_republished_at_most_every_interval_and_after_the_last_fill():
+    """The retained md/{symbol}/stats goes with the first cycle's fills, then at most every
+    stats_interval; an idle cycle past it publishes the figures of the last fill."""
+    cycle = GatewayCycle(engine(), GatewayConfig(stats_interval=0.5))
+    stats = topics.md("TB3M", "stats")
+    second = 10**9
+
+    def trade(n, at):
+        return cycle.process([order("alpha", f"s{n}", "sell", price="99.000"),
+                              order("beta", f"b{n}", "buy", price="99.000")], at)
+
+    first = trade(1, second)
+    assert [d["trade_count"] for d in docs(first, topic=stats)] == [1]
+    soon = trade(2, second + second // 10)
+    assert docs(soon, topic=topics.md("TB3M", "trades")) and docs(soon, topic=stats) == []
+    assert docs(cycle.process([], second + second // 5), topic=stats) == []   # still inside
+    late = cycle.process([], 2 * second)                                       # idle, past it
+    assert [(d["trade_count"], d["volume"]) for d in docs(late, topic=stats)] == [(2, "2.0000")]
+    assert docs(cycle.process([], 3 * second), topic=stats) == []              # nothing new
+    every = GatewayCycle(engine(), GatewayConfig(stats_interval=0))
+    for n in range(3):
+        pubs = every.process([order("alpha", f"s{n}", "sell"), order("beta", f"b{n}", "buy")],
+                             second + n)
+        assert [d["trade_count"] for d in docs(pubs, topic=stats)] == [n + 1]
