@@ -125,6 +125,21 @@ class GatewayStats:
 _AUCTION_REPORTS = (AuctionAward, AuctionBidStatus)
 
 
+def _due_now(due: dict[str, None], last: dict[str, int], interval_s: float, now_ns: int,
+             only: str | None) -> list[str]:
+    """The symbols of ``due`` (or just ``only``) whose last publish (``last``, venue ns)
+    is at least ``interval_s`` old: taken off ``due`` and stamped ``now_ns``."""
+    interval_ns = int(interval_s * 1e9)
+    out = []
+    for symbol in (only,) if only is not None else list(due):
+        at = last.get(symbol)
+        if at is None or now_ns - at >= interval_ns:
+            del due[symbol]
+            last[symbol] = now_ns
+            out.append(symbol)
+    return out
+
+
 def _bytes(payload) -> bytes:
     if isinstance(payload, bytes):
         return payload
@@ -224,7 +239,7 @@ class GatewayCycle:
             self._stage_admin(durable=True)           # refusals only: nothing to commit
             self._stage_replies()
             self._stage_auctions(())
-            self._stage_snapshots(now_ns)
+            self._stage_throttled(now_ns)
             return self.outbox.take()
         try:
             durable = engine.commit()                 # durable before anything is acknowledged
@@ -245,7 +260,7 @@ class GatewayCycle:
         self._stage_admin(durable=True)
         self._stage_replies()
         self._stage_auctions(outcomes)
-        self._stage_snapshots(now_ns)
+        self._stage_throttled(now_ns)
         self.stats.cycles += 1
         self._maybe_snapshot(durable)
         return self.outbox.take()
@@ -593,40 +608,32 @@ class GatewayCycle:
                 self._stage_snapshots(self._now_ns, symbol)
                 put(Publish(topic(symbol, "bbo"), encode(book.bbo()), True, "md"))
 
+    def _stage_throttled(self, now_ns: int) -> None:
+        """The held-back retained snapshots and statistics whose interval has passed."""
+        if self._snapshots_due:
+            self._stage_snapshots(now_ns)
+        if self._stats_due:
+            self._stage_stats(now_ns)
+
     def _stage_snapshots(self, now_ns: int, only: str | None = None) -> None:
         """The retained depth snapshots of books that changed, each at most every
         ``depth_snapshot_interval`` (also from idle cycles, so the last change of a quiet
         book is in one within an interval). The snapshot is the recovery channel, as CME
         MDP 3.0's snapshot loop: a subscriber that joins between two applies increments
         past the one it got (seq contiguous) or waits for the next (``feeds.watch``)."""
-        if only is None and self._stats_due:
-            self._stage_stats(now_ns)
-        due = self._snapshots_due
-        if not due:
-            return
-        interval_ns = int(self.config.depth_snapshot_interval * 1e9)
-        last = self._snapshot_at
-        for symbol in (only,) if only is not None else list(due):
-            at = last.get(symbol)
-            if at is None or now_ns - at >= interval_ns:
-                del due[symbol]
-                last[symbol] = now_ns
-                self.outbox.put(Publish(self._topic(symbol, "snapshot"),
-                                        encode(self.depth[symbol].snapshot()), True, "md"))
+        for symbol in _due_now(self._snapshots_due, self._snapshot_at,
+                               self.config.depth_snapshot_interval, now_ns, only):
+            self.outbox.put(Publish(self._topic(symbol, "snapshot"),
+                                    encode(self.depth[symbol].snapshot()), True, "md"))
 
     def _stage_stats(self, now_ns: int, only: str | None = None) -> None:
         """The retained day statistics of symbols that traded, each at most every
         ``stats_interval`` and after its last fill (from idle cycles too): a retained
         figure, so a subscriber needs the latest, not every one (one per cycle cost the
         gateway and the broker a publish per cycle)."""
-        due, last = self._stats_due, self._stats_at
-        interval_ns = int(self.config.stats_interval * 1e9)
-        for symbol in (only,) if only is not None else list(due):
-            at = last.get(symbol)
-            if at is None or now_ns - at >= interval_ns:
-                del due[symbol]
-                last[symbol] = now_ns
-                self.outbox.put(self.day_stats(symbol))
+        for symbol in _due_now(self._stats_due, self._stats_at, self.config.stats_interval,
+                               now_ns, only):
+            self.outbox.put(self.day_stats(symbol))
 
     def _count_corporate(self, report: CorporateAction) -> None:
         stats, inst = self.stats, self.engine.instruments[report.symbol]

@@ -51,8 +51,6 @@ class RequestDesk:
         self._on_wire = on_wire                  # a shard's ids on its reports
         self._config = config                    # the gateway's, as it stands
         self._answers: list[Publish] = []
-        self.answered = 0                       # queries answered on a Response Topic
-        self.refused = 0                        # of which refused (not a query)
 
     def handle(self, broker: str, payload: bytes, response_topic: str | None,
                correlation: bytes | None) -> Outcome | None:
@@ -73,7 +71,6 @@ class RequestDesk:
         for _, report in out.reports:
             self._answers.append(Publish(topic, encode(self._on_wire(report)), False,
                                          "reply", broker, correlation or None))
-        self.answered += 1
         return None
 
     def _answer(self, broker: str, payload: bytes) -> Outcome | None:
@@ -104,7 +101,6 @@ class RequestDesk:
                                  service.cl_ord_id or None, service.symbol)
         if cfg.shard and not cfg.answers_unserved:
             return None
-        self.refused += 1
         msg = decode_order_message(payload)
         if isinstance(msg, DecodeError):
             if service is None and decode_auction_input(payload, issuer=False) is None:
