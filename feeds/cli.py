@@ -27,7 +27,9 @@ import asyncio
 import errno
 import logging
 import os
+import signal
 import sys
+import threading
 
 import aiomqtt
 
@@ -161,6 +163,7 @@ async def watch_command(args) -> int:
         raise CliError(EXIT_USAGE, str(exc)) from None
     view = MarketView()
     subscribed = asyncio.Event()
+    _interrupt_ends_within(WATCH_GRACE)
     try:
         if args.json:
             def line(topic: str, payload: bytes) -> None:
@@ -182,7 +185,30 @@ async def watch_command(args) -> int:
                                     f"{args.broker}{who}: {exc} (the broker stopped, or "
                                     "another connection took this user's place: give each "
                                     "viewer a user of its own)") from None
+    except asyncio.CancelledError:
+        return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+#: Seconds a viewer has after Ctrl-C to say goodbye to the broker before it just ends.
+WATCH_GRACE = 3.0
+
+
+def _interrupt_ends_within(grace: float) -> None:
+    """Ctrl-C cancels the running command and ends the process with 130 after ``grace``
+    seconds even if the broker never answers the DISCONNECT: only for commands that keep
+    no state (the viewer), so that a stopped terminal is never left hanging."""
+    task = asyncio.current_task()
+    assert task is not None
+    armed: list[threading.Timer] = []
+
+    def interrupted() -> None:
+        if not armed:
+            armed.append(threading.Timer(grace, os._exit, (EXIT_INTERRUPTED,)))
+            armed[0].daemon = True
+            armed[0].start()
+        task.cancel()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, interrupted)
 
 
 # ---------------------------------------------------------------------- the parser

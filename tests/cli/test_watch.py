@@ -7,6 +7,7 @@ market data and can publish neither orders nor operator commands.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 
 from feeds import topics
 from feeds.broker import EmbeddedBroker
+from feeds.cli import WATCH_GRACE
 from feeds.security import (
     ACL_FILE,
     ENGINE_USER,
@@ -279,3 +281,27 @@ def test_a_viewer_displaced_by_a_second_connection_of_its_user_says_so(upgraded)
     assert lines[0].startswith(f"tokenbook watch: lost the connection to the MQTT broker at "
                                f"{b.url} as {MD_USER}")
     assert "give each viewer a user of its own" in lines[0]
+
+
+@pytest.mark.network
+def test_ctrl_c_ends_the_viewer_promptly_even_when_the_broker_is_frozen():
+    """The viewer keeps no state: Ctrl-C ends it with 130 within its grace period, even
+    when the broker never answers (stopped with SIGSTOP after the viewer subscribed)."""
+    with EmbeddedBroker() as b:
+        watch = _watch(b.url, "--json")
+        try:
+            _wait_subscribed(b.port, watch)
+            os.kill(b.pid, signal.SIGSTOP)
+            try:
+                started = time.monotonic()
+                watch.send_signal(signal.SIGINT)
+                _, err = watch.communicate(timeout=15)
+                took = time.monotonic() - started
+            finally:
+                os.kill(b.pid, signal.SIGCONT)
+        finally:
+            if watch.poll() is None:
+                watch.kill()
+                watch.wait()
+    assert watch.returncode == 130 and "Traceback" not in err, err
+    assert took < WATCH_GRACE + 5, took
