@@ -18,6 +18,9 @@ cdef class Journal:
     cdef public bytearray _buf
     cdef public Py_ssize_t _count
     cdef public object _oldest_ns
+    cdef public Py_ssize_t _end
+    cdef public Py_ssize_t _allocated
+    cdef public Py_ssize_t _chunk
 
     cpdef append(self, seq, payload)
     cpdef commit(self)

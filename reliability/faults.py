@@ -659,7 +659,7 @@ def _recover_acked(data: Path, acked: dict) -> tuple[Engine, list]:
 
 async def disk_full(before: int = 100, after: int = 50, *, seed: int = 4,
                     transport: str = "aiomqtt") -> dict:
-    """The journal's writes start failing with ENOSPC mid-stream (os.write patched in the
+    """The journal's writes start failing with ENOSPC mid-stream (os.pwrite patched in the
     journal's module): the engine must refuse from then on (JOURNAL_UNAVAILABLE, status
     not_accepting with the reason), acknowledge nothing it could not persist, and a
     restart on the same files must hold every order acknowledged before the failure."""
@@ -674,7 +674,7 @@ async def disk_full(before: int = 100, after: int = 50, *, seed: int = 4,
                           GatewayConfig(client_id=f"full-gw-{seed}"), transport=transport)
         stop = asyncio.Event()
         task = asyncio.create_task(gw.run(stop))
-        real_write, real_sync = jmod.os.write, jmod.os.fdatasync
+        real_write, real_sync = jmod.os.pwrite, jmod.os.fdatasync
         statuses: list[dict] = []
         try:
             await asyncio.wait_for(gw.ready.wait(), 10)
@@ -690,7 +690,7 @@ async def disk_full(before: int = 100, after: int = 50, *, seed: int = 4,
                     def full(*a):
                         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
                     # Both paths: the write fails, or the write passes and the sync fails.
-                    jmod.os.write = full
+                    jmod.os.pwrite = full
                     jmod.os.fdatasync = full
                     await _count(load, after)
                     await load.settle(20)
@@ -701,7 +701,7 @@ async def disk_full(before: int = 100, after: int = 50, *, seed: int = 4,
                     await asyncio.sleep(0.3)
                 watch.cancel()
         finally:
-            jmod.os.write, jmod.os.fdatasync = real_write, real_sync
+            jmod.os.pwrite, jmod.os.fdatasync = real_write, real_sync
             stop.set()
             await asyncio.wait_for(task, 20)
             journal.close()

@@ -267,6 +267,7 @@ def test_torn_last_journal_record_recovers_the_state_before_it(tmp_path):
     before_last = eng.state_hash()
     eng.submit("alpha", new("last", 1, "TB3M", "buy", "1", "99.000"))
     eng.commit()
+    eng.journal.close()                                    # the file ends at its data
     path = tmp_path / "journal.log"
     path.write_bytes(path.read_bytes()[:-3])               # crash mid-write of the last one
     rec = Engine.recover(REG, snapshot_dir=tmp_path / "snaps", journal_path=path, clock=Clock())

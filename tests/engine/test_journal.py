@@ -1,4 +1,5 @@
 """The journal keeps every committed record and drops only a torn or corrupt tail."""
+import itertools
 import os
 import struct
 import zlib
@@ -221,17 +222,17 @@ def test_write_error_stops_the_journal_for_good(tmp_path):
     ("always", 10, 10), ("group", 3, 3), ("none", 3, 0)])
 def test_each_policy_writes_and_syncs_as_documented(tmp_path, monkeypatch, policy, writes, syncs):
     calls = {"write": 0, "sync": 0}
-    real_write, real_sync = os.write, os.fdatasync
+    real_write, real_sync = os.pwrite, os.fdatasync
 
-    def counting_write(fd, data):
+    def counting_write(fd, data, offset):
         calls["write"] += 1
-        return real_write(fd, data)
+        return real_write(fd, data, offset)
 
     def counting_sync(fd):
         calls["sync"] += 1
         return real_sync(fd)
 
-    monkeypatch.setattr(jmod.os, "write", counting_write)
+    monkeypatch.setattr(jmod.os, "pwrite", counting_write)
     monkeypatch.setattr(jmod.os, "fdatasync", counting_sync)
     path = tmp_path / f"{policy}.log"
     j = Journal(path, fsync=policy, group_records=4, group_interval_ms=1e6)
@@ -271,3 +272,85 @@ def test_a_corrupt_or_misnamed_snapshot_is_skipped(tmp_path):
 def test_no_snapshot_is_none(tmp_path):
     assert latest_snapshot(tmp_path / "missing") is None
     assert latest_snapshot(tmp_path) is None
+
+
+# ---------------------------------------------------------------------- preallocated space
+def _frames(n: int) -> bytes:
+    return b"".join(_frame(s, payload(s)) for s in range(1, n + 1))
+
+
+def test_commits_go_into_preallocated_space_and_close_cuts_the_file_to_its_data(tmp_path):
+    path = tmp_path / "j.log"
+    j = Journal(path)
+    for seq in range(1, 6):
+        j.append(seq, payload(seq))
+    j.commit()
+    assert path.stat().st_size > len(_frames(5))           # grown ahead of the data
+    assert list(read_journal(path)) == [(s, payload(s)) for s in range(1, 6)]  # zeros end it
+    j.close()
+    assert path.read_bytes() == _frames(5)
+
+
+def test_preallocation_doubles_as_the_journal_grows(tmp_path):
+    path = tmp_path / "j.log"
+    big = b"x" * 200_000
+    sizes = []
+    with Journal(path) as j:
+        for seq in range(1, 41):                           # 8 MB of records
+            j.append(seq, big)
+            j.commit()
+            sizes.append(os.stat(path).st_size)
+    steps = [b - a for a, b in itertools.pairwise(sizes) if b > a]
+    assert len(steps) >= 3 and all(a < b for a, b in itertools.pairwise(steps))  # doubling
+    assert path.stat().st_size == 40 * (HEADER.size + len(big))
+
+
+def test_a_crash_leaves_zeros_that_reopening_drops_silently(tmp_path):
+    path = tmp_path / "j.log"
+    j = Journal(path)
+    for seq in range(1, 6):
+        j.append(seq, payload(seq))
+    j.commit()
+    os.close(j.fd)                                         # the process dies here
+    j.fd = -1
+    assert path.stat().st_size > len(_frames(5))
+    with Journal(path) as again:
+        assert again.durable_seq == 5
+        again.append(6, payload(6))
+        again.commit()
+    assert path.read_bytes() == _frames(6)
+    assert not list(tmp_path.glob("*.torn-*"))             # zeros carry nothing to keep
+
+
+def test_a_torn_record_in_preallocated_space_is_kept_aside_without_the_zeros(tmp_path):
+    path = tmp_path / "j.log"
+    j = Journal(path)
+    for seq in range(1, 4):
+        j.append(seq, payload(seq))
+    j.commit()
+    torn = _frame(4, b"cut short by the crash")[:-5]
+    os.pwrite(j.fd, torn, j._end)                          # a commit the crash tore
+    os.close(j.fd)
+    j.fd = -1
+    assert recover(path) == 3 and path.read_bytes() == _frames(3)
+    [aside] = tmp_path.glob("j.log.torn-*")
+    kept = aside.read_bytes()
+    assert kept.startswith(torn) and len(kept) <= 4096 and not kept[len(torn):].strip(b"\0")
+
+
+def test_where_the_file_system_cannot_preallocate_commits_extend_the_file(tmp_path,
+                                                                         monkeypatch):
+    calls = []
+
+    def refused(fd, offset, length):
+        calls.append(length)
+        raise OSError(95, "Operation not supported")
+    monkeypatch.setattr(jmod.os, "posix_fallocate", refused)
+    path = tmp_path / "j.log"
+    with Journal(path) as j:
+        for seq in range(1, 8):
+            j.append(seq, payload(seq))
+            assert j.commit() == seq
+            assert path.stat().st_size == len(_frames(seq))
+    assert len(calls) == 1                                  # asked once, not per commit
+    assert list(read_journal(path)) == [(s, payload(s)) for s in range(1, 8)]

@@ -98,7 +98,7 @@ def test_a_journal_failure_refuses_orders_and_says_not_accepting(tmp_path, monke
 
     def full(*a):
         raise OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(jmod.os, "write", full)
+    monkeypatch.setattr(jmod.os, "pwrite", full)
     first = cycle.process([order("alpha", "a1", "buy"), admin("halt", "TB3M")], 5)
     assert not cycle.accepting
     [status] = [p for p in first if p.kind == "status"]

@@ -128,19 +128,19 @@ def test_resend_of_an_input_lost_with_the_journal_is_refused_not_answered():
         j = Journal(os.path.join(d, "j.log"))
         eng = Engine(faults.REG, faults.demo_ledger(faults.REG), clock=time.time_ns, journal=j)
         gw = GatewayCycle(eng)
-        real = jmod.os.write
+        real = jmod.os.pwrite
 
         def full(*a):
             raise OSError(errno.ENOSPC, "No space left on device")
 
         order = (b'{"msg":"new_order","cl_ord_id":"z1","account":1001,"symbol":"TB3M",'
                  b'"side":"buy","qty":"1","price":"99.270"}')
-        jmod.os.write = full
+        jmod.os.pwrite = full
         try:
             first = gw.process([("tokenbook/v1/orders/alpha", order)], time.time_ns())
             second = gw.process([("tokenbook/v1/orders/alpha", order)], time.time_ns())  # resend
         finally:
-            jmod.os.write = real
+            jmod.os.pwrite = real
         j.close()
     assert not gw.accepting and [s.kind for s in first] == ["status"]
     execs = [s for s in first + second if s.kind == "exec"]
@@ -175,19 +175,19 @@ def test_a_resent_cancel_after_a_journal_failure_gets_an_order_cancel_reject():
         eng = Engine(faults.REG, faults.demo_ledger(faults.REG), clock=time.time_ns, journal=j)
         gw = GatewayCycle(eng)
         placed = gw.process([wire(bid)], time.time_ns())
-        real = jmod.os.write
+        real = jmod.os.pwrite
 
         def full(*a):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        jmod.os.write = full
+        jmod.os.pwrite = full
         try:
             same = gw.process([wire(cancel), wire({**cancel, "poss_dup": True}),
                                wire(replace), wire(replace)], time.time_ns())
             later = gw.process([wire({**cancel, "poss_dup": True}), wire(replace)],
                                time.time_ns())
         finally:
-            jmod.os.write = real
+            jmod.os.pwrite = real
         j.close()
     assert [json.loads(p.payload)["exec_type"] for p in placed if p.kind == "exec"] == ["new"]
     answers = [json.loads(p.payload) for p in same + later if p.kind == "exec"]
