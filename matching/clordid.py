@@ -16,6 +16,7 @@ are untracked tuples (``matching._gc``), so the collector never walks them.
 """
 from __future__ import annotations
 
+import mmap
 from array import array
 
 import msgspec
@@ -50,6 +51,22 @@ def digest_of(msg) -> bytes:
 _HEADER = 8                    # an arena record: broker bytes length, ClOrdID bytes length (4+4)
 _MASK64 = (1 << 64) - 1
 _STATUS_SPREAD = 1 << 20       # a done order id further than this past the row: kept in a dict
+# Old slots moved per store while a resize is in progress: a move of n old slots ends
+# after n/64 stores, long before the new table (2n slots, n*2/3 keys) is 2/3 full (the
+# bound is 2 slots a store), and one store moves at most 64 keys (microseconds).
+_MOVE_STEP = 64
+# A slot array of this many bytes or more is mapped memory (the kernel zeroes each page on
+# its first touch): zeroing 100 MB up front held a store for ~40 ms. Smaller ones: an array.
+_MAPPED_BYTES = 1 << 18
+# A resize gives the moved part of the old mapped arrays back to the kernel in pieces of
+# this many bytes as it goes (~0.1 ms at most a piece of the three): unmapping 50 MB once
+# touched held a store for ~3 ms.
+_RELEASE_BYTES = 1 << 16
+_PRIVATE = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+# The arena is a list of chunks of at most this many bytes (or one record), so appending a
+# record never copies more than a chunk (a bytearray's realloc copied up to ~30 MB).
+_ARENA_CHUNK = 1 << 20
+_CHUNK_SHIFT = 32              # a record's ref: chunk number << 32 | offset in the chunk
 
 
 def _record(broker: str, cl_ord_id: str) -> bytes:
@@ -63,27 +80,75 @@ def _record(broker: str, cl_ord_id: str) -> bytes:
 class ClOrdIdIndex:
     """Every ``(broker, ClOrdID)`` used today -> the order it named (0: none), in flat arrays.
 
-    A slot holds a 64-bit digest of the key, the offset of the key's exact bytes in an
+    A slot holds a 64-bit digest of the key, the place of the key's exact bytes in an
     append-only arena, and the order id: ~70 bytes a key against ~250 for a dict of tuples
     of str (the soak's RSS growth). A digest match is confirmed on the exact bytes, so two
     keys with one digest stay two keys (no false duplicate) and a used key is always found
     (no missed one). Open addressing, linear probing, at most 2/3 full; keys are never
     removed (the day's end builds a new index). Iteration is in insertion order, as a dict's.
-    The collector walks it as a few flat buffers, whatever the number of keys."""
+    The collector walks it as a few flat buffers, whatever the number of keys.
 
-    def __init__(self):
+    Resizing is incremental (as Redis' dict rehashes): past 2/3 full, a table of twice the
+    slots (mapped memory, zeroed by the kernel page by page) becomes the current one and
+    each later new key moves the next ``_MOVE_STEP`` slots of the old one into it, so no
+    store pays for moving every key (a doubling at 1.4M keys held one store for ~60 ms).
+    Lookups consult both tables while a move is in progress. Lookup and store are O(1)
+    expected, and O(1) worst case apart from the probe itself; ``keys`` is O(n).
+
+    >>> index = ClOrdIdIndex()
+    >>> index.store("alpha", "C1", 7, False)
+    >>> index.lookup("alpha", "C1"), index.lookup("alpha", "C2")
+    (7, None)
+    """
+
+    def __init__(self, capacity: int = 16):
+        """An empty index of at least ``capacity`` slots (rounded up to a power of two)."""
         self._arena = bytearray()
+        self._chunks = [self._arena]
+        self._arena_bytes = 0
         self._count = 0
-        self._alloc(16)
+        n = 16
+        while n < capacity:
+            n *= 2
+        self._alloc(n)
+        self._drop_old()
 
     def _alloc(self, capacity: int) -> None:
+        """The current table: ``capacity`` empty slots (a power of two); large arrays are
+        anonymous maps (``_maps``), allocated in O(1) and freed with their last view."""
         self._mask = capacity - 1
-        self._digests = array("Q", [0]) * capacity      # 0: an empty slot
-        self._refs = array("q", [0]) * capacity         # record offset in the arena
-        self._oids = array("q", [0]) * capacity
+        maps: tuple = ()
+        views: list = []
+        if capacity * 8 < _MAPPED_BYTES:
+            # 0: an empty slot; refs: the record's chunk and offset; order ids
+            views = [array(t, [0]) * capacity for t in ("Q", "q", "q")]
+        else:
+            # Private: a shared map's pages given back would stay in memory (shmem).
+            maps = tuple(mmap.mmap(-1, capacity * 8, flags=_PRIVATE) for _ in range(3))
+            views = [memoryview(maps[0]).cast("Q"), memoryview(maps[1]).cast("q"),
+                     memoryview(maps[2]).cast("q")]
+        self._maps = maps
+        self._digests, self._refs, self._oids = views[0], views[1], views[2]
 
-    def _slot(self, broker: str, cl_ord_id: str, digest: int) -> int:
-        """The slot holding the key, or ``~slot`` of the empty one it would go in."""
+    def _drop_old(self) -> None:
+        """No move in progress: an empty old table (its views, and so its maps, freed)."""
+        self._old_digests = self._digests[:0]
+        self._old_refs = self._refs[:0]
+        self._old_oids = self._oids[:0]
+        self._old_maps = ()
+        self._old_mask = 0
+        self._old_size = 0
+        self._moved = 0
+        self._released = 0
+
+    def _is_key(self, ref: int, rec: bytes) -> bool:
+        """Whether the arena record at ``ref`` is ``rec``, byte for byte."""
+        off = ref & 0xFFFFFFFF
+        return self._chunks[ref >> _CHUNK_SHIFT][off:off + len(rec)] == rec
+
+    def _find(self, broker: str, cl_ord_id: str, digest: int) -> int:
+        """The current table's slot holding the key, or ``~slot`` of the empty one it
+        would go in (there is one: the table is at most 2/3 full)."""
         digests = self._digests
         mask = self._mask
         i = digest & mask
@@ -95,43 +160,113 @@ class ClOrdIdIndex:
             if d == digest:
                 if rec is None:
                     rec = _record(broker, cl_ord_id)
-                off = self._refs[i]
-                if self._arena[off:off + len(rec)] == rec:
+                if self._is_key(self._refs[i], rec):
                     return i
             i = (i + 1) & mask
+
+    def _find_old(self, broker: str, cl_ord_id: str, digest: int) -> int:
+        """The old table's slot holding the key (not moved yet), or -1.
+
+        Slots before ``_moved`` are moved (their pages may be given back, reading 0), so a
+        probe skips them as occupied: linear probing keeps every slot from a key's home to
+        its own occupied, and a key not moved is at a slot from ``_moved`` on."""
+        digests = self._old_digests
+        mask = self._old_mask
+        moved = self._moved
+        i = digest & mask
+        if i < moved:
+            i = moved
+        left = self._old_size - moved       # a probe visits each slot not moved once at most
+        rec = None
+        while left > 0:
+            d = digests[i]
+            if d == 0:
+                return -1
+            if d == digest:
+                if rec is None:
+                    rec = _record(broker, cl_ord_id)
+                if self._is_key(self._old_refs[i], rec):
+                    return i
+            i = (i + 1) & mask
+            if i == 0:
+                i = moved
+            left -= 1
+        return -1
+
+    def _slot(self, broker: str, cl_ord_id: str, digest: int) -> int:
+        """The current table's slot holding the key, ``~slot`` of the empty one it would go
+        in if the key is in neither table, or ``_mask + 1 + slot`` if it is in the old one.
+        A key is in exactly one table: the current one once stored or moved there."""
+        i = self._find(broker, cl_ord_id, digest)
+        if i >= 0 or self._moved >= self._old_size:
+            return i
+        j = self._find_old(broker, cl_ord_id, digest)
+        return i if j < 0 else self._mask + 1 + j
 
     def lookup(self, broker: str, cl_ord_id: str):
         """The order id ``(broker, cl_ord_id)`` named (0: none), or None if unused."""
         i = self._slot(broker, cl_ord_id, _digest(broker, cl_ord_id))
-        return None if i < 0 else self._oids[i]
+        if i < 0:
+            return None
+        n = self._mask + 1
+        return self._oids[i] if i < n else self._old_oids[i - n]
 
     def store(self, broker: str, cl_ord_id: str, order_id: int, replace: bool) -> None:
-        """Bind the key to ``order_id`` (an existing binding only if ``replace``)."""
+        """Bind the key to ``order_id`` (an existing binding only if ``replace``); a new key
+        moves up to ``_MOVE_STEP`` slots of a resize in progress, or starts one."""
         digest = _digest(broker, cl_ord_id)
         i = self._slot(broker, cl_ord_id, digest)
         if i >= 0:
             if replace:
-                self._oids[i] = order_id
+                n = self._mask + 1
+                if i < n:
+                    self._oids[i] = order_id
+                else:
+                    self._old_oids[i - n] = order_id      # moved with its new binding
             return
         i = ~i
+        rec = _record(broker, cl_ord_id)
+        arena = self._arena
+        if len(arena) + len(rec) > _ARENA_CHUNK and len(arena) > 0:
+            arena = bytearray()
+            self._chunks.append(arena)
+            self._arena = arena
         self._digests[i] = digest
-        self._refs[i] = len(self._arena)
+        self._refs[i] = ((len(self._chunks) - 1) << _CHUNK_SHIFT) | len(arena)
         self._oids[i] = order_id
-        self._arena += _record(broker, cl_ord_id)
+        arena += rec
+        self._arena_bytes += len(rec)
         self._count += 1
-        if self._count * 3 > (self._mask + 1) * 2:
+        if self._moved < self._old_size:
+            self._move(_MOVE_STEP)
+        elif self._count * 3 > (self._mask + 1) * 2:
             self._grow()
 
     def _grow(self) -> None:
-        """Twice the slots; each key re-placed by its kept digest (no key re-read). A C
-        loop when compiled: 2M slots take a few ms, where a Python loop held the engine
-        for ~0.3 s at the day's 1.4 millionth ClOrdID."""
-        digests, refs, oids = self._digests, self._refs, self._oids
+        """Start a resize: a current table of twice the slots, the full one kept as the old
+        table to move from (``_move``), its first step taken at once."""
+        if self._moved < self._old_size:
+            self._move(self._old_size)      # unreachable with _MOVE_STEP >= 2; kept whole
         n = self._mask + 1
+        self._old_digests, self._old_refs, self._old_oids = self._digests, self._refs, self._oids
+        self._old_maps = self._maps
+        self._old_mask = self._mask
+        self._old_size = n
+        self._moved = 0
+        self._released = 0
         self._alloc(2 * n)
-        mask = self._mask
+        self._move(_MOVE_STEP)
+
+    def _move(self, step: int) -> None:
+        """Move the old table's next ``step`` slots into the current one, each key re-placed
+        by its kept digest (no key re-read: it is in no slot of the current table), giving
+        the moved pages back; the old table is dropped once its last slot is moved."""
+        digests, refs, oids = self._old_digests, self._old_refs, self._old_oids
         new_digests, new_refs, new_oids = self._digests, self._refs, self._oids
-        for j in range(n):
+        mask = self._mask
+        j = self._moved
+        end = min(j + step, self._old_size)
+        while j < end:
             d = digests[j]
             if d != 0:
                 i = d & mask
@@ -140,20 +275,31 @@ class ClOrdIdIndex:
                 new_digests[i] = d
                 new_refs[i] = refs[j]
                 new_oids[i] = oids[j]
+            j += 1
+        self._moved = j
+        if self._old_maps:
+            # Bytes of each old array wholly before the cursor: whole pieces, or the rest.
+            upto = j * 8 if j == self._old_size else j * 8 // _RELEASE_BYTES * _RELEASE_BYTES
+            if upto > self._released:
+                for m in self._old_maps:
+                    m.madvise(mmap.MADV_DONTNEED, self._released, upto - self._released)
+                self._released = upto
+        if j == self._old_size:
+            self._drop_old()        # unmapping what is given back: ~0.02 ms for 32 MB
 
     def keys(self) -> list:
         """Every key, oldest first (from the arena: records are appended in order)."""
-        arena = self._arena
         out = []
-        off = 0
-        end = len(arena)
-        while off < end:
-            bl = int.from_bytes(arena[off:off + 4], "little")
-            cl = int.from_bytes(arena[off + 4:off + 8], "little")
-            start = off + _HEADER
-            out.append((arena[start:start + bl].decode("utf-8", "surrogatepass"),
-                        arena[start + bl:start + bl + cl].decode("utf-8", "surrogatepass")))
-            off = start + bl + cl
+        for arena in self._chunks:
+            off = 0
+            end = len(arena)
+            while off < end:
+                bl = int.from_bytes(arena[off:off + 4], "little")
+                cl = int.from_bytes(arena[off + 4:off + 8], "little")
+                start = off + _HEADER
+                out.append((arena[start:start + bl].decode("utf-8", "surrogatepass"),
+                            arena[start + bl:start + bl + cl].decode("utf-8", "surrogatepass")))
+                off = start + bl + cl
         return out
 
     def items(self) -> list:
@@ -164,7 +310,7 @@ class ClOrdIdIndex:
         return self._count
 
     def __contains__(self, key) -> bool:
-        return self._slot(key[0], key[1], _digest(key[0], key[1])) >= 0
+        return self.lookup(key[0], key[1]) is not None
 
     def __getitem__(self, key):
         oid = self.lookup(key[0], key[1])
@@ -180,8 +326,9 @@ class ClOrdIdIndex:
         return iter(self.keys())
 
     def memory_bytes(self) -> int:
-        """The bytes the index holds (its arrays and arena), for the soak's report."""
-        return (self._mask + 1) * 24 + len(self._arena)
+        """The bytes the index holds (its arrays, the old table's while a resize is in
+        progress, and the arena), for the soak's report."""
+        return (self._mask + 1 + self._old_size) * 24 - 3 * self._released + self._arena_bytes
 
 
 def _digest(broker: str, cl_ord_id: str) -> int:

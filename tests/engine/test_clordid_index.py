@@ -1,5 +1,8 @@
 """The compact ClOrdID index keeps exact FIX semantics: every used ClOrdID is found,
 and two ClOrdIDs are never taken for one, even when their digests are equal."""
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from matching.clordid import ClOrdIdIndex, ClOrdIdMemory, DoneStatuses
 
 
@@ -72,3 +75,104 @@ def test_memory_snapshot_restores_the_same_clordids_and_statuses():
     rec.restore(mem.snapshot())
     assert rec.snapshot() == mem.snapshot()
     assert rec.order_of("alpha", "O49") == 50 and rec.status_of(50) == "2"
+
+
+def _resizing(index, arena_bytes):
+    """Whether a resize is in progress: the index holds two tables' slots (16 * 3 * 2**k,
+    not a power of two) beside its arena (small tables: nothing given back yet)."""
+    slots, rest = divmod(index.memory_bytes() - arena_bytes, 24)
+    assert rest == 0
+    return slots & (slots - 1) != 0
+
+
+def test_keys_stored_while_a_resize_is_moving_are_all_found_once_in_order():
+    index = ClOrdIdIndex(16)
+    keys, arena, checked = [], 0, 0
+    for n in range(3000):
+        key = ("alpha" if n % 3 else "beta", f"C{n}")
+        index.store(*key, n + 1, False)
+        keys.append(key)
+        arena += 8 + len(key[0]) + len(key[1])
+        if _resizing(index, arena):
+            checked += 1
+            assert all(index.lookup(*k) == i + 1 for i, k in enumerate(keys))
+            old = keys[n // 2]                      # a key in one table or the other
+            index.store(*old, 0, False)             # no second binding, no second key
+            assert index.lookup(*old) == n // 2 + 1 and len(index) == n + 1
+            index.store(*old, -(n // 2 + 1), True)  # rebound where it is, moved so
+            index.store(*old, n // 2 + 1, True)
+    assert checked > 100                            # moves did span stores
+    assert not _resizing(index, arena)
+    assert index.items() == [(k, i + 1) for i, k in enumerate(keys)] and len(index) == 3000
+
+
+def test_a_rebinding_during_a_resize_survives_the_move():
+    index = ClOrdIdIndex(16)
+    arena = 0
+    n = 0
+    while not _resizing(index, arena) or len(index) < 200:
+        index.store("b", f"K{n}", n, True)
+        arena += 8 + 1 + len(f"K{n}")
+        n += 1
+    for m in range(n):                              # both tables' keys, mid-move
+        index.store("b", f"K{m}", 10_000 + m, True)
+    while _resizing(index, arena):
+        index.store("b", f"K{n}", n, True)
+        arena += 8 + 1 + len(f"K{n}")
+        n += 1
+    assert [index.lookup("b", f"K{m}") for m in range(5)] == [10_000 + m for m in range(5)]
+    assert all(index.lookup("b", f"K{m}") == 10_000 + m for m in range(200))
+
+
+def test_a_day_past_mapped_tables_and_arena_chunks_keeps_every_key_in_order():
+    index = ClOrdIdIndex()
+    keys = [("soak", f"S{n:026d}") for n in range(60_000)]     # ~2 MB of records
+    keys.insert(30_000, ("soak", "X" * (3 << 20)))             # a record past a chunk
+    for n, (b, c) in enumerate(keys):
+        index.store(b, c, n, True)
+        if n % 64 == 0:                 # keys of both tables, moved pages given back
+            assert all(index.lookup(*keys[m]) == m for m in range(0, n + 1, n // 128 + 1))
+    assert all(index.lookup(b, c) == n for n, (b, c) in enumerate(keys))
+    assert index.lookup("soak", "X" * (3 << 20 - 1)) is None
+    assert list(index) == keys and len(index) == len(keys)
+
+
+_POOL = [("a", "1"), ("ab", "c"), ("a", "bc"), ("b", "é"), ("b", "\ud800")]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.one_of(
+    st.tuples(st.just("bulk"), st.integers(1, 400)),
+    st.tuples(st.just("pool"), st.integers(0, len(_POOL) - 1), st.integers(0, 99),
+              st.booleans()),
+    st.tuples(st.just("collide"), st.integers(0, 40), st.integers(0, 99), st.booleans()),
+    st.tuples(st.just("again"), st.integers(0, 10**6), st.booleans()),
+), max_size=40))
+def test_the_index_is_a_dict_of_first_or_replaced_bindings_in_insertion_order(ops):
+    index = ClOrdIdIndex(16)
+    model: dict = {}
+    fresh = 0
+
+    def store(key, oid, replace):
+        index.store(key[0], key[1], oid, replace)
+        if replace or key not in model:
+            model[key] = oid
+
+    for op in ops:
+        if op[0] == "bulk":                          # fresh keys: resizes start and move
+            for _ in range(op[1]):
+                store(("bulk", f"F{fresh}"), fresh, False)
+                fresh += 1
+        elif op[0] == "pool":
+            store(_POOL[op[1]], op[2], op[3])
+        elif op[0] == "collide":                     # one digest for all of them
+            store(("c", SameHash(f"H{op[1]}")), op[2], op[3])
+        elif model:                                  # a key already bound, in either table
+            key = list(model)[op[1] % len(model)]
+            store(key, op[1], op[2])
+        assert len(index) == len(model)
+        for key in _POOL:
+            assert index.lookup(*key) == model.get(key)
+        assert index.lookup("c", SameHash("H41")) is None
+    assert list(index) == list(model)                # (items() looks up by plain str)
+    assert all(index.get(k) == v for k, v in model.items())
