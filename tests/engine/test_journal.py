@@ -279,12 +279,18 @@ def _frames(n: int) -> bytes:
     return b"".join(_frame(s, payload(s)) for s in range(1, n + 1))
 
 
-def test_commits_go_into_preallocated_space_and_close_cuts_the_file_to_its_data(tmp_path):
-    path = tmp_path / "j.log"
+def _committed(path, n: int) -> Journal:
+    """An open journal at ``path`` with records 1..n committed."""
     j = Journal(path)
-    for seq in range(1, 6):
+    for seq in range(1, n + 1):
         j.append(seq, payload(seq))
     j.commit()
+    return j
+
+
+def test_commits_go_into_preallocated_space_and_close_cuts_the_file_to_its_data(tmp_path):
+    path = tmp_path / "j.log"
+    j = _committed(path, 5)
     assert path.stat().st_size > len(_frames(5))           # grown ahead of the data
     assert list(read_journal(path)) == [(s, payload(s)) for s in range(1, 6)]  # zeros end it
     j.close()
@@ -307,10 +313,7 @@ def test_preallocation_doubles_as_the_journal_grows(tmp_path):
 
 def test_a_crash_leaves_zeros_that_reopening_drops_silently(tmp_path):
     path = tmp_path / "j.log"
-    j = Journal(path)
-    for seq in range(1, 6):
-        j.append(seq, payload(seq))
-    j.commit()
+    j = _committed(path, 5)
     os.close(j.fd)                                         # the process dies here
     j.fd = -1
     assert path.stat().st_size > len(_frames(5))
@@ -324,10 +327,7 @@ def test_a_crash_leaves_zeros_that_reopening_drops_silently(tmp_path):
 
 def test_a_torn_record_in_preallocated_space_is_kept_aside_without_the_zeros(tmp_path):
     path = tmp_path / "j.log"
-    j = Journal(path)
-    for seq in range(1, 4):
-        j.append(seq, payload(seq))
-    j.commit()
+    j = _committed(path, 3)
     torn = _frame(4, b"cut short by the crash")[:-5]
     os.pwrite(j.fd, torn, j._end)                          # a commit the crash tore
     os.close(j.fd)
